@@ -1,0 +1,291 @@
+/**
+ * Configuration: environment variables, each also a `--flag`, parsed and validated once at start.
+ *
+ * Nothing else in highperf reads `process.env`: `main.ts` calls {@link loadConfig} and hands the
+ * typed {@link Config} down. A bad value is a {@link ConfigError} naming the variable and what it
+ * accepts; `main.ts` prints it and exits 2. Flags win over environment variables, which win over
+ * defaults. Every default serves a laptop: no variable is needed to start.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig(Bun.argv.slice(2), process.env)
+ * config.port // 3000 unless PORT or --port says otherwise
+ * ```
+ */
+import { parseArgs } from 'node:util'
+import { availableParallelism } from 'node:os'
+
+type Kind = 'int' | 'string' | 'bool' | 'duration' | 'bytes' | 'url' | 'enum' | 'path'
+
+interface Spec {
+  /** Environment variable name; the flag is its kebab-case lower-case form. */
+  env: string
+  key: keyof Config
+  kind: Kind
+  /** Default as the user would type it ('' for "unset"). */
+  def: string
+  help: string
+  min?: number
+  max?: number
+  values?: readonly string[]
+}
+
+/** The typed configuration every part of the server receives. Durations are milliseconds. */
+export interface Config {
+  port: number
+  host: string
+  workers: number
+  queueLimit: number
+  dataDir: string
+  filesDir: string
+  maxBodySize: number
+  rateLimitRps: number
+  rateLimitBurst: number
+  trustProxy: boolean
+  maxInflight: number
+  cbFailureThreshold: number
+  cbOpenDuration: number
+  requestTimeout: number
+  taskTimeout: number
+  batchLimit: number
+  shutdownTimeout: number
+  llmBaseUrl: string
+  llmApiKey: string
+  llmModel: string
+  llmConcurrency: number
+  llmTimeout: number
+  llmMaxRetries: number
+  llmCacheSize: number
+  jobTtl: number
+  jobQueueLimit: number
+  jobConcurrency: number
+  jobBackoffBase: number
+  redisUrl: string
+  apiToken: string
+  authReads: boolean
+  tlsCertFile: string
+  tlsKeyFile: string
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
+  accessLog: string
+  otelEndpoint: string
+  otelServiceName: string
+  reusePort: boolean
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+
+/** The table of every setting: drives parsing, validation, `--help` and the README's table. */
+export const SPECS: readonly Spec[] = [
+  { env: 'PORT', key: 'port', kind: 'int', def: '3000', min: 0, max: 65535, help: 'TCP port to listen on (0 picks a free one)' },
+  { env: 'HOST', key: 'host', kind: 'string', def: '0.0.0.0', help: 'Address to bind' },
+  { env: 'WORKERS', key: 'workers', kind: 'int', def: String(availableParallelism()), min: 1, max: 256, help: 'Worker threads in the pool (default: available parallelism)' },
+  { env: 'QUEUE_LIMIT', key: 'queueLimit', kind: 'int', def: '1024', min: 1, max: 1_000_000, help: 'Tasks waiting for a worker before new ones get 503' },
+  { env: 'DATA_DIR', key: 'dataDir', kind: 'path', def: './data', help: 'Directory for the SQLite databases' },
+  { env: 'FILES_DIR', key: 'filesDir', kind: 'path', def: './public', help: 'Directory served under /files/' },
+  { env: 'MAX_BODY_SIZE', key: 'maxBodySize', kind: 'bytes', def: '1mb', min: 1024, help: 'Largest request body accepted (413 above), e.g. 1mb, 512kb' },
+  { env: 'RATE_LIMIT_RPS', key: 'rateLimitRps', kind: 'int', def: '1000', min: 0, help: 'Token-bucket refill per client per second (0 disables rate limiting)' },
+  { env: 'RATE_LIMIT_BURST', key: 'rateLimitBurst', kind: 'int', def: '2000', min: 1, help: 'Token-bucket size per client' },
+  { env: 'TRUST_PROXY', key: 'trustProxy', kind: 'bool', def: 'false', help: 'Take the client address from X-Forwarded-For' },
+  { env: 'MAX_INFLIGHT', key: 'maxInflight', kind: 'int', def: '0', min: 0, help: 'Concurrent requests before 503 (0: no cap)' },
+  { env: 'CB_FAILURE_THRESHOLD', key: 'cbFailureThreshold', kind: 'int', def: '20', min: 1, help: 'Consecutive failures that open a circuit breaker' },
+  { env: 'CB_OPEN_DURATION', key: 'cbOpenDuration', kind: 'duration', def: '2s', help: 'How long an open breaker rejects before a probe' },
+  { env: 'REQUEST_TIMEOUT', key: 'requestTimeout', kind: 'duration', def: '100ms', help: 'Default deadline of a request (504 after it)' },
+  { env: 'TASK_TIMEOUT', key: 'taskTimeout', kind: 'duration', def: '30s', help: 'Deadline of /tasks and /batch requests, and the largest ?timeoutMs accepted' },
+  { env: 'BATCH_LIMIT', key: 'batchLimit', kind: 'int', def: '1000', min: 1, help: 'Most items in one /batch or /messages/batch request' },
+  { env: 'SHUTDOWN_TIMEOUT', key: 'shutdownTimeout', kind: 'duration', def: '5s', help: 'How long in-flight work may finish after SIGTERM' },
+  { env: 'LLM_BASE_URL', key: 'llmBaseUrl', kind: 'url', def: '', help: 'OpenAI-compatible base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1' },
+  { env: 'LLM_API_KEY', key: 'llmApiKey', kind: 'string', def: '', help: 'Bearer token for the LLM upstream (never logged)' },
+  { env: 'LLM_MODEL', key: 'llmModel', kind: 'string', def: 'gpt-4o-mini', help: 'Model used when a request names none' },
+  { env: 'LLM_CONCURRENCY', key: 'llmConcurrency', kind: 'int', def: '8', min: 1, max: 1024, help: 'Most upstream LLM calls at once' },
+  { env: 'LLM_TIMEOUT', key: 'llmTimeout', kind: 'duration', def: '60s', help: 'Deadline of one /messages request (a batch: the whole batch)' },
+  { env: 'LLM_MAX_RETRIES', key: 'llmMaxRetries', kind: 'int', def: '3', min: 0, max: 20, help: 'Retries of an upstream call on 429/5xx/network errors' },
+  { env: 'LLM_CACHE_SIZE', key: 'llmCacheSize', kind: 'int', def: '0', min: 0, help: 'Identical LLM requests answered from an LRU of this size (0: off)' },
+  { env: 'JOB_TTL', key: 'jobTtl', kind: 'duration', def: '24h', help: 'How long finished jobs are kept' },
+  { env: 'JOB_QUEUE_LIMIT', key: 'jobQueueLimit', kind: 'int', def: '100000', min: 1, help: 'Queued jobs before POST /jobs answers 503' },
+  { env: 'JOB_CONCURRENCY', key: 'jobConcurrency', kind: 'int', def: '0', min: 0, help: 'Jobs running at once (0: twice the workers)' },
+  { env: 'JOB_BACKOFF_BASE', key: 'jobBackoffBase', kind: 'duration', def: '1s', help: 'Base of the exponential retry backoff of jobs' },
+  { env: 'REDIS_URL', key: 'redisUrl', kind: 'url', def: '', help: 'Redis for shared jobs and rate limits across hosts (unset: embedded)' },
+  { env: 'API_TOKEN', key: 'apiToken', kind: 'string', def: '', help: 'Bearer token required on mutating routes (unset: no auth)' },
+  { env: 'AUTH_READS', key: 'authReads', kind: 'bool', def: 'false', help: 'Require the token on reads too' },
+  { env: 'TLS_CERT_FILE', key: 'tlsCertFile', kind: 'path', def: '', help: 'PEM certificate; with TLS_KEY_FILE serves HTTPS' },
+  { env: 'TLS_KEY_FILE', key: 'tlsKeyFile', kind: 'path', def: '', help: 'PEM private key' },
+  { env: 'LOG_LEVEL', key: 'logLevel', kind: 'enum', def: 'info', values: LOG_LEVELS, help: 'Log level' },
+  { env: 'ACCESS_LOG', key: 'accessLog', kind: 'string', def: 'stdout', help: "Access log: 'stdout', 'off', or a file path" },
+  { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', key: 'otelEndpoint', kind: 'url', def: '', help: 'OTLP/HTTP endpoint for traces (unset: tracing export off)' },
+  { env: 'OTEL_SERVICE_NAME', key: 'otelServiceName', kind: 'string', def: 'highperf', help: 'service.name of exported spans' },
+  { env: 'REUSE_PORT', key: 'reusePort', kind: 'bool', def: 'false', help: 'SO_REUSEPORT: several processes share the port' },
+]
+
+/** A bad configuration value; `main.ts` prints `message` and exits 2. */
+export class ConfigError extends Error {
+  readonly code = 'invalid_config'
+  constructor(message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+/** What {@link loadConfig} found on the command line besides settings. */
+export type ConfigResult =
+  | { kind: 'config'; config: Config }
+  | { kind: 'help'; text: string }
+  | { kind: 'version' }
+
+const flagOf = (env: string): string => env.toLowerCase().replaceAll('_', '-')
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }
+
+/**
+ * Parses a duration: `250ms`, `5s`, `2m`, `24h`, `1m30s`, or a bare number of milliseconds.
+ *
+ * @example parseDuration('1m30s') // 90000
+ */
+export function parseDuration(text: string): number | undefined {
+  const t = text.trim()
+  if (/^\d+$/.test(t)) return Number(t)
+  const parts = t.match(/^((\d+(?:\.\d+)?)(ms|s|m|h))+$/)
+  if (!parts) return undefined
+  let total = 0
+  for (const [, n, unit] of t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    total += Number(n) * (DURATION_UNITS[unit as string] ?? 0)
+  }
+  return Math.round(total)
+}
+
+/**
+ * Parses a size: `512kb`, `1mb`, `1gb`, or a bare number of bytes.
+ *
+ * @example parseBytes('1mb') // 1048576
+ */
+export function parseBytes(text: string): number | undefined {
+  const m = text.trim().toLowerCase().match(/^(\d+(?:\.\d+)?)(b|kb|mb|gb)?$/)
+  if (!m) return undefined
+  return Math.round(Number(m[1]) * (BYTE_UNITS[m[2] ?? 'b'] ?? 1))
+}
+
+function accepts(spec: Spec): string {
+  switch (spec.kind) {
+    case 'int': {
+      const lo = spec.min ?? '-∞'
+      const hi = spec.max ?? '∞'
+      return `an integer from ${lo} to ${hi}`
+    }
+    case 'bool': return 'true or false (also 1/0, yes/no)'
+    case 'duration': return 'a duration such as 250ms, 5s, 2m, 24h or a number of milliseconds'
+    case 'bytes': return `a size such as 512kb, 1mb or a number of bytes${spec.min ? ` (at least ${spec.min})` : ''}`
+    case 'url': return 'an http:// or https:// URL (redis:// or rediss:// for REDIS_URL)'
+    case 'enum': return `one of ${(spec.values ?? []).join(', ')}`
+    default: return 'a string'
+  }
+}
+
+function convert(spec: Spec, raw: string): unknown {
+  const fail = (): never => {
+    throw new ConfigError(`${spec.env} (--${flagOf(spec.env)}) is ${JSON.stringify(raw)}; it accepts ${accepts(spec)}`)
+  }
+  switch (spec.kind) {
+    case 'int': {
+      if (!/^-?\d+$/.test(raw.trim())) return fail()
+      const n = Number(raw)
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) return fail()
+      return n
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase()
+      if (['true', '1', 'yes', 'on'].includes(v)) return true
+      if (['false', '0', 'no', 'off', ''].includes(v)) return false
+      return fail()
+    }
+    case 'duration': {
+      const ms = parseDuration(raw)
+      return ms === undefined ? fail() : ms
+    }
+    case 'bytes': {
+      const n = parseBytes(raw)
+      if (n === undefined || (spec.min !== undefined && n < spec.min)) return fail()
+      return n
+    }
+    case 'url': {
+      if (raw === '') return ''
+      let u: URL
+      try { u = new URL(raw) } catch { return fail() }
+      const ok = spec.env === 'REDIS_URL' ? ['redis:', 'rediss:'] : ['http:', 'https:']
+      if (!ok.includes(u.protocol)) return fail()
+      return raw.replace(/\/+$/, '')
+    }
+    case 'enum':
+      return (spec.values ?? []).includes(raw) ? raw : fail()
+    default:
+      return raw
+  }
+}
+
+/** The `--help` text, generated from {@link SPECS}. */
+export function helpText(): string {
+  const lines = [
+    'highperf: a high-performance API server on Bun',
+    '',
+    'Usage: highperf [--flag value ...]   (every flag is also an environment variable)',
+    '',
+    '  --help                 print this help and exit',
+    '  --version              print the version and exit',
+  ]
+  for (const s of SPECS) {
+    const flag = `--${flagOf(s.env)}`.padEnd(30)
+    lines.push(`  ${flag} ${s.env.padEnd(28)} ${s.help}${s.def ? ` [default: ${s.def}]` : ''}`)
+  }
+  return lines.join('\n')
+}
+
+/**
+ * Reads flags (`argv`, without the program name) and environment variables into a validated
+ * {@link Config}, or reports `--help` / `--version`. Throws {@link ConfigError} on a bad value or an
+ * unknown flag.
+ *
+ * @example
+ * ```ts
+ * const r = loadConfig(['--port', '8080'], {})
+ * if (r.kind === 'config') r.config.port // 8080
+ * ```
+ */
+export function loadConfig(argv: readonly string[], env: Record<string, string | undefined>): ConfigResult {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, version: { type: 'boolean' } }
+  for (const s of SPECS) options[flagOf(s.env)] = { type: 'string' }
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as typeof values
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message}; run with --help for the list of flags`)
+  }
+  if (values.help) return { kind: 'help', text: helpText() }
+  if (values.version) return { kind: 'version' }
+
+  const out: Record<string, unknown> = {}
+  for (const s of SPECS) {
+    const flag = values[flagOf(s.env)]
+    const raw = typeof flag === 'string' ? flag : env[s.env] ?? s.def
+    out[s.key] = convert(s, raw)
+  }
+  const config = out as unknown as Config
+  if ((config.tlsCertFile === '') !== (config.tlsKeyFile === '')) {
+    throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither')
+  }
+  if (config.rateLimitBurst < 1) throw new ConfigError('RATE_LIMIT_BURST must be at least 1')
+  return { kind: 'config', config }
+}
+
+/**
+ * A complete configuration for tests and embedding: the defaults with `overrides` on top, checked
+ * like the real thing.
+ *
+ * @example
+ * ```ts
+ * const config = testConfig({ dataDir: tmp, workers: 2 })
+ * ```
+ */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  const r = loadConfig([], {})
+  if (r.kind !== 'config') throw new Error('unreachable')
+  return { ...r.config, accessLog: 'off', logLevel: 'silent', ...overrides }
+}

@@ -1,0 +1,82 @@
+/**
+ * Recovery middleware: every error, thrown or raised by Elysia, becomes the JSON error envelope
+ * `{"error":{"code","message","requestId","details"?}}` with the status from the registry.
+ *
+ * No stack trace leaves the server: an error that is not an {@link AppError} is logged with its
+ * stack under the request id and answered as a bare 500 `internal`.
+ *
+ * @example
+ * ```ts
+ * app.use(recovery(log))
+ * ```
+ */
+import { Elysia } from 'elysia'
+import { AppError, errorBody, type ErrorCode } from '../../errors.ts'
+import type { Logger } from '../../log.ts'
+import { requestIdOf } from '../request-id/index.ts'
+
+/** One failing field of a 422. */
+export interface FieldError {
+  path: string
+  message: string
+}
+
+interface ValidationLike {
+  all?: Array<{ path?: string; message?: string; summary?: string }>
+  type?: string
+}
+
+/** Turns Elysia's validation error into the list of failing paths, without echoing values. */
+export function validationDetails(error: unknown): FieldError[] {
+  const all = (error as ValidationLike).all ?? []
+  const out: FieldError[] = []
+  for (const e of all) {
+    out.push({ path: e.path || '/', message: e.summary ?? e.message ?? 'invalid' })
+    if (out.length >= 20) break
+  }
+  return out
+}
+
+function json(status: number, code: ErrorCode | string, message: string, requestId: string, details?: unknown): Response {
+  return new Response(JSON.stringify(errorBody(code, message, requestId, details)), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  })
+}
+
+/** Elysia plugin: the global error handler. */
+export function recovery(log: Logger) {
+  return new Elysia({ name: 'highperf/recovery' }).onError({ as: 'global' }, ({ code, error, set, request, path }) => {
+    const requestId = requestIdOf(set)
+    if (error instanceof AppError) {
+      if (error.retryAfter !== undefined) set.headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfter)))
+      if (error.headers) Object.assign(set.headers, error.headers)
+      if (error.status >= 500) log.warn({ requestId, code: error.code, err: error.message, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed')
+      return json(error.status, error.code, error.message, requestId, error.details)
+    }
+    switch (code) {
+      case 'VALIDATION': {
+        const where = (error as ValidationLike).type ?? 'body'
+        const details = validationDetails(error)
+        const first = details[0]
+        const message = first ? `${where}${first.path === '/' ? '' : ` ${first.path}`}: ${first.message}` : `the ${where} does not match the schema`
+        return json(422, 'validation_failed', message, requestId, details)
+      }
+      case 'PARSE':
+        return json(400, 'invalid_json', 'The request body is not valid JSON (or not of its declared content type)', requestId)
+      case 'NOT_FOUND':
+        return json(404, 'route_not_found', `No route for ${request.method} ${path}`, requestId)
+      case 'INVALID_COOKIE_SIGNATURE':
+        return json(400, 'bad_request', 'A cookie signature is invalid', requestId)
+      default: {
+        const status = (error as { status?: unknown }).status
+        if (typeof status === 'number' && status === 413) return json(413, 'payload_too_large', 'The request body is too large', requestId)
+        if (typeof status === 'number' && status >= 400 && status < 500) {
+          return json(status, 'bad_request', 'The request was rejected', requestId)
+        }
+        log.error({ requestId, err: error }, 'unhandled error')
+        return json(500, 'internal', 'Internal server error', requestId)
+      }
+    }
+  })
+}

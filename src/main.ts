@@ -1,0 +1,62 @@
+/**
+ * The highperf command: read the configuration, start the server, drain on SIGINT/SIGTERM.
+ *
+ * Exit codes: 0 after a clean shutdown, 2 for a bad configuration, 1 when the server cannot start.
+ *
+ * @example
+ * ```sh
+ * PORT=8080 bun run src/main.ts
+ * ./dist/highperf --port 8080 --workers 4
+ * ```
+ */
+import { ConfigError, loadConfig } from './config.ts'
+import { createLogger } from './log.ts'
+import { startServer } from './server.ts'
+import { VERSION } from './version.ts'
+
+async function main(): Promise<number> {
+  let result
+  try {
+    result = loadConfig(process.argv.slice(2), process.env)
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`highperf: ${e.message}\n`)
+      return 2
+    }
+    throw e
+  }
+  if (result.kind === 'help') {
+    process.stdout.write(`${result.text}\n`)
+    return 0
+  }
+  if (result.kind === 'version') {
+    process.stdout.write(`highperf ${VERSION} (bun ${Bun.version})\n`)
+    return 0
+  }
+  const config = result.config
+  const log = createLogger(config)
+  let srv
+  try {
+    srv = await startServer(config, { log })
+  } catch (err) {
+    log.fatal({ err }, 'cannot start')
+    log.flush()
+    return 1
+  }
+  log.info({ url: srv.url, version: VERSION, workers: config.workers }, 'highperf listening')
+
+  return await new Promise<number>((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info({ signal }, 'shutting down')
+      srv.shutdown().then(
+        () => resolve(0),
+        (err) => { log.error({ err }, 'shutdown failed'); resolve(1) },
+      )
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  })
+}
+
+const code = await main()
+process.exit(code)

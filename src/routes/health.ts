@@ -1,0 +1,49 @@
+/**
+ * Liveness and readiness: `GET /healthz` answers `ok` while the process can serve at all;
+ * `GET /readyz` answers 200 with the checks while the server takes traffic and 503 once it drains.
+ *
+ * @example
+ * ```ts
+ * app.use(healthRoutes(lifecycle))
+ * ```
+ */
+import { Elysia, t } from 'elysia'
+import type { Lifecycle } from '../lifecycle.ts'
+import { errorBody } from '../errors.ts'
+import { requestIdOf } from '../http/request-id/index.ts'
+import { ErrorSchema } from './schemas.ts'
+
+const ReadySchema = t.Object(
+  { status: t.Literal('ready'), checks: t.Record(t.String(), t.Boolean()) },
+  { examples: [{ status: 'ready', checks: { pool: true } }] },
+)
+
+/** Elysia plugin with `/healthz` and `/readyz`. */
+export function healthRoutes(lifecycle: Lifecycle) {
+  return new Elysia({ name: 'highperf/routes/health' })
+    .get('/healthz', () => 'ok', {
+      detail: { summary: 'Liveness: 200 ok while the process serves', tags: ['health'] },
+      response: { 200: t.String({ examples: ['ok'] }) },
+    })
+    .get(
+      '/readyz',
+      ({ set }) => {
+        const checks = lifecycle.checks()
+        if (lifecycle.draining) {
+          set.status = 503
+          return errorBody('shutting_down', 'The server is draining and takes no new work', requestIdOf(set))
+        }
+        for (const name in checks) {
+          if (!checks[name]) {
+            set.status = 503
+            return errorBody('overloaded', `Readiness check '${name}' fails`, requestIdOf(set), checks)
+          }
+        }
+        return { status: 'ready' as const, checks }
+      },
+      {
+        detail: { summary: 'Readiness: 200 while taking traffic, 503 while draining or unhealthy', tags: ['health'] },
+        response: { 200: ReadySchema, 503: ErrorSchema },
+      },
+    )
+}
