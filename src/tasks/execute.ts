@@ -1,0 +1,72 @@
+/**
+ * The worker-side task executor: looks a task up by name, parses and validates its JSON input with
+ * a compiled TypeBox check, and runs it. The pool's worker loop calls {@link TaskExecutor.run};
+ * the main thread never parses a task payload.
+ *
+ * Failures it raises itself are `AppError`s: `unknown_task`, `invalid_json`, `invalid_input`
+ * (with the failing paths in `details`). A handler's own error propagates unchanged; the pool
+ * reports it as `task_failed` with the handler's message.
+ *
+ * @example
+ * ```ts
+ * const exec = createExecutor(TASKS)
+ * const result = await exec.run('echo', '{"value":1}', ctx)
+ * ```
+ */
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import type { TSchema } from '@sinclair/typebox'
+import { AppError } from '../errors.ts'
+import type { TaskContext, TaskDefinition, TaskInfo } from './types.ts'
+
+/** Runs registered tasks by name inside a worker. */
+export interface TaskExecutor {
+  /** Names, summaries and input JSON Schemas of every task. */
+  catalog(): TaskInfo[]
+  /** Parses `inputJson`, validates it, and runs the task. */
+  run(name: string, inputJson: string, ctx: TaskContext): unknown
+}
+
+interface Prepared {
+  def: TaskDefinition
+  check: TypeCheck<TSchema>
+}
+
+const MAX_DETAILS = 20
+
+/** Compiles every task's input schema once (at worker start) and returns the executor. */
+export function createExecutor(tasks: readonly TaskDefinition[]): TaskExecutor {
+  const byName = new Map<string, Prepared>()
+  for (const def of tasks) {
+    if (byName.has(def.name)) throw new Error(`task ${def.name} is registered twice`)
+    byName.set(def.name, { def, check: TypeCompiler.Compile(def.input) })
+  }
+  return {
+    catalog: () =>
+      tasks.map((d) => {
+        const info: TaskInfo = { name: d.name, summary: d.summary, input: JSON.parse(JSON.stringify(d.input)) }
+        if (d.example !== undefined) info.example = d.example
+        return info
+      }),
+    run(name, inputJson, ctx) {
+      const task = byName.get(name)
+      if (!task) throw new AppError('unknown_task', `No task is registered as '${name}'`)
+      let input: unknown
+      try {
+        // An empty body means "no input": tasks whose schema accepts an empty object run with {}.
+        input = inputJson.length === 0 ? {} : JSON.parse(inputJson)
+      } catch {
+        throw new AppError('invalid_json', `The input of task '${name}' is not valid JSON`)
+      }
+      if (!task.check.Check(input)) {
+        const details: Array<{ path: string; message: string }> = []
+        for (const e of task.check.Errors(input)) {
+          details.push({ path: e.path || '/', message: e.message })
+          if (details.length >= MAX_DETAILS) break
+        }
+        const first = details[0]
+        throw new AppError('invalid_input', `Invalid input for task '${name}'${first ? `: ${first.path} ${first.message}` : ''}`, { details })
+      }
+      return task.def.handler(input as never, ctx)
+    },
+  }
+}
