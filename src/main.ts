@@ -39,6 +39,11 @@ async function main(): Promise<number> {
   try {
     srv = await startServer(config, { log })
   } catch (err) {
+    // A taken port is an operator's everyday mistake: one clear line, no stack trace.
+    if ((err as { code?: unknown }).code === 'EADDRINUSE') {
+      process.stderr.write(`highperf: cannot listen on ${config.host}:${config.port}: the address is already in use; choose another with PORT or --port\n`)
+      return 1
+    }
     log.fatal({ err }, 'cannot start')
     log.flush()
     return 1

@@ -23,6 +23,14 @@ import type { Config } from './config.ts'
 import { createApp, type AppDeps } from './app.ts'
 import { Lifecycle } from './lifecycle.ts'
 import { createLogger, type Logger } from './log.ts'
+import { createMetrics } from './metrics/registry.ts'
+import { createAccessLog } from './http/access-log/index.ts'
+import { createTracing } from './http/tracing/exporter.ts'
+import { join } from 'node:path'
+import { UserStore } from './store/users.ts'
+import { WorkerPool } from './pool/pool.ts'
+import { openJobs } from './jobs/index.ts'
+import { BUN_BODY_CEILING } from './http/body-limit/index.ts'
 
 /** A running server. */
 export interface RunningServer {
@@ -47,7 +55,25 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const lifecycle = new Lifecycle()
   // Closed in reverse order of creation at shutdown.
   const closers: Array<() => Promise<void> | void> = []
-  const deps: AppDeps = { config, log, lifecycle }
+  const metrics = createMetrics()
+  // Access log closes last (closers run in reverse): it flushes what every other closer logged.
+  const accessLog = createAccessLog(config)
+  if (accessLog) closers.push(() => accessLog.close())
+  const tracing = await createTracing(config)
+  if (tracing) closers.push(() => tracing.shutdown())
+  const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
+  closers.push(() => users.close())
+  // Workers start in the background (the constructor never blocks); /readyz waits for one.
+  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log })
+  closers.push(() => pool.close(config.shutdownTimeout))
+  lifecycle.addCheck('pool', () => pool.alive > 0)
+  // Jobs after the pool: closed before it (closers run in reverse), so running jobs can finish.
+  // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
+  const jobs = openJobs(config, pool, log)
+  await jobs.start()
+  lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
+  closers.push(() => jobs.close())
+  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs }
 
   const app = createApp(deps)
   const tls = config.tlsCertFile
@@ -57,12 +83,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     port: config.port,
     hostname: config.host,
     reusePort: config.reusePort,
-    maxRequestBodySize: config.maxBodySize,
+    // MAX_BODY_SIZE is enforced by the body-limit plugin, which answers with the JSON envelope;
+    // Bun's own limit would answer a bare 413 first (src/http/body-limit/index.ts).
+    maxRequestBodySize: BUN_BODY_CEILING,
     idleTimeout: 120,
     ...(tls ? { tls } : {}),
     // Elysia's compiled handler; the app already turns every error into a JSON envelope.
     fetch: app.fetch,
   })
+  // Elysia's `server` in a hook's context reads app.server; `listen()` would set it, Bun.serve does
+  // not. The rate limiter needs it for `server.requestIP(request)` (the client's socket address).
+  app.server = server
+  // In-flight requests read from Bun at scrape time: nothing to count per request.
+  metrics.watchInflight(() => server.pendingRequests)
 
   let stopping: Promise<void> | undefined
   const shutdown = (): Promise<void> => {

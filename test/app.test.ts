@@ -4,11 +4,12 @@ import { createApp } from '../src/app.ts'
 import { testConfig } from '../src/config.ts'
 import { Lifecycle } from '../src/lifecycle.ts'
 import { silentLogger } from '../src/log.ts'
+import { createMetrics } from '../src/metrics/registry.ts'
 import { AppError } from '../src/errors.ts'
 
 const build = () => {
   const lifecycle = new Lifecycle()
-  const app = createApp({ config: testConfig(), log: silentLogger(), lifecycle })
+  const app = createApp({ config: testConfig(), log: silentLogger(), lifecycle, metrics: createMetrics(), tracing: null, accessLog: null })
     .get('/boom', () => { throw new Error('secret stack detail') })
     .get('/teapot', () => { throw new AppError('queue_full', 'busy', { retryAfter: 2 }) })
   return { app, lifecycle }

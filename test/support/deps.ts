@@ -19,6 +19,12 @@ import type { AppDeps } from '../../src/app.ts'
 import { testConfig, type Config } from '../../src/config.ts'
 import { Lifecycle } from '../../src/lifecycle.ts'
 import { silentLogger } from '../../src/log.ts'
+import { createMetrics } from '../../src/metrics/registry.ts'
+import { createAccessLog } from '../../src/http/access-log/index.ts'
+import { createTracing } from '../../src/http/tracing/exporter.ts'
+import { UserStore } from '../../src/store/users.ts'
+import { WorkerPool } from '../../src/pool/pool.ts'
+import { openJobs } from '../../src/jobs/index.ts'
 
 /** A full dependency set and its cleanup. */
 export interface TestDeps {
@@ -38,7 +44,23 @@ export async function testDeps(overrides: Partial<Config> = {}): Promise<TestDep
   const { dir, remove } = tempDir()
   const config = testConfig({ dataDir: join(dir, 'data'), filesDir: join(dir, 'files'), port: 0, host: '127.0.0.1', workers: 2, ...overrides })
   const closers: Array<() => Promise<void> | void> = []
-  const deps: AppDeps = { config, log: silentLogger(), lifecycle: new Lifecycle() }
+  // A fresh registry per call: tests never share metrics.
+  const metrics = createMetrics()
+  const accessLog = createAccessLog(config)
+  if (accessLog) closers.push(() => accessLog.close())
+  const tracing = await createTracing(config)
+  if (tracing) closers.push(() => tracing.shutdown())
+  const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
+  closers.push(() => users.close())
+  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit })
+  closers.push(() => pool.close(2000))
+  const lifecycle = new Lifecycle()
+  lifecycle.addCheck('pool', () => pool.alive > 0)
+  const jobs = openJobs(config, pool, silentLogger())
+  await jobs.start()
+  lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
+  closers.push(() => jobs.close())
+  const deps: AppDeps = { config, log: silentLogger(), lifecycle, metrics, tracing, accessLog, users, pool, jobs }
   return {
     deps,
     dir,

@@ -1,0 +1,303 @@
+/**
+ * bench/http: HTTP throughput and latency of highperf against raw `Bun.serve` and Go net/http,
+ * measured in one run, plus the compiled binary's startup time and idle RSS.
+ *
+ * Load: wrk (Debian), one thread, 64 connections, BENCH_DURATION seconds (default 5) per cell,
+ * BENCH_ROUNDS rounds (default 3, interleaved so drift hits every server alike), medians. The
+ * server is pinned to CPU 0 and wrk to CPU 1 with `taskset`, so the figures are one core's worth
+ * of serving. Every variant answers the same two requests:
+ *   GET /healthz     text `ok`
+ *   GET /users/:id   raw Bun.serve and Go: a Map lookup; highperf: a bun:sqlite read
+ * highperf runs twice: with the optional stack off (RATE_LIMIT_RPS=0, ACCESS_LOG=off) and on
+ * (rate limit with a limit far above the load, metrics, access log to a file, tracing export off).
+ *
+ * Writes bench/results/http.md and prints it.
+ *
+ * @example
+ * ```sh
+ * bun bench/http/index.ts                 # ~2.5 minutes
+ * BENCH_DURATION=2 BENCH_ROUNDS=1 bun bench/http/index.ts   # a quick look
+ * ```
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Subprocess } from 'bun'
+
+const ROOT = resolve(import.meta.dir, '../..')
+const DURATION = Number(process.env.BENCH_DURATION ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
+const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 10)
+const SERVER_CPU = '0'
+const LOAD_CPU = '1'
+const tmp = mkdtempSync(join(tmpdir(), 'highperf-bench-http-'))
+
+const has = (tool: string) => Bun.which(tool) !== null
+for (const tool of ['wrk', 'taskset']) {
+  if (!has(tool)) {
+    console.error(`bench/http: ${tool} is missing (apt-get install wrk util-linux)`)
+    process.exit(1)
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
+}
+
+let nextPort = 41000 + Math.floor(Math.random() * 2000)
+const freePort = () => {
+  for (;;) {
+    const port = nextPort++
+    try {
+      const probe = Bun.listen({ hostname: '127.0.0.1', port, socket: { data() {} } })
+      probe.stop(true)
+      return port
+    } catch { /* taken */ }
+  }
+}
+
+const running = new Set<Subprocess>()
+const cleanup = () => {
+  for (const p of running) p.kill('SIGKILL')
+  rmSync(tmp, { recursive: true, force: true })
+}
+process.on('SIGINT', () => { cleanup(); process.exit(130) })
+
+/** Starts `cmd` pinned to the server CPU and waits for GET /healthz -> 200; returns ms to first 200. */
+async function startPinned(cmd: string[], env: Record<string, string>, cwd = ROOT): Promise<{ proc: Subprocess; port: number; firstOkMs: number }> {
+  const port = freePort()
+  const started = performance.now()
+  const proc = Bun.spawn(['taskset', '-c', SERVER_CPU, ...cmd], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PORT: String(port), HOST: '127.0.0.1', ...env },
+    stdout: 'ignore',
+    stderr: 'pipe',
+  })
+  running.add(proc)
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`${cmd.join(' ')} exited ${proc.exitCode}: ${await new Response(proc.stderr).text()}`)
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`)
+      if (res.status === 200) {
+        await res.arrayBuffer()
+        return { proc, port, firstOkMs: performance.now() - started }
+      }
+    } catch { /* not yet listening */ }
+    if (performance.now() - started > 30_000) throw new Error(`${cmd.join(' ')} did not answer /healthz within 30 s`)
+    await Bun.sleep(1)
+  }
+}
+
+async function stop(proc: Subprocess): Promise<number> {
+  const t = performance.now()
+  proc.kill('SIGTERM')
+  await proc.exited
+  running.delete(proc)
+  return performance.now() - t
+}
+
+const rssMb = (pid: number): number => {
+  try {
+    const kb = Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? Number.NaN)
+    return kb / 1024
+  } catch { return Number.NaN }
+}
+
+interface WrkResult { rps: number; p50: number; p99: number; requests: number; bad: number }
+
+const toMs = (value: string, unit: string): number => Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? Number.NaN)
+
+/** One wrk run pinned to the load CPU; latency in ms; `bad` counts non-2xx/3xx answers and socket errors. */
+async function wrk(url: string, seconds: number): Promise<WrkResult> {
+  const p = Bun.spawn(['taskset', '-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], { stdout: 'pipe', stderr: 'pipe' })
+  const out = await new Response(p.stdout).text()
+  await p.exited
+  const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? Number.NaN)
+  const lat = (pct: string) => {
+    const m = out.match(new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm'))
+    return m ? toMs(m[1] as string, m[2] as string) : Number.NaN
+  }
+  const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0)
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0)
+  const sock = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)
+  const socketErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0
+  if (Number.isNaN(rps)) throw new Error(`wrk output not understood:\n${out}`)
+  return { rps, p50: lat('50'), p99: lat('99'), requests, bad: non2xx + socketErrors }
+}
+
+// --- the servers ---------------------------------------------------------------------------
+interface Variant { name: string; cmd: string[]; env: Record<string, string>; users: 'map' | 'sqlite' }
+const highperfEnv = (dir: string): Record<string, string> => ({
+  DATA_DIR: join(tmp, dir, 'data'),
+  FILES_DIR: join(tmp, dir, 'files'),
+  WORKERS: '1',
+  LOG_LEVEL: 'warn',
+})
+const variants: Variant[] = [
+  { name: 'raw Bun.serve', cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: {}, users: 'map' },
+  {
+    name: 'highperf, stack off',
+    cmd: [process.execPath, 'src/main.ts'],
+    env: { ...highperfEnv('off'), RATE_LIMIT_RPS: '0', ACCESS_LOG: 'off' },
+    users: 'sqlite',
+  },
+  {
+    name: 'highperf, full stack',
+    cmd: [process.execPath, 'src/main.ts'],
+    env: { ...highperfEnv('full'), RATE_LIMIT_RPS: '100000000', RATE_LIMIT_BURST: '100000000', ACCESS_LOG: join(tmp, 'access.log') },
+    users: 'sqlite',
+  },
+]
+let goNote = ''
+if (has('go')) {
+  const goBin = join(tmp, 'go-peer')
+  const b = Bun.spawnSync(['go', 'build', '-o', goBin, '.'], { cwd: join(import.meta.dir, '../peers/go'), env: { ...process.env, GOFLAGS: '-mod=mod', GOCACHE: join(tmp, 'gocache') }, stderr: 'pipe' })
+  if (b.exitCode === 0) variants.push({ name: 'Go net/http', cmd: [goBin], env: {}, users: 'map' })
+  else goNote = `Go baseline not built: ${b.stderr.toString().trim()}`
+} else {
+  goNote = 'Go baseline skipped: `go` is not installed (apt-get install golang-go).'
+}
+
+interface Cell { variant: string; endpoint: string; url: string; runs: WrkResult[]; note?: string }
+const cells: Cell[] = []
+const servers: Array<{ variant: Variant; proc: Subprocess; port: number }> = []
+
+console.log(`bench/http: ${variants.length} servers on CPU ${SERVER_CPU}, wrk on CPU ${LOAD_CPU}, -c${CONNECTIONS} ${DURATION}s x ${ROUNDS} rounds`)
+try {
+  for (const v of variants) {
+    const s = await startPinned(v.cmd, v.env)
+    servers.push({ variant: v, proc: s.proc, port: s.port })
+    const base = `http://127.0.0.1:${s.port}`
+    cells.push({ variant: v.name, endpoint: 'GET /healthz', url: `${base}/healthz`, runs: [] })
+    if (v.users === 'map') {
+      cells.push({ variant: v.name, endpoint: 'GET /users/:id', url: `${base}/users/1`, runs: [] })
+    } else {
+      const res = await fetch(`${base}/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Bench User', email: 'bench@example.com' }),
+      })
+      const location = res.headers.get('location')
+      if (res.status === 201 && location) cells.push({ variant: v.name, endpoint: 'GET /users/:id', url: `${base}${location}`, runs: [] })
+      else cells.push({ variant: v.name, endpoint: 'GET /users/:id', url: '', runs: [], note: `POST /users answered ${res.status}` })
+    }
+  }
+  // Sanity: every URL answers 200 before it is measured (a 404 or 429 would be "fast" for nothing).
+  for (const c of cells) {
+    if (!c.url) continue
+    const res = await fetch(c.url)
+    await res.arrayBuffer()
+    if (res.status !== 200) { c.note = `answers ${res.status}`; c.url = '' }
+  }
+  // Warm-up: JIT and caches, one second per cell.
+  for (const c of cells) if (c.url) await wrk(c.url, 1)
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order each round so machine drift is spread over all servers.
+    const order = cells.filter((c) => c.url)
+    for (let i = 0; i < order.length; i++) {
+      const c = order[(i + round * 2) % order.length] as Cell
+      const r = await wrk(c.url, DURATION)
+      c.runs.push(r)
+      console.log(`  round ${round + 1}: ${c.variant.padEnd(22)} ${c.endpoint.padEnd(15)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${r.bad ? `  BAD ${r.bad}` : ''}`)
+    }
+  }
+} finally {
+  for (const s of servers) {
+    s.variant.name.startsWith('highperf') && console.log(`  ${s.variant.name}: RSS after load ${rssMb(s.proc.pid).toFixed(1)} MB`)
+    await stop(s.proc)
+  }
+}
+
+// --- the compiled binary: startup to first 200, idle RSS ----------------------------------
+interface Startup { firstOk: number[]; rss: number[]; stopMs: number[]; size: number; note?: string }
+const startup: Startup = { firstOk: [], rss: [], stopMs: [], size: 0 }
+{
+  const built = join(tmp, 'build', 'highperf')
+  const b = Bun.spawnSync([process.execPath, 'run', 'scripts/build.ts', '--outfile', built], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
+  if (b.exitCode !== 0) {
+    startup.note = `build failed: ${(b.stdout.toString() + b.stderr.toString()).trim().split('\n').slice(-3).join(' / ')}`
+  } else {
+    const runDir = join(tmp, 'binary')
+    mkdirSync(runDir)
+    copyFileSync(built, join(runDir, 'highperf'))
+    Bun.spawnSync(['chmod', '755', join(runDir, 'highperf')])
+    startup.size = Bun.file(built).size
+    for (let i = 0; i < STARTUP_RUNS; i++) {
+      const s = await startPinned(['./highperf'], { LOG_LEVEL: 'warn', ACCESS_LOG: 'off' }, runDir)
+      startup.firstOk.push(s.firstOkMs)
+      await Bun.sleep(500)
+      startup.rss.push(rssMb(s.proc.pid))
+      startup.stopMs.push(await stop(s.proc))
+    }
+  }
+}
+cleanup()
+
+// --- the report ---------------------------------------------------------------------------
+const pct = (n: number) => (Number.isFinite(n) ? `${fmt(n, 1)} %` : 'n/a')
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a')
+const med = (c: Cell | undefined, k: keyof WrkResult) => (c && c.runs.length ? median(c.runs.map((r) => r[k])) : Number.NaN)
+const find = (variant: string, endpoint: string) => cells.find((c) => c.variant === variant && c.endpoint === endpoint)
+const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.+)/)?.[1] ?? 'unknown CPU'
+const goVersion = has('go') ? Bun.spawnSync(['go', 'version']).stdout.toString().trim().split(' ')[2] : 'n/a'
+const wrkVersion = Bun.spawnSync(['wrk', '-v']).stdout.toString().split('\n')[0]?.split(' ').slice(0, 2).join(' ') ?? 'wrk'
+
+const lines: string[] = []
+lines.push('## HTTP: highperf vs raw Bun.serve vs Go net/http (bench/http)', '')
+lines.push(`Command: \`bun bench/http/index.ts\` (part of \`bun run bench\`). ${wrkVersion} \`-t1 -c${CONNECTIONS} -d${DURATION}s --latency\`, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} interleaved, medians; server pinned to CPU ${SERVER_CPU}, wrk to CPU ${LOAD_CPU} (\`taskset\`). ${cpu}, ${(await import('node:os')).cpus().length} cores, Bun ${Bun.version}, Go ${goVersion}, ${new Date().toISOString().slice(0, 16)}Z. highperf runs from source with WORKERS=1; its /users/:id is a bun:sqlite read, the baselines' a Map lookup.`, '')
+lines.push('| endpoint | server | req/s | p50 ms | p99 ms | vs raw Bun.serve | notes |', '| --- | --- | ---: | ---: | ---: | ---: | --- |')
+for (const endpoint of ['GET /healthz', 'GET /users/:id']) {
+  const raw = med(find('raw Bun.serve', endpoint), 'rps')
+  for (const v of variants) {
+    const c = find(v.name, endpoint)
+    if (!c) continue
+    const rps = med(c, 'rps')
+    const bad = c.runs.reduce((a, r) => a + r.bad, 0)
+    const note = [c.note, bad ? `${bad} errors/non-2xx` : ''].filter(Boolean).join('; ')
+    lines.push(`| ${endpoint} | ${v.name} | ${fmt(rps)} | ${fmt(med(c, 'p50'), 2)} | ${fmt(med(c, 'p99'), 2)} | ${pct((100 * rps) / raw)} | ${note} |`)
+  }
+}
+lines.push('')
+if (goNote) lines.push(goNote, '')
+
+const ratio = (a: number, b: number) => a / b
+const hzRaw = med(find('raw Bun.serve', 'GET /healthz'), 'rps')
+const hzOff = med(find('highperf, stack off', 'GET /healthz'), 'rps')
+const hzFull = med(find('highperf, full stack', 'GET /healthz'), 'rps')
+const hzGo = med(find('Go net/http', 'GET /healthz'), 'rps')
+const usRaw = med(find('raw Bun.serve', 'GET /users/:id'), 'rps')
+const usOff = med(find('highperf, stack off', 'GET /users/:id'), 'rps')
+const usFull = med(find('highperf, full stack', 'GET /users/:id'), 'rps')
+const firstOk = median(startup.firstOk)
+const idleRss = median(startup.rss)
+const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : '**missed**')
+const known = (n: number) => (Number.isFinite(n) ? n : undefined)
+const check = (value: number | undefined, ok: (v: number) => boolean) => verdict(value === undefined ? undefined : ok(value))
+
+lines.push('| target | measured | verdict |', '| --- | ---: | --- |')
+const rHzOff = known(ratio(hzOff, hzRaw))
+const rHzFull = known(ratio(hzFull, hzRaw))
+const rUsOff = known(ratio(usOff, usRaw))
+const rUsFull = known(ratio(usFull, usRaw))
+const rGo = known(ratio(hzFull, hzGo))
+lines.push(`| /healthz, stack off ≥ 90 % of raw Bun.serve | ${pct(100 * (rHzOff ?? Number.NaN))} | ${check(rHzOff, (v) => v >= 0.9)} |`)
+lines.push(`| /healthz, full stack ≥ 85 % of raw Bun.serve | ${pct(100 * (rHzFull ?? Number.NaN))} | ${check(rHzFull, (v) => v >= 0.85)} |`)
+lines.push(`| /users/:id (sqlite), stack off ≥ 75 % of raw Map lookup | ${pct(100 * (rUsOff ?? Number.NaN))} | ${check(rUsOff, (v) => v >= 0.75)} |`)
+lines.push(`| /users/:id (sqlite), full stack (for information) | ${pct(100 * (rUsFull ?? Number.NaN))} | — |`)
+lines.push(`| /healthz, full stack ≥ 1.8 × Go net/http | ${fmt(rGo ?? Number.NaN, 2)} × | ${check(rGo, (v) => v >= 1.8)} |`)
+lines.push(`| binary: first 200 from /healthz ≤ 100 ms after spawn (median of ${startup.firstOk.length}) | ${fmt(firstOk, 0)} ms | ${check(known(firstOk), (v) => v <= 100)} |`)
+lines.push(`| binary: idle RSS < 60 MB (median, 0.5 s after first 200) | ${fmt(idleRss, 1)} MB | ${check(known(idleRss), (v) => v < 60)} |`)
+lines.push('')
+if (startup.note) lines.push(`Binary not measured: ${startup.note}`, '')
+else {
+  lines.push(`Binary: ${fmt(startup.size / 1e6, 0)} MB, started alone in an empty directory with defaults (WORKERS = cores); first-200 range ${fmt(Math.min(...startup.firstOk), 0)}–${fmt(Math.max(...startup.firstOk), 0)} ms (spawn → a 1 ms poll loop of GET /healthz from CPU ${LOAD_CPU}), SIGTERM → exit median ${fmt(median(startup.stopMs), 0)} ms.`, '')
+}
+lines.push('The machine is shared and was loaded by other work during runs: figures are noisy; compare rows of one run, not runs.', '')
+
+const report = lines.join('\n')
+mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
+writeFileSync(join(ROOT, 'bench', 'results', 'http.md'), report)
+console.log(`\n${report}`)

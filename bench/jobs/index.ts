@@ -1,0 +1,193 @@
+/**
+ * bench/jobs: persistent jobs through HTTP. Three figures, each against a baseline from the same
+ * run (synchronous `POST /tasks/echo`, the same trivial task without a job):
+ *
+ * 1. accepted/s: wrk (1 thread, CONNECTIONS connections) POSTs `{"task":"echo",...}` to /jobs for
+ *    ROUND_S seconds; every 202 is a row committed to SQLite (WAL, synchronous=NORMAL). The runner
+ *    runs the jobs at the same time (it is not paused), as in production.
+ * 2. completed/s end to end: the jobs of (1), from the first one created to the last one finished
+ *    (read from jobs.sqlite after the queue drained): the sustained rate of submit + claim + run on
+ *    the pool + result commit.
+ * 3. submit-to-done latency at low load: LATENCY_N jobs one at a time; the client POSTs, then
+ *    follows `GET /jobs/:id/events` until the stream ends (client-observed, includes the SSE round
+ *    trip), and the server-side finishedAt - createdAt (ms resolution) from the database.
+ *
+ * highperf runs from source as a separate process (WORKERS=2, rate limit and access log off).
+ * The machine has 2 cores shared by wrk, the server's main thread and 2 workers: figures are noisy.
+ *
+ * @example
+ * ```sh
+ * bun bench/jobs/index.ts                    # ~1 min, writes bench/results/jobs.md
+ * ROUNDS=1 ROUND_S=3 bun bench/jobs/index.ts # quick look
+ * ```
+ */
+import { Database } from 'bun:sqlite'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+
+const ROOT = join(import.meta.dir, '..', '..')
+const ROUNDS = Number(process.env.ROUNDS ?? 3)
+const ROUND_S = Number(process.env.ROUND_S ?? 5)
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64)
+const LATENCY_N = Number(process.env.LATENCY_N ?? 300)
+
+function freePort(): number {
+  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const port = probe.port
+  probe.stop(true)
+  return port
+}
+
+async function waitHealthy(url: string, proc: Subprocess): Promise<void> {
+  const until = performance.now() + 30_000
+  while (performance.now() < until) {
+    if (proc.exitCode !== null) throw new Error(`${url}: server exited with ${proc.exitCode}`)
+    try { if ((await fetch(`${url}/healthz`)).ok) return } catch { /* not yet */ }
+    await Bun.sleep(100)
+  }
+  throw new Error(`${url}: not healthy after 30 s`)
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number
+}
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50)
+const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
+
+interface WrkResult { rps: number; non2xx: number; requests: number }
+
+async function wrk(url: string, script: string, seconds: number): Promise<WrkResult> {
+  const proc = Bun.spawn(['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', script, url], { stdout: 'pipe', stderr: 'pipe' })
+  const out = await new Response(proc.stdout).text()
+  await proc.exited
+  return {
+    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN),
+    non2xx: Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0),
+    requests: Number(out.match(/(\d+) requests in/)?.[1] ?? 0),
+  }
+}
+
+function luaPost(body: string): string {
+  return `wrk.method = "POST"\nwrk.body = '${body}'\nwrk.headers["Content-Type"] = "application/json"\n`
+}
+
+/** Waits until no job is queued or running; returns the time it happened (ms since epoch). */
+async function waitDrained(db: Database, timeoutMs = 120_000): Promise<number> {
+  const q = db.query<{ n: number }, []>("SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running')")
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if ((q.get()?.n ?? 0) === 0) return Date.now()
+    await Bun.sleep(50)
+  }
+  throw new Error('jobs did not drain within the timeout')
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'highperf-bench-jobs-'))
+  const dataDir = join(dir, 'data')
+  const jobsLua = join(dir, 'jobs.lua')
+  const echoLua = join(dir, 'echo.lua')
+  writeFileSync(jobsLua, luaPost('{"task":"echo","input":{"value":1}}'))
+  writeFileSync(echoLua, luaPost('{"value":1}'))
+  const port = freePort()
+  const url = `http://127.0.0.1:${port}`
+  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PORT: String(port), HOST: '127.0.0.1',
+      WORKERS: '2', RATE_LIMIT_RPS: '0', ACCESS_LOG: 'off', LOG_LEVEL: 'warn', DATA_DIR: dataDir, JOB_QUEUE_LIMIT: '10000000',
+    },
+    stdout: 'ignore',
+    stderr: 'inherit',
+  })
+  try {
+    await waitHealthy(url, proc)
+    // Warm-up: JIT of both paths, and the database file exists for the reader below.
+    await wrk(`${url}/tasks/echo`, echoLua, 1)
+    await wrk(`${url}/jobs`, jobsLua, 1)
+    const db = new Database(join(dataDir, 'jobs.sqlite'), { readonly: true })
+    await waitDrained(db)
+
+    const baseline: number[] = []
+    const accepted: number[] = []
+    const completed: number[] = []
+    let rejected = 0
+    for (let r = 0; r < ROUNDS; r++) {
+      const b = await wrk(`${url}/tasks/echo`, echoLua, ROUND_S)
+      baseline.push(b.rps)
+      const start = Date.now()
+      const a = await wrk(`${url}/jobs`, jobsLua, ROUND_S)
+      accepted.push(a.rps)
+      rejected += a.non2xx
+      await waitDrained(db)
+      const span = db.query<{ n: number; first: number; last: number }, [number]>(
+        "SELECT count(*) AS n, min(created_at) AS first, max(finished_at) AS last FROM jobs WHERE state = 'succeeded' AND created_at >= ?1",
+      ).get(start)
+      const rate = span && span.n > 0 ? span.n / ((span.last - span.first) / 1000) : NaN
+      completed.push(rate)
+      console.error(`round ${r + 1}: /tasks/echo ${f(b.rps, 0)} req/s; POST /jobs ${f(a.rps, 0)}/s accepted (${a.non2xx} non-2xx); ${span?.n} jobs completed at ${f(rate, 0)}/s end to end`)
+    }
+
+    // Latency at low load: one job at a time.
+    const client: number[] = []
+    const ids: string[] = []
+    for (let i = 0; i < LATENCY_N; i++) {
+      const t0 = performance.now()
+      const res = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"task":"echo","input":{"i":${i}}}` })
+      const job = (await res.json()) as { id: string }
+      const ev = await fetch(`${url}/jobs/${job.id}/events`)
+      await ev.text() // the stream ends after the final state
+      client.push(performance.now() - t0)
+      ids.push(job.id)
+    }
+    client.sort((a, b) => a - b)
+    const server = ids
+      .map((id) => db.query<{ d: number }, [string]>('SELECT finished_at - created_at AS d FROM jobs WHERE id = ?1').get(id)?.d ?? NaN)
+      .sort((a, b) => a - b)
+    db.close()
+
+    const base = median(baseline)
+    const acc = median(accepted)
+    const comp = median(completed)
+    const rows = [
+      '| measure | value | target | vs POST /tasks/echo (sync) |',
+      '| --- | ---: | ---: | ---: |',
+      `| POST /tasks/echo, synchronous (baseline) | ${f(base, 0)} req/s | – | 1.00× |`,
+      `| POST /jobs accepted (202, committed to SQLite) | ${f(acc, 0)} jobs/s | ≥ 10 000 | ${f(acc / base, 2)}× |`,
+      `| jobs completed end to end (echo) | ${f(comp, 0)} jobs/s | ≥ 5 000 | ${f(comp / base, 2)}× |`,
+      `| submit-to-done p50, client (POST + SSE until end) | ${f(percentile(client, 50), 2)} ms | ≤ 5 ms | – |`,
+      `| submit-to-done p99, client | ${f(percentile(client, 99), 2)} ms | – | – |`,
+      `| submit-to-done p50, server (finishedAt − createdAt) | ${f(percentile(server, 50), 0)} ms | ≤ 5 ms | – |`,
+      `| submit-to-done p99, server | ${f(percentile(server, 99), 0)} ms | – | – |`,
+    ]
+    const table = rows.join('\n')
+    const md = [
+      '# bench/jobs: persistent jobs through HTTP',
+      '',
+      `Command: \`bun bench/jobs/index.ts\` (ROUNDS=${ROUNDS}, ROUND_S=${ROUND_S}, CONNECTIONS=${CONNECTIONS}, LATENCY_N=${LATENCY_N}). ` +
+        `Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, ${new Date().toISOString()}.`,
+      '',
+      `Load: wrk -t1 -c${CONNECTIONS} for ${ROUND_S} s per round; medians of ${ROUNDS} rounds. highperf from source, WORKERS=2,`,
+      'jobs in DATA_DIR/jobs.sqlite (WAL, synchronous=NORMAL), the runner working during the accept run.',
+      `Completed/s: jobs of a round from the first created to the last finished. Latency: ${LATENCY_N} jobs one at a time.`,
+      `Non-2xx answers to POST /jobs over all rounds: ${rejected}.`,
+      '',
+      table,
+      '',
+      'wrk, the server\'s main thread and 2 workers share 2 cores (and other work on the machine): figures are noisy.',
+      '',
+    ].join('\n')
+    console.log(table)
+    mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
+    writeFileSync(join(ROOT, 'bench', 'results', 'jobs.md'), md)
+  } finally {
+    proc.kill('SIGTERM')
+    await proc.exited
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await main()

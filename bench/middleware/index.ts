@@ -1,0 +1,123 @@
+/**
+ * bench/middleware: what each guard plugin costs per request, in process (`app.handle`, no
+ * sockets), measured with mitata against a baseline app built in the same run.
+ *
+ * Every variant is the foundation stack (request id, server header, recovery) plus zero, one or
+ * all guard plugins, answering `GET /users/:id` with a small JSON object. The rate limiter is set
+ * so high it never refuses (its lookup and headers are what is measured) and sees a fake socket
+ * peer, as behind a real server. One sample is a batch of BATCH requests followed by one
+ * `setImmediate` turn, because Elysia runs `afterResponse` hooks (max-inflight's release, the
+ * deadline's timer clear, the breaker's verdict) on the next macrotask: leaving them out would
+ * hide part of the cost. Cost per request = median batch time / BATCH; "overhead" is that minus
+ * the baseline's.
+ *
+ * The machine has 2 cores and is shared: figures are noisy (rounds are interleaved and the
+ * median of ROUNDS is reported).
+ *
+ * @example
+ * ```sh
+ * bun bench/middleware/index.ts            # ~1 min, writes bench/results/middleware.md
+ * ROUNDS=1 bun bench/middleware/index.ts   # quick look
+ * ```
+ */
+import { Elysia } from 'elysia'
+import { measure } from 'mitata'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { requestId } from '../../src/http/request-id/index.ts'
+import { serverHeader } from '../../src/http/server-header/index.ts'
+import { recovery } from '../../src/http/recovery/index.ts'
+import { maxInflight } from '../../src/http/max-inflight/index.ts'
+import { rateLimit } from '../../src/http/rate-limit/index.ts'
+import { auth } from '../../src/http/auth/index.ts'
+import { deadline, requestSignal } from '../../src/http/deadline/index.ts'
+import { circuitBreaker } from '../../src/http/circuit-breaker/index.ts'
+import { silentLogger } from '../../src/log.ts'
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3)
+const BATCH = 200
+const TOKEN = 'bench-token-0123456789'
+
+type Guard = 'inflight' | 'ratelimit' | 'auth' | 'deadline' | 'breaker'
+const ALL: Guard[] = ['inflight', 'ratelimit', 'auth', 'deadline', 'breaker']
+
+function build(guards: Guard[], opts: { useSignal?: boolean } = {}) {
+  let app = new Elysia().use(requestId()).use(serverHeader('highperf/bench')).use(recovery(silentLogger())) as unknown as Elysia
+  for (const g of guards) {
+    if (g === 'inflight') app = app.use(maxInflight({ limit: 1_000_000_000 })) as unknown as Elysia
+    if (g === 'ratelimit') app = app.use(rateLimit({ rps: 1e9, burst: 1e9, trustProxy: false, apiToken: '' })) as unknown as Elysia
+    if (g === 'auth') app = app.use(auth({ apiToken: TOKEN, authReads: false })) as unknown as Elysia
+    if (g === 'deadline') app = app.use(deadline({ requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000 })) as unknown as Elysia
+    if (g === 'breaker') app = app.use(circuitBreaker({ failureThreshold: 20, openDurationMs: 2_000 })) as unknown as Elysia
+  }
+  const user = { id: 7, name: 'Ada', email: 'ada@example.com' }
+  if (opts.useSignal) app.get('/users/:id', ({ request }) => { requestSignal(request); return user })
+  else app.get('/users/:id', () => user)
+  app.post('/users', () => user)
+  // A socket peer for the rate limiter, as server.ts provides one.
+  const peer = { address: '203.0.113.9', family: 'IPv4', port: 40000 }
+  ;(app as unknown as { server: unknown }).server = { requestIP: () => peer }
+  return app
+}
+
+interface Variant { name: string; app: Elysia; post?: boolean }
+const variants: Variant[] = [
+  { name: 'baseline (request id, server header, recovery)', app: build([]) },
+  { name: '+ max-inflight', app: build(['inflight']) },
+  { name: '+ rate limit', app: build(['ratelimit']) },
+  { name: '+ auth (GET, reads open)', app: build(['auth']) },
+  { name: '+ deadline (handler never asks for the signal)', app: build(['deadline']) },
+  { name: '+ deadline, handler calls requestSignal()', app: build(['deadline'], { useSignal: true }) },
+  { name: '+ circuit breaker', app: build(['breaker']) },
+  { name: 'full guard stack', app: build(ALL) },
+  { name: 'full guard stack, handler calls requestSignal()', app: build(ALL, { useSignal: true }) },
+  { name: 'baseline, POST', app: build([]), post: true },
+  { name: 'full guard stack, POST with valid bearer token', app: build(ALL), post: true },
+]
+
+const flush = () => new Promise<void>((r) => setImmediate(r))
+
+async function batch(v: Variant): Promise<void> {
+  for (let i = 0; i < BATCH; i++) {
+    const res = v.post
+      ? await v.app.handle(new Request('http://localhost/users', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }))
+      : await v.app.handle(new Request('http://localhost/users/7'))
+    if (res.status !== 200) throw new Error(`${v.name}: status ${res.status}`)
+  }
+  await flush()
+}
+
+const perRequestNs: number[][] = variants.map(() => [])
+for (const v of variants) await batch(v) // compile every route before measuring
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [i, v] of variants.entries()) {
+    const stats = await measure(() => batch(v), { min_cpu_time: 400 * 1e6, min_samples: 20 })
+    perRequestNs[i]!.push(stats.p50 / BATCH)
+    process.stderr.write(`round ${round + 1}/${ROUNDS} ${v.name}: ${(stats.p50 / BATCH).toFixed(0)} ns/req\n`)
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const med = perRequestNs.map(median)
+const baseGet = med[0] as number
+const basePost = med[variants.findIndex((v) => v.name === 'baseline, POST')] as number
+const rows = variants.map((v, i) => {
+  const ns = med[i] as number
+  const base = v.post ? basePost : baseGet
+  const over = ns - base
+  return `| ${v.name} | ${(ns / 1000).toFixed(2)} | ${v.name.startsWith('baseline') ? '—' : `${over >= 0 ? '+' : ''}${(over / 1000).toFixed(2)}`} | ${(ns / base).toFixed(2)}× |`
+})
+const table = [
+  '# Middleware cost per request (bench/middleware)',
+  '',
+  `\`bun bench/middleware/index.ts\` — ${new Date().toISOString()}, Bun ${Bun.version}, in-process \`app.handle()\`, median of ${ROUNDS} interleaved rounds,`,
+  `each the mitata p50 of batches of ${BATCH} requests plus one setImmediate turn (afterResponse hooks included). 2 shared cores: noisy.`,
+  '',
+  '| variant | µs / request | overhead µs | vs baseline |',
+  '| --- | ---: | ---: | ---: |',
+  ...rows,
+  '',
+].join('\n')
+mkdirSync(join(import.meta.dir, '..', 'results'), { recursive: true })
+writeFileSync(join(import.meta.dir, '..', 'results', 'middleware.md'), table)
+console.log(table)

@@ -1,0 +1,3 @@
+module highperf/bench/peers/go
+
+go 1.19

@@ -1,0 +1,35 @@
+/**
+ * Jobs, assembled: the store in `DATA_DIR/jobs.sqlite` and the runner on the pool, with the
+ * settings from the config. `server.ts` and the test deps build jobs through {@link openJobs}.
+ *
+ * @example
+ * ```ts
+ * const jobs = openJobs(config, pool, log)
+ * await jobs.start()
+ * lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
+ * closers.push(() => jobs.close())
+ * ```
+ */
+import { join } from 'node:path'
+import type { Config } from '../config.ts'
+import type { Logger } from '../log.ts'
+import type { TaskRunner } from '../pool/types.ts'
+import { JobRunner, jobConcurrency } from './runner.ts'
+import { openSqliteJobStore } from './sqlite-store.ts'
+
+export { JobRunner } from './runner.ts'
+export type { Job, JobState, JobView, NewJob } from './model.ts'
+export type { JobStore } from './store.ts'
+
+/** Builds the job runner (not yet started) over the embedded SQLite store. */
+export function openJobs(config: Config, pool: TaskRunner, log: Logger): JobRunner {
+  return new JobRunner({
+    store: openSqliteJobStore(join(config.dataDir, 'jobs.sqlite')),
+    pool,
+    log: log.child({ part: 'jobs' }),
+    concurrency: jobConcurrency(config.jobConcurrency, config.workers),
+    queueLimit: config.jobQueueLimit,
+    backoffBase: config.jobBackoffBase,
+    ttl: config.jobTtl,
+  })
+}

@@ -1,0 +1,171 @@
+/**
+ * The job model: what a job is, in memory and on the wire. Stores (`sqlite-store.ts`, later Redis)
+ * persist exactly these fields; the runner moves jobs between the states below.
+ *
+ * ```
+ * queued --claim--> running --ok--> succeeded
+ *   ^                  |  \--error, attempts left--> queued (runAt = now + backoff)
+ *   |                  |  \--error, none left / permanent--> failed
+ *   +--(cancel)--------+--(cancel)--> canceled
+ * ```
+ *
+ * @example
+ * ```ts
+ * const job: Job = newJob({ task: 'echo', input: '{"value":1}' }, Date.now())
+ * job.state // 'queued'
+ * ```
+ */
+import { newJobId } from './ids.ts'
+
+/** The five states of a job; the last three are final. */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled'
+
+/** Every state, in lifecycle order (handy for metrics and tests). */
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'canceled']
+
+/** True for the states a job never leaves. @example isFinal('failed') // true */
+export function isFinal(state: JobState): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'canceled'
+}
+
+/** One stage of a pipeline: the first one needs an input, later ones receive the previous output. */
+export interface PipelineStage {
+  task: string
+  /** JSON text; only the first stage has one. */
+  input?: string
+}
+
+/** Why a job failed (or was canceled): a registry code and a message for people. */
+export interface JobError {
+  code: string
+  message: string
+}
+
+/** A job as stored. Times are epoch milliseconds. */
+export interface Job {
+  /** UUIDv7: sorts by creation time, so it doubles as the keyset cursor. */
+  id: string
+  /** The task's name, or {@link PIPELINE_TASK} for a pipeline. */
+  task: string
+  /** JSON text of the input (of the first stage, for a pipeline). */
+  input: string
+  /** Stages of a pipeline; absent for a single-task job. */
+  pipeline?: PipelineStage[]
+  state: JobState
+  /** Higher is claimed first among due jobs; default 0. */
+  priority: number
+  /** Not claimed before this time (delayed jobs and retry backoff). */
+  runAt: number
+  /** Attempts started so far (counted when a job is claimed). */
+  attempts: number
+  maxAttempts: number
+  /** Hard limit of one attempt (the whole pipeline, for a pipeline); the pool stops the work. */
+  timeoutMs: number
+  progress: number
+  progressMessage: string
+  error?: JobError
+  /** The client's `Idempotency-Key`, if it sent one. */
+  idempotencyKey?: string
+  createdAt: number
+  updatedAt: number
+  startedAt?: number
+  finishedAt?: number
+}
+
+/** The task name that marks a pipeline job. */
+export const PIPELINE_TASK = 'pipeline'
+
+/** What a client asks for; the runner fills the rest. */
+export interface NewJob {
+  task: string
+  input: string
+  pipeline?: PipelineStage[]
+  priority?: number
+  /** Epoch ms; default now. */
+  runAt?: number
+  maxAttempts?: number
+  timeoutMs?: number
+  idempotencyKey?: string
+}
+
+/** Defaults of a new job. */
+export const JOB_DEFAULTS = { priority: 0, maxAttempts: 3, timeoutMs: 30_000 } as const
+
+/**
+ * Builds a queued job from a request.
+ *
+ * @example newJob({ task: 'echo', input: '{}' }, Date.now()).attempts // 0
+ */
+export function newJob(req: NewJob, now: number): Job {
+  const job: Job = {
+    id: newJobId(),
+    task: req.task,
+    input: req.input,
+    state: 'queued',
+    priority: req.priority ?? JOB_DEFAULTS.priority,
+    runAt: req.runAt ?? now,
+    attempts: 0,
+    maxAttempts: req.maxAttempts ?? JOB_DEFAULTS.maxAttempts,
+    timeoutMs: req.timeoutMs ?? JOB_DEFAULTS.timeoutMs,
+    progress: 0,
+    progressMessage: '',
+    createdAt: now,
+    updatedAt: now,
+  }
+  if (req.pipeline) job.pipeline = req.pipeline
+  if (req.idempotencyKey !== undefined) job.idempotencyKey = req.idempotencyKey
+  return job
+}
+
+/** A job as the API shows it: ISO times, the input as JSON, no result bytes. */
+export interface JobView {
+  id: string
+  task: string
+  input: unknown
+  pipeline?: Array<{ task: string; input?: unknown }>
+  state: JobState
+  priority: number
+  runAt: string
+  attempts: number
+  maxAttempts: number
+  timeoutMs: number
+  progress: number
+  progressMessage: string
+  error?: JobError
+  createdAt: string
+  updatedAt: string
+  startedAt?: string
+  finishedAt?: string
+}
+
+function parseOr(text: string): unknown {
+  try { return JSON.parse(text) } catch { return text }
+}
+
+/**
+ * The API view of a job.
+ *
+ * @example viewOf(job).createdAt // '2026-11-22T05:30:00.000Z'
+ */
+export function viewOf(job: Job): JobView {
+  const v: JobView = {
+    id: job.id,
+    task: job.task,
+    input: job.input === '' ? null : parseOr(job.input),
+    state: job.state,
+    priority: job.priority,
+    runAt: new Date(job.runAt).toISOString(),
+    attempts: job.attempts,
+    maxAttempts: job.maxAttempts,
+    timeoutMs: job.timeoutMs,
+    progress: job.progress,
+    progressMessage: job.progressMessage,
+    createdAt: new Date(job.createdAt).toISOString(),
+    updatedAt: new Date(job.updatedAt).toISOString(),
+  }
+  if (job.pipeline) v.pipeline = job.pipeline.map((s) => (s.input === undefined ? { task: s.task } : { task: s.task, input: parseOr(s.input) }))
+  if (job.error) v.error = job.error
+  if (job.startedAt !== undefined) v.startedAt = new Date(job.startedAt).toISOString()
+  if (job.finishedAt !== undefined) v.finishedAt = new Date(job.finishedAt).toISOString()
+  return v
+}

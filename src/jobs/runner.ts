@@ -1,0 +1,362 @@
+/**
+ * The job runner: takes submissions, keeps up to `concurrency` jobs running on the worker pool,
+ * records every transition in the {@link JobStore}, retries with backoff, and publishes events.
+ *
+ * Scheduling. The store is the queue: the runner claims due jobs (priority, then runAt, then age)
+ * in one statement for every free slot, and is woken at once by a submit or a finished job (a
+ * microtask, no polling), or by a timer set to the earliest delayed `runAt`.
+ *
+ * Fairness with synchronous `/tasks`. Jobs enter the pool at priority -1 (requests use 0), and
+ * at most `concurrency` of them are in the pool at once (default 2 x workers, far below the pool's
+ * queue limit), so a burst of 100 000 queued jobs waits in SQLite, not in the pool, and a request
+ * is at most one job's run time away from a free worker.
+ *
+ * Errors. `invalid_input`, `invalid_json`, `unknown_task` fail at once (retrying cannot help);
+ * `queue_full` and `pool_closed` put the job back without counting the attempt (not the job's
+ * fault); anything else retries after {@link backoffDelay} while attempts remain.
+ *
+ * @example
+ * ```ts
+ * const runner = new JobRunner({ store, pool, log, concurrency: 4, queueLimit: 1000, backoffBase: 1000, ttl: 86_400_000 })
+ * await runner.start()
+ * const { job } = await runner.submit({ task: 'echo', input: '{"value":1}' })
+ * ```
+ */
+import { AppError } from '../errors.ts'
+import type { TaskRunner } from '../pool/types.ts'
+import type { Logger } from '../log.ts'
+import { backoffDelay } from './backoff.ts'
+import { JobEvents, type JobListener } from './events.ts'
+import { isFinal, newJob, type Job, type JobError, type JobState, type NewJob } from './model.ts'
+import { runPipeline } from './pipeline.ts'
+import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
+
+/** What the runner is built from. */
+export interface JobRunnerOptions {
+  store: JobStore
+  pool: TaskRunner
+  log: Logger
+  /** Jobs running at once. */
+  concurrency: number
+  /** Queued jobs before submit answers 503 `queue_full`. */
+  queueLimit: number
+  /** Base of the exponential retry backoff, ms. */
+  backoffBase: number
+  /** Finished jobs older than this are deleted, ms. */
+  ttl: number
+  /** Pool priority of job tasks; below the 0 of synchronous requests. */
+  poolPriority?: number
+  /** How often the retention sweep runs, ms (default min(ttl, 60 s)). */
+  sweepEvery?: number
+  now?: () => number
+  random?: () => number
+}
+
+/** Error codes that retrying cannot fix. */
+const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'unknown_task', 'bad_request', 'validation_failed'])
+/** Error codes that say the pool, not the job, could not run it now. */
+const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
+const CANCELED = Symbol('canceled')
+const SHUTDOWN = Symbol('shutdown')
+/** Most stages a pipeline may have. */
+export const MAX_PIPELINE_STAGES = 32
+
+interface Running {
+  job: Job
+  ac: AbortController
+  done: Promise<void>
+}
+
+/** Feeds the pool from the job store; see the file comment. */
+export class JobRunner {
+  readonly events = new JobEvents()
+  readonly #o: Required<Omit<JobRunnerOptions, 'sweepEvery'>> & { sweepEvery: number }
+  readonly #running = new Map<string, Running>()
+  readonly #counts: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
+  #started = false
+  #draining = false
+  #closed = false
+  #pumpQueued = false
+  #filling = false
+  #again = false
+  #wakeTimer: ReturnType<typeof setTimeout> | undefined
+  #wakeAt = Infinity
+  #sweepTimer: ReturnType<typeof setInterval> | undefined
+  #drainDeadline = 0
+
+  constructor(options: JobRunnerOptions) {
+    this.#o = {
+      poolPriority: -1,
+      now: Date.now,
+      random: Math.random,
+      ...options,
+      sweepEvery: options.sweepEvery ?? Math.max(1000, Math.min(options.ttl, 60_000)),
+    }
+  }
+
+  /** The store behind the runner. */
+  get store(): JobStore {
+    return this.#o.store
+  }
+
+  /** True once {@link drain} was called: no submissions, no new claims. */
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  /**
+   * Recovers after a crash (running jobs go back to queued, an attempt counted), reads the
+   * counts, starts the retention sweep and the first claim.
+   */
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    const now = this.#o.now()
+    const rec = await this.#o.store.recover(now)
+    if (rec.requeued + rec.failed > 0) this.#o.log.warn(rec, 'jobs interrupted by the last stop: requeued or failed')
+    Object.assign(this.#counts, await this.#o.store.counts())
+    await this.sweep()
+    this.#sweepTimer = setInterval(() => { void this.sweep() }, this.#o.sweepEvery)
+    this.#sweepTimer.unref?.()
+    this.#pump()
+  }
+
+  /** Jobs per state, from counters kept in memory (cheap: for /metrics at scrape time). */
+  counts(): Record<JobState, number> {
+    return { ...this.#counts }
+  }
+
+  /**
+   * Validates and stores a job, then wakes the runner. Throws `shutting_down`, `queue_full` (503),
+   * `unknown_task` (404) or `validation_failed` (422).
+   */
+  async submit(req: NewJob): Promise<InsertResult> {
+    if (this.#draining || this.#closed) throw new AppError('shutting_down', 'The server is shutting down and takes no new jobs', { retryAfter: 5 })
+    this.#validate(req)
+    if (this.#counts.queued >= this.#o.queueLimit) {
+      throw new AppError('queue_full', `${this.#counts.queued} jobs are queued (JOB_QUEUE_LIMIT ${this.#o.queueLimit}); retry later`, { retryAfter: 1 })
+    }
+    const res = await this.#o.store.insert(newJob(req, this.#o.now()))
+    if (res.created) {
+      this.#counts.queued++
+      this.#pump()
+    }
+    return res
+  }
+
+  #validate(req: NewJob): void {
+    const catalog = this.#o.pool.catalog()
+    // Before the first worker reports its catalog, names cannot be checked here: the worker
+    // rejects an unknown one and the job fails with unknown_task (no retries).
+    const known = new Set(catalog.map((t) => t.name))
+    const check = (name: string): boolean => catalog.length === 0 || known.has(name)
+    if (req.pipeline) {
+      if (req.pipeline.length === 0 || req.pipeline.length > MAX_PIPELINE_STAGES) {
+        throw new AppError('validation_failed', `A pipeline has 1 to ${MAX_PIPELINE_STAGES} stages`)
+      }
+      req.pipeline.forEach((s, i) => {
+        if (!check(s.task)) throw new AppError('unknown_task', `Stage ${i + 1}: no task is registered as '${s.task}'`, { details: { stage: i, task: s.task } })
+        if (i > 0 && s.input !== undefined) {
+          throw new AppError('validation_failed', `Stage ${i + 1} has an input: only the first stage takes one; later stages receive the previous stage's result`)
+        }
+      })
+      if (req.pipeline[0]!.input === undefined) throw new AppError('validation_failed', 'The first stage of a pipeline needs an input')
+    } else if (!check(req.task)) {
+      throw new AppError('unknown_task', `No task is registered as '${req.task}'`)
+    }
+  }
+
+  get(id: string): Promise<Job | undefined> {
+    return this.#o.store.get(id)
+  }
+
+  result(id: string): Promise<Uint8Array | undefined> {
+    return this.#o.store.result(id)
+  }
+
+  list(query: ListQuery): Promise<ListPage> {
+    return this.#o.store.list(query)
+  }
+
+  /** Subscribes to one job's events (see {@link JobEvents.on}). */
+  subscribe(id: string, listener: JobListener): () => void {
+    return this.events.on(id, listener)
+  }
+
+  /**
+   * Cancels a queued or running job (a running one is aborted through the pool's signal).
+   * Returns the job and its state before, or undefined for an unknown id.
+   */
+  async cancel(id: string): Promise<{ job: Job; from: JobState } | undefined> {
+    const res = await this.#o.store.cancel(id, this.#o.now())
+    if (!res || isFinal(res.from)) return res
+    this.#counts[res.from]--
+    this.#counts.canceled++
+    this.#running.get(id)?.ac.abort(CANCELED)
+    this.events.emit(id, { type: 'state', job: res.job })
+    return res
+  }
+
+  /** Deletes finished jobs older than the TTL; returns how many. */
+  async sweep(): Promise<number> {
+    if (this.#closed) return 0
+    try {
+      const n = await this.#o.store.sweep(this.#o.now() - this.#o.ttl)
+      if (n > 0) Object.assign(this.#counts, await this.#o.store.counts())
+      return n
+    } catch (err) {
+      this.#o.log.error({ err }, 'job retention sweep failed')
+      return 0
+    }
+  }
+
+  /**
+   * Stops taking jobs: submissions answer 503, nothing new is claimed; running jobs go on until
+   * {@link close}. Open event streams are told to end. `graceMs` sets how long close() waits.
+   */
+  drain(graceMs = 0): void {
+    if (this.#draining) return
+    this.#draining = true
+    this.#drainDeadline = this.#o.now() + graceMs
+    this.#clearWake()
+    this.events.shutdownAll()
+  }
+
+  /**
+   * Drains if not yet draining, waits for running jobs until the drain deadline, aborts and
+   * re-queues the rest (attempt not counted), stops the timers and closes the store.
+   */
+  async close(graceMs = 0): Promise<void> {
+    if (this.#closed) return
+    this.drain(graceMs)
+    const left = this.#drainDeadline - this.#o.now()
+    if (this.#running.size > 0 && left > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([
+        Promise.allSettled([...this.#running.values()].map((r) => r.done)),
+        new Promise((resolve) => { timer = setTimeout(resolve, left) }),
+      ])
+      clearTimeout(timer)
+    }
+    const rest = [...this.#running.values()]
+    for (const r of rest) r.ac.abort(SHUTDOWN)
+    await Promise.allSettled(rest.map((r) => r.done))
+    this.#closed = true
+    clearInterval(this.#sweepTimer)
+    await this.#o.store.close()
+  }
+
+  #pump(): void {
+    if (this.#pumpQueued || this.#draining || !this.#started) return
+    this.#pumpQueued = true
+    queueMicrotask(() => {
+      this.#pumpQueued = false
+      void this.#fill()
+    })
+  }
+
+  async #fill(): Promise<void> {
+    if (this.#filling) { this.#again = true; return }
+    this.#filling = true
+    try {
+      do {
+        this.#again = false
+        if (this.#draining) return
+        const free = this.#o.concurrency - this.#running.size
+        if (free <= 0) return
+        const now = this.#o.now()
+        const jobs = await this.#o.store.claim(now, free)
+        this.#counts.queued -= jobs.length
+        this.#counts.running += jobs.length
+        for (const job of jobs) this.#start(job)
+        if (jobs.length < free && this.#counts.queued > 0) {
+          const next = await this.#o.store.nextRunAt()
+          if (next !== undefined) {
+            if (next <= this.#o.now()) this.#again = true
+            else this.#wakeAt_(next)
+          }
+        }
+      } while (this.#again)
+    } catch (err) {
+      this.#o.log.error({ err }, 'job runner could not claim jobs; retrying in 1 s')
+      this.#wakeAt_(this.#o.now() + 1000)
+    } finally {
+      this.#filling = false
+    }
+  }
+
+  #wakeAt_(at: number): void {
+    if (at >= this.#wakeAt) return
+    this.#clearWake()
+    this.#wakeAt = at
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = undefined
+      this.#wakeAt = Infinity
+      this.#pump()
+    }, Math.max(0, at - this.#o.now()))
+    this.#wakeTimer.unref?.()
+  }
+
+  #clearWake(): void {
+    if (this.#wakeTimer) clearTimeout(this.#wakeTimer)
+    this.#wakeTimer = undefined
+    this.#wakeAt = Infinity
+  }
+
+  #start(job: Job): void {
+    const ac = new AbortController()
+    const entry: Running = { job, ac, done: Promise.resolve() }
+    this.#running.set(job.id, entry)
+    this.events.emit(job.id, { type: 'state', job })
+    entry.done = this.#execute(job, ac).finally(() => {
+      this.#running.delete(job.id)
+      this.#pump()
+    })
+  }
+
+  async #execute(job: Job, ac: AbortController): Promise<void> {
+    const onProgress = (pct: number, message: string): void => {
+      const p = Math.max(0, Math.min(100, Math.round(pct)))
+      this.#o.store.progress(job.id, p, message, this.#o.now()).catch((err) => this.#o.log.warn({ err, id: job.id }, 'cannot record job progress'))
+      this.events.emit(job.id, { type: 'progress', id: job.id, progress: p, message })
+    }
+    let bytes: Uint8Array
+    try {
+      bytes = job.pipeline
+        ? await runPipeline(this.#o.pool, job, { signal: ac.signal, priority: this.#o.poolPriority, onProgress, now: this.#o.now })
+        : await this.#o.pool.run(job.task, job.input, { signal: ac.signal, timeoutMs: job.timeoutMs, priority: this.#o.poolPriority, onProgress })
+    } catch (err) {
+      await this.#failed(job, ac, err)
+      return
+    }
+    const done = await this.#o.store.complete(job.id, bytes, this.#o.now())
+    if (done) this.#transition('running', done)
+  }
+
+  async #failed(job: Job, ac: AbortController, err: unknown): Promise<void> {
+    const now = this.#o.now()
+    if (ac.signal.reason === CANCELED) return // cancel() already stored and published it
+    const code = err instanceof AppError ? err.code : 'task_failed'
+    const error: JobError = { code, message: err instanceof Error ? err.message : String(err) }
+    let after: Job | undefined
+    if (ac.signal.reason === SHUTDOWN || NOT_THE_JOBS_FAULT.has(code)) {
+      after = await this.#o.store.release(job.id, ac.signal.reason === SHUTDOWN ? now : now + 250, now)
+    } else if (!PERMANENT.has(code) && job.attempts < job.maxAttempts) {
+      after = await this.#o.store.retry(job.id, now + backoffDelay(job.attempts, this.#o.backoffBase, this.#o.random), error, now)
+    } else {
+      after = await this.#o.store.fail(job.id, error, now)
+    }
+    if (after) this.#transition('running', after)
+  }
+
+  #transition(from: JobState, job: Job): void {
+    this.#counts[from]--
+    this.#counts[job.state]++
+    this.events.emit(job.id, { type: 'state', job })
+  }
+}
+
+/** Default concurrency of jobs: `JOB_CONCURRENCY`, or twice the workers when it is 0. */
+export function jobConcurrency(configured: number, workers: number): number {
+  return configured > 0 ? configured : Math.max(1, 2 * workers)
+}

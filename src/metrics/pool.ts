@@ -1,0 +1,145 @@
+/**
+ * Pool and job metrics, read from `pool.stats()` and `jobs.counts()` when Prometheus scrapes.
+ *
+ * Nothing here runs per request or per task: every metric is a prom-client `collect()` callback,
+ * and one scrape takes a single stats snapshot shared by all of them (prom-client starts every
+ * metric's `get()` in the same tick; the snapshot is dropped in the next `setImmediate`).
+ *
+ * @example
+ * ```ts
+ * const pool = poolMetrics(registry)
+ * pool.watch(() => deps.pool.stats())
+ * jobMetrics(registry).watch(() => deps.jobs.counts())
+ * ```
+ */
+import { Counter, Gauge, Summary, type Registry } from 'prom-client'
+import type { PoolStats } from '../pool/types.ts'
+
+/** Job states always exported (0 when none), so dashboards see every series from the start. */
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const
+
+type QuantileKey = 'p50' | 'p90' | 'p99'
+const QUANTILES: ReadonlyArray<readonly [QuantileKey, number]> = [['p50', 0.5], ['p90', 0.9], ['p99', 0.99]]
+
+/**
+ * A summary whose quantiles come from the pool's own latency tracking (milliseconds, converted to
+ * seconds) rather than from observations made here.
+ */
+class SnapshotSummary extends Summary<'task' | 'quantile'> {
+  readonly read: () => PoolStats | undefined
+  readonly field: 'runMs' | 'queueWaitMs'
+  readonly metricName: string
+
+  constructor(name: string, help: string, registry: Registry, read: () => PoolStats | undefined, field: 'runMs' | 'queueWaitMs') {
+    super({ name, help, labelNames: ['task'], percentiles: QUANTILES.map((q) => q[1]), registers: [registry] })
+    this.read = read
+    this.field = field
+    this.metricName = name
+  }
+
+  override async get(): Promise<Awaited<ReturnType<Summary<'task' | 'quantile'>['get']>>> {
+    const stats = this.read()
+    const base = await super.get()
+    const values: typeof base.values = []
+    if (stats) {
+      for (const [task, t] of Object.entries(stats.tasks)) {
+        const lat = t[this.field]
+        for (const [key, q] of QUANTILES) values.push({ labels: { task, quantile: q }, value: lat[key] / 1000 })
+        values.push({ metricName: `${this.metricName}_count`, labels: { task }, value: t.ok + t.failed + t.canceled + t.timedOut })
+      }
+    }
+    return { ...base, values }
+  }
+}
+
+/** The pool's metrics; call `watch` once the pool exists. */
+export interface PoolMetrics {
+  /** Sets where stats come from (e.g. `() => pool.stats()`); until then the pool metrics are empty. */
+  watch(stats: () => PoolStats): void
+  /** Drops the cached stats snapshot so the next scrape reads fresh ones (`Metrics.render` calls it). */
+  refresh(): void
+}
+
+/** Registers the `pool_*` metrics on `registry`. */
+export function poolMetrics(registry: Registry): PoolMetrics {
+  let source: (() => PoolStats) | undefined
+  let snap: PoolStats | undefined
+  const read = (): PoolStats | undefined => {
+    if (snap === undefined && source !== undefined) {
+      snap = source()
+      // Dropped once this scrape's callbacks have run (they all start in the same tick).
+      setImmediate(() => { snap = undefined })
+    }
+    return snap
+  }
+  const gauge = (name: string, help: string, pick: (s: PoolStats) => number): void => {
+    new Gauge({
+      name, help, registers: [registry],
+      collect() {
+        const s = read()
+        if (s) this.set(pick(s))
+      },
+    })
+  }
+  gauge('pool_workers', 'Worker threads the pool is configured with', (s) => s.workers)
+  gauge('pool_workers_alive', 'Worker threads alive now', (s) => s.alive)
+  gauge('pool_queue_depth', 'Tasks waiting for a worker', (s) => s.queued)
+  gauge('pool_queue_limit', 'Queued tasks allowed before new ones are refused with 503', (s) => s.queueLimit)
+  gauge('pool_tasks_running', 'Tasks running on a worker now', (s) => s.running)
+  new Gauge({
+    name: 'pool_worker_utilization_ratio', help: 'Fraction of wall time each worker spent running tasks since start', labelNames: ['worker'], registers: [registry],
+    collect() {
+      const s = read()
+      if (!s) return
+      this.reset()
+      s.utilization.forEach((u, i) => this.set({ worker: String(i) }, u))
+    },
+  })
+  new Counter({
+    name: 'pool_worker_restarts_total', help: 'Workers replaced after a crash or a timeout', registers: [registry],
+    collect() {
+      const s = read()
+      if (!s) return
+      this.reset()
+      this.inc(s.restarts)
+    },
+  })
+  new Counter({
+    name: 'pool_tasks_total', help: 'Finished tasks by task name and outcome', labelNames: ['task', 'outcome'], registers: [registry],
+    collect() {
+      const s = read()
+      if (!s) return
+      this.reset()
+      for (const [task, t] of Object.entries(s.tasks)) {
+        this.inc({ task, outcome: 'ok' }, t.ok)
+        this.inc({ task, outcome: 'failed' }, t.failed)
+        this.inc({ task, outcome: 'canceled' }, t.canceled)
+        this.inc({ task, outcome: 'timed_out' }, t.timedOut)
+      }
+    },
+  })
+  new SnapshotSummary('pool_task_run_seconds', 'Task run time on a worker, seconds (percentiles from the pool)', registry, read, 'runMs')
+  new SnapshotSummary('pool_task_queue_wait_seconds', 'Time a task waited for a worker, seconds (percentiles from the pool)', registry, read, 'queueWaitMs')
+  return { watch(stats) { source = stats }, refresh() { snap = undefined } }
+}
+
+/** The job metrics; call `watch` once the job store exists. */
+export interface JobMetrics {
+  /** Sets where counts by state come from (e.g. `() => jobs.counts()`). */
+  watch(counts: () => Record<string, number> | Promise<Record<string, number>>): void
+}
+
+/** Registers the `jobs{state}` gauge on `registry`. */
+export function jobMetrics(registry: Registry): JobMetrics {
+  let source: (() => Record<string, number> | Promise<Record<string, number>>) | undefined
+  new Gauge({
+    name: 'jobs', help: 'Jobs by state', labelNames: ['state'], registers: [registry],
+    async collect() {
+      if (!source) return
+      const counts = await source()
+      for (const state of JOB_STATES) this.set({ state }, counts[state] ?? 0)
+      for (const [state, n] of Object.entries(counts)) if (!(JOB_STATES as readonly string[]).includes(state)) this.set({ state }, n)
+    },
+  })
+  return { watch(counts) { source = counts } }
+}

@@ -1,0 +1,587 @@
+/**
+ * `WorkerPool`: Bun Workers fed through SharedArrayBuffer rings (ring.ts), with a main-side
+ * priority queue, cancellation, deadlines, crash recovery, draining and stats.
+ *
+ * Scheduling (why it looks like this; docs/pool.md has the long form):
+ * - Each worker holds up to `window` tasks in its own SPSC request ring, so many tasks are in
+ *   flight and a worker goes from one to the next without a round trip to the main thread
+ *   (pipelined throughput). Tasks beyond that wait in the main priority queue, where priorities
+ *   and cancellation are exact and cheap.
+ * - A new task goes to the worker holding the fewest tasks.
+ * - No head-of-line blocking: whenever a worker runs dry while another still holds unstarted
+ *   tasks (behind a long one), the main thread steals those back (CAS QUEUED→STOLEN on the
+ *   message's state word; the worker skips stolen messages) and hands them to the idle worker.
+ *   A per-worker window alone would leave them stuck; a shared multi-consumer ring would need a
+ *   CAS per message on the hot path and makes variable-length wrap-around and crash recovery
+ *   much harder. Stealing costs nothing until a worker is idle.
+ *
+ * Waking the main thread (it never blocks, never spins): it parks with `Atomics.waitAsync` on
+ * the doorbell word after storing SLEEPING=1, loading the doorbell, and draining every response
+ * ring once more. A worker publishes its response (Atomics.store of TAIL) and then loads
+ * SLEEPING; if set, it bumps the doorbell and notifies. Sequential consistency makes this a
+ * Dekker pair: either the worker sees SLEEPING=1 (and rings after the main thread's load, so the
+ * waitAsync resolves), or the main thread's final drain sees the response. Only the main thread
+ * clears SLEEPING. A pending waitAsync does not keep the process alive; an interval (ref'd only
+ * while tasks are outstanding) does, and doubles as a watchdog drain.
+ *
+ * @example
+ * ```ts
+ * const pool = new WorkerPool({ workers: 2, queueLimit: 1024 })
+ * const bytes = await pool.run('echo', '{"value":1}', { timeoutMs: 1000 })
+ * new TextDecoder().decode(bytes) // '{"value":1}'
+ * await pool.close(5000)
+ * ```
+ */
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads'
+import { AppError, isErrorCode } from '../errors.ts'
+import type { TaskInfo } from '../tasks/types.ts'
+import {
+  BELL_RING, BELL_SLEEPING, BELL_WORDS, CTL_CANCEL, CTL_CANCEL_WHY, CTL_STOP, CTL_WORDS,
+  REQ_QUEUED, RES_OK, RES_PROGRESS, WHY_CANCELED, WHY_TIMEOUT,
+} from './protocol.ts'
+import { TaskQueue } from './queue.ts'
+import { Ring, type SideChannel } from './ring.ts'
+import { Slot } from './slot.ts'
+import { TaskCounters } from './stats.ts'
+import type { PoolStats, RunOptions, TaskRunner } from './types.ts'
+import type { WorkerEvent, WorkerInit } from './worker.ts'
+
+/** Settings of a {@link WorkerPool}. */
+export interface PoolOptions {
+  /** Worker threads (config.workers). */
+  workers: number
+  /** Tasks waiting in the main queue before `run` rejects with `queue_full` (config.queueLimit). */
+  queueLimit: number
+  /** Most tasks one worker holds at once (in its ring plus the running one). Default 32. */
+  window?: number
+  /** Bytes of each request and response ring (a power of two). Default 256 KiB. */
+  ringBytes?: number
+  /** How long a canceled or timed-out task may keep running before its worker is replaced. Default 1000 ms. */
+  graceMs?: number
+  /** Module URL exporting `TASKS`, loaded into workers besides the registry (tests only). */
+  extraTasks?: URL | string
+  /** Where restarts and crashes are reported. */
+  log?: { warn(obj: object, msg: string): void }
+}
+
+const QUEUED = 0
+const IN_WORKER = 1
+const DONE = 2
+
+/** A run in progress: queue entry, ring entry and promise in one object (one allocation). */
+class Task {
+  id: number
+  pos = 0
+  priority: number
+  seq: number
+  dead = false
+  state = QUEUED
+  enqueuedAt: number
+  slot: Slot<Task> | undefined
+  timer: ReturnType<typeof setTimeout> | undefined
+  killTimer: ReturnType<typeof setTimeout> | undefined
+  onAbort: (() => void) | undefined
+  resolve!: (bytes: Uint8Array) => void
+  reject!: (err: AppError) => void
+  readonly promise: Promise<Uint8Array>
+
+  constructor(
+    id: number,
+    readonly name: string,
+    readonly input: string | Uint8Array,
+    readonly options: RunOptions | undefined,
+    readonly counters: TaskCounters,
+    now: number,
+  ) {
+    this.id = id
+    this.seq = id
+    this.priority = options?.priority ?? 0
+    this.enqueuedAt = now
+    this.promise = new Promise<Uint8Array>((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+  }
+}
+
+/** Where the worker entrypoint is, under `bun run`/`bun test` and inside a compiled binary. */
+function workerUrl(): URL {
+  // In a `bun build --compile` binary every module is bundled into the entry, whose URL is
+  // file:///$bunfs/root/<name>; the worker entrypoint is embedded as $bunfs/root/pool/worker.ts
+  // (paths relative to src/, the common root of ./src/main.ts and ./src/pool/worker.ts).
+  return import.meta.url.includes('$bunfs')
+    ? new URL('./pool/worker.ts', import.meta.url)
+    : new URL('./worker.ts', import.meta.url)
+}
+
+/** The worker pool; see the file comment. */
+export class WorkerPool implements TaskRunner {
+  readonly #opts: Required<Omit<PoolOptions, 'extraTasks' | 'log'>> & Pick<PoolOptions, 'extraTasks' | 'log'>
+  readonly #slots: Array<Slot<Task> | undefined>
+  readonly #queue = new TaskQueue<Task>()
+  readonly #bell = new SharedArrayBuffer(BELL_WORDS * 4)
+  readonly #bellI32 = new Int32Array(this.#bell)
+  readonly #counters = new Map<string, TaskCounters>()
+  #catalog: TaskInfo[] = []
+  #index: Map<string, number> | undefined
+  #nextId = 1
+  #outstanding = 0
+  #restarts = 0
+  #armed = false
+  #closing = false
+  #closed: Promise<void> | undefined
+  #stopped = false
+  #onIdle: (() => void) | undefined
+  readonly #watchdog: ReturnType<typeof setInterval>
+  readonly #crashes: number[] = []
+
+  constructor(options: PoolOptions) {
+    this.#opts = {
+      window: 32,
+      ringBytes: 1 << 18,
+      graceMs: 1000,
+      ...options,
+    }
+    if (!(this.#opts.workers >= 1)) throw new RangeError('workers must be at least 1')
+    this.#slots = new Array(this.#opts.workers).fill(undefined)
+    // Workers start in the background: run() queues until one reports ready.
+    for (let i = 0; i < this.#opts.workers; i++) this.#spawn(i)
+    this.#watchdog = setInterval(() => this.#drainAll(), 250)
+    this.#watchdog.unref()
+    this.#sleep()
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** Runs `task` with JSON `input` and resolves with the result's JSON bytes. */
+  run(task: string, input: string | Uint8Array, options?: RunOptions): Promise<Uint8Array> {
+    if (this.#closing) return Promise.reject(new AppError('pool_closed'))
+    if (this.#index !== undefined && !this.#index.has(task)) {
+      return Promise.reject(new AppError('unknown_task', `No task is registered as '${task}'`))
+    }
+    const signal = options?.signal
+    if (signal?.aborted) return Promise.reject(abortReason(signal))
+    if (this.#queue.size >= this.#opts.queueLimit) {
+      return Promise.reject(new AppError('queue_full', 'The worker pool queue is full', { retryAfter: 1 }))
+    }
+    const t = new Task(this.#nextId, task, input, options, this.#countersOf(task), performance.now())
+    this.#nextId = this.#nextId >= 0x3fffffff ? 1 : this.#nextId + 1
+    if (this.#outstanding++ === 0) this.#watchdog.ref()
+    if (signal) {
+      t.onAbort = () => this.#abort(t, abortReason(signal), WHY_CANCELED)
+      signal.addEventListener('abort', t.onAbort, { once: true })
+    }
+    const timeoutMs = options?.timeoutMs
+    if (timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+      t.timer = setTimeout(() => {
+        this.#abort(t, new AppError('task_timeout', `Task '${task}' did not finish within ${timeoutMs} ms`), WHY_TIMEOUT)
+      }, timeoutMs)
+    }
+    // Fast path: straight into a worker's ring when nothing is queued ahead of it.
+    if (this.#queue.size > 0 || !this.#dispatch(t)) this.#queue.push(t)
+    return t.promise
+  }
+
+  /** The tasks the workers reported (empty until the first worker is ready). */
+  catalog(): readonly TaskInfo[] {
+    return this.#catalog
+  }
+
+  /** Workers that are up and taking tasks. */
+  get alive(): number {
+    let n = 0
+    for (const s of this.#slots) if (s && s.ready && !s.dead) n++
+    return n
+  }
+
+  /** A snapshot for `GET /pool` and `/metrics`. */
+  stats(): PoolStats {
+    const now = performance.now()
+    let running = 0
+    const utilization: number[] = []
+    for (const s of this.#slots) {
+      running += s ? s.count : 0
+      utilization.push(s ? s.utilization(now) : 0)
+    }
+    const tasks: PoolStats['tasks'] = {}
+    for (const [name, c] of this.#counters) tasks[name] = c.snapshot()
+    return {
+      workers: this.#opts.workers,
+      alive: this.alive,
+      queued: this.#queue.size,
+      running,
+      queueLimit: this.#opts.queueLimit,
+      utilization,
+      restarts: this.#restarts,
+      tasks,
+    }
+  }
+
+  /**
+   * Drains and stops: new runs fail with `pool_closed`; queued and running tasks may finish
+   * within `timeoutMs`, after which they fail with `pool_closed`; then every worker exits.
+   */
+  close(timeoutMs = 5000): Promise<void> {
+    this.#closed ??= this.#shutdown(timeoutMs)
+    return this.#closed
+  }
+
+  // ---------------------------------------------------------------- workers
+
+  #spawn(index: number): void {
+    const cap = this.#opts.ringBytes
+    const reqSab = Ring.allocate(cap)
+    const resSab = Ring.allocate(cap)
+    const ctlSab = new SharedArrayBuffer(CTL_WORDS * 4)
+    const { port1, port2 } = new MessageChannel()
+    const side: SideChannel = {
+      send: (bytes) => port1.postMessage(bytes, [bytes.buffer as ArrayBuffer]),
+      recv: () => {
+        // The worker posts before it publishes the marker, so the message is already queued.
+        const m = receiveMessageOnPort(port1)
+        if (!m) throw new AppError('internal', 'side-channel payload missing')
+        return m.message as Uint8Array
+      },
+    }
+    const init: WorkerInit = { req: reqSab, res: resSab, ctl: ctlSab, bell: this.#bell, port: port2 }
+    if (this.#opts.extraTasks) init.extraTasks = String(this.#opts.extraTasks)
+    const worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] })
+    // Workers never keep the process alive by themselves; outstanding tasks do (the watchdog).
+    worker.unref()
+    const slot = new Slot<Task>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1)
+    this.#slots[index] = slot
+    worker.on('message', (m: WorkerEvent) => {
+      if (m.t !== 'ready' || slot.dead) return
+      if (this.#index === undefined) {
+        this.#catalog = m.catalog
+        this.#index = new Map(m.catalog.map((t, i) => [t.name, i]))
+        this.#rejectUnknownQueued()
+      }
+      slot.ready = true
+      slot.startedAt = performance.now()
+      this.#pump()
+      this.#balance()
+    })
+    worker.on('error', (err) => this.#lost(slot, err))
+    worker.on('exit', (code) => this.#lost(slot, new Error(`worker exited with code ${code}`)))
+  }
+
+  /** A worker died (crash, exit, or we terminated it): recover its tasks and replace it. */
+  #lost(slot: Slot<Task>, err: unknown): void {
+    if (slot.dead) return
+    slot.dead = true
+    slot.ready = false
+    void slot.worker.terminate()
+    // Results it published before dying are valid: read them first.
+    this.#drainSlot(slot)
+    const requeue = slot.stealUnstarted()
+    for (const t of slot.takeAll()) {
+      if (t.state === DONE) {
+        clearTimeout(t.killTimer)
+        continue
+      }
+      t.counters.failed++
+      this.#settle(t, new AppError('worker_crashed', `The worker running task '${t.name}' crashed`, { cause: err }))
+    }
+    for (const t of requeue) {
+      t.state = QUEUED
+      t.slot = undefined
+      this.#queue.push(t) // keeps its sequence number: back at the front of its priority
+    }
+    slot.port.close()
+    if (this.#closing) {
+      this.#slots[slot.index] = undefined
+      this.#checkIdle()
+      return
+    }
+    this.#restarts++
+    this.#opts.log?.warn({ worker: slot.index, err: String(err) }, 'pool worker lost; replacing it')
+    // A crash loop must not become a CPU loop: back off when crashes come fast.
+    const now = performance.now()
+    this.#crashes.push(now)
+    while (this.#crashes.length > 0 && (this.#crashes[0] as number) < now - 1000) this.#crashes.shift()
+    const delay = this.#crashes.length > 2 * this.#opts.workers ? Math.min(1000, 25 * this.#crashes.length) : 0
+    if (delay === 0) this.#spawn(slot.index)
+    else {
+      this.#slots[slot.index] = undefined
+      const timer = setTimeout(() => { if (!this.#closing) this.#spawn(slot.index) }, delay)
+      timer.unref()
+    }
+    this.#pump()
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  /** Writes a task into the least-loaded ready worker's ring; false when none has room. */
+  #dispatch(t: Task): boolean {
+    const index = this.#index
+    if (index === undefined) return false
+    const taskIdx = index.get(t.name)
+    if (taskIdx === undefined) {
+      this.#settle(t, new AppError('unknown_task', `No task is registered as '${t.name}'`))
+      return true
+    }
+    let best: Slot<Task> | undefined
+    for (const s of this.#slots) {
+      if (s && s.ready && !s.dead && s.count < this.#opts.window && (best === undefined || s.count < best.count)) best = s
+    }
+    if (!best) return false
+    // False only when that ring is momentarily full of large messages; the next drain retries.
+    const ok = typeof t.input === 'string'
+      ? best.req.writeString(REQ_QUEUED, t.id, taskIdx, t.input)
+      : best.req.writeBytes(REQ_QUEUED, t.id, taskIdx, t.input)
+    if (!ok) return false
+    t.pos = best.req.lastPos
+    t.slot = best
+    t.state = IN_WORKER
+    best.push(t)
+    t.counters.wait.record((performance.now() - t.enqueuedAt) * 1000)
+    return true
+  }
+
+  /** Moves queued tasks into workers while they have room. */
+  #pump(): void {
+    const q = this.#queue
+    while (q.size > 0) {
+      const t = q.peek() as Task
+      if (!this.#dispatch(t)) return
+      q.pop()
+    }
+  }
+
+  /** Gives idle workers the unstarted tasks of busy ones (no head-of-line blocking). */
+  #balance(): void {
+    if (this.#queue.size > 0) return
+    for (const idle of this.#slots) {
+      if (!idle || !idle.ready || idle.dead || idle.count > 0) continue
+      let victim: Slot<Task> | undefined
+      for (const s of this.#slots) {
+        if (s && s !== idle && !s.dead && s.count > 1 && (!victim || s.count > victim.count)) victim = s
+      }
+      if (!victim) return
+      const stolen = victim.stealUnstarted()
+      for (const t of stolen) {
+        t.state = QUEUED
+        t.slot = undefined
+        if (!this.#dispatch(t)) this.#queue.push(t)
+      }
+    }
+  }
+
+  #rejectUnknownQueued(): void {
+    const index = this.#index
+    if (!index) return
+    for (const t of this.#queue.drain()) {
+      if (index.has(t.name)) this.#queue.push(t)
+      else this.#settle(t, new AppError('unknown_task', `No task is registered as '${t.name}'`))
+    }
+  }
+
+  // ---------------------------------------------------------------- responses
+
+  /** Reads every response ring; returns how many messages it handled. */
+  #drainAll(): number {
+    let n = 0
+    for (const s of this.#slots) if (s && !s.dead) n += this.#drainSlot(s)
+    if (n > 0) {
+      this.#pump()
+      this.#balance()
+    }
+    return n
+  }
+
+  #drainSlot(slot: Slot<Task>): number {
+    const res = slot.res
+    let n = 0
+    while (res.poll()) {
+      n++
+      const kind = res.kind
+      if (kind === RES_PROGRESS) {
+        const t = slot.front()
+        const cb = t && t.id === res.id && t.state !== DONE ? t.options?.onProgress : undefined
+        if (cb) {
+          const msg = res.text()
+          res.release()
+          try { cb(res.extra, msg) } catch { /* a progress callback must not break the pool */ }
+        } else res.skip()
+        continue
+      }
+      const t = slot.shift(res.id)
+      slot.busyUs += res.extra
+      if (!t || t.state === DONE) {
+        if (t) clearTimeout(t.killTimer)
+        res.skip()
+        continue
+      }
+      t.counters.run.record(res.extra)
+      if (kind === RES_OK) {
+        const bytes = res.bytes() // the one copy out of shared memory
+        res.release()
+        t.counters.ok++
+        this.#settle(t, bytes)
+      } else {
+        const err = decodeError(res.text())
+        res.release()
+        if (err.code === 'task_timeout') t.counters.timedOut++
+        else if (err.code === 'client_closed') t.counters.canceled++
+        else t.counters.failed++
+        this.#settle(t, err)
+      }
+    }
+    return n
+  }
+
+  /** Resolves or rejects a task exactly once and drops its timers and listeners. */
+  #settle(t: Task, outcome: Uint8Array | AppError): void {
+    if (t.state === DONE) return
+    t.state = DONE
+    if (t.timer !== undefined) clearTimeout(t.timer)
+    if (t.onAbort) t.options?.signal?.removeEventListener('abort', t.onAbort)
+    if (--this.#outstanding === 0) {
+      this.#watchdog.unref()
+      this.#checkIdle()
+    }
+    if (outcome instanceof AppError) t.reject(outcome)
+    else t.resolve(outcome)
+  }
+
+  // ---------------------------------------------------------------- waking
+
+  /** Parks the main thread on the doorbell, after a final drain (see the file comment). */
+  #sleep(): void {
+    if (this.#armed || this.#stopped) return
+    const bell = this.#bellI32
+    Atomics.store(bell, BELL_SLEEPING, 1)
+    const seen = Atomics.load(bell, BELL_RING)
+    if (this.#drainAll() > 0) {
+      this.#again()
+      return
+    }
+    const r = Atomics.waitAsync(bell, BELL_RING, seen)
+    if (!r.async) {
+      this.#again()
+      return
+    }
+    this.#armed = true
+    this.#rounds = 0
+    void r.value.then(this.#onBell)
+  }
+
+  #rounds = 0
+  /** More responses may be coming: look again soon, letting resolved callers run first. */
+  #again(): void {
+    Atomics.store(this.#bellI32, BELL_SLEEPING, 0)
+    // Microtasks keep a busy pipeline tight; every 16th round yields to I/O and timers so the
+    // HTTP server is never starved by a stream of results.
+    if (++this.#rounds < 16) queueMicrotask(this.#onBell)
+    else {
+      this.#rounds = 0
+      setImmediate(this.#onBell)
+    }
+  }
+
+  readonly #onBell = (): void => {
+    this.#armed = false
+    Atomics.store(this.#bellI32, BELL_SLEEPING, 0)
+    this.#drainAll()
+    this.#sleep()
+  }
+
+  // ---------------------------------------------------------------- cancel, timeout
+
+  #abort(t: Task, err: AppError, why: number): void {
+    if (t.state === DONE) return
+    const counted = err.code === 'task_timeout' ? 'timedOut' : 'canceled'
+    if (t.state === QUEUED) {
+      this.#queue.cancel(t)
+      t.counters[counted]++
+      this.#settle(t, err)
+      return
+    }
+    const slot = t.slot as Slot<Task>
+    if (slot.req.steal(t.pos, t.id)) {
+      slot.remove(t) // never started
+      t.counters[counted]++
+      this.#settle(t, err)
+      this.#pump()
+      return
+    }
+    // Running (or finished, result not read yet): tell the task, answer the caller now, and
+    // replace the worker if the task ignores its signal past the grace period.
+    Atomics.store(slot.ctl, CTL_CANCEL_WHY, why)
+    Atomics.store(slot.ctl, CTL_CANCEL, t.id)
+    slot.worker.postMessage({ t: 'cancel', id: t.id, why })
+    t.counters[counted]++
+    this.#settle(t, err)
+    t.killTimer = setTimeout(() => {
+      this.#drainSlot(slot)
+      if (!slot.dead && slot.front() === t) this.#lost(slot, new Error(`task '${t.name}' ignored its cancellation`))
+    }, this.#opts.graceMs)
+    t.killTimer.unref()
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  #checkIdle(): void {
+    if (this.#onIdle && this.#outstanding === 0) this.#onIdle()
+  }
+
+  async #shutdown(timeoutMs: number): Promise<void> {
+    this.#closing = true
+    if (this.#outstanding > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await new Promise<void>((resolve) => {
+        this.#onIdle = resolve
+        timer = setTimeout(resolve, timeoutMs)
+      })
+      clearTimeout(timer)
+      this.#onIdle = undefined
+    }
+    const closed = new AppError('pool_closed', 'The worker pool closed before the task finished')
+    for (const t of this.#queue.drain()) this.#settle(t, closed)
+    const exits: Array<Promise<unknown>> = []
+    for (const s of this.#slots) {
+      if (!s) continue
+      for (const t of s.takeAll()) this.#settle(t, closed)
+      if (s.dead) continue
+      exits.push(new Promise((resolve) => s.worker.once('exit', resolve)))
+      Atomics.store(s.ctl, CTL_STOP, 1)
+      s.req.wake()
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([Promise.all(exits), new Promise((r) => { timer = setTimeout(r, 1000) })])
+    clearTimeout(timer)
+    for (const s of this.#slots) if (s && !s.dead) { s.dead = true; await s.worker.terminate() }
+    clearInterval(this.#watchdog)
+    this.#stopped = true
+    Atomics.add(this.#bellI32, BELL_RING, 1)
+    Atomics.notify(this.#bellI32, BELL_RING)
+  }
+
+  #countersOf(name: string): TaskCounters {
+    let c = this.#counters.get(name)
+    if (!c) {
+      c = new TaskCounters()
+      // Unknown names are rejected before this, once the catalog is known; before that, cap the map.
+      if (this.#counters.size < 1000) this.#counters.set(name, c)
+    }
+    return c
+  }
+}
+
+function abortReason(signal: AbortSignal): AppError {
+  const r: unknown = signal.reason
+  return r instanceof AppError ? r : new AppError('client_closed', 'The task was canceled by its caller')
+}
+
+function decodeError(json: string): AppError {
+  try {
+    const e = JSON.parse(json) as { code?: unknown; message?: unknown; details?: unknown }
+    const code = isErrorCode(e.code) ? e.code : 'task_failed'
+    const message = typeof e.message === 'string' ? e.message : undefined
+    return new AppError(code, message, e.details === undefined ? {} : { details: e.details })
+  } catch {
+    return new AppError('task_failed')
+  }
+}
+

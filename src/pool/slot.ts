@@ -1,0 +1,115 @@
+/**
+ * One worker as the pool sees it: its thread, its two rings, its control block, and the tasks it
+ * holds in dispatch order (the ones still in its request ring, the running one, and finished ones
+ * whose result the main thread has not read yet).
+ *
+ * Responses come back in dispatch order (a worker runs one task at a time, in ring order, and
+ * skips stolen ones, which are removed here when stolen), so matching a response to its task is a
+ * look at the front of a deque rather than a Map lookup per message.
+ *
+ * @example
+ * ```ts
+ * slot.push(task)          // after writing it into slot.req
+ * const t = slot.shift(id) // when its response arrives
+ * ```
+ */
+import type { Worker } from 'node:worker_threads'
+import type { MessagePort } from 'node:worker_threads'
+import type { Ring } from './ring.ts'
+
+/** What a slot needs of a task. */
+export interface SlotTask {
+  id: number
+  /** Position of its request in the ring (for stealing it back). */
+  pos: number
+}
+
+/** A worker thread and its shared memory. */
+export class Slot<T extends SlotTask> {
+  ready = false
+  dead = false
+  /** Microseconds spent running tasks (reported by the worker per result). */
+  busyUs = 0
+  startedAt = performance.now()
+  #items: T[] = []
+  #head = 0
+
+  constructor(
+    readonly index: number,
+    readonly worker: Worker,
+    readonly req: Ring,
+    readonly res: Ring,
+    readonly ctl: Int32Array,
+    readonly port: MessagePort,
+  ) {}
+
+  /** Tasks held by this worker. */
+  get count(): number {
+    return this.#items.length - this.#head
+  }
+
+  push(task: T): void {
+    this.#items.push(task)
+  }
+
+  /** The oldest task (the running one, if any). */
+  front(): T | undefined {
+    return this.#items[this.#head]
+  }
+
+  /** Removes and returns the task whose response arrived (normally the front). */
+  shift(id: number): T | undefined {
+    const front = this.#items[this.#head]
+    if (front !== undefined && front.id === id) {
+      this.#items[this.#head++] = undefined as unknown as T
+      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+        this.#items = this.#items.slice(this.#head)
+        this.#head = 0
+      }
+      if (this.#head === this.#items.length) {
+        this.#items.length = 0
+        this.#head = 0
+      }
+      return front
+    }
+    for (let i = this.#head + 1; i < this.#items.length; i++) {
+      if ((this.#items[i] as T).id === id) return this.#items.splice(i, 1)[0]
+    }
+    return undefined
+  }
+
+  /** Removes a task wherever it is (a canceled one that was stolen back). */
+  remove(task: T): void {
+    const i = this.#items.indexOf(task, this.#head)
+    if (i >= 0) this.#items.splice(i, 1)
+  }
+
+  /**
+   * Steals back every task the worker has not claimed yet, newest first, stopping at the first
+   * one it already took (everything older is taken too: it claims in order). Returns them oldest first.
+   */
+  stealUnstarted(): T[] {
+    const out: T[] = []
+    while (this.count > 0) {
+      const last = this.#items[this.#items.length - 1] as T
+      if (!this.req.steal(last.pos, last.id)) break
+      this.#items.pop()
+      out.push(last)
+    }
+    return out.reverse()
+  }
+
+  /** Removes and returns every task still held (when the worker died). */
+  takeAll(): T[] {
+    const out = this.#items.slice(this.#head)
+    this.#items = []
+    this.#head = 0
+    return out
+  }
+
+  /** Fraction of wall time spent running tasks since start. */
+  utilization(now: number): number {
+    const wall = (now - this.startedAt) * 1000
+    return wall > 0 ? Math.min(1, Math.round((this.busyUs / wall) * 1000) / 1000) : 0
+  }
+}

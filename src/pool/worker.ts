@@ -1,0 +1,240 @@
+/**
+ * The worker entrypoint of the pool (a separate entrypoint of `bun build --compile`, see
+ * docs/pool.md). It loads the task registry, reports its catalog once, then loops: claim the next
+ * request from its request ring, decode the input straight from shared memory, run the task,
+ * encode the result straight into the response ring, ring the main thread's doorbell.
+ *
+ * Idle, it spins a bounded, adaptive number of loads (doubling when work arrived while spinning,
+ * halving when it did not) and then parks in `Atomics.wait`. One task runs at a time; an async
+ * task is awaited, which lets cancel messages arrive on `parentPort`. A synchronous task sees a
+ * cancel through `ctx.signal.aborted`, which also polls the shared cancel word.
+ *
+ * This file imports only src/tasks/* and src/errors.ts: never the server.
+ *
+ * @example
+ * ```ts
+ * new Worker(new URL('./worker.ts', import.meta.url), { workerData: init, transferList: [init.port] })
+ * ```
+ */
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
+import { AppError } from '../errors.ts'
+import { createExecutor } from '../tasks/execute.ts'
+import { TASKS } from '../tasks/registry.ts'
+import type { TaskContext, TaskDefinition } from '../tasks/types.ts'
+import {
+  BELL_RING, BELL_SLEEPING, CTL_CANCEL, CTL_CANCEL_WHY, CTL_STOP, EXTRA_MASK, REQ_QUEUED,
+  RES_ERR, RES_OK, RES_PROGRESS, WHY_TIMEOUT,
+} from './protocol.ts'
+import { Ring, type SideChannel } from './ring.ts'
+
+/** What the pool hands a worker at start (workerData). */
+export interface WorkerInit {
+  req: SharedArrayBuffer
+  res: SharedArrayBuffer
+  ctl: SharedArrayBuffer
+  bell: SharedArrayBuffer
+  port: MessagePort
+  /** Module URL exporting `TASKS` to load besides the registry (tests). */
+  extraTasks?: string
+}
+
+/** Messages a worker posts on parentPort (rare events only; results use the ring). */
+export type WorkerEvent = { t: 'ready'; catalog: ReturnType<ReturnType<typeof createExecutor>['catalog']> }
+
+const SPIN_MIN = 64
+const SPIN_MAX = 16_384
+const IDLE_WAIT_MS = 1000
+const SIDE_WAIT_TRIES = 5000
+
+const init = workerData as WorkerInit
+const ctl = new Int32Array(init.ctl)
+const bell = new Int32Array(init.bell)
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+const side: SideChannel = {
+  send(bytes) {
+    init.port.postMessage(bytes, [bytes.buffer as ArrayBuffer])
+  },
+  recv() {
+    // The main thread posts before it publishes the marker, so this normally succeeds at once.
+    for (let i = 0; i < SIDE_WAIT_TRIES; i++) {
+      const m = receiveMessageOnPort(init.port)
+      if (m) return m.message as Uint8Array
+      Atomics.wait(pause, 0, 0, 1)
+    }
+    throw new AppError('internal', 'side-channel payload did not arrive')
+  },
+}
+const req = new Ring(init.req, side)
+const res = new Ring(init.res, side)
+
+const tasks: TaskDefinition[] = [...TASKS]
+if (init.extraTasks) {
+  const mod = (await import(init.extraTasks)) as { TASKS: readonly TaskDefinition[] }
+  tasks.push(...mod.TASKS)
+}
+const executor = createExecutor(tasks)
+const catalog = executor.catalog()
+const names = catalog.map((t) => t.name)
+
+// ---------------------------------------------------------------- the running task
+
+let current = 0
+let controller: AbortController | undefined
+const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')?.get as (this: AbortSignal) => boolean
+
+function reasonFor(why: number): AppError {
+  return why === WHY_TIMEOUT
+    ? new AppError('task_timeout', 'The task was canceled: its time limit passed')
+    : new AppError('client_closed', 'The task was canceled by its caller')
+}
+
+function pollCancel(): void {
+  if (current !== 0 && controller && Atomics.load(ctl, CTL_CANCEL) === current && !abortedGetter.call(controller.signal)) {
+    controller.abort(reasonFor(Atomics.load(ctl, CTL_CANCEL_WHY)))
+  }
+}
+
+// The signal is made on first use only: most tasks (echo) never look, and an AbortController
+// per task would be two allocations per message on the hot path.
+function signalFor(): AbortSignal {
+  if (!controller) {
+    const c = new AbortController()
+    const s = c.signal
+    // A synchronous task never yields to the event loop, so it could never see a posted cancel:
+    // reading `aborted` (or calling throwIfAborted) also polls the shared cancel word.
+    Object.defineProperty(s, 'aborted', { get: () => { pollCancel(); return abortedGetter.call(s) } })
+    Object.defineProperty(s, 'throwIfAborted', { value: () => { pollCancel(); AbortSignal.prototype.throwIfAborted.call(s) } })
+    controller = c
+    pollCancel()
+  }
+  return controller.signal
+}
+
+/** One context object reused by every task (tasks run one at a time in a worker). */
+const ctx: TaskContext = {
+  get signal() { return signalFor() },
+  progress(pct: number, message?: string) {
+    if (current === 0) return
+    const p = Math.max(0, Math.min(100, Math.round(Number(pct) || 0)))
+    write(RES_PROGRESS, current, p, message ?? '')
+  },
+}
+
+parentPort?.on('message', (m: { t: string; id: number; why: number }) => {
+  if (m.t === 'cancel' && m.id === current && controller && !abortedGetter.call(controller.signal)) controller.abort(reasonFor(m.why))
+})
+
+// ---------------------------------------------------------------- responses
+
+function ringBell(): void {
+  // Only a sleeping main thread needs the doorbell (see pool.ts for the Dekker argument).
+  if (Atomics.load(bell, BELL_SLEEPING) !== 0) {
+    Atomics.add(bell, BELL_RING, 1)
+    Atomics.notify(bell, BELL_RING)
+  }
+}
+
+function write(kind: number, id: number, extra: number, text: string): void {
+  while (!res.writeString(kind, id, extra, text)) {
+    // Ring full: the main thread drains it asynchronously; make sure it is awake, then wait.
+    ringBell()
+    res.waitForSpace(1)
+  }
+  ringBell()
+}
+
+function elapsedUs(t0: number): number {
+  return Math.min(EXTRA_MASK, Math.round((performance.now() - t0) * 1000))
+}
+
+function finishOk(id: number, value: unknown, t0: number): void {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value)
+  } catch (e) {
+    finishErr(id, e, t0)
+    return
+  }
+  write(RES_OK, id, elapsedUs(t0), json ?? 'null')
+}
+
+function finishErr(id: number, e: unknown, t0: number): void {
+  let body: string
+  const reason = controller && abortedGetter.call(controller.signal) ? controller.signal.reason : undefined
+  const err = e === reason && reason instanceof AppError ? reason : e
+  if (err instanceof AppError) {
+    const code = err.code === 'task_timeout' || err.code === 'client_closed' || err.code === 'unknown_task' ||
+      err.code === 'invalid_json' || err.code === 'invalid_input' ||
+      // A task may say a resource is missing (cars.lookup of an unknown id -> 404).
+      err.code === 'not_found' ? err.code : 'task_failed'
+    try {
+      body = JSON.stringify({ code, message: err.message, details: err.details })
+    } catch {
+      body = JSON.stringify({ code, message: err.message })
+    }
+  } else {
+    const message = e instanceof Error ? e.message : String(e)
+    body = JSON.stringify({ code: 'task_failed', message: message || 'The task failed' })
+  }
+  write(RES_ERR, id, elapsedUs(t0), body)
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function'
+}
+
+/** Runs one task; returns a promise only when the task is asynchronous. */
+function runOne(id: number, name: string, input: string): Promise<void> | undefined {
+  current = id
+  controller = undefined
+  const t0 = performance.now()
+  let out: unknown
+  try {
+    out = executor.run(name, input, ctx)
+  } catch (e) {
+    finishErr(id, e, t0)
+    current = 0
+    return undefined
+  }
+  if (isThenable(out)) {
+    return Promise.resolve(out).then(
+      (v) => { finishOk(id, v, t0); current = 0 },
+      (e: unknown) => { finishErr(id, e, t0); current = 0 },
+    )
+  }
+  finishOk(id, out, t0)
+  current = 0
+  return undefined
+}
+
+// ---------------------------------------------------------------- the loop
+
+parentPort?.postMessage({ t: 'ready', catalog } satisfies WorkerEvent)
+
+let spin = SPIN_MIN
+while (Atomics.load(ctl, CTL_STOP) === 0) {
+  if (!req.poll()) {
+    const hit = req.waitForData(spin, IDLE_WAIT_MS)
+    spin = hit ? Math.min(SPIN_MAX, spin * 2) : Math.max(SPIN_MIN, spin >> 1)
+    continue
+  }
+  if (req.kind !== REQ_QUEUED || !req.claim()) {
+    req.skip() // stolen back by the main thread (moved to an idle worker, or canceled)
+    continue
+  }
+  const id = req.id
+  const name = names[req.extra] ?? ''
+  let input: string
+  try {
+    input = req.text()
+  } catch (e) {
+    req.release()
+    finishErr(id, e, performance.now())
+    continue
+  }
+  req.release()
+  const pending = runOne(id, name, input)
+  if (pending) await pending
+}
+process.exit(0)

@@ -1,0 +1,149 @@
+/**
+ * `POST /batch`: fan-out/fan-in over the pool. The body is `{"items": [{"task", "input"}, ...]}`
+ * (an object, not a bare array, so options can be added later without breaking clients); the
+ * answer is `{"results": [...]}` in input order, one `{"ok": true, "result": …}` or
+ * `{"ok": false, "error": {"code", "message", "details"?}}` per item. A failing item is normal,
+ * not an error of the batch: the batch answers 200.
+ *
+ * Bounds: at most BATCH_LIMIT items (413 `payload_too_large` above, so a client knows to split);
+ * at most 2 × WORKERS items in flight per batch (an `ErrGroup` with a limit), which keeps every
+ * worker busy with one task queued behind it without letting one batch fill the pool's queue
+ * ahead of everyone else. When the client disconnects or the deadline passes, items not started
+ * are dropped and running ones see their signal abort.
+ *
+ * Results are not re-serialised: each result's JSON bytes are spliced between small string parts
+ * and the parts become the body through one `Blob`. Inputs must be re-encoded (`JSON.stringify`),
+ * because the batch body is one JSON document the main thread had to parse to split it.
+ *
+ * @example
+ * ```ts
+ * app.use(batchRoutes({ pool, config }))
+ * // POST /batch {"items":[{"task":"primes","input":{"n":100}},{"task":"nope","input":{}}]}
+ * // -> 200 {"results":[{"ok":true,"result":{"n":100,"count":25}},
+ * //                    {"ok":false,"error":{"code":"unknown_task","message":"..."}}]}
+ * ```
+ */
+import { Elysia, t } from 'elysia'
+import type { Config } from '../config.ts'
+import { AppError } from '../errors.ts'
+import type { TaskRunner } from '../pool/types.ts'
+import { ErrGroup } from '../sync/err-group.ts'
+import { ErrorSchema } from './schemas.ts'
+import { JSON_HEADERS, runOptions, timeoutQuery } from './tasks.ts'
+
+/** What the batch route needs. */
+export interface BatchRouteDeps {
+  pool: TaskRunner
+  config: Pick<Config, 'taskTimeout' | 'batchLimit' | 'workers'>
+}
+
+const BatchItem = t.Object({
+  task: t.String({ minLength: 1, maxLength: 128, examples: ['primes'] }),
+  input: t.Optional(t.Unknown({ description: "The task's input (omitted: no input)", examples: [{ n: 1000 }] })),
+})
+
+const ItemResult = t.Union([
+  t.Object({ ok: t.Literal(true), result: t.Unknown() }),
+  t.Object({
+    ok: t.Literal(false),
+    error: t.Object({ code: t.String({ examples: ['invalid_input'] }), message: t.String(), details: t.Optional(t.Unknown()) }),
+  }),
+])
+
+const OPEN = '{"results":['
+const OK_HEAD = '{"ok":true,"result":'
+const CLOSE_ITEM = '}'
+const CLOSE = ']}'
+
+/** One failed item's JSON: the error's code, message and details, never a stack. */
+function itemError(err: unknown): string {
+  if (err instanceof AppError) {
+    const error = err.details === undefined
+      ? { code: err.code, message: err.message }
+      : { code: err.code, message: err.message, details: err.details }
+    return JSON.stringify({ ok: false, error })
+  }
+  return '{"ok":false,"error":{"code":"internal","message":"Internal error"}}'
+}
+
+/**
+ * Runs `items` on the pool with at most `limit` in flight and returns the body parts in input
+ * order. Rejects with the signal's reason when it aborts (the client is gone: nobody reads a
+ * partial answer).
+ *
+ * @example
+ * ```ts
+ * const parts = await runBatch(pool, [{ task: 'echo', input: 1 }], 4, { signal, timeoutMs: 1000 })
+ * ```
+ */
+export async function runBatch(
+  pool: TaskRunner,
+  items: ReadonlyArray<{ task: string; input?: unknown }>,
+  limit: number,
+  options: { signal: AbortSignal | undefined; timeoutMs: number | undefined },
+): Promise<Array<string | Uint8Array>> {
+  // Per item, two parts (result bytes + "}" or one error string) plus separators.
+  const parts: Array<string | Uint8Array> = new Array(items.length * 3 + 1)
+  parts[0] = OPEN
+  const group = new ErrGroup({ limit: Math.max(1, limit), ...(options.signal ? { signal: options.signal } : {}) })
+  items.forEach((item, i) => {
+    const at = 1 + i * 3
+    parts[at] = i === 0 ? OK_HEAD : `,${OK_HEAD}`
+    group.go(async (signal) => {
+      const input = item.input === undefined ? '' : JSON.stringify(item.input)
+      try {
+        parts[at + 1] = await pool.run(item.task, input, options.timeoutMs === undefined ? { signal } : { signal, timeoutMs: options.timeoutMs })
+        parts[at + 2] = CLOSE_ITEM
+      } catch (err) {
+        // The group's signal aborts only when the request does: then the whole batch is abandoned.
+        if (signal.aborted) throw err
+        parts[at] = i === 0 ? itemError(err) : `,${itemError(err)}`
+        parts[at + 1] = ''
+        parts[at + 2] = ''
+      }
+    })
+  })
+  await group.wait()
+  parts.push(CLOSE)
+  return parts
+}
+
+/** Elysia plugin with `POST /batch`. */
+export function batchRoutes({ pool, config }: BatchRouteDeps) {
+  const inFlight = Math.max(1, config.workers * 2)
+  return new Elysia({ name: 'highperf/routes/batch' }).post(
+    '/batch',
+    async ({ body, query, request }) => {
+      if (body.items.length > config.batchLimit) {
+        throw new AppError('payload_too_large', `A batch holds at most ${config.batchLimit} items (BATCH_LIMIT); this one has ${body.items.length}: split it`)
+      }
+      const options = runOptions(request, query.timeoutMs, config)
+      const parts = await runBatch(pool, body.items, inFlight, { signal: options.signal, timeoutMs: options.timeoutMs })
+      return new Response(new Blob(parts as Array<string | Uint8Array<ArrayBuffer>>), { headers: JSON_HEADERS })
+    },
+    {
+      body: t.Object(
+        { items: t.Array(BatchItem, { description: `At most BATCH_LIMIT (${config.batchLimit}) items; more is a 413` }) },
+        { examples: [{ items: [{ task: 'primes', input: { n: 100 } }, { task: 'hash', input: { text: 'hello' } }] }] },
+      ),
+      query: timeoutQuery(config),
+      detail: {
+        summary: 'Runs a list of tasks on the pool; one result per item, in input order',
+        description:
+          `At most ${inFlight} items run at once per batch (2 × WORKERS). A failing item is reported in its slot ` +
+          '(ok: false) and does not fail the batch. timeoutMs bounds each item and the whole request.',
+        tags: ['tasks'],
+      },
+      response: {
+        200: t.Object(
+          { results: t.Array(ItemResult) },
+          { examples: [{ results: [{ ok: true, result: { n: 100, count: 25 } }, { ok: false, error: { code: 'unknown_task', message: "No task is registered as 'nope'" } }] }] },
+        ),
+        400: ErrorSchema,
+        413: ErrorSchema,
+        422: ErrorSchema,
+        504: ErrorSchema,
+      },
+    },
+  )
+}

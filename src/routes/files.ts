@@ -1,0 +1,109 @@
+/**
+ * `GET /files/*` and `HEAD /files/*`: static files from `FILES_DIR`, sent with `Bun.file`
+ * (sendfile(2) for files on disk), with ETag / Last-Modified, 304s, single byte ranges (206 / 416)
+ * and `Accept-Ranges: bytes`.
+ *
+ * Nothing outside `FILES_DIR` is ever served; see `./files/resolve.ts` for the rules (no `..`,
+ * no hidden names, symlinks followed only when their target stays inside). Anything that cannot be
+ * served, a directory included, is a 404 `not_found` envelope; `/files/` itself lists nothing.
+ *
+ * HEAD is answered in an `onRequest` hook rather than by a route: Elysia answers HEAD by running the
+ * GET handler and reading the whole body to count it (the entire file, for a file), then replaces
+ * any Content-Length the handler set. Answering here keeps HEAD a stat() and lets Bun send the
+ * headers of the same `Response` without its body. The hook is mounted after the guards (rate
+ * limit, auth), so they still apply.
+ *
+ * @example
+ * ```ts
+ * app.use(fileRoutes(config.filesDir))
+ * // curl -i localhost:3000/files/index.html
+ * // curl -i -H 'Range: bytes=0-99' localhost:3000/files/big.bin    -> 206
+ * ```
+ */
+import { Elysia, t } from 'elysia'
+import { AppError } from '../errors.ts'
+import { ErrorSchema } from './schemas.ts'
+import { onRequestHook } from '../http/guard-hooks.ts'
+import { FileRoot } from './files/resolve.ts'
+import { etagOf, httpDate, ifRangeAllows, isNotModified, parseRange } from './files/conditional.ts'
+
+/** The URL prefix files are served under. */
+export const FILES_PREFIX = '/files/'
+
+/**
+ * Answers a GET or HEAD for `rel` (the raw, percent-encoded path after `/files/`).
+ *
+ * @example
+ * ```ts
+ * await serveFile(new FileRoot('./public'), request, 'index.html') // Response 200
+ * ```
+ */
+export async function serveFile(root: FileRoot, request: Request, rel: string): Promise<Response> {
+  const file = await root.resolve(rel)
+  if (file === null) throw new AppError('not_found', 'No such file')
+  const etag = etagOf(file.size, file.mtimeMs)
+  const headers: Record<string, string> = { etag, 'last-modified': httpDate(file.mtimeMs), 'accept-ranges': 'bytes' }
+  if (isNotModified(request.headers, etag, file.mtimeMs)) return new Response(null, { status: 304, headers })
+
+  const blob = Bun.file(file.path)
+  headers['content-type'] = blob.type
+  const asked = request.headers
+  const range = ifRangeAllows(asked.get('if-range'), etag, file.mtimeMs) ? parseRange(asked.get('range'), file.size) : null
+  if (range === 'unsatisfiable') {
+    throw new AppError('range_not_satisfiable', `The range is outside the file's ${file.size} bytes`, {
+      headers: { 'content-range': `bytes */${file.size}`, 'accept-ranges': 'bytes' },
+    })
+  }
+  if (range !== null) {
+    headers['content-range'] = `bytes ${range.start}-${range.end}/${file.size}`
+    return new Response(blob.slice(range.start, range.end + 1), { status: 206, headers })
+  }
+  return new Response(blob, { headers })
+}
+
+const FileBody = t.File({ description: 'The file\'s bytes, typed by its extension (application/octet-stream when unknown)' })
+
+/**
+ * Elysia plugin serving `filesDir` under `/files/`. A missing directory is not an error: every
+ * request is a 404 until it appears.
+ *
+ * @example
+ * ```ts
+ * new Elysia().use(fileRoutes('./public'))
+ * ```
+ */
+export function fileRoutes(filesDir: string) {
+  const root = new FileRoot(filesDir)
+  return new Elysia({ name: 'highperf/routes/files', seed: filesDir })
+    .onRequest(onRequestHook(({ request, path }) => {
+      // One comparison on every other request; see the module comment for why HEAD is here.
+      if (request.method !== 'HEAD' || !path.startsWith(FILES_PREFIX)) return
+      return serveFile(root, request, path.slice(FILES_PREFIX.length))
+    }))
+    .get('/files/*', ({ request, path }) => serveFile(root, request, path.slice(FILES_PREFIX.length)), {
+      // No params schema: Elysia's validator compiler cannot mirror a property named '*' (it
+      // prints "Failed to create exactMirror"); the path is read raw from the context instead.
+      detail: {
+        summary: 'Downloads a file from FILES_DIR',
+        description:
+          'Sent with sendfile. ETag and Last-Modified; 304 on If-None-Match / If-Modified-Since. ' +
+          'Range: bytes=a-b, a- or -n -> 206 with Content-Range (one range; several are answered with the whole file); ' +
+          '416 with Content-Range: bytes */size when unsatisfiable. HEAD gives the same headers without the body. ' +
+          '404 for anything missing, a directory, a hidden name (leading dot), or a path leaving FILES_DIR.',
+        tags: ['files'],
+        parameters: [
+          { name: 'Range', in: 'header', required: false, schema: { type: 'string' }, example: 'bytes=0-99' },
+          { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } },
+          { name: 'If-Modified-Since', in: 'header', required: false, schema: { type: 'string' } },
+        ],
+      },
+      response: {
+        200: FileBody,
+        206: t.File({ description: 'The requested byte range' }),
+        304: t.Void({ description: 'Not modified' }),
+        400: ErrorSchema,
+        404: ErrorSchema,
+        416: ErrorSchema,
+      },
+    })
+}

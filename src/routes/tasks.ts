@@ -1,0 +1,165 @@
+/**
+ * Tasks over HTTP: `GET /tasks` lists what the workers can run; `POST /tasks/:name` runs one on the
+ * pool and answers with its result.
+ *
+ * Zero re-serialisation: the main thread never parses a task's input or result. The body's raw
+ * bytes go to `pool.run` (the worker parses and validates them), and the result's JSON bytes become
+ * the response body as they came off the ring. `parse: 'none'` keeps Elysia's body parser out of
+ * the way; a JSON round trip here would cost a parse and a stringify per request on the one
+ * thread that must stay free (bench/tasks-http measures the route).
+ *
+ * Cancellation: the request's signal (client disconnect, request deadline) is the task's signal,
+ * and `?timeoutMs=` (1 … TASK_TIMEOUT) bounds the task; the pool fails it with `task_timeout` (504).
+ *
+ * @example
+ * ```ts
+ * app.use(taskRoutes({ pool, config }))
+ * // POST /tasks/primes {"n":1000000} -> 200 {"n":1000000,"count":78498}
+ * // POST /tasks/nope {}               -> 404 {"error":{"code":"unknown_task",...}}
+ * ```
+ */
+import { Elysia, t } from 'elysia'
+import type { Config } from '../config.ts'
+import { AppError } from '../errors.ts'
+import type { TaskInfo } from '../tasks/types.ts'
+import type { RunOptions, TaskRunner } from '../pool/types.ts'
+import { requestSignal, remainingMs } from '../http/deadline/index.ts'
+import { ErrorSchema } from './schemas.ts'
+
+/** What the task routes need. */
+export interface TaskRouteDeps {
+  pool: TaskRunner
+  config: Pick<Config, 'taskTimeout'>
+}
+
+/** Headers of every task result: the bytes are JSON already. */
+export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const
+
+/** `?timeoutMs=`: the task's own bound, at most TASK_TIMEOUT (a bad value is a 422). */
+export function timeoutQuery(config: Pick<Config, 'taskTimeout'>) {
+  return t.Object({
+    timeoutMs: t.Optional(
+      t.Numeric({
+        minimum: 1,
+        maximum: config.taskTimeout,
+        description: `Milliseconds the task may run (1 … ${config.taskTimeout}, the TASK_TIMEOUT); 504 after it`,
+        examples: [1000],
+      }),
+    ),
+  })
+}
+
+/**
+ * The pool options of a request: its signal (client gone or deadline passed) and the smaller of
+ * `?timeoutMs=` / TASK_TIMEOUT and the request's remaining deadline.
+ *
+ * @example
+ * ```ts
+ * await pool.run('primes', body, runOptions(request, query.timeoutMs, config))
+ * ```
+ */
+export function runOptions(request: Request, timeoutMs: number | undefined, config: Pick<Config, 'taskTimeout'>): RunOptions {
+  const left = remainingMs(request)
+  const bound = Math.min(timeoutMs ?? config.taskTimeout, left)
+  return { signal: requestSignal(request), timeoutMs: Math.max(1, Math.floor(bound)) }
+}
+
+/**
+ * The pool's catalogue, waiting (up to `maxWaitMs`) while it is still empty: workers report it
+ * when they have started, ~60-100 ms after the pool is built, and an empty list would tell a
+ * client that just connected that no task exists. Past the wait: 503 with Retry-After.
+ *
+ * @example
+ * ```ts
+ * const tasks = await catalogOf(pool, requestSignal(request))
+ * ```
+ */
+export async function catalogOf(pool: TaskRunner, signal: AbortSignal, maxWaitMs = 5000): Promise<readonly TaskInfo[]> {
+  let catalog = pool.catalog()
+  for (let waited = 0; catalog.length === 0 && waited < maxWaitMs && !signal.aborted; waited += 10) {
+    await Bun.sleep(10)
+    catalog = pool.catalog()
+  }
+  if (catalog.length === 0) throw new AppError('overloaded', 'The pool workers have not started yet; retry shortly', { retryAfter: 1 })
+  return catalog
+}
+
+/** A result's JSON bytes as a 200 response, untouched. */
+export function jsonBytes(bytes: Uint8Array): Response {
+  return new Response(bytes, { headers: JSON_HEADERS })
+}
+
+const TaskInfoSchema = t.Object({
+  name: t.String({ examples: ['primes'] }),
+  summary: t.String({ examples: ['Counts the primes below n (segmented sieve; the CPU benchmark task)'] }),
+  input: t.Unknown({ description: 'JSON Schema of the input' }),
+  example: t.Optional(t.Unknown({ description: 'An example input' })),
+})
+
+const TaskListSchema = t.Object(
+  { tasks: t.Array(TaskInfoSchema) },
+  { examples: [{ tasks: [{ name: 'primes', summary: 'Counts the primes below n', input: { type: 'object' }, example: { n: 1000000 } }] }] },
+)
+
+const TaskParams = t.Object({ name: t.String({ minLength: 1, maxLength: 128, description: 'Task name, see GET /tasks', examples: ['primes'] }) })
+
+/**
+ * The request body in the OpenAPI document: any JSON, with one example per registered task. The
+ * examples are read when the document is generated (a getter), not when the plugin is built: the
+ * workers report their catalogue only once they have started.
+ */
+function requestBodyDoc(pool: TaskRunner) {
+  return {
+    description: "The task's input as JSON (its schema is in GET /tasks); validated in the worker, 422 with details if it does not match",
+    required: false,
+    content: {
+      'application/json': {
+        schema: {},
+        get examples(): Record<string, { summary: string; value: unknown }> | undefined {
+          const out: Record<string, { summary: string; value: unknown }> = {}
+          for (const task of pool.catalog()) if (task.example !== undefined) out[task.name] = { summary: task.summary, value: task.example }
+          return Object.keys(out).length ? out : undefined
+        },
+      },
+    },
+  }
+}
+
+/** Elysia plugin with `GET /tasks` and `POST /tasks/:name`. */
+export function taskRoutes({ pool, config }: TaskRouteDeps) {
+  return new Elysia({ name: 'highperf/routes/tasks' })
+    .get('/tasks', async ({ request }) => ({ tasks: [...(await catalogOf(pool, requestSignal(request)))] }), {
+      detail: { summary: 'Lists the registered tasks with their input schemas and examples', tags: ['tasks'] },
+      response: { 200: TaskListSchema, 503: ErrorSchema },
+    })
+    .post(
+      '/tasks/:name',
+      async ({ params, query, request }) => {
+        const body = await request.bytes()
+        return jsonBytes(await pool.run(params.name, body, runOptions(request, query.timeoutMs, config)))
+      },
+      {
+        parse: 'none',
+        params: TaskParams,
+        query: timeoutQuery(config),
+        detail: {
+          summary: 'Runs a task on the worker pool and answers with its result',
+          description:
+            'The body is passed to the worker untouched and the result comes back as the worker wrote it. ' +
+            '404 unknown task, 400 malformed JSON, 422 input not matching the schema (details list the paths), ' +
+            '503 + Retry-After when the queue is full, 504 past timeoutMs.',
+          tags: ['tasks'],
+          requestBody: requestBodyDoc(pool),
+        },
+        response: {
+          200: t.Unknown({ description: "The task's result (JSON)", examples: [{ n: 1000000, count: 78498 }] }),
+          400: ErrorSchema,
+          404: ErrorSchema,
+          422: ErrorSchema,
+          500: ErrorSchema,
+          503: ErrorSchema,
+          504: ErrorSchema,
+        },
+      },
+    )
+}

@@ -1,0 +1,170 @@
+/**
+ * `/users`: create, read, page through and delete users stored in bun:sqlite.
+ *
+ * - `POST /users` `{name, email}` -> 201 + `Location: /users/<id>`; 409 `conflict` when the email
+ *   (ignoring case) is taken; 422 `validation_failed` naming the field; 400 `invalid_json`;
+ *   415 `unsupported_media_type` unless the body is `application/json`.
+ * - `GET /users/:id` -> 200 or 404; a non-numeric id -> 422 naming `/id`.
+ * - `GET /users?limit&cursor` -> `{items, nextCursor}`, keyset paging on the id.
+ * - `DELETE /users/:id` -> 204, or 404.
+ *
+ * Path and query numbers are declared as digit-pattern strings and converted here rather than as
+ * `t.Numeric`: Elysia checks the bounds of a coerced number without the field's name (the 422
+ * would say `/` instead of `/id`), and `t.Numeric` lets `1e3` and out-of-range values through.
+ *
+ * @example
+ * ```ts
+ * app.use(userRoutes(UserStore.open('./data/users.sqlite')))
+ * // curl -XPOST localhost:3000/users -H 'content-type: application/json' -d '{"name":"Ada","email":"ada@example.com"}'
+ * ```
+ */
+import { Elysia, t } from 'elysia'
+import { Type } from '@sinclair/typebox'
+import { AppError } from '../errors.ts'
+import type { UserStore } from '../store/users.ts'
+import { ErrorSchema } from './schemas.ts'
+
+const EXAMPLE_USER = { id: 1, name: 'Ada Lovelace', email: 'ada@example.com', createdAt: '2026-01-01T12:00:00.000Z' }
+
+/** A stored user as the API returns it. */
+export const UserSchema = t.Object(
+  {
+    // TypeBox's own Integer: Elysia's t.Integer also accepts numeric strings, which would make the
+    // documented response type a string-or-integer union.
+    id: Type.Integer({ minimum: 1, examples: [1] }),
+    name: t.String({ examples: ['Ada Lovelace'] }),
+    email: t.String({ format: 'email', examples: ['ada@example.com'] }),
+    createdAt: t.String({ format: 'date-time', description: 'ISO 8601, UTC', examples: ['2026-01-01T12:00:00.000Z'] }),
+  },
+  { examples: [EXAMPLE_USER] },
+)
+
+/** The body of `POST /users`; strings are trimmed before validation. */
+export const NewUserSchema = t.Object(
+  {
+    name: t.String({ minLength: 1, maxLength: 100, description: '1-100 characters after trimming', examples: ['Ada Lovelace'] }),
+    email: t.String({ format: 'email', maxLength: 254, description: 'Unique, compared without regard to case', examples: ['ada@example.com'] }),
+  },
+  { examples: [{ name: 'Ada Lovelace', email: 'ada@example.com' }] },
+)
+
+/** One page of users. */
+export const UserPageSchema = t.Object(
+  {
+    items: t.Array(UserSchema),
+    nextCursor: t.Union([t.String(), t.Null()], { description: 'Pass as ?cursor= for the next page; null on the last page', examples: ['20'] }),
+  },
+  { examples: [{ items: [EXAMPLE_USER], nextCursor: null }] },
+)
+
+// At most 16 digits: every safe integer fits, and a longer string can never name a stored row.
+const ID_PATTERN = '^[1-9][0-9]{0,15}$'
+
+const UserIdParams = t.Object({
+  id: t.String({ pattern: ID_PATTERN, description: 'User id: a positive integer', examples: ['1'] }),
+})
+
+const ListQuery = t.Object({
+  limit: t.Optional(t.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: 'Page size, 1-100 (default 20)', examples: ['20'] })),
+  cursor: t.Optional(t.String({ pattern: '^(?:0|[1-9][0-9]{0,15})$', description: 'nextCursor of the previous page', examples: ['20'] })),
+})
+
+/** Default page size of `GET /users`. */
+export const DEFAULT_PAGE_SIZE = 20
+
+// Lower case only, like Elysia's own parser selection: `Application/JSON` would reach us unparsed.
+const JSON_TYPE = /^application\/json\s*(?:;|$)/
+
+/** The id of the path as a number; ids past the safe range can name no row, so they are 404s. */
+function userId(raw: string): number {
+  const id = Number(raw)
+  if (!Number.isSafeInteger(id)) throw new AppError('not_found', `user ${raw} does not exist`)
+  return id
+}
+
+/**
+ * Elysia plugin with the four `/users` routes over `users`.
+ *
+ * @example
+ * ```ts
+ * new Elysia().use(userRoutes(users))
+ * ```
+ */
+export function userRoutes(users: UserStore) {
+  return new Elysia({ name: 'highperf/routes/users' })
+    .post(
+      '/users',
+      ({ body, set, status }) => {
+        const user = users.create(body)
+        set.headers.location = `/users/${user.id}`
+        return status(201, user)
+      },
+      {
+        // Runs after parsing and before validation: a form or text body is refused as such
+        // (rather than as a schema mismatch), and surrounding spaces never reach the database.
+        transform({ body, request }) {
+          if (!JSON_TYPE.test(request.headers.get('content-type') ?? '')) {
+            throw new AppError('unsupported_media_type', 'POST /users takes an application/json body')
+          }
+          if (typeof body === 'object' && body !== null) {
+            const b = body as Record<string, unknown>
+            if (typeof b.name === 'string') b.name = b.name.trim()
+            if (typeof b.email === 'string') b.email = b.email.trim()
+          }
+        },
+        body: NewUserSchema,
+        detail: {
+          summary: 'Creates a user',
+          description: '201 with Location; 409 if the email is taken (ignoring case); 422 names the failing field; 400 malformed JSON; 413 body too large; 415 not JSON.',
+          tags: ['users'],
+        },
+        response: { 201: UserSchema, 400: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 422: ErrorSchema },
+      },
+    )
+    .get(
+      '/users/:id',
+      ({ params }) => {
+        const user = users.get(userId(params.id))
+        if (user === null) throw new AppError('not_found', `user ${params.id} does not exist`)
+        return user
+      },
+      {
+        params: UserIdParams,
+        detail: { summary: 'Reads one user', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['users'] },
+        response: { 200: UserSchema, 404: ErrorSchema, 422: ErrorSchema },
+      },
+    )
+    .get(
+      '/users',
+      ({ query }) => {
+        const limit = query.limit === undefined ? DEFAULT_PAGE_SIZE : Number(query.limit)
+        if (query.cursor === undefined) return users.list({ limit })
+        const after = Number(query.cursor)
+        if (!Number.isSafeInteger(after)) {
+          throw new AppError('validation_failed', 'query /cursor: not a cursor this server issued', { details: [{ path: '/cursor', message: 'not a cursor this server issued' }] })
+        }
+        return users.list({ limit, after })
+      },
+      {
+        query: ListQuery,
+        detail: {
+          summary: 'Lists users in id order, a page at a time',
+          description: 'Keyset paging: pass the previous page\'s nextCursor as ?cursor=. 422 for a bad limit or cursor.',
+          tags: ['users'],
+        },
+        response: { 200: UserPageSchema, 422: ErrorSchema },
+      },
+    )
+    .delete(
+      '/users/:id',
+      ({ params, status }) => {
+        if (!users.delete(userId(params.id))) throw new AppError('not_found', `user ${params.id} does not exist`)
+        return status(204, undefined)
+      },
+      {
+        params: UserIdParams,
+        detail: { summary: 'Deletes a user', description: '204 when deleted; 404 if unknown.', tags: ['users'] },
+        response: { 204: t.Void({ description: 'Deleted' }), 404: ErrorSchema, 422: ErrorSchema },
+      },
+    )
+}

@@ -1,0 +1,172 @@
+/**
+ * Users on bun:sqlite: one table, prepared statements, keyset paging on the id.
+ *
+ * Emails are unique without regard to case (a `COLLATE NOCASE` unique index; the accepted email
+ * syntax is ASCII, which is exactly what NOCASE folds). Ids come from `AUTOINCREMENT`, so an id is
+ * never reused after a delete: a cursor or a cached `/users/42` never silently points at someone else.
+ *
+ * All calls are synchronous (bun:sqlite is): on the main thread each one is a single indexed
+ * statement measured in microseconds, cheaper than a hop to a worker would be.
+ *
+ * @example
+ * ```ts
+ * const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
+ * const ada = users.create({ name: 'Ada', email: 'ada@example.com' })
+ * users.get(ada.id)                 // { id: 1, name: 'Ada', email: 'ada@example.com', createdAt: '…' }
+ * users.list({ limit: 20 })         // { items: [ada], nextCursor: null }
+ * users.close()
+ * ```
+ */
+import type { Database, Statement } from 'bun:sqlite'
+import { AppError } from '../errors.ts'
+import { openDatabase } from './sqlite.ts'
+
+/** A stored user, as the API returns it. */
+export interface User {
+  id: number
+  name: string
+  email: string
+  /** ISO 8601 UTC timestamp of creation. */
+  createdAt: string
+}
+
+/** What a client supplies to create a user (already validated and trimmed by the route). */
+export interface NewUser {
+  name: string
+  email: string
+}
+
+/** One page of {@link UserStore.list}: `nextCursor` is null on the last page. */
+export interface UserPage {
+  items: User[]
+  nextCursor: string | null
+}
+
+/** Paging arguments: `after` is the id the previous page ended with (exclusive). */
+export interface ListOptions {
+  limit: number
+  after?: number
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  name       TEXT NOT NULL,
+  email      TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_nocase ON users (email COLLATE NOCASE);
+`
+
+const COLUMNS = 'id, name, email, created_at AS createdAt'
+
+/** The users table behind `/users`. */
+export class UserStore {
+  readonly #db: Database
+  readonly #insert: Statement<User, [string, string, string]>
+  readonly #get: Statement<User, [number]>
+  readonly #firstPage: Statement<User, [number]>
+  readonly #pageAfter: Statement<User, [number, number]>
+  readonly #delete: Statement<{ id: number }, [number]>
+  readonly #count: Statement<{ n: number }, []>
+
+  /** Wraps an open database (see {@link UserStore.open}); creates the table if missing. */
+  constructor(db: Database) {
+    this.#db = db
+    db.run(SCHEMA)
+    // ON CONFLICT DO NOTHING + RETURNING: a duplicate email yields no row instead of throwing,
+    // so the common conflict path costs no exception and no second query.
+    this.#insert = db.prepare(`INSERT INTO users (name, email, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`)
+    this.#get = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?1`)
+    this.#firstPage = db.prepare(`SELECT ${COLUMNS} FROM users ORDER BY id LIMIT ?1`)
+    this.#pageAfter = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2`)
+    this.#delete = db.prepare('DELETE FROM users WHERE id = ?1 RETURNING id')
+    this.#count = db.prepare('SELECT count(*) AS n FROM users')
+  }
+
+  /**
+   * Opens (or creates) the users database at `path` with WAL.
+   *
+   * @example
+   * ```ts
+   * const users = UserStore.open('./data/users.sqlite')
+   * ```
+   */
+  static open(path: string): UserStore {
+    const db = openDatabase(path)
+    try {
+      return new UserStore(db)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  }
+
+  /**
+   * Stores a new user. Throws `AppError('conflict')` when the email (ignoring case) is taken.
+   *
+   * @example
+   * ```ts
+   * users.create({ name: 'Ada', email: 'ada@example.com' }).id // 1
+   * ```
+   */
+  create(input: NewUser): User {
+    const row = this.#insert.get(input.name, input.email, new Date().toISOString())
+    if (row === null) {
+      throw new AppError('conflict', 'A user with this email already exists', { details: [{ path: '/email', message: 'already registered' }] })
+    }
+    return row
+  }
+
+  /**
+   * The user with this id, or null.
+   *
+   * @example
+   * ```ts
+   * users.get(1)?.email
+   * ```
+   */
+  get(id: number): User | null {
+    return this.#get.get(id)
+  }
+
+  /**
+   * A page of users in id order, starting after `after`. Fetches one row more than asked to know
+   * whether another page exists, so the last page never ends with an empty follow-up.
+   *
+   * @example
+   * ```ts
+   * const first = users.list({ limit: 2 })
+   * const second = users.list({ limit: 2, after: Number(first.nextCursor) })
+   * ```
+   */
+  list(options: ListOptions): UserPage {
+    const limit = Math.max(1, Math.floor(options.limit))
+    const rows = options.after === undefined ? this.#firstPage.all(limit + 1) : this.#pageAfter.all(options.after, limit + 1)
+    if (rows.length <= limit) return { items: rows, nextCursor: null }
+    rows.length = limit
+    return { items: rows, nextCursor: String(rows[limit - 1]!.id) }
+  }
+
+  /**
+   * Deletes a user; true when it existed.
+   *
+   * @example
+   * ```ts
+   * users.delete(1) // true, then false
+   * ```
+   */
+  delete(id: number): boolean {
+    return this.#delete.get(id) !== null
+  }
+
+  /** How many users are stored (for tests and diagnostics). */
+  count(): number {
+    return this.#count.get()?.n ?? 0
+  }
+
+  /** Closes the database; further calls throw. */
+  close(): void {
+    this.#db.close()
+  }
+}

@@ -1,0 +1,82 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { join } from 'node:path'
+import { createApp } from '../../src/app.ts'
+import { testConfig } from '../../src/config.ts'
+import { accessLogPlugin, createAccessLog } from '../../src/http/access-log/index.ts'
+import { parseTraceparent } from '../../src/http/tracing/traceparent.ts'
+import { startServer } from '../../src/server.ts'
+import { tempDir, testDeps } from '../support/deps.ts'
+
+interface Line {
+  level: number; msg: string; method: string; route: string; path: string; status: number; durationMs: number
+  requestId: string; traceId: string; client: string; bytesIn?: number
+}
+const readLines = async (file: string): Promise<Line[]> =>
+  (await Bun.file(file).text()).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line)
+const settle = () => new Promise((r) => setTimeout(r, 20))
+
+const SECRETS = { authorization: 'Bearer sekrit-bearer-token', cookie: 'session=sekrit-cookie', 'x-api-key': 'sekrit-api-key' }
+
+describe('access log to a file', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.remove())
+
+  test('one JSON line per request with route template, status, ids, client and duration', async () => {
+    const file = join(tmp.dir, 'logs', 'access.log')
+    const t = await testDeps({ accessLog: file, logLevel: 'info' })
+    const app = createApp(t.deps).get('/things/:id', ({ params }) => ({ id: params.id })).post('/things', () => ({ ok: true }))
+    const a = await app.handle(new Request('http://localhost/things/7?api_key=sekrit-query', { headers: { ...SECRETS, 'x-request-id': 'req-123' } }))
+    const b = await app.handle(new Request('http://localhost/missing'))
+    const c = await app.handle(new Request('http://localhost/things', { method: 'POST', headers: { ...SECRETS, 'content-type': 'application/json', 'content-length': '7' }, body: '{"a":1}' }))
+    await settle()
+    await t.close() // closes (flushes) the access log
+    const lines = await readLines(file)
+    expect(lines).toHaveLength(3)
+    const [la, lb, lc] = lines as [Line, Line, Line]
+    expect(la).toMatchObject({ level: 30, msg: 'request', method: 'GET', route: '/things/:id', path: '/things/7', status: 200, requestId: 'req-123', client: 'unknown' })
+    expect(la.traceId).toBe(parseTraceparent(a.headers.get('traceparent'))!.traceId)
+    expect(la.durationMs).toBeGreaterThanOrEqual(0)
+    expect(la.durationMs).toBeLessThan(10_000)
+    expect(lb).toMatchObject({ route: 'unmatched', path: '/missing', status: 404, requestId: b.headers.get('x-request-id')! })
+    expect(lc).toMatchObject({ method: 'POST', route: '/things', status: c.status, bytesIn: 7 })
+  })
+
+  test('Authorization, cookies, API keys and query strings never reach the log', async () => {
+    const file = join(tmp.dir, 'secrets.log')
+    const t = await testDeps({ accessLog: file, logLevel: 'info', apiToken: 'sekrit-bearer-token' })
+    const app = createApp(t.deps).get('/things/:id', () => 'x')
+    for (let i = 0; i < 20; i++) {
+      await app.handle(new Request(`http://localhost/things/${i}?token=sekrit-query&api_key=sekrit-query`, { headers: SECRETS }))
+      await app.handle(new Request('http://localhost/nowhere?x=sekrit-query', { method: 'DELETE', headers: SECRETS }))
+    }
+    await settle()
+    await t.close()
+    const text = await Bun.file(file).text()
+    expect(text.split('\n').filter(Boolean)).toHaveLength(40)
+    expect(text).not.toContain('sekrit')
+    expect(text.toLowerCase()).not.toContain('authorization')
+    expect(text.toLowerCase()).not.toContain('cookie')
+  })
+
+  test('a file access log on a real server is flushed at shutdown and names the client address', async () => {
+    const file = join(tmp.dir, 'server.log')
+    const srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'data'), filesDir: join(tmp.dir, 'files'), workers: 1, accessLog: file, logLevel: 'info' }))
+    const n = 50
+    await Promise.all(Array.from({ length: n }, () => fetch(`${srv.url}healthz`, { headers: SECRETS })))
+    await settle()
+    await srv.shutdown()
+    const lines = await readLines(file)
+    expect(lines.filter((l) => l.route === '/healthz' && l.status === 200)).toHaveLength(n)
+    expect(lines[0]!.client).toBe('127.0.0.1')
+    expect(await Bun.file(file).text()).not.toContain('sekrit')
+  })
+})
+
+describe('access log off', () => {
+  test("ACCESS_LOG=off or a level above info opens nothing and mounts no hook", () => {
+    expect(createAccessLog({ accessLog: 'off', logLevel: 'info' })).toBeNull()
+    expect(createAccessLog({ accessLog: '/tmp/never-written.log', logLevel: 'warn' })).toBeNull()
+    expect(createAccessLog({ accessLog: 'stdout', logLevel: 'silent' })).toBeNull()
+    expect(accessLogPlugin(null, false).event.afterResponse?.length ?? 0).toBe(0)
+  })
+})

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Elysia, t } from 'elysia'
+import type { Server } from 'bun'
+import { BUN_BODY_CEILING, bodyLimit, readLimited, restoreBody } from '../../src/http/body-limit/index.ts'
+import { requestId } from '../../src/http/request-id/index.ts'
+import { recovery } from '../../src/http/recovery/index.ts'
+import { silentLogger } from '../../src/log.ts'
+import { chunked, rawRequest } from '../support/raw-http.ts'
+
+const streamOf = (parts: Uint8Array[]) =>
+  new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const p of parts) controller.enqueue(p)
+      controller.close()
+    },
+  })
+
+describe('readLimited', () => {
+  test('returns the exact bytes for random chunkings up to the limit, undefined past it', async () => {
+    for (let round = 0; round < 200; round++) {
+      const size = Math.floor(Math.random() * 5000)
+      const bytes = crypto.getRandomValues(new Uint8Array(size))
+      const parts: Uint8Array[] = []
+      for (let at = 0; at < size;) {
+        const n = 1 + Math.floor(Math.random() * 700)
+        parts.push(bytes.slice(at, at + n))
+        at += n
+      }
+      const limit = Math.floor(Math.random() * 6000)
+      const got = await readLimited(streamOf(parts), limit)
+      if (size <= limit) expect(got).toEqual(bytes)
+      else expect(got).toBeUndefined()
+    }
+  })
+
+  test('cancels the stream once over the limit (an endless body is not read to the end)', async () => {
+    let pulls = 0
+    let cancelled = false
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) { pulls++; controller.enqueue(new Uint8Array(1000)) },
+      cancel() { cancelled = true },
+    })
+    expect(await readLimited(endless, 10_000)).toBeUndefined()
+    expect(cancelled).toBe(true)
+    expect(pulls).toBeLessThan(20)
+  })
+})
+
+describe('restoreBody', () => {
+  test('the same Request reads the buffered bytes once, with the usual one-shot semantics', async () => {
+    const original = new Request('http://localhost/x', { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } })
+    const bytes = (await readLimited(original.body!, 100))!
+    restoreBody(original, bytes)
+    expect(original.bodyUsed).toBe(false)
+    expect(original.body).not.toBeNull()
+    expect(await original.json()).toEqual({ a: 1 })
+    expect(original.bodyUsed).toBe(true)
+    expect(original.text()).rejects.toThrow()
+    const again = new Request('http://localhost/x', { method: 'POST', body: 'abc' })
+    restoreBody(again, (await readLimited(again.body!, 100))!)
+    expect(new TextDecoder().decode(await again.arrayBuffer())).toBe('abc')
+  })
+})
+
+describe('bodyLimit on a real server', () => {
+  const LIMIT = 2048
+  const peers = new WeakMap<Request, string>()
+  let server: Server<unknown>
+  beforeAll(() => {
+    const app = new Elysia()
+      .use(requestId())
+      .use(recovery(silentLogger()))
+      .use(bodyLimit(LIMIT))
+      .post('/json', ({ body }) => ({ got: (body as { s: string }).s.length }), { body: t.Object({ s: t.String() }) })
+      // Reads the raw body itself, as /tasks does: must see the chunked bytes too.
+      .post('/raw', async ({ request }) => ({ bytes: (await request.arrayBuffer()).byteLength, samePeer: peers.has(request) }), { parse: 'none' })
+      .get('/get', () => 'ok')
+    server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      maxRequestBodySize: BUN_BODY_CEILING,
+      fetch(request, srv) {
+        peers.set(request, srv.requestIP(request)?.address ?? '')
+        return app.fetch(request)
+      },
+    })
+  })
+  afterAll(() => server.stop(true))
+  const url = (p: string) => `http://127.0.0.1:${server.port}${p}`
+  const json = (s: string) => JSON.stringify({ s })
+
+  test('a declared body over the limit is 413 with the envelope, the request id and Connection: close', async () => {
+    const res = await fetch(url('/json'), { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'rid-413' }, body: json('x'.repeat(LIMIT)) })
+    expect(res.status).toBe(413)
+    expect(res.headers.get('x-request-id')).toBe('rid-413')
+    expect(await res.json()).toEqual({ error: { code: 'payload_too_large', message: `The request body is larger than ${LIMIT} bytes`, requestId: 'rid-413' } })
+  })
+
+  test('a body at the limit passes; one byte more does not', async () => {
+    const atLimit = json('x'.repeat(LIMIT - json('').length))
+    expect(atLimit.length).toBe(LIMIT)
+    expect((await fetch(url('/json'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: atLimit })).status).toBe(200)
+    const over = json('x'.repeat(LIMIT - json('').length + 1))
+    expect((await fetch(url('/json'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: over })).status).toBe(413)
+  })
+
+  test('a refused declared body closes the connection: a pipelined second request is not served', async () => {
+    const res = await rawRequest(server.port!, `POST /raw HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${LIMIT + 1}\r\n\r\n${'z'.repeat(LIMIT + 1)}GET /get HTTP/1.1\r\nHost: localhost\r\n\r\n`)
+    expect(res.status).toBe(413)
+    expect(res.headers.connection).toBe('close')
+    expect(res.raw.match(/HTTP\/1\.1 /g)?.length).toBe(1)
+  })
+
+  test('chunked bodies: over the limit 413 envelope; within it, parsed routes and raw readers both get every byte', async () => {
+    const over = await rawRequest(server.port!, `POST /json HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked(json('y'.repeat(LIMIT * 3)), 300)}`)
+    expect(over.status).toBe(413)
+    expect(JSON.parse(over.body).error.code).toBe('payload_too_large')
+
+    const parsed = await rawRequest(server.port!, `POST /json HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked(json('y'.repeat(1500)), 100)}`)
+    expect(parsed.status).toBe(200)
+    expect(JSON.parse(parsed.body)).toEqual({ got: 1500 })
+
+    const raw = await rawRequest(server.port!, `POST /raw HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked('r'.repeat(LIMIT), 333)}`)
+    expect(raw.status).toBe(200)
+    // samePeer: the route saw the very Request object the server handed over (requestIP works).
+    expect(JSON.parse(raw.body)).toEqual({ bytes: LIMIT, samePeer: true })
+  })
+
+  test('a chunked body that trickles in over several writes is counted across them', async () => {
+    const pieces = Array.from({ length: 6 }, () => `200\r\n${'p'.repeat(512)}\r\n`)
+    const res = await rawRequest(server.port!, 'POST /raw HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', { more: [...pieces, '0\r\n\r\n'] })
+    expect(res.status).toBe(413)
+  })
+
+  test('GET requests and empty POSTs are untouched', async () => {
+    expect(await (await fetch(url('/get'))).text()).toBe('ok')
+    const res = await fetch(url('/raw'), { method: 'POST' })
+    expect(await res.json()).toEqual({ bytes: 0, samePeer: true })
+  })
+})

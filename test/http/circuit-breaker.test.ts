@@ -1,0 +1,147 @@
+import { describe, expect, test } from 'bun:test'
+import { Elysia } from 'elysia'
+import { requestId } from '../../src/http/request-id/index.ts'
+import { recovery } from '../../src/http/recovery/index.ts'
+import { circuitBreaker } from '../../src/http/circuit-breaker/index.ts'
+import { finalStatus } from '../../src/http/guard-hooks.ts'
+import { AppError } from '../../src/errors.ts'
+import { silentLogger } from '../../src/log.ts'
+
+const req = (path: string) => new Request(`http://localhost${path}`)
+type Envelope = { error: { code: string } }
+
+/** Elysia records the verdict in afterResponse, on a later macrotask: let it run. */
+const settle = () => Bun.sleep(1)
+
+function build(threshold = 3, openMs = 2_000) {
+  let now = 0
+  const calls: Record<string, number> = {}
+  const changes: string[] = []
+  const rejected: string[] = []
+  let mode: 'fail' | 'ok' | 'client' | 'throw' | 'slow' = 'fail'
+  let release: () => void = () => {}
+  const count = (k: string) => { calls[k] = (calls[k] ?? 0) + 1 }
+  const breakers = circuitBreaker({
+    failureThreshold: threshold,
+    openDurationMs: openMs,
+    now: () => now,
+    onStateChange: (route, s) => changes.push(`${route}:${s}`),
+    onRejected: (route) => rejected.push(route),
+  })
+  const app = new Elysia()
+    .use(requestId())
+    .use(recovery(silentLogger()))
+    .use(breakers)
+    .get('/healthz', ({ set }) => { count('healthz'); set.status = 500; return 'sick' })
+    .get('/items/:id', async ({ set }) => {
+      count('items')
+      if (mode === 'fail') { set.status = 502; return { error: 'upstream' } }
+      if (mode === 'throw') throw new Error('boom')
+      if (mode === 'client') throw new AppError('not_found')
+      if (mode === 'slow') await new Promise<void>((r) => { release = r })
+      return { ok: true }
+    })
+    .get('/other', () => { count('other'); return 'fine' })
+  return {
+    app,
+    breakers,
+    calls,
+    changes,
+    rejected,
+    advance(ms: number) { now += ms },
+    setMode(m: typeof mode) { mode = m },
+    release: () => release(),
+  }
+}
+
+async function hit(t: ReturnType<typeof build>, path = '/items/1'): Promise<Response> {
+  const res = await t.app.handle(req(path))
+  await settle()
+  return res
+}
+
+describe('circuit breaker plugin', () => {
+  test('opens after N consecutive 5xx and then answers 503 circuit_open without calling the handler', async () => {
+    const t = build(3)
+    for (let i = 0; i < 3; i++) expect((await hit(t)).status).toBe(502)
+    expect(t.breakers.states()['/items/:id']).toBe('open')
+    const res = await hit(t, '/items/2') // same template, other id
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('2')
+    expect(((await res.json()) as Envelope).error.code).toBe('circuit_open')
+    expect(t.calls.items).toBe(3)
+    expect(t.rejected).toEqual(['/items/:id'])
+    // Other routes have their own breaker.
+    expect((await hit(t, '/other')).status).toBe(200)
+  })
+
+  test('thrown errors count as failures; 4xx do not, and a success resets the count', async () => {
+    const t = build(3)
+    t.setMode('throw')
+    await hit(t)
+    await hit(t)
+    t.setMode('client')
+    for (let i = 0; i < 10; i++) expect((await hit(t)).status).toBe(404)
+    expect(t.breakers.states()['/items/:id']).toBe('closed')
+    t.setMode('ok')
+    await hit(t)
+    t.setMode('throw')
+    await hit(t)
+    await hit(t)
+    expect(t.breakers.states()['/items/:id']).toBe('closed') // 2 since the success
+    expect((await hit(t)).status).toBe(500)
+    expect(t.breakers.states()['/items/:id']).toBe('open')
+  })
+
+  test('half-open lets exactly one probe through; its success closes the breaker', async () => {
+    const t = build(2, 1_000)
+    await hit(t)
+    await hit(t)
+    expect((await hit(t)).status).toBe(503)
+    t.advance(1_000)
+    t.setMode('slow')
+    const probe = t.app.handle(req('/items/1'))
+    await Bun.sleep(5)
+    expect(t.breakers.states()['/items/:id']).toBe('half_open')
+    const second = await hit(t)
+    expect(second.status).toBe(503) // the probe is still out
+    expect(t.calls.items).toBe(3)
+    t.release()
+    expect((await probe).status).toBe(200)
+    await settle()
+    expect(t.breakers.states()['/items/:id']).toBe('closed')
+    t.setMode('ok')
+    expect((await hit(t)).status).toBe(200)
+    expect(t.changes).toEqual(['/items/:id:closed', '/items/:id:open', '/items/:id:half_open', '/items/:id:closed'])
+  })
+
+  test("a failed probe re-opens the breaker for another open duration", async () => {
+    const t = build(1, 1_000)
+    await hit(t)
+    t.advance(1_000)
+    expect((await hit(t)).status).toBe(502) // the probe, fails
+    expect(t.breakers.states()['/items/:id']).toBe('open')
+    t.advance(999)
+    expect((await hit(t)).status).toBe(503)
+    t.advance(1)
+    t.setMode('ok')
+    expect((await hit(t)).status).toBe(200)
+    expect(t.breakers.states()['/items/:id']).toBe('closed')
+  })
+
+  test('health routes are exempt even when they fail', async () => {
+    const t = build(1)
+    for (let i = 0; i < 5; i++) expect((await hit(t, '/healthz')).status).toBe(500)
+    expect(t.calls.healthz).toBe(5)
+    expect(t.breakers.states()['/healthz']).toBeUndefined()
+  })
+
+  test('finalStatus reads the status the client got', () => {
+    expect(finalStatus(new AppError('queue_full'), { status: 200 }, undefined)).toBe(503)
+    expect(finalStatus(new Error('x'), { status: 200 }, undefined)).toBe(500)
+    expect(finalStatus(Object.assign(new Error('nf'), { status: 404 }), {}, undefined)).toBe(404)
+    expect(finalStatus(undefined, { status: 200 }, new Response('', { status: 502 }))).toBe(502)
+    expect(finalStatus(undefined, { status: 'Service Unavailable' }, 'x')).toBe(503)
+    expect(finalStatus(undefined, {}, 'x')).toBe(200)
+  })
+})

@@ -1,0 +1,201 @@
+import { describe, expect, test } from 'bun:test'
+import { Elysia } from 'elysia'
+import { requestId } from '../../src/http/request-id/index.ts'
+import { recovery } from '../../src/http/recovery/index.ts'
+import { armedDeadlines, deadline, deadlineFor, queryTimeout, remainingMs, requestSignal, type DeadlineOptions } from '../../src/http/deadline/index.ts'
+import { AppError } from '../../src/errors.ts'
+import { silentLogger } from '../../src/log.ts'
+
+const req = (path: string, init?: RequestInit) => new Request(`http://localhost${path}`, init)
+type Envelope = { error: { code: string; message: string } }
+
+/** A sleep that honours a signal, like the pool and fetch do: rejects with `signal.reason`. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
+    const onAbort = () => { clearTimeout(t); reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** Elysia runs afterResponse hooks just after the answer is handed over: poll briefly. */
+async function until(cond: () => boolean, ms = 2_000): Promise<void> {
+  const end = performance.now() + ms
+  while (!cond() && performance.now() < end) await Bun.sleep(2)
+}
+
+const OPTS: DeadlineOptions = { requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000 }
+
+function build(overrides: Partial<DeadlineOptions> = {}) {
+  const seen: { reason?: unknown; timeouts: string[]; finishedLate: number } = { timeouts: [], finishedLate: 0 }
+  const app = new Elysia()
+    .use(requestId())
+    .use(recovery(silentLogger()))
+    .use(deadline({ ...OPTS, overrides: { '/aware': 40, '/ignores': 40 }, onTimeout: (r) => seen.timeouts.push(r), ...overrides }))
+    .get('/aware', async ({ request }) => {
+      const signal = requestSignal(request)
+      try {
+        await sleep(5_000, signal)
+        return 'never'
+      } catch (err) {
+        seen.reason = err
+        throw err
+      }
+    })
+    .get('/ignores', async () => {
+      await Bun.sleep(80)
+      seen.finishedLate++
+      return 'late'
+    })
+    .get('/fast', ({ request }) => ({ left: remainingMs(request), same: requestSignal(request) === requestSignal(request) }))
+    .post('/tasks/:name', ({ request }) => ({ left: remainingMs(request) }))
+    .get('/files/*', ({ request }) => ({ left: remainingMs(request), aborted: requestSignal(request).aborted }))
+  return { app, seen }
+}
+
+describe('deadline', () => {
+  test('expiry answers 504 deadline_exceeded and the signal-aware work is cancelled with that reason', async () => {
+    const { app, seen } = build()
+    const started = performance.now()
+    const res = await app.handle(req('/aware'))
+    const took = performance.now() - started
+    expect(res.status).toBe(504)
+    expect(((await res.json()) as Envelope).error.code).toBe('deadline_exceeded')
+    expect(seen.reason).toBeInstanceOf(AppError)
+    expect((seen.reason as AppError).code).toBe('deadline_exceeded')
+    expect(took).toBeLessThan(3_000) // the 5 s sleep did not run to the end
+    await until(() => seen.timeouts.length > 0)
+    expect(seen.timeouts).toEqual(['/aware'])
+  })
+
+  test('a handler that ignores the signal is not raced, but its late answer becomes 504', async () => {
+    const { app, seen } = build()
+    const res = await app.handle(req('/ignores'))
+    expect(seen.finishedLate).toBe(1)
+    expect(res.status).toBe(504)
+    expect(((await res.json()) as Envelope).error.code).toBe('deadline_exceeded')
+  })
+
+  test('a fast request keeps its answer; the signal is one per request; remainingMs is bounded by the deadline', async () => {
+    const { app } = build()
+    const res = await app.handle(req('/fast'))
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as { left: number; same: boolean }
+    expect(body.same).toBe(true)
+    expect(body.left).toBeGreaterThan(0)
+    expect(body.left).toBeLessThanOrEqual(100)
+  })
+
+  test('task routes: TASK_TIMEOUT, shortened or extended by ?timeoutMs up to TASK_TIMEOUT', async () => {
+    const { app } = build({ taskTimeout: 10_000 })
+    const left = async (q: string) => ((await (await app.handle(req(`/tasks/primes${q}`, { method: 'POST' }))).json()) as { left: number }).left
+    expect(await left('')).toBeGreaterThan(9_000)
+    expect(await left('')).toBeLessThanOrEqual(10_000)
+    expect(await left('?timeoutMs=500')).toBeLessThanOrEqual(500)
+    expect(await left('?timeoutMs=500')).toBeGreaterThan(400)
+    expect(await left('?x=1&timeoutMs=999999')).toBeLessThanOrEqual(10_000)
+    expect(await left('?timeoutMs=abc')).toBeGreaterThan(9_000)
+  })
+
+  test('exempt routes (files, SSE) have no deadline', async () => {
+    const { app } = build()
+    const body = (await (await app.handle(req('/files/a/b.txt'))).json()) as { left: number | null; aborted: boolean }
+    expect(body.left).toBeNull() // Infinity serialises as null
+    expect(body.aborted).toBe(false)
+  })
+
+  test('requestSignal works on a request the plugin never saw (disconnect only)', () => {
+    const r = req('/x')
+    const s = requestSignal(r)
+    expect(s.aborted).toBe(false)
+    expect(requestSignal(r)).toBe(s)
+    expect(remainingMs(r)).toBe(Infinity)
+  })
+
+  test('the table: hot reads 0.8 × REQUEST_TIMEOUT, tasks, LLM, exempt streams, overrides win', () => {
+    expect(deadlineFor('GET', '/users/:id', OPTS)).toBe(80)
+    expect(deadlineFor('GET', '/api/cars', OPTS)).toBe(80)
+    expect(deadlineFor('GET', '/api/cars/:id', OPTS)).toBe(80)
+    expect(deadlineFor('DELETE', '/users/:id', OPTS)).toBe(100)
+    expect(deadlineFor('POST', '/users', OPTS)).toBe(100)
+    expect(deadlineFor('POST', '/tasks/:name', OPTS)).toBe(30_000)
+    expect(deadlineFor('POST', '/batch', OPTS)).toBe(30_000)
+    expect(deadlineFor('POST', '/messages', OPTS)).toBe(60_000)
+    expect(deadlineFor('POST', '/messages/batch', OPTS)).toBe(60_000)
+    expect(deadlineFor('GET', '/jobs/:id/events', OPTS)).toBe('none')
+    expect(deadlineFor('GET', '/files/*', OPTS)).toBe('none')
+    expect(deadlineFor('GET', '/metrics', OPTS)).toBe('none')
+    expect(deadlineFor('GET', '/swagger/json', OPTS)).toBe('none')
+    expect(deadlineFor('GET', '/healthz', OPTS)).toBe(100)
+    expect(deadlineFor('GET', '/users/:id', { ...OPTS, overrides: { '/users/:id': 7 } })).toBe(7)
+  })
+
+  test('queryTimeout parses only a whole timeoutMs parameter', () => {
+    expect(queryTimeout('http://h/tasks/x?timeoutMs=250')).toBe(250)
+    expect(queryTimeout('http://h/tasks/x?a=1&timeoutMs=250&b=2')).toBe(250)
+    expect(queryTimeout('http://h/tasks/x?mytimeoutMs=250')).toBeUndefined()
+    expect(queryTimeout('http://h/tasks/x?timeoutMs=-1')).toBeUndefined()
+    expect(queryTimeout('http://h/tasks/x?timeoutMs=1.5')).toBeUndefined()
+    expect(queryTimeout('http://h/tasks/x')).toBeUndefined()
+  })
+
+  test('stress: 300 concurrent requests, half expire, half finish; every timer is cleared', async () => {
+    const { app } = build({ overrides: { '/mixed': 30 } })
+    let aborted = 0
+    let finished = 0
+    app.get('/mixed', async ({ request }) => {
+      const slow = request.url.endsWith('slow')
+      try {
+        await sleep(slow ? 2_000 : Math.floor(Math.random() * 5), requestSignal(request))
+        finished++
+        return 'ok'
+      } catch (err) {
+        aborted++
+        throw err
+      }
+    })
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => app.handle(req(`/mixed?${i % 2 ? 'slow' : 'fast'}`)).then((r) => r.status)))
+    expect(results.filter((s) => s === 504).length).toBeGreaterThanOrEqual(150)
+    expect(aborted).toBeGreaterThanOrEqual(150)
+    expect(aborted + finished).toBe(300)
+    await until(() => armedDeadlines() === 0)
+    expect(armedDeadlines()).toBe(0)
+  })
+})
+
+describe('client disconnect (real server)', () => {
+  test('aborting the fetch aborts the request signal with client_closed', async () => {
+    let resolveSeen: (reason: unknown) => void = () => {}
+    const seen = new Promise<unknown>((r) => { resolveSeen = r })
+    let entered: () => void = () => {}
+    const inHandler = new Promise<void>((r) => { entered = r })
+    const app = new Elysia()
+      .use(recovery(silentLogger()))
+      .use(deadline({ ...OPTS, overrides: { '/wait': 20_000 } }))
+      .get('/wait', async ({ request }) => {
+        const signal = requestSignal(request)
+        entered()
+        try {
+          await sleep(15_000, signal)
+          return 'done'
+        } catch (err) {
+          resolveSeen(err)
+          throw err
+        }
+      })
+    const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch })
+    try {
+      const ac = new AbortController()
+      const pending = fetch(`http://127.0.0.1:${server.port}/wait`, { signal: ac.signal }).catch((e: unknown) => e)
+      await inHandler
+      ac.abort()
+      await pending
+      const reason = await Promise.race([seen, Bun.sleep(5_000).then(() => 'no abort within 5 s')])
+      expect(reason).toBeInstanceOf(AppError)
+      expect((reason as AppError).code).toBe('client_closed')
+    } finally {
+      await server.stop(true)
+    }
+  })
+})

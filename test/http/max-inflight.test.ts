@@ -1,0 +1,98 @@
+import { describe, expect, test } from 'bun:test'
+import { Elysia } from 'elysia'
+import { requestId } from '../../src/http/request-id/index.ts'
+import { recovery } from '../../src/http/recovery/index.ts'
+import { maxInflight } from '../../src/http/max-inflight/index.ts'
+import { rateLimit } from '../../src/http/rate-limit/index.ts'
+import { silentLogger } from '../../src/log.ts'
+
+const req = (path: string) => new Request(`http://localhost${path}`)
+type Envelope = { error: { code: string } }
+
+async function until(cond: () => boolean, ms = 2_000): Promise<void> {
+  const end = performance.now() + ms
+  while (!cond() && performance.now() < end) await Bun.sleep(2)
+}
+
+function build(limit: number, extra?: (app: Elysia) => Elysia) {
+  let open: () => void = () => {}
+  let gate = new Promise<void>((r) => { open = r })
+  let shedCalls = 0
+  const shed = maxInflight({ limit, onShed: () => shedCalls++ })
+  let app = new Elysia().use(requestId()).use(recovery(silentLogger())).use(shed) as unknown as Elysia
+  if (extra) app = extra(app)
+  app
+    .get('/healthz', () => 'ok')
+    .get('/slow', async () => { await gate; return 'done' })
+    .get('/boom', () => { throw new Error('x') })
+    .get('/fast', () => 'fast')
+  return {
+    app,
+    shed,
+    shedCalls: () => shedCalls,
+    release() { open(); gate = new Promise<void>((r) => { open = r }) },
+  }
+}
+
+describe('max inflight', () => {
+  test('past the cap: 503 overloaded with Retry-After, health still answers, capacity returns after', async () => {
+    const t = build(2)
+    const slow = [t.app.handle(req('/slow')), t.app.handle(req('/slow'))]
+    await until(() => t.shed.stats().inflight === 2)
+    expect(t.shed.stats().inflight).toBe(2)
+    const res = await t.app.handle(req('/fast'))
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('1')
+    expect(((await res.json()) as Envelope).error.code).toBe('overloaded')
+    expect((await t.app.handle(req('/healthz'))).status).toBe(200)
+    expect(t.shedCalls()).toBe(1)
+    t.release()
+    expect((await Promise.all(slow)).map((r) => r.status)).toEqual([200, 200])
+    await until(() => t.shed.stats().inflight === 0)
+    expect(t.shed.stats()).toEqual({ inflight: 0, limit: 2, shed: 1 })
+    expect((await t.app.handle(req('/fast'))).status).toBe(200)
+  })
+
+  test('the count never leaks: errors, 404s, and rejections by a later guard all give the slot back', async () => {
+    const t = build(3, (app) => app.use(rateLimit({ rps: 1, burst: 2, trustProxy: false, apiToken: '' })) as unknown as Elysia)
+    const statuses: number[] = []
+    for (let i = 0; i < 20; i++) {
+      statuses.push((await t.app.handle(req(i % 3 === 0 ? '/boom' : i % 3 === 1 ? '/nope' : '/fast'))).status)
+      // Elysia runs afterResponse on a later macrotask; a real server gets one per request.
+      await until(() => t.shed.stats().inflight === 0, 500)
+    }
+    expect(statuses.slice(0, 2)).toEqual([500, 404])
+    expect(statuses.slice(2).every((s) => s === 429)).toBe(true)
+    expect(t.shed.stats().shed).toBe(0)
+    await until(() => t.shed.stats().inflight === 0)
+    expect(t.shed.stats().inflight).toBe(0)
+  })
+
+  test('stress: 500 concurrent requests over a cap of 50 — at most 50 admitted at once, all settle to 0', async () => {
+    let now = 0
+    let peak = 0
+    const t = build(50)
+    t.app.get('/work', async () => {
+      now++
+      peak = Math.max(peak, now)
+      await Bun.sleep(Math.floor(Math.random() * 5))
+      now--
+      return 'ok'
+    })
+    const statuses = await Promise.all(Array.from({ length: 500 }, () => t.app.handle(req('/work')).then((r) => r.status)))
+    expect(peak).toBeLessThanOrEqual(50)
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(50)
+    expect(statuses.every((s) => s === 200 || s === 503)).toBe(true)
+    await until(() => t.shed.stats().inflight === 0)
+    expect(t.shed.stats().inflight).toBe(0)
+  })
+
+  test('MAX_INFLIGHT=0 mounts nothing', async () => {
+    const t = build(0)
+    const slow = Array.from({ length: 20 }, () => t.app.handle(req('/slow')))
+    expect((await t.app.handle(req('/fast'))).status).toBe(200)
+    t.release()
+    await Promise.all(slow)
+    expect(t.shed.stats().shed).toBe(0)
+  })
+})

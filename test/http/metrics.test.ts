@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { t as schema } from 'elysia'
+import { join } from 'node:path'
+import { createApp } from '../../src/app.ts'
+import { testConfig } from '../../src/config.ts'
+import { AppError } from '../../src/errors.ts'
+import { startServer, type RunningServer } from '../../src/server.ts'
+import { finalStatus, routeOf } from '../../src/http/metrics/index.ts'
+import { tempDir, testDeps, type TestDeps } from '../support/deps.ts'
+import { promtool } from '../metrics/promtool.ts'
+
+const samples = (text: string, name: string): string[] => text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+// afterResponse hooks run in a setImmediate after the response is handed over.
+const settle = () => new Promise((r) => setTimeout(r, 20))
+
+describe('metrics plugin (in-process)', () => {
+  let t: TestDeps
+  let app: ReturnType<typeof build>
+  const build = (deps: TestDeps['deps']) => createApp(deps)
+    .get('/things/:id', ({ params }) => ({ id: params.id }))
+    .get('/explode', () => { throw new Error('boom') })
+    .get('/busy', () => { throw new AppError('queue_full', 'busy', { retryAfter: 1 }) })
+    .post('/things', ({ set }) => { set.status = 201; return { ok: true } })
+    .post('/strict', ({ body }) => body, { body: schema.Object({ n: schema.Number() }) })
+  const call = (path: string, init?: RequestInit) => app.handle(new Request(`http://localhost${path}`, init))
+
+  beforeAll(async () => {
+    t = await testDeps()
+    app = build(t.deps)
+  })
+  afterAll(() => t.close())
+
+  test('the route label is the template: /things/1 and /things/2 make one series', async () => {
+    expect((await call('/things/1')).status).toBe(200)
+    expect((await call('/things/2')).status).toBe(200)
+    await settle()
+    const text = await t.deps.metrics.render()
+    const lines = samples(text, 'http_requests_total').filter((l) => l.includes('/things'))
+    expect(lines).toEqual(['http_requests_total{method="GET",route="/things/:id",status="200"} 2'])
+    expect(text).not.toContain('/things/1')
+    expect(text).toContain('http_request_duration_seconds_count{method="GET",route="/things/:id",status="200"} 2')
+  })
+
+  test('unknown paths collapse into route="unmatched" with their 404', async () => {
+    for (const p of ['/nope/1', '/nope/2', '/a/b/c']) expect((await call(p)).status).toBe(404)
+    await settle()
+    const lines = samples(await t.deps.metrics.render(), 'http_requests_total').filter((l) => l.includes('unmatched'))
+    expect(lines).toEqual(['http_requests_total{method="GET",route="unmatched",status="404"} 3'])
+  })
+
+  test('final statuses are recorded: thrown errors, AppErrors, set.status, validation', async () => {
+    expect((await call('/explode')).status).toBe(500)
+    expect((await call('/busy')).status).toBe(503)
+    expect((await call('/things', { method: 'POST' })).status).toBe(201)
+    const json = { method: 'POST', headers: { 'content-type': 'application/json' } }
+    expect((await call('/strict', { ...json, body: '{"n":"x"}' })).status).toBe(422)
+    expect((await call('/strict', { ...json, body: '{bad' })).status).toBe(400)
+    await settle()
+    const text = await t.deps.metrics.render()
+    expect(text).toContain('http_requests_total{method="GET",route="/explode",status="500"} 1')
+    expect(text).toContain('http_requests_total{method="GET",route="/busy",status="503"} 1')
+    expect(text).toContain('http_requests_total{method="POST",route="/things",status="201"} 1')
+    expect(text).toContain('http_requests_total{method="POST",route="/strict",status="422"} 1')
+    expect(text).toContain('http_requests_total{method="POST",route="/strict",status="400"} 1')
+  })
+
+  test('GET /metrics answers the Prometheus text format', async () => {
+    const res = await call('/metrics')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toStartWith('text/plain; version=0.0.4')
+    expect(await res.text()).toContain('# TYPE http_requests_total counter')
+  })
+})
+
+describe('metrics plugin with the guards', () => {
+  test('a rate-limited 429 (refused before routing) is counted with its status', async () => {
+    const t = await testDeps({ rateLimitRps: 1, rateLimitBurst: 1 })
+    try {
+      const app = createApp(t.deps).get('/things/:id', () => 'x')
+      const statuses: number[] = []
+      for (let i = 0; i < 3; i++) statuses.push((await app.handle(new Request(`http://localhost/things/${i}`))).status)
+      expect(statuses).toContain(429)
+      await settle()
+      const text = await t.deps.metrics.render()
+      const limited = samples(text, 'http_requests_total').filter((l) => l.includes('status="429"'))
+      expect(limited).toHaveLength(1)
+      expect(Number(limited[0]!.split(' ')[1])).toBe(statuses.filter((s) => s === 429).length)
+    } finally {
+      await t.close()
+    }
+  })
+})
+
+describe('finalStatus / routeOf', () => {
+  test('read the status the client got', () => {
+    expect(finalStatus({ set: { status: 200 }, response: new Response('', { status: 429 }) })).toBe(429)
+    expect(finalStatus({ set: { status: 200 }, code: 'NOT_FOUND', error: new Error('x') })).toBe(404)
+    expect(finalStatus({ set: { status: 200 }, error: new AppError('rate_limited') })).toBe(429)
+    expect(finalStatus({ set: { status: 200 }, error: new Error('x') })).toBe(500)
+    expect(finalStatus({ set: { status: 'Created' } })).toBe(201)
+    expect(finalStatus({ set: { status: 504 }, error: new AppError('deadline_exceeded') })).toBe(504)
+    expect(routeOf({})).toBe('unmatched')
+    expect(routeOf({ route: '/users/:id' })).toBe('/users/:id')
+  })
+})
+
+describe('GET /metrics on a real server', () => {
+  let srv: RunningServer
+  const tmp = tempDir()
+  beforeAll(async () => {
+    srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'data'), filesDir: join(tmp.dir, 'files'), workers: 1 }))
+  })
+  afterAll(async () => {
+    await srv.shutdown()
+    tmp.remove()
+  })
+
+  test('its output passes promtool check metrics with no errors or warnings', async () => {
+    await fetch(`${srv.url}healthz`)
+    await fetch(`${srv.url}no/such/path`)
+    await settle()
+    const res = await fetch(`${srv.url}metrics`)
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    const check = await promtool(text)
+    expect(check.output).toBe('')
+    expect(check.code).toBe(0)
+    expect(text).toContain('http_requests_total{method="GET",route="/healthz",status="200"} 1')
+    expect(text).toContain('http_requests_total{method="GET",route="unmatched",status="404"} 1')
+    // The scrape itself is in flight while the gauge is read.
+    expect(samples(text, 'http_requests_in_flight')).toEqual(['http_requests_in_flight 1'])
+    expect(text).toContain('process_resident_memory_bytes ')
+    expect(text).toContain('nodejs_eventloop_lag_p99_seconds ')
+  })
+})

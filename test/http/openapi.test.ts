@@ -1,0 +1,106 @@
+import { describe, expect, test } from 'bun:test'
+import { Elysia, t } from 'elysia'
+import { createApp } from '../../src/app.ts'
+import { testConfig } from '../../src/config.ts'
+import { Lifecycle } from '../../src/lifecycle.ts'
+import { silentLogger } from '../../src/log.ts'
+import { createMetrics } from '../../src/metrics/registry.ts'
+import { VERSION } from '../../src/version.ts'
+import { ASSETS_PATH, SPEC_PATH, SWAGGER_PATH, openapiDocs } from '../../src/http/openapi/index.ts'
+
+const app = createApp({ config: testConfig(), log: silentLogger(), lifecycle: new Lifecycle(), metrics: createMetrics(), tracing: null, accessLog: null })
+const get = (path: string, headers: Record<string, string> = {}) => app.handle(new Request(`http://localhost${path}`, { headers }))
+
+interface Operation { summary?: string; responses?: Record<string, unknown> }
+interface Spec { openapi: string; info: { title: string; version: string }; paths: Record<string, Record<string, Operation>> }
+const spec = async (): Promise<Spec> => (await (await get(SPEC_PATH)).json()) as Spec
+
+/** `/users/:id` -> `/users/{id}`, as OpenAPI writes path parameters. */
+const openapiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}')
+
+describe('openapi', () => {
+  test('the Swagger UI page loads its script and stylesheet from highperf itself, never a CDN', async () => {
+    const res = await get(SWAGGER_PATH)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toContain('text/html')
+    const html = await res.text()
+    expect(html).toContain(`<script src="${ASSETS_PATH}/swagger-ui-bundle.js"`)
+    expect(html).toContain(`href="${ASSETS_PATH}/swagger-ui.css"`)
+    expect(html).toContain('<title>highperf</title>')
+    // No absolute URL to another host anywhere in the page (unpkg, jsdelivr, validator.swagger.io).
+    expect(html).not.toMatch(/(src|href)="https?:/)
+    expect(html).not.toContain('unpkg')
+    expect(html).toContain('"url":"swagger/json"')
+  })
+
+  test('the document is OpenAPI 3 titled highperf with the build version', async () => {
+    const res = await get(SPEC_PATH)
+    expect(res.status).toBe(200)
+    const doc = await spec()
+    expect(doc.openapi).toMatch(/^3\./)
+    expect(doc.info).toMatchObject({ title: 'highperf', version: VERSION })
+    expect(doc.paths['/healthz']?.get?.summary).toBeString()
+    expect(doc.paths['/readyz']?.get?.responses).toHaveProperty('503')
+  })
+
+  test('every route of the app is documented with a summary, and the docs themselves are not', async () => {
+    const doc = await spec()
+    const missing: string[] = []
+    for (const route of app.routes) {
+      if (route.path.startsWith(SWAGGER_PATH)) continue
+      const op = doc.paths[openapiPath(route.path)]?.[route.method.toLowerCase()]
+      if (!op || typeof op.summary !== 'string' || op.summary === '') missing.push(`${route.method} ${route.path}`)
+    }
+    expect(missing).toEqual([])
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith(SWAGGER_PATH))).toEqual([])
+  })
+
+  test('routes mounted after the plugin are documented too', async () => {
+    const late = new Elysia()
+      .use(openapiDocs())
+      .use(new Elysia().get('/late/:id', ({ params }) => params.id, { params: t.Object({ id: t.String() }), detail: { summary: 'late' } }))
+    const doc = (await (await late.handle(new Request(`http://localhost${SPEC_PATH}`))).json()) as Spec
+    expect(doc.paths['/late/{id}']?.get?.summary).toBe('late')
+  })
+
+  test('the assets are the swagger-ui-dist files, cacheable, gzipped on request, 304 on a matching ETag', async () => {
+    const js = await get(`${ASSETS_PATH}/swagger-ui-bundle.js`)
+    expect(js.status).toBe(200)
+    expect(js.headers.get('content-type')).toContain('javascript')
+    const expected = await Bun.file(Bun.resolveSync('swagger-ui-dist/swagger-ui-bundle.js', import.meta.dir)).bytes()
+    expect((await js.bytes()).length).toBe(expected.length)
+    const etag = js.headers.get('etag')
+    expect(etag).toBeString()
+    expect(js.headers.get('cache-control')).toContain('max-age')
+
+    // The gzip copy is made off the event loop after the first request that accepts it; until
+    // then the plain bytes go out.
+    let zipped = await get(`${ASSETS_PATH}/swagger-ui-bundle.js`, { 'accept-encoding': 'gzip, br' })
+    for (let i = 0; i < 500 && zipped.headers.get('content-encoding') !== 'gzip'; i++) {
+      await Bun.sleep(10)
+      zipped = await get(`${ASSETS_PATH}/swagger-ui-bundle.js`, { 'accept-encoding': 'gzip, br' })
+    }
+    expect(zipped.headers.get('content-encoding')).toBe('gzip')
+    const raw = new Uint8Array(await zipped.arrayBuffer())
+    // app.handle does not decode: the body is the gzip stream itself.
+    expect(Bun.gunzipSync(raw).length).toBe(expected.length)
+    expect(raw.length).toBeLessThan(expected.length / 2)
+
+    const again = await get(`${ASSETS_PATH}/swagger-ui-bundle.js`, { 'if-none-match': etag ?? '' })
+    expect(again.status).toBe(304)
+    expect(await again.text()).toBe('')
+
+    const css = await get(`${ASSETS_PATH}/swagger-ui.css`)
+    expect(css.status).toBe(200)
+    expect(css.headers.get('content-type')).toContain('text/css')
+    expect(await css.text()).toContain('.swagger-ui')
+  })
+
+  test('an unknown asset is a JSON 404, not a file from elsewhere', async () => {
+    for (const path of [`${ASSETS_PATH}/index.html`, `${ASSETS_PATH}/..%2f..%2fpackage.json`]) {
+      const res = await get(path)
+      expect(res.status).toBe(404)
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('route_not_found')
+    }
+  })
+})

@@ -1,0 +1,259 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { AppError } from '../../src/errors.ts'
+import { WorkerPool, type PoolOptions } from '../../src/pool/pool.ts'
+
+const EXTRA = new URL('./fixtures/tasks.ts', import.meta.url)
+const dec = new TextDecoder()
+const pools: WorkerPool[] = []
+afterAll(async () => { await Promise.all(pools.map((p) => p.close(500))) })
+
+function makePool(o: Partial<PoolOptions> = {}): WorkerPool {
+  const p = new WorkerPool({ workers: 2, queueLimit: 1000, extraTasks: EXTRA, graceMs: 300, ...o })
+  pools.push(p)
+  return p
+}
+
+async function json(p: Promise<Uint8Array>): Promise<unknown> {
+  return JSON.parse(dec.decode(await p))
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+    return 'resolved'
+  } catch (e) {
+    return e instanceof AppError ? e.code : `not an AppError: ${String(e)}`
+  }
+}
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached')
+    await Bun.sleep(5)
+  }
+}
+
+describe('WorkerPool basics', () => {
+  const pool = makePool({ queueLimit: 50_000 })
+
+  test('the constructor returns at once and run() waits for a worker to be ready', async () => {
+    const t0 = performance.now()
+    const p = makePool({ workers: 1 })
+    expect(performance.now() - t0).toBeLessThan(100)
+    expect(await json(p.run('echo', '{"v":1}'))).toEqual({ v: 1 })
+  })
+
+  test('result bytes arrive unchanged, from string or byte input, unicode included', async () => {
+    const text = '{"a":[1,2,3],"s":"é 😀 \\u0000","n":null}'
+    expect(dec.decode(await pool.run('echo', text))).toBe(text)
+    expect(dec.decode(await pool.run('echo', new TextEncoder().encode(text)))).toBe(text)
+  })
+
+  test('inputs and results larger than the ring take the side path', async () => {
+    const big = JSON.stringify({ s: 'x'.repeat(3 << 20) })
+    expect(dec.decode(await pool.run('echo', big))).toBe(big)
+    const out = (await json(pool.run('t.big', '{"n":2000000}'))) as string
+    expect(out.length).toBe(2_000_000)
+  })
+
+  test('a handler returning undefined yields null', async () => {
+    expect(dec.decode(await pool.run('t.undefined', '{}'))).toBe('null')
+  })
+
+  test('unknown task, invalid JSON and invalid input fail with their codes', async () => {
+    expect(await codeOf(pool.run('nope', '{}'))).toBe('unknown_task')
+    expect(await codeOf(pool.run('echo', '{bad'))).toBe('invalid_json')
+    const err = await pool.run('t.typed', '{"n":"x"}').catch((e: AppError) => e)
+    expect(err).toBeInstanceOf(AppError)
+    expect((err as AppError).code).toBe('invalid_input')
+    expect(Array.isArray((err as AppError).details)).toBe(true)
+    expect(await json(pool.run('t.typed', '{"n":21}'))).toBe(42)
+  })
+
+  test('a task that throws fails alone, with its message and task_failed', async () => {
+    const [bad, good] = await Promise.allSettled([pool.run('t.throw', '{}'), pool.run('echo', '1')])
+    expect(bad.status).toBe('rejected')
+    const e = (bad as PromiseRejectedResult).reason as AppError
+    expect(e.code).toBe('task_failed')
+    expect(e.message).toBe('kaboom')
+    expect(good.status).toBe('fulfilled')
+    expect(pool.stats().restarts).toBe(0)
+  })
+
+  test('progress reaches onProgress on the main thread', async () => {
+    const seen: Array<[number, string]> = []
+    await pool.run('t.progress', '{}', { onProgress: (p, m) => seen.push([p, m]) })
+    expect(seen).toEqual([[10, 'at 10 é'], [50, 'at 50 é'], [100, 'at 100 é']])
+  })
+
+  test('stats count outcomes per task and summarise latencies', async () => {
+    await pool.run('t.count', '{}')
+    const s = pool.stats()
+    expect(s.workers).toBe(2)
+    expect(s.alive).toBe(2)
+    expect(s.utilization.length).toBe(2)
+    expect(s.tasks['t.throw']?.failed).toBeGreaterThanOrEqual(1)
+    expect(s.tasks['echo']?.ok).toBeGreaterThanOrEqual(4)
+    expect(s.tasks['echo']?.runMs.p99).toBeGreaterThan(0)
+    expect(pool.catalog().some((t) => t.name === 'echo')).toBe(true)
+  })
+
+  test('a burst of 20k tasks all resolve', async () => {
+    const all = await Promise.all(Array.from({ length: 20_000 }, (_, i) => pool.run('echo', String(i))))
+    all.forEach((b, i) => { if (dec.decode(b) !== String(i)) throw new Error(`task ${i} got ${dec.decode(b)}`) })
+  })
+})
+
+describe('scheduling', () => {
+  test('higher priority runs first among queued tasks', async () => {
+    const pool = makePool({ workers: 1, window: 1 })
+    const order: string[] = []
+    const block = pool.run('t.sleep', '{"ms":200}')
+    const runs = [['low', 0], ['high', 5], ['mid', 2], ['high2', 5]].map(([name, priority]) =>
+      pool.run('echo', JSON.stringify(name), { priority: priority as number }).then((b) => { order.push(JSON.parse(dec.decode(b))) }))
+    await Promise.all([block, ...runs])
+    expect(order).toEqual(['high', 'high2', 'mid', 'low'])
+  })
+
+  test('queue_full past the queue limit, with retryAfter', async () => {
+    const pool = makePool({ workers: 1, window: 1, queueLimit: 2 })
+    const block = pool.run('t.sleep', '{"ms":200}')
+    await until(() => pool.stats().running === 1)
+    const q = [pool.run('echo', '1'), pool.run('echo', '2')]
+    const err = await pool.run('echo', '3').catch((e: AppError) => e)
+    expect((err as AppError).code).toBe('queue_full')
+    expect((err as AppError).retryAfter).toBeGreaterThan(0)
+    await Promise.all([block, ...q])
+  })
+
+  test('no head-of-line blocking: short tasks behind a long one move to the idle worker', async () => {
+    const pool = makePool({ workers: 2, window: 32 })
+    await until(() => pool.alive === 2)
+    const done: string[] = []
+    const long = pool.run('t.spin', '{"ms":1500}').then(() => done.push('long'))
+    const shorts = Array.from({ length: 40 }, (_, i) =>
+      pool.run('t.spin', '{"ms":2}').then(() => done.push(`s${i}`)))
+    await Promise.all([long, ...shorts])
+    expect(done[done.length - 1]).toBe('long')
+  }, 15_000)
+})
+
+describe('cancellation and deadlines', () => {
+  test('aborting a queued task removes it: it never starts', async () => {
+    const pool = makePool({ workers: 1, window: 1 })
+    const block = pool.run('t.sleep', '{"ms":150}')
+    const ac = new AbortController()
+    const queued = pool.run('t.count', '{}', { signal: ac.signal })
+    ac.abort()
+    expect(await codeOf(queued)).toBe('client_closed')
+    await block
+    expect(await json(pool.run('t.count', '{}'))).toBe(1)
+    expect(pool.stats().tasks['t.count']?.canceled).toBe(1)
+  })
+
+  test('aborting a task waiting in a worker ring steals it back: it never starts', async () => {
+    const pool = makePool({ workers: 1, window: 8 })
+    await until(() => pool.alive === 1)
+    const block = pool.run('t.sleep', '{"ms":150}')
+    const ac = new AbortController()
+    const inRing = pool.run('t.count', '{}', { signal: ac.signal })
+    await Bun.sleep(20)
+    expect(pool.stats().running).toBe(2)
+    ac.abort(new AppError('deadline_exceeded'))
+    expect(await codeOf(inRing)).toBe('deadline_exceeded') // the signal's AppError reason
+    await block
+    expect(await json(pool.run('t.count', '{}'))).toBe(1)
+  })
+
+  test('aborting a running task signals it; a cooperative task stops and the worker stays', async () => {
+    const pool = makePool({ workers: 1 })
+    const ac = new AbortController()
+    const running = pool.run('t.sleep', '{"ms":5000}', { signal: ac.signal })
+    await until(() => pool.stats().running === 1)
+    await Bun.sleep(20)
+    ac.abort()
+    expect(await codeOf(running)).toBe('client_closed')
+    const sync = pool.run('t.spinCoop', '{"ms":5000}', { timeoutMs: 100 })
+    expect(await codeOf(sync)).toBe('task_timeout')
+    await Bun.sleep(500) // past the grace: a cooperative task let go, nothing is replaced
+    expect(pool.stats().restarts).toBe(0)
+    expect(await json(pool.run('echo', '7'))).toBe(7)
+    expect(pool.stats().tasks['t.spinCoop']?.timedOut).toBe(1)
+  })
+
+  test('a task ignoring its deadline is answered task_timeout and its worker is replaced', async () => {
+    const pool = makePool({ workers: 1, window: 4 })
+    const stuck = pool.run('t.spin', '{"ms":60000}', { timeoutMs: 100 })
+    const behind = pool.run('echo', '"behind"')
+    expect(await codeOf(stuck)).toBe('task_timeout')
+    // The task queued behind it is moved to the replacement worker, not failed.
+    expect(await json(behind)).toBe('behind')
+    await until(() => pool.stats().restarts >= 1)
+    expect(pool.stats().restarts).toBe(1)
+    expect(await json(pool.run('echo', '1'))).toBe(1)
+  }, 15_000)
+})
+
+describe('crashes', () => {
+  test('a crash loop fails only the crashing tasks and the pool keeps serving', async () => {
+    const pool = makePool({ workers: 2 })
+    const crashing: Array<Promise<string>> = []
+    const fine: Array<Promise<Uint8Array>> = []
+    for (let i = 0; i < 12; i++) {
+      crashing.push(codeOf(pool.run(i % 2 ? 't.exit' : 't.uncaught', '{}')))
+      for (let k = 0; k < 5; k++) fine.push(pool.run('echo', String(i * 10 + k)))
+    }
+    const codes = await Promise.all(crashing)
+    expect(codes.every((c) => c === 'worker_crashed')).toBe(true)
+    // Tasks sharing a worker with a crashing one are either done or failed with worker_crashed,
+    // never lost or hung.
+    const settled = await Promise.allSettled(fine)
+    for (const s of settled) {
+      if (s.status === 'rejected') expect((s.reason as AppError).code).toBe('worker_crashed')
+    }
+    expect(settled.filter((s) => s.status === 'fulfilled').length).toBeGreaterThan(0)
+    expect(pool.stats().restarts).toBeGreaterThanOrEqual(12)
+    expect(await json(pool.run('echo', '"alive"'))).toBe('alive')
+    expect(pool.stats().tasks['t.exit']?.failed).toBe(6)
+  }, 25_000)
+})
+
+describe('close', () => {
+  test('drains: in-flight tasks finish, new ones get pool_closed, workers exit', async () => {
+    const pool = makePool({ workers: 2 })
+    const inflight = [pool.run('t.sleep', '{"ms":150}'), pool.run('t.sleep', '{"ms":100}'), pool.run('echo', '1')]
+    await Bun.sleep(10)
+    const closing = pool.close(5000)
+    expect(await codeOf(pool.run('echo', '1'))).toBe('pool_closed')
+    const results = await Promise.all(inflight)
+    expect(results.length).toBe(3)
+    await closing
+    expect(pool.stats().alive).toBe(0)
+  })
+
+  test('the timeout bounds the drain: leftovers fail with pool_closed', async () => {
+    const pool = makePool({ workers: 1 })
+    const stuck = codeOf(pool.run('t.spin', '{"ms":30000}'))
+    await until(() => pool.stats().running === 1)
+    const t0 = performance.now()
+    await pool.close(200)
+    expect(await stuck).toBe('pool_closed')
+    expect(performance.now() - t0).toBeLessThan(5000)
+  })
+})
+
+test('an idle pool costs ~0 % CPU (no busy polling)', async () => {
+  const pool = makePool({ workers: 2 })
+  await until(() => pool.alive === 2)
+  for (let i = 0; i < 100; i++) await pool.run('echo', '1')
+  await Bun.sleep(300) // let worker spin budgets decay
+  const before = process.cpuUsage()
+  const t0 = performance.now()
+  await Bun.sleep(1000)
+  const used = process.cpuUsage(before)
+  const cpuMs = (used.user + used.system) / 1000
+  const wallMs = performance.now() - t0
+  // Three threads busy-polling would show ~3000 ms; generous bound for a loaded machine.
+  expect(cpuMs / wallMs).toBeLessThan(0.15)
+})

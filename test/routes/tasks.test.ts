@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { createApp } from '../../src/app.ts'
+import { startServer, type RunningServer } from '../../src/server.ts'
+import { testConfig } from '../../src/config.ts'
+import { silentLogger } from '../../src/log.ts'
+import { TASKS } from '../../src/tasks/registry.ts'
+import { testDeps, tempDir, type TestDeps } from '../support/deps.ts'
+
+type Envelope = { error: { code: string; message: string; requestId: string; details?: Array<{ path: string; message: string }> } }
+
+let t: TestDeps
+let app: ReturnType<typeof createApp>
+const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  app.handle(new Request(`http://localhost${path}`, { method: 'POST', body, headers }))
+
+beforeAll(async () => {
+  t = await testDeps({ workers: 2, rateLimitRps: 0 })
+  app = createApp(t.deps)
+})
+afterAll(() => t.close())
+
+describe('GET /tasks', () => {
+  test('lists every registered task with its summary, input schema and example', async () => {
+    const res = await app.handle(new Request('http://localhost/tasks'))
+    expect(res.status).toBe(200)
+    const { tasks } = (await res.json()) as { tasks: Array<{ name: string; summary: string; input: { type?: string }; example?: unknown }> }
+    expect(tasks.map((x) => x.name)).toEqual(expect.arrayContaining(TASKS.map((d) => d.name)))
+    const primes = tasks.find((x) => x.name === 'primes')
+    expect(primes?.input.type).toBe('object')
+    expect(primes?.example).toEqual({ n: 1_000_000 })
+  })
+})
+
+describe('POST /tasks/:name', () => {
+  test('runs a task on the pool and answers 200 application/json with its result', async () => {
+    const res = await post('/tasks/primes', '{"n":1000}')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toStartWith('application/json')
+    expect(res.headers.get('x-request-id')).toBeTruthy()
+    expect(await res.json()).toEqual({ n: 1000, count: 168 })
+  })
+
+  test('the result bytes from the pool arrive unchanged, and the main thread neither parses nor stringifies them', async () => {
+    // A result large enough to matter and with a marker no other code would produce.
+    const marker = `marker-${crypto.randomUUID()}`
+    const input = JSON.stringify({ marker, values: Array.from({ length: 2000 }, (_, i) => ({ i, s: 'é✓'.repeat(i % 5), f: i / 7 })) })
+    const direct = await t.deps.pool.run('echo', input)
+
+    const realParse = JSON.parse
+    const realStringify = JSON.stringify
+    let touched = 0
+    JSON.parse = ((text: string, reviver?: Parameters<typeof JSON.parse>[1]) => {
+      if (typeof text === 'string' && text.includes(marker)) touched++
+      return realParse(text, reviver)
+    }) as typeof JSON.parse
+    JSON.stringify = ((value: unknown, replacer?: never, space?: never) => {
+      const out = realStringify(value, replacer, space)
+      if (typeof out === 'string' && out.includes(marker)) touched++
+      return out
+    }) as typeof JSON.stringify
+    let bytes: Uint8Array
+    try {
+      const res = await post('/tasks/echo', new TextEncoder().encode(input))
+      expect(res.status).toBe(200)
+      bytes = new Uint8Array(await res.arrayBuffer())
+    } finally {
+      JSON.parse = realParse
+      JSON.stringify = realStringify
+    }
+    expect(touched).toBe(0)
+    expect(bytes).toEqual(direct)
+    expect(new TextDecoder().decode(bytes)).toBe(input)
+  })
+
+  test('the body is handed over raw whatever its content type, and an empty body means no input', async () => {
+    const res = await post('/tasks/hash', '{"text":"hello"}', { 'content-type': 'text/plain' })
+    expect(((await res.json()) as { digest: string }).digest).toBe('2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824')
+    const empty = await app.handle(new Request('http://localhost/tasks/echo', { method: 'POST' }))
+    expect(empty.status).toBe(200)
+    expect(await empty.json()).toEqual({})
+  })
+
+  test('an unknown task is 404 unknown_task', async () => {
+    const res = await post('/tasks/no.such.task', '{}')
+    expect(res.status).toBe(404)
+    expect(((await res.json()) as Envelope).error.code).toBe('unknown_task')
+  })
+
+  test('malformed JSON is 400 invalid_json; a schema violation is 422 invalid_input with the failing paths', async () => {
+    const bad = await post('/tasks/primes', '{"n":')
+    expect(bad.status).toBe(400)
+    expect(((await bad.json()) as Envelope).error.code).toBe('invalid_json')
+
+    const res = await post('/tasks/hash', '{"text":"a","algorithm":"md5"}')
+    expect(res.status).toBe(422)
+    const body = (await res.json()) as Envelope
+    expect(body.error.code).toBe('invalid_input')
+    expect(body.error.requestId).toBeTruthy()
+    expect(body.error.details?.some((d) => d.path === '/algorithm')).toBe(true)
+  })
+
+  test('a task-raised not_found keeps its 404 (cars.lookup of an unknown id)', async () => {
+    const res = await post('/tasks/cars.lookup', '{"id":999}')
+    expect(res.status).toBe(404)
+    expect(((await res.json()) as Envelope).error.code).toBe('not_found')
+  })
+
+  test('?timeoutMs bounds the task: past it the answer is 504; a bad value is 422', async () => {
+    const t0 = performance.now()
+    const res = await post('/tasks/sleep?timeoutMs=150', '{"ms":20000}')
+    expect(res.status).toBe(504)
+    expect(['task_timeout', 'deadline_exceeded']).toContain(((await res.json()) as Envelope).error.code)
+    expect(performance.now() - t0).toBeLessThan(10_000)
+    for (const q of ['abc', '0', '-5', String(t.deps.config.taskTimeout + 1)]) {
+      const r = await post(`/tasks/echo?timeoutMs=${q}`, '{}')
+      expect(r.status).toBe(422)
+      expect(((await r.json()) as Envelope).error.code).toBe('validation_failed')
+    }
+    expect((await post('/tasks/echo?timeoutMs=5000', '{}')).status).toBe(200)
+  })
+
+  test('many concurrent requests of mixed tasks all get their own correct answer', async () => {
+    const jobs = Array.from({ length: 300 }, (_, i) => {
+      switch (i % 3) {
+        case 0: {
+          const n = Math.floor(Math.random() * 50_000)
+          return { path: '/tasks/primes', body: JSON.stringify({ n }), check: (v: unknown) => expect((v as { n: number }).n).toBe(n) }
+        }
+        case 1: {
+          const text = crypto.randomUUID()
+          const digest = new Bun.CryptoHasher('sha256').update(text).digest('hex')
+          return { path: '/tasks/hash', body: JSON.stringify({ text }), check: (v: unknown) => expect((v as { digest: string }).digest).toBe(digest) }
+        }
+        default: {
+          const value = { i, r: Math.random() }
+          return { path: '/tasks/echo', body: JSON.stringify(value), check: (v: unknown) => expect(v).toEqual(value) }
+        }
+      }
+    })
+    const answers = await Promise.all(jobs.map(async (j) => {
+      const res = await post(j.path, j.body)
+      expect(res.status).toBe(200)
+      return res.json()
+    }))
+    answers.forEach((a, i) => jobs[i]?.check(a))
+  })
+
+  test('a queue that is full answers 503 with Retry-After', async () => {
+    const small = await testDeps({ workers: 1, queueLimit: 1, rateLimitRps: 0 })
+    try {
+      const a = createApp(small.deps)
+      const send = () => a.handle(new Request('http://localhost/tasks/sleep?timeoutMs=5000', { method: 'POST', body: '{"ms":400}' }))
+      const all = await Promise.all(Array.from({ length: 8 }, send))
+      const full = all.filter((r) => r.status === 503)
+      expect(full.length).toBeGreaterThan(0)
+      expect(all.some((r) => r.status === 200)).toBe(true)
+      const body = (await full[0]?.json()) as Envelope
+      expect(body.error.code).toBe('queue_full')
+      expect(Number(full[0]?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    } finally {
+      await small.close()
+    }
+  })
+})
+
+describe('POST /tasks/:name over a real server', () => {
+  let srv: RunningServer
+  let dir: { dir: string; remove(): void }
+  beforeAll(async () => {
+    dir = tempDir()
+    srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', workers: 1, dataDir: dir.dir, rateLimitRps: 0 }), { log: silentLogger() })
+  })
+  afterAll(async () => {
+    await srv.shutdown()
+    dir.remove()
+  })
+
+  test('a client that disconnects cancels its task, which frees the worker', async () => {
+    const ac = new AbortController()
+    const pending = fetch(`${srv.url}tasks/sleep`, { method: 'POST', body: '{"ms":30000}', signal: ac.signal }).catch((e: unknown) => e)
+    const stats = async () => (await (await fetch(`${srv.url}pool`)).json()) as { running: number; tasks: Record<string, { canceled: number }> }
+    for (let i = 0; i < 100 && (await stats()).running === 0; i++) await Bun.sleep(20)
+    expect((await stats()).running).toBe(1)
+    ac.abort()
+    await pending
+    let s = await stats()
+    for (let i = 0; i < 150 && (s.running !== 0 || (s.tasks.sleep?.canceled ?? 0) < 1); i++) {
+      await Bun.sleep(20)
+      s = await stats()
+    }
+    expect(s.running).toBe(0)
+    expect(s.tasks.sleep?.canceled).toBeGreaterThanOrEqual(1)
+    // The one worker is free again: a new task runs at once instead of waiting 30 s.
+    const res = await fetch(`${srv.url}tasks/primes`, { method: 'POST', body: '{"n":100}', signal: AbortSignal.timeout(5000) })
+    expect(await res.json()).toEqual({ n: 100, count: 25 })
+  })
+
+  test('a body larger than MAX_BODY_SIZE is 413', async () => {
+    const res = await fetch(`${srv.url}tasks/echo`, { method: 'POST', body: `"${'x'.repeat(srv.deps.config.maxBodySize + 10)}"` })
+    expect(res.status).toBe(413)
+  })
+})

@@ -1,0 +1,89 @@
+/**
+ * Swagger UI in a real browser: Debian's headless Chromium, driven by playwright-core, opens
+ * /swagger on a real server, finds every documented operation, and runs "Try it out" on
+ * GET /healthz. Every request the page makes must stay on the server's own host: the UI works
+ * offline because highperf serves its assets itself.
+ *
+ * Skipped (with a message) only when /usr/bin/chromium is missing; `.ci/run` installs it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type BrowserContext } from 'playwright-core'
+import { testConfig } from '../src/config.ts'
+import { silentLogger } from '../src/log.ts'
+import { startServer, type RunningServer } from '../src/server.ts'
+import { tempDir } from './support/deps.ts'
+
+const CHROMIUM = '/usr/bin/chromium'
+const haveChromium = existsSync(CHROMIUM)
+if (!haveChromium) console.warn(`swagger.browser.test: SKIPPED, ${CHROMIUM} is missing (apt-get install chromium; .ci/run does it)`)
+
+describe.skipIf(!haveChromium)('Swagger UI in headless Chromium', () => {
+  const tmp = tempDir('highperf-browser-')
+  let srv: RunningServer
+  let context: BrowserContext
+
+  beforeAll(async () => {
+    srv = await startServer(
+      testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'data'), filesDir: join(tmp.dir, 'files'), workers: 1 }),
+      { log: silentLogger() },
+    )
+    // A persistent context is how playwright takes a fresh --user-data-dir of our choosing.
+    context = await chromium.launchPersistentContext(join(tmp.dir, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 20_000,
+      args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ],
+    })
+  })
+
+  afterAll(async () => {
+    await context?.close().catch(() => {})
+    await srv?.shutdown()
+    tmp.remove()
+  })
+
+  test('lists every documented operation and executes GET /healthz through "Try it out", all offline', async () => {
+    const origin = new URL(srv.url).host
+    const foreign: string[] = []
+    const failed: string[] = []
+    context.on('request', (r) => { if (!r.url().startsWith('data:') && new URL(r.url()).host !== origin) foreign.push(r.url()) })
+    const page = await context.newPage()
+    page.on('requestfailed', (r) => failed.push(`${r.url()} ${r.failure()?.errorText}`))
+    page.on('pageerror', (e) => failed.push(`page error: ${e.message}`))
+    page.setDefaultTimeout(10_000)
+
+    const res = await page.goto(`${srv.url}swagger`)
+    expect(res?.status()).toBe(200)
+    await page.locator('.swagger-ui .info .title').filter({ hasText: 'highperf' }).waitFor()
+
+    // Every path of the document is on the page (the users, tasks... routes as other parts land them).
+    const doc = (await (await fetch(`${srv.url}swagger/json`)).json()) as { paths: Record<string, unknown> }
+    const documented = Object.keys(doc.paths).sort()
+    expect(documented).toContain('/healthz')
+    await page.locator('.opblock-summary-path[data-path="/healthz"]').waitFor()
+    const shown = await page.locator('.opblock-summary-path').evaluateAll((els) => els.map((e) => e.getAttribute('data-path') ?? ''))
+    expect([...new Set(shown)].sort()).toEqual(documented)
+
+    // Expand GET /healthz, "Try it out", "Execute": the live response is 200 "ok".
+    const op = page.locator('.opblock-get').filter({ has: page.locator('.opblock-summary-path[data-path="/healthz"]') })
+    await op.locator('.opblock-summary').click()
+    await op.getByRole('button', { name: 'Try it out' }).click()
+    await op.getByRole('button', { name: 'Execute' }).click()
+    const live = op.locator('.live-responses-table')
+    const status = live.locator('tr.response .response-col_status').first()
+    await status.waitFor()
+    expect((await status.textContent())?.trim()).toBe('200')
+    const body = live.locator('tr.response .response-col_description pre.microlight').first()
+    await body.waitFor()
+    expect((await body.textContent())?.trim()).toBe('ok')
+
+    expect(foreign).toEqual([])
+    // A 404 (e.g. a favicon) is a response; "failed" means an asset was blocked or broken.
+    expect(failed).toEqual([])
+  }, 30_000)
+})

@@ -1,0 +1,43 @@
+import { describe, expect, test } from 'bun:test'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { TASKS } from '../../src/tasks/registry.ts'
+import { createExecutor } from '../../src/tasks/execute.ts'
+import { AppError } from '../../src/errors.ts'
+import { testContext } from './support.ts'
+
+describe('task registry', () => {
+  test('holds every built-in task once, sorted by name', () => {
+    const names = TASKS.map((t) => t.name)
+    expect(names).toEqual(['cars.lookup', 'compress', 'decompress', 'echo', 'hash', 'json.stats', 'primes', 'sleep'])
+    expect(new Set(names).size).toBe(names.length)
+  })
+
+  test('every task has a summary and an example that passes its own schema and runs', async () => {
+    const exec = createExecutor(TASKS)
+    for (const def of TASKS) {
+      expect(def.summary.length).toBeGreaterThan(10)
+      expect(def.example).toBeDefined()
+      expect(TypeCompiler.Compile(def.input).Check(def.example)).toBe(true)
+      const result = await exec.run(def.name, JSON.stringify(def.example), testContext())
+      expect(JSON.parse(JSON.stringify(result))).toEqual(result as never)
+    }
+  })
+
+  test('the catalogue is plain JSON: names, summaries, schemas and examples', () => {
+    const catalog = createExecutor(TASKS).catalog()
+    expect(JSON.parse(JSON.stringify(catalog))).toEqual(catalog)
+    const primes = catalog.find((t) => t.name === 'primes')
+    expect(primes?.input).toMatchObject({ type: 'object', properties: { n: { type: 'integer' } } })
+    expect(primes?.example).toEqual({ n: 1_000_000 })
+  })
+
+  test('schemas reject unknown properties, so a typo is a 422 and not a silent default', () => {
+    const exec = createExecutor(TASKS)
+    for (const [name, input] of [['hash', { txt: 'a' }], ['primes', { n: 5, m: 1 }], ['sleep', { ms: 1, step: 2 }], ['cars.lookup', { id: 1, x: 1 }]] as const) {
+      let caught: unknown
+      try { exec.run(name, JSON.stringify(input), testContext()) } catch (e) { caught = e }
+      expect(caught).toBeInstanceOf(AppError)
+      expect((caught as AppError).code).toBe('invalid_input')
+    }
+  })
+})
