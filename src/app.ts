@@ -70,16 +70,16 @@ export function createApp(deps: AppDeps) {
     // after-response hooks see the final status of every request, guards' refusals and 404s included.
     .use(metricsPlugin(deps.metrics))
     .use(tracingPlugin(deps.tracing))
-    .use(accessLogPlugin(deps.accessLog?.logger ?? null, deps.config.trustProxy))
+    .use(accessLogPlugin(deps.accessLog, deps.config.trustProxy))
     .use(requestId())
     .use(serverHeader(SERVER_NAME))
+    // Before recovery: its error hook turns a parser's oversize-body failure back into a 413.
+    .use(bodyLimit(deps.config.maxBodySize))
     .use(recovery(deps.log))
     // Guards (docs/resilience.md#order): cheapest refusals first, all before the body is read.
     .use(maxInflight({ limit: deps.config.maxInflight, onShed: () => deps.metrics.shed('max_inflight') }))
     .use(rateLimit({ rps: deps.config.rateLimitRps, burst: deps.config.rateLimitBurst, trustProxy: deps.config.trustProxy, apiToken: deps.config.apiToken, onRejected: () => deps.metrics.rateLimited() }))
     .use(auth({ apiToken: deps.config.apiToken, authReads: deps.config.authReads }))
-    // After auth: a chunked body is counted only for a request that may proceed (413 envelope).
-    .use(bodyLimit(deps.config.maxBodySize))
     .use(deadline({ requestTimeout: deps.config.requestTimeout, taskTimeout: deps.config.taskTimeout, llmTimeout: deps.config.llmTimeout, onTimeout: (route) => deps.metrics.timedOut(route) }))
     .use(circuitBreaker({ failureThreshold: deps.config.cbFailureThreshold, openDurationMs: deps.config.cbOpenDuration, onStateChange: (route, state) => deps.metrics.breakerState(route, state), onRejected: (route) => deps.metrics.breakerRejected(route) }))
     .use(openapiDocs())

@@ -74,6 +74,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   closers.push(() => jobs.close())
   const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs }
+  // Pool and job metrics are read from these at scrape time (nothing per request or task).
+  metrics.pool.watch(() => pool.stats())
+  metrics.jobs.watch(() => jobs.counts())
 
   const app = createApp(deps)
   const tls = config.tlsCertFile

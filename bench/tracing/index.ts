@@ -65,10 +65,12 @@ const onDeps = await testDeps({ rateLimitRps: 0, otelEndpoint: endpoint })
 
 const rows: Array<{ name: string; app: Handler }> = [
   { name: 'bare Elysia (baseline)', app: bare() },
+  { name: '+ an onRequest hook setting one response header (Elysia\'s own cost)', app: new Elysia().onRequest(({ set }) => { set.headers['x-a'] = 'b' }).get('/things/:id', route) },
   { name: '+ tracing off (traceparent only)', app: new Elysia().use(tracingPlugin(null)).get('/things/:id', route) },
   { name: '+ tracing on (spans, OTLP export)', app: new Elysia().use(tracingPlugin(tracer)).get('/things/:id', route) },
+  { name: '+ an empty onAfterResponse hook (Elysia\'s own cost)', app: new Elysia().onAfterResponse({ as: 'global' }, () => {}).get('/things/:id', route) },
   { name: '+ metrics', app: new Elysia().use(metricsPlugin(createMetrics())).get('/things/:id', route) },
-  { name: '+ access log (file)', app: new Elysia().use(accessLogPlugin(accessLog.logger, false)).get('/things/:id', route) },
+  { name: '+ access log (file)', app: new Elysia().use(accessLogPlugin(accessLog, false)).get('/things/:id', route) },
   { name: 'createApp(), tracing off', app: createApp(offDeps.deps).get('/things/:id', route) },
   { name: 'createApp(), tracing on', app: createApp(onDeps.deps).get('/things/:id', route) },
 ]

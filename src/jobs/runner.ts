@@ -72,6 +72,8 @@ export class JobRunner {
   readonly events = new JobEvents()
   readonly #o: Required<Omit<JobRunnerOptions, 'sweepEvery'>> & { sweepEvery: number }
   readonly #running = new Map<string, Running>()
+  /** Jobs whose task is in the pool now (the concurrency cap); a job leaves it before its result commits. */
+  #inPool = 0
   readonly #counts: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
   #started = false
   #draining = false
@@ -262,10 +264,18 @@ export class JobRunner {
       do {
         this.#again = false
         if (this.#draining) return
-        const free = this.#o.concurrency - this.#running.size
+        const free = this.#o.concurrency - this.#inPool
         if (free <= 0) return
         const now = this.#o.now()
-        const jobs = await this.#o.store.claim(now, free)
+        // Reserve the slots before awaiting, so a concurrent wake-up cannot over-claim.
+        this.#inPool += free
+        let jobs: Job[]
+        try {
+          jobs = await this.#o.store.claim(now, free)
+        } finally {
+          this.#inPool -= free
+        }
+        this.#inPool += jobs.length
         this.#counts.queued -= jobs.length
         this.#counts.running += jobs.length
         for (const job of jobs) this.#start(job)
@@ -326,11 +336,22 @@ export class JobRunner {
         ? await runPipeline(this.#o.pool, job, { signal: ac.signal, priority: this.#o.poolPriority, onProgress, now: this.#o.now })
         : await this.#o.pool.run(job.task, job.input, { signal: ac.signal, timeoutMs: job.timeoutMs, priority: this.#o.poolPriority, onProgress })
     } catch (err) {
+      this.#leavePool()
       await this.#failed(job, ac, err)
       return
     }
+    this.#leavePool()
     const done = await this.#o.store.complete(job.id, bytes, this.#o.now())
     if (done) this.#transition('running', done)
+  }
+
+  /**
+   * The task left the pool: its slot is free now, before its outcome commits, so the next claim
+   * joins the same group commit as this completion (one transaction instead of two per job).
+   */
+  #leavePool(): void {
+    this.#inPool--
+    this.#pump()
   }
 
   async #failed(job: Job, ac: AbortController, err: unknown): Promise<void> {

@@ -15,14 +15,18 @@
  *   CAS per message on the hot path and makes variable-length wrap-around and crash recovery
  *   much harder. Stealing costs nothing until a worker is idle.
  *
- * Waking the main thread (it never blocks, never spins): it parks with `Atomics.waitAsync` on
- * the doorbell word after storing SLEEPING=1, loading the doorbell, and draining every response
- * ring once more. A worker publishes its response (Atomics.store of TAIL) and then loads
- * SLEEPING; if set, it bumps the doorbell and notifies. Sequential consistency makes this a
- * Dekker pair: either the worker sees SLEEPING=1 (and rings after the main thread's load, so the
- * waitAsync resolves), or the main thread's final drain sees the response. Only the main thread
- * clears SLEEPING. A pending waitAsync does not keep the process alive; an interval (ref'd only
- * while tasks are outstanding) does, and doubles as a watchdog drain.
+ * Waking the main thread (it never blocks, never spins): it stores SLEEPING=1, loads the doorbell
+ * (`seen`), drains every response ring once more, checks SLEEPING is still 1, and only then parks
+ * with `Atomics.waitAsync(doorbell, seen)`. A worker publishes its response (Atomics.store of
+ * TAIL), then `Atomics.exchange(SLEEPING, 0)`; if that returned 1 it bumps the doorbell and
+ * notifies. Sequential consistency gives: if the worker's exchange came before the main
+ * thread's store, its publish did too, so the final drain sees it; if it came after and
+ * returned 1, the doorbell bump comes after the main thread's store, so either after `seen`
+ * was loaded (waitAsync resolves) or before it (then the publish preceded the drain); if it came
+ * after and returned 0, another worker cleared SLEEPING after the store, which the final check
+ * sees, and the main thread goes round again instead of parking. Only one notify per sleep.
+ * A pending waitAsync does not keep the process alive; an interval (ref'd only while tasks are
+ * outstanding) does, and doubles as a watchdog drain.
  *
  * @example
  * ```ts
@@ -52,7 +56,7 @@ export interface PoolOptions {
   workers: number
   /** Tasks waiting in the main queue before `run` rejects with `queue_full` (config.queueLimit). */
   queueLimit: number
-  /** Most tasks one worker holds at once (in its ring plus the running one). Default 32. */
+  /** Most tasks one worker holds at once (in its ring plus the running one). Default 128. */
   window?: number
   /** Bytes of each request and response ring (a power of two). Default 256 KiB. */
   ringBytes?: number
@@ -73,7 +77,6 @@ class Task {
   id: number
   pos = 0
   priority: number
-  seq: number
   dead = false
   state = QUEUED
   enqueuedAt: number
@@ -94,7 +97,6 @@ class Task {
     now: number,
   ) {
     this.id = id
-    this.seq = id
     this.priority = options?.priority ?? 0
     this.enqueuedAt = now
     this.promise = new Promise<Uint8Array>((resolve, reject) => {
@@ -134,10 +136,11 @@ export class WorkerPool implements TaskRunner {
   #onIdle: (() => void) | undefined
   readonly #watchdog: ReturnType<typeof setInterval>
   readonly #crashes: number[] = []
+  #startFailures = 0
 
   constructor(options: PoolOptions) {
     this.#opts = {
-      window: 32,
+      window: 128,
       ringBytes: 1 << 18,
       graceMs: 1000,
       ...options,
@@ -178,7 +181,10 @@ export class WorkerPool implements TaskRunner {
       }, timeoutMs)
     }
     // Fast path: straight into a worker's ring when nothing is queued ahead of it.
-    if (this.#queue.size > 0 || !this.#dispatch(t)) this.#queue.push(t)
+    if (t.priority > 0) {
+      this.#queue.push(t)
+      this.#preempt()
+    } else if (this.#queue.size > 0 || !this.#dispatch(t)) this.#queue.push(t)
     return t.promise
   }
 
@@ -269,6 +275,7 @@ export class WorkerPool implements TaskRunner {
   /** A worker died (crash, exit, or we terminated it): recover its tasks and replace it. */
   #lost(slot: Slot<Task>, err: unknown): void {
     if (slot.dead) return
+    const wasReady = slot.ready
     slot.dead = true
     slot.ready = false
     void slot.worker.terminate()
@@ -283,10 +290,11 @@ export class WorkerPool implements TaskRunner {
       t.counters.failed++
       this.#settle(t, new AppError('worker_crashed', `The worker running task '${t.name}' crashed`, { cause: err }))
     }
-    for (const t of requeue) {
+    for (let i = requeue.length - 1; i >= 0; i--) {
+      const t = requeue[i] as Task
       t.state = QUEUED
       t.slot = undefined
-      this.#queue.push(t) // keeps its sequence number: back at the front of its priority
+      this.#queue.unshift(t) // it keeps its turn: back at the front of its priority
     }
     slot.port.close()
     if (this.#closing) {
@@ -296,11 +304,23 @@ export class WorkerPool implements TaskRunner {
     }
     this.#restarts++
     this.#opts.log?.warn({ worker: slot.index, err: String(err) }, 'pool worker lost; replacing it')
+    if (!wasReady && this.alive === 0) {
+      // A worker that dies before it is ready (a broken entrypoint or task module) would make
+      // queued tasks wait forever: fail them now; later ones wait for the retried workers.
+      for (const t of this.#queue.drain()) {
+        t.counters.failed++
+        this.#settle(t, new AppError('worker_crashed', `No pool worker could start: ${String(err)}`))
+      }
+    }
     // A crash loop must not become a CPU loop: back off when crashes come fast.
     const now = performance.now()
     this.#crashes.push(now)
     while (this.#crashes.length > 0 && (this.#crashes[0] as number) < now - 1000) this.#crashes.shift()
-    const delay = this.#crashes.length > 2 * this.#opts.workers ? Math.min(1000, 25 * this.#crashes.length) : 0
+    // Workers that die before they are even ready (a broken module) back off up to 30 s.
+    this.#startFailures = wasReady ? 0 : this.#startFailures + 1
+    const delay = this.#startFailures > 0
+      ? Math.min(30_000, 50 * 2 ** Math.min(this.#startFailures, 10))
+      : this.#crashes.length > 2 * this.#opts.workers ? Math.min(1000, 25 * this.#crashes.length) : 0
     if (delay === 0) this.#spawn(slot.index)
     else {
       this.#slots[slot.index] = undefined
@@ -360,12 +380,36 @@ export class WorkerPool implements TaskRunner {
       }
       if (!victim) return
       const stolen = victim.stealUnstarted()
-      for (const t of stolen) {
+      for (let i = 0; i < stolen.length; i++) {
+        const t = stolen[i] as Task
         t.state = QUEUED
         t.slot = undefined
-        if (!this.#dispatch(t)) this.#queue.push(t)
+        if (!this.#dispatch(t)) {
+          for (let k = stolen.length - 1; k >= i; k--) this.#queue.unshift(stolen[k] as Task)
+          break
+        }
       }
     }
+  }
+
+  /**
+   * A prioritised task arrived: take the unstarted tasks back from every worker's ring (CAS
+   * steal) and refill the rings from the queue, highest priority first, so a priority holds even
+   * with deep per-worker windows. O(tasks in rings), and only for tasks with priority > 0; tasks
+   * of equal priority keep their order (they go back to the front of their FIFO).
+   */
+  #preempt(): void {
+    for (const s of this.#slots) {
+      if (!s || !s.ready || s.dead || s.count < 2) continue
+      const stolen = s.stealUnstarted()
+      for (let i = stolen.length - 1; i >= 0; i--) {
+        const t = stolen[i] as Task
+        t.state = QUEUED
+        t.slot = undefined
+        this.#queue.unshift(t)
+      }
+    }
+    this.#pump()
   }
 
   #rejectUnknownQueued(): void {
@@ -400,28 +444,38 @@ export class WorkerPool implements TaskRunner {
         const t = slot.front()
         const cb = t && t.id === res.id && t.state !== DONE ? t.options?.onProgress : undefined
         if (cb) {
-          const msg = res.text()
+          const pct = res.extra
+          let msg = ''
+          try { msg = res.text() } catch { /* lost side message: report the percentage alone */ }
           res.release()
-          try { cb(res.extra, msg) } catch { /* a progress callback must not break the pool */ }
-        } else res.skip()
+          try { cb(pct, msg) } catch { /* a progress callback must not break the pool */ }
+        } else skipSafely(res)
         continue
       }
       const t = slot.shift(res.id)
       slot.busyUs += res.extra
       if (!t || t.state === DONE) {
         if (t) clearTimeout(t.killTimer)
-        res.skip()
+        skipSafely(res)
         continue
       }
       t.counters.run.record(res.extra)
-      if (kind === RES_OK) {
-        const bytes = res.bytes() // the one copy out of shared memory
+      let payload: Uint8Array | string
+      try {
+        payload = kind === RES_OK ? res.bytes() : res.text() // the one copy out of shared memory
+      } catch (e) {
+        // Only a lost side-channel message can get here; never let it stop the drain loop.
         res.release()
+        t.counters.failed++
+        this.#settle(t, new AppError('task_failed', 'The task result was lost in transit', { cause: e }))
+        continue
+      }
+      res.release()
+      if (typeof payload !== 'string') {
         t.counters.ok++
-        this.#settle(t, bytes)
+        this.#settle(t, payload)
       } else {
-        const err = decodeError(res.text())
-        res.release()
+        const err = decodeError(payload)
         if (err.code === 'task_timeout') t.counters.timedOut++
         else if (err.code === 'client_closed') t.counters.canceled++
         else t.counters.failed++
@@ -453,7 +507,9 @@ export class WorkerPool implements TaskRunner {
     const bell = this.#bellI32
     Atomics.store(bell, BELL_SLEEPING, 1)
     const seen = Atomics.load(bell, BELL_RING)
-    if (this.#drainAll() > 0) {
+    // A worker that cleared SLEEPING since our store is about to ring, or already rang before our
+    // load of the doorbell (then its message may have been published after our drain): go round.
+    if (this.#drainAll() > 0 || Atomics.load(bell, BELL_SLEEPING) === 0) {
       this.#again()
       return
     }
@@ -483,8 +539,11 @@ export class WorkerPool implements TaskRunner {
   readonly #onBell = (): void => {
     this.#armed = false
     Atomics.store(this.#bellI32, BELL_SLEEPING, 0)
-    this.#drainAll()
-    this.#sleep()
+    try {
+      this.#drainAll()
+    } finally {
+      this.#sleep() // whatever happened, the doorbell is re-armed
+    }
   }
 
   // ---------------------------------------------------------------- cancel, timeout
@@ -510,7 +569,7 @@ export class WorkerPool implements TaskRunner {
     // replace the worker if the task ignores its signal past the grace period.
     Atomics.store(slot.ctl, CTL_CANCEL_WHY, why)
     Atomics.store(slot.ctl, CTL_CANCEL, t.id)
-    slot.worker.postMessage({ t: 'cancel', id: t.id, why })
+    try { slot.worker.postMessage({ t: 'cancel', id: t.id, why }) } catch { /* a dead worker is handled by #lost */ }
     t.counters[counted]++
     this.#settle(t, err)
     t.killTimer = setTimeout(() => {
@@ -542,8 +601,15 @@ export class WorkerPool implements TaskRunner {
     const exits: Array<Promise<unknown>> = []
     for (const s of this.#slots) {
       if (!s) continue
-      for (const t of s.takeAll()) this.#settle(t, closed)
+      const busy = s.takeAll()
+      for (const t of busy) this.#settle(t, closed)
       if (s.dead) continue
+      if (busy.length > 0) {
+        // Past the drain bound and still running: do not wait for the task to notice.
+        s.dead = true
+        exits.push(s.worker.terminate())
+        continue
+      }
       exits.push(new Promise((resolve) => s.worker.once('exit', resolve)))
       Atomics.store(s.ctl, CTL_STOP, 1)
       s.req.wake()
@@ -566,6 +632,14 @@ export class WorkerPool implements TaskRunner {
       if (this.#counters.size < 1000) this.#counters.set(name, c)
     }
     return c
+  }
+}
+
+function skipSafely(res: Ring): void {
+  try {
+    res.skip()
+  } catch {
+    res.release() // a lost side message must not stop the drain loop
   }
 }
 

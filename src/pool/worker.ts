@@ -128,8 +128,9 @@ parentPort?.on('message', (m: { t: string; id: number; why: number }) => {
 // ---------------------------------------------------------------- responses
 
 function ringBell(): void {
-  // Only a sleeping main thread needs the doorbell (see pool.ts for the Dekker argument).
-  if (Atomics.load(bell, BELL_SLEEPING) !== 0) {
+  // Only a sleeping main thread needs the doorbell, and only once per sleep: the exchange makes
+  // the rest of a burst skip the notify (see pool.ts for the ordering argument).
+  if (Atomics.load(bell, BELL_SLEEPING) !== 0 && Atomics.exchange(bell, BELL_SLEEPING, 0) !== 0) {
     Atomics.add(bell, BELL_RING, 1)
     Atomics.notify(bell, BELL_RING)
   }

@@ -5,6 +5,11 @@
  * `{"ok": false, "error": {"code", "message", "details"?}}` per item. A failing item is normal,
  * not an error of the batch: the batch answers 200.
  *
+ * Time: `?timeoutMs=` (default TASK_TIMEOUT) is the request's deadline; an item gets what is left
+ * of it when it starts, minus a small reserve, so a slow item fails in its slot (`task_timeout`)
+ * while the batch still answers; an item whose turn comes inside the reserve is not started and
+ * fails with `deadline_exceeded`. The batch thus answers 200 just before its deadline.
+ *
  * Bounds: at most BATCH_LIMIT items (413 `payload_too_large` above, so a client knows to split);
  * at most 2 × WORKERS items in flight per batch (an `ErrGroup` with a limit), which keeps every
  * worker busy with one task queued behind it without letting one batch fill the pool's queue
@@ -29,6 +34,7 @@ import { AppError } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
+import { remainingMs } from '../http/deadline/index.ts'
 import { JSON_HEADERS, runOptions, timeoutQuery } from './tasks.ts'
 
 /** What the batch route needs. */
@@ -68,21 +74,23 @@ function itemError(err: unknown): string {
 
 /**
  * Runs `items` on the pool with at most `limit` in flight and returns the body parts in input
- * order. Rejects with the signal's reason when it aborts (the client is gone: nobody reads a
+ * order. `timeoutMs()` is asked as each item starts; below 1 the item is not run and fails with
+ * `deadline_exceeded`. Rejects with the signal's reason when it aborts (the client is gone: nobody reads a
  * partial answer).
  *
  * @example
  * ```ts
- * const parts = await runBatch(pool, [{ task: 'echo', input: 1 }], 4, { signal, timeoutMs: 1000 })
+ * const parts = await runBatch(pool, [{ task: 'echo', input: 1 }], 4, { signal, timeoutMs: () => 1000 })
  * ```
  */
 export async function runBatch(
   pool: TaskRunner,
   items: ReadonlyArray<{ task: string; input?: unknown }>,
   limit: number,
-  options: { signal: AbortSignal | undefined; timeoutMs: number | undefined },
+  options: { signal: AbortSignal | undefined; timeoutMs: (() => number) | undefined },
 ): Promise<Array<string | Uint8Array>> {
-  // Per item, two parts (result bytes + "}" or one error string) plus separators.
+  // Three parts per item (head, result bytes, "}"; a failed item: its error JSON and two empty
+  // strings), so every item owns fixed slots and finishing out of order needs no reordering.
   const parts: Array<string | Uint8Array> = new Array(items.length * 3 + 1)
   parts[0] = OPEN
   const group = new ErrGroup({ limit: Math.max(1, limit), ...(options.signal ? { signal: options.signal } : {}) })
@@ -92,7 +100,9 @@ export async function runBatch(
     group.go(async (signal) => {
       const input = item.input === undefined ? '' : JSON.stringify(item.input)
       try {
-        parts[at + 1] = await pool.run(item.task, input, options.timeoutMs === undefined ? { signal } : { signal, timeoutMs: options.timeoutMs })
+        const timeoutMs = options.timeoutMs?.()
+        if (timeoutMs !== undefined && timeoutMs < 1) throw new AppError('deadline_exceeded', 'The batch deadline passed before this item started')
+        parts[at + 1] = await pool.run(item.task, input, timeoutMs === undefined ? { signal } : { signal, timeoutMs })
         parts[at + 2] = CLOSE_ITEM
       } catch (err) {
         // The group's signal aborts only when the request does: then the whole batch is abandoned.
@@ -117,8 +127,13 @@ export function batchRoutes({ pool, config }: BatchRouteDeps) {
       if (body.items.length > config.batchLimit) {
         throw new AppError('payload_too_large', `A batch holds at most ${config.batchLimit} items (BATCH_LIMIT); this one has ${body.items.length}: split it`)
       }
-      const options = runOptions(request, query.timeoutMs, config)
-      const parts = await runBatch(pool, body.items, inFlight, { signal: options.signal, timeoutMs: options.timeoutMs })
+      const { signal, timeoutMs: total = config.taskTimeout } = runOptions(request, query.timeoutMs, config)
+      // Each item gets what is left of the request's time, minus a reserve (10 %, at most 100 ms)
+      // so that items timing out end before the request's deadline and the batch can still answer
+      // 200 with `task_timeout` in their slots instead of a bare 504 for everything.
+      const reserve = Math.min(100, Math.ceil(total * 0.1))
+      const timeoutMs = () => Math.floor(Math.min(total, remainingMs(request)) - reserve)
+      const parts = await runBatch(pool, body.items, inFlight, { signal, timeoutMs })
       return new Response(new Blob(parts as Array<string | Uint8Array<ArrayBuffer>>), { headers: JSON_HEADERS })
     },
     {

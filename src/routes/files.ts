@@ -11,7 +11,8 @@
  * GET handler and reading the whole body to count it (the entire file, for a file), then replaces
  * any Content-Length the handler set. Answering here keeps HEAD a stat() and lets Bun send the
  * headers of the same `Response` without its body. The hook is mounted after the guards (rate
- * limit, auth), so they still apply.
+ * limit, auth), so they still apply. Its errors are bodiless responses with the error's status
+ * (a HEAD answer has no body anyway).
  *
  * @example
  * ```ts
@@ -24,6 +25,7 @@ import { Elysia, t } from 'elysia'
 import { AppError } from '../errors.ts'
 import { ErrorSchema } from './schemas.ts'
 import { onRequestHook } from '../http/guard-hooks.ts'
+import { syncHook } from '../http/sync-hook.ts'
 import { FileRoot } from './files/resolve.ts'
 import { etagOf, httpDate, ifRangeAllows, isNotModified, parseRange } from './files/conditional.ts'
 
@@ -61,6 +63,12 @@ export async function serveFile(root: FileRoot, request: Request, rel: string): 
   return new Response(blob, { headers })
 }
 
+/** A failed HEAD as a bodiless response with the error's status and headers (e.g. 416's Content-Range). */
+function headFailure(error: unknown): Response {
+  if (error instanceof AppError) return new Response(null, { status: error.status, ...(error.headers ? { headers: error.headers } : {}) })
+  return new Response(null, { status: 500 })
+}
+
 const FileBody = t.File({ description: 'The file\'s bytes, typed by its extension (application/octet-stream when unknown)' })
 
 /**
@@ -75,11 +83,12 @@ const FileBody = t.File({ description: 'The file\'s bytes, typed by its extensio
 export function fileRoutes(filesDir: string) {
   const root = new FileRoot(filesDir)
   return new Elysia({ name: 'highperf/routes/files', seed: filesDir })
-    .onRequest(onRequestHook(({ request, path }) => {
+    .onRequest(syncHook(onRequestHook(({ request, path }) => {
       // One comparison on every other request; see the module comment for why HEAD is here.
-      if (request.method !== 'HEAD' || !path.startsWith(FILES_PREFIX)) return
-      return serveFile(root, request, path.slice(FILES_PREFIX.length))
-    }))
+      if (request.method !== 'HEAD' || !path.startsWith(FILES_PREFIX)) return undefined
+      // Always resolves to a Response (errors included), as a syncHook's promise must.
+      return serveFile(root, request, path.slice(FILES_PREFIX.length)).catch(headFailure)
+    })))
     .get('/files/*', ({ request, path }) => serveFile(root, request, path.slice(FILES_PREFIX.length)), {
       // No params schema: Elysia's validator compiler cannot mirror a property named '*' (it
       // prints "Failed to create exactMirror"); the path is read raw from the context instead.

@@ -21,7 +21,14 @@
  */
 import { RESOLVED, WaitList, abortReason, type WaitNode } from './wait-list.ts'
 
-/** Sending on a closed channel. */
+/**
+ * Sending on a closed channel (Go panics; here the send rejects).
+ *
+ * @example
+ * ```ts
+ * await out.send(v).catch((e) => { if (!(e instanceof ChannelClosedError)) throw e })
+ * ```
+ */
 export class ChannelClosedError extends Error {
   constructor(message = 'send on closed channel') {
     super(message)
@@ -100,6 +107,16 @@ export class Channel<T> {
   /** Values buffered and not yet received. */
   get length(): number {
     return this.#count
+  }
+
+  /** Receivers parked in `receive` or a `select` (a gauge for "consumers idle"). */
+  get waitingReceivers(): number {
+    return this.#recvq.size
+  }
+
+  /** Senders parked in `send` or a `select` (a gauge for "producers blocked"). */
+  get waitingSenders(): number {
+    return this.#sendq.size
   }
 
   /** True once `close()` was called (values may still be buffered). */
@@ -222,7 +239,7 @@ export class Channel<T> {
     if (this.#closed) return
     this.#closed = true
     for (let w = this.#takeReceiver(); w !== null; w = this.#takeReceiver()) w.deliver(undefined, false)
-
+    for (let w = this.#takeSender(); w !== null; w = this.#takeSender()) w.fail(new ChannelClosedError('channel closed while sending'))
   }
 
   /**

@@ -58,6 +58,7 @@ export class ErrGroup {
 
   /** Aborted on the first error (reason: that error) or when the parent signal aborts. */
   get signal(): AbortSignal {
+    this.#syncParent()
     return this.#ctrl.signal
   }
 
@@ -81,6 +82,7 @@ export class ErrGroup {
    * ```
    */
   go(fn: (signal: AbortSignal) => Promise<unknown>): void {
+    this.#syncParent()
     if (this.#ctrl.signal.aborted) {
       this.#fail(abortReason(this.#ctrl.signal))
       return
@@ -153,6 +155,12 @@ export class ErrGroup {
       this.#failed = true
       this.#error = abortReason(this.#ctrl.signal)
     }
+  }
+
+  /** While idle the group does not listen to its parent, so it catches up on a missed abort here. */
+  #syncParent(): void {
+    const parent = this.#parent
+    if (parent !== undefined && parent.aborted && !this.#ctrl.signal.aborted) this.#ctrl.abort(abortReason(parent))
   }
 
   #attachParent(): void {

@@ -21,7 +21,7 @@
  * ```
  */
 import { Channel, ChannelClosedError, channelInternals, type RecvWaiter, type SelectGroup, type SendWaiter } from './channel.ts'
-import { abortReason } from './wait-list.ts'
+import { abortReason, startTimer } from './wait-list.ts'
 
 /** A receive case: `case v, ok := <-channel`. */
 export interface RecvCase<T> {
@@ -192,7 +192,7 @@ function selectAny(cases: readonly SelectCase<unknown>[], opts: SelectOptions): 
       }
     }
     if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
+      timer = startTimer(() => {
         if (group.done) return
         finish()
         resolve(none('timeout'))

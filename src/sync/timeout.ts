@@ -9,7 +9,7 @@
  * ```
  */
 import { AppError } from '../errors.ts'
-import { abortReason } from './wait-list.ts'
+import { abortReason, startTimer } from './wait-list.ts'
 
 /** Options of {@link withTimeout}. */
 export interface WithTimeoutOptions {
@@ -21,7 +21,8 @@ export interface WithTimeoutOptions {
 
 /**
  * Runs `fn` with a signal that aborts after `ms` or when `opts.signal` aborts, and rejects at that
- * moment even if `fn` ignores its signal (the late result is dropped). The timeout error is also
+ * moment even if `fn` ignores its signal (the late result is dropped). `ms = Infinity` means no
+ * deadline (only the parent signal). The timeout error is also
  * the abort reason `fn` sees, so work cancelled by the deadline reports the deadline.
  *
  * @example
@@ -44,14 +45,14 @@ export function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>, ms: numb
       ctrl.abort(reason)
       reject(reason)
     }
-    const timer = setTimeout(() => {
+    const timer = startTimer(() => {
       cleanup()
       const err = opts.error?.() ?? new AppError('deadline_exceeded', `the deadline of ${ms} ms passed`)
       ctrl.abort(err)
       reject(err)
     }, ms)
     const cleanup = () => {
-      clearTimeout(timer)
+      if (timer !== undefined) clearTimeout(timer)
       parent?.removeEventListener('abort', onParentAbort)
     }
     parent?.addEventListener('abort', onParentAbort, { once: true })
@@ -76,7 +77,8 @@ export function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>, ms: numb
 }
 
 /**
- * Resolves after `ms`; an abort rejects at once with `signal.reason` and clears the timer.
+ * Resolves after `ms` (never for Infinity); an abort rejects at once with `signal.reason` and
+ * clears the timer.
  *
  * @example
  * ```ts
@@ -87,13 +89,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal))
   return new Promise<void>((resolve, reject) => {
     const onAbort = () => {
-      clearTimeout(timer)
+      if (timer !== undefined) clearTimeout(timer)
       reject(abortReason(signal as AbortSignal))
     }
-    const timer = setTimeout(() => {
+    const timer = startTimer(() => {
       signal?.removeEventListener('abort', onAbort)
       resolve()
-    }, Math.max(0, ms))
+    }, ms)
     signal?.addEventListener('abort', onAbort, { once: true })
   })
 }

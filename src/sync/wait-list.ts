@@ -59,10 +59,22 @@ export class WaitList<N extends WaitNode<N>> {
   }
 }
 
-/** A settled promise shared by every fast path, so an uncontended acquire or send allocates nothing. */
+/** A settled promise shared by every fast path, so an uncontended acquire or send allocates no promise (bench/sync: uncontended acquire+release at 0.5-0.93x the cost of a new Promise per acquire). */
 export const RESOLVED: Promise<void> = Promise.resolve()
 
 /** The reason an aborted signal carries, or a standard AbortError when it carries none. */
 export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The operation was aborted', 'AbortError')
+}
+
+/** Longest delay `setTimeout` honours; a longer one (or Infinity) fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * `setTimeout` that treats Infinity as "never" and clamps the rest to {@link MAX_TIMER_MS}
+ * (about 24.8 days), where a bare `setTimeout(fn, Infinity)` would fire after 1 ms.
+ */
+export function startTimer(fn: () => void, ms: number): ReturnType<typeof setTimeout> | undefined {
+  if (ms === Infinity) return undefined
+  return setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS))
 }

@@ -72,11 +72,53 @@ describe('access log to a file', () => {
   })
 })
 
+describe('access log buffering', () => {
+  test('a quiet server\'s lines reach the file within a second, without waiting for close', async () => {
+    const tmp = tempDir()
+    const file = join(tmp.dir, 'quiet.log')
+    const log = createAccessLog({ accessLog: file, logLevel: 'info' })!
+    try {
+      log.write({ method: 'GET', route: '/x', path: '/x', status: 200, durationMs: 1, requestId: 'r1', traceId: undefined, client: 'c', bytesIn: undefined, bytesOut: undefined })
+      let text = ''
+      for (let i = 0; i < 40 && !text.includes('"requestId":"r1"'); i++) {
+        await Bun.sleep(50)
+        text = await Bun.file(file).exists() ? await Bun.file(file).text() : ''
+      }
+      expect(text).toContain('"requestId":"r1"')
+    } finally {
+      await log.close()
+      tmp.remove()
+    }
+  })
+
+  test('thousands of lines under concurrency: every one written once, whole, in JSON', async () => {
+    const tmp = tempDir()
+    const file = join(tmp.dir, 'many.log')
+    const t = await testDeps({ accessLog: file, logLevel: 'info' })
+    let closed = false
+    try {
+      const app = createApp(t.deps).get('/things/:id', ({ params }) => params.id)
+      const n = 3000
+      await Promise.all(Array.from({ length: n }, (_, i) => app.handle(new Request(`http://localhost/things/${i}`, { headers: { 'x-request-id': `id-${i}` } }))))
+      await settle()
+      closed = true
+      await t.close()
+      const lines = await readLines(file)
+      expect(lines).toHaveLength(n)
+      expect(new Set(lines.map((l) => l.requestId)).size).toBe(n)
+    } finally {
+      if (!closed) await t.close()
+      tmp.remove()
+    }
+  })
+})
+
 describe('access log off', () => {
   test("ACCESS_LOG=off or a level above info opens nothing and mounts no hook", () => {
     expect(createAccessLog({ accessLog: 'off', logLevel: 'info' })).toBeNull()
     expect(createAccessLog({ accessLog: '/tmp/never-written.log', logLevel: 'warn' })).toBeNull()
     expect(createAccessLog({ accessLog: 'stdout', logLevel: 'silent' })).toBeNull()
+    expect(createAccessLog({ accessLog: '', logLevel: 'info' })).toBeNull()
     expect(accessLogPlugin(null, false).event.afterResponse?.length ?? 0).toBe(0)
   })
 })

@@ -4,6 +4,9 @@ import { requestId } from '../../src/http/request-id/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { auth, TokenVerifier, WWW_AUTHENTICATE, isAuthExempt } from '../../src/http/auth/index.ts'
 import { createLogger } from '../../src/log.ts'
+import { createApp } from '../../src/app.ts'
+import { tempDir, testDeps } from '../support/deps.ts'
+import { join } from 'node:path'
 
 const TOKEN = 'tok-3f9a8c1d2e7b'
 const req = (method: string, path: string, headers: Record<string, string> = {}) =>
@@ -105,5 +108,34 @@ describe('TokenVerifier (constant-time path)', () => {
     expect(v.isAuthenticated(r)).toBe(true)
     expect(v.isAuthenticated(r)).toBe(true)
     expect(v.isAuthenticated(req('POST', '/users'))).toBe(false)
+  })
+})
+
+describe('auth wired into createApp', () => {
+  test('API_TOKEN / AUTH_READS from config; the token never reaches the access log', async () => {
+    const logDir = tempDir()
+    const logFile = join(logDir.dir, 'access.log')
+    const u = await testDeps({ apiToken: TOKEN, accessLog: logFile, logLevel: 'info' })
+    try {
+      const app = createApp(u.deps)
+      const denied = await app.handle(req('POST', '/users', { authorization: `Bearer ${TOKEN}-wrong`, 'content-type': 'application/json' }))
+      expect(denied.status).toBe(401)
+      expect(denied.headers.get('www-authenticate')).toBe(WWW_AUTHENTICATE)
+      const created = await app.handle(new Request('http://localhost/users', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Ada', email: 'ada@example.com' }),
+      }))
+      expect(created.status).toBeLessThan(300)
+      expect((await app.handle(req('GET', '/healthz'))).status).toBe(200)
+      await Bun.sleep(20) // afterResponse hooks (the access log) run on a later macrotask
+    } finally {
+      await u.close()
+    }
+    const text = await Bun.file(logFile).text()
+    logDir.remove()
+    expect(text).toContain('/users')
+    expect(text).toContain('401')
+    expect(text).not.toContain(TOKEN)
   })
 })

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Elysia, t } from 'elysia'
 import type { Server } from 'bun'
-import { BUN_BODY_CEILING, bodyLimit, readLimited, restoreBody } from '../../src/http/body-limit/index.ts'
+import { BUN_BODY_CEILING, bodyLimit, limitBody } from '../../src/http/body-limit/index.ts'
+import { AppError } from '../../src/errors.ts'
 import { requestId } from '../../src/http/request-id/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { silentLogger } from '../../src/log.ts'
@@ -15,8 +16,12 @@ const streamOf = (parts: Uint8Array[]) =>
     },
   })
 
-describe('readLimited', () => {
-  test('returns the exact bytes for random chunkings up to the limit, undefined past it', async () => {
+const requestOf = (parts: Uint8Array[]) =>
+  new Request('http://localhost/x', { method: 'POST', body: streamOf(parts), duplex: 'half' } as RequestInit)
+
+describe('limitBody', () => {
+  test('every reader returns the exact bytes up to the limit and fails with payload_too_large past it, for random chunkings', async () => {
+    const readers = ['arrayBuffer', 'bytes', 'text', 'blob', 'stream'] as const
     for (let round = 0; round < 200; round++) {
       const size = Math.floor(Math.random() * 5000)
       const bytes = crypto.getRandomValues(new Uint8Array(size))
@@ -27,38 +32,51 @@ describe('readLimited', () => {
         at += n
       }
       const limit = Math.floor(Math.random() * 6000)
-      const got = await readLimited(streamOf(parts), limit)
-      if (size <= limit) expect(got).toEqual(bytes)
-      else expect(got).toBeUndefined()
+      const request = requestOf(parts)
+      limitBody(request, limit)
+      const how = readers[round % readers.length]!
+      const read = async (): Promise<Uint8Array> => {
+        switch (how) {
+          case 'arrayBuffer': return new Uint8Array(await request.arrayBuffer())
+          case 'bytes': return await request.bytes()
+          case 'text': return new TextEncoder().encode(await request.text())
+          case 'blob': return new Uint8Array(await (await request.blob()).arrayBuffer())
+          default: return new Uint8Array(await new Response(request.body).arrayBuffer())
+        }
+      }
+      if (size <= limit) {
+        const got = await read()
+        // text() decodes as UTF-8 (random bytes get replacement characters): compare likewise.
+        expect(got).toEqual(how === 'text' ? new TextEncoder().encode(new TextDecoder().decode(bytes)) : bytes)
+      } else {
+        let caught: unknown
+        try { await read() } catch (err) { caught = err }
+        expect(caught).toBeInstanceOf(AppError)
+        expect((caught as AppError).code).toBe('payload_too_large')
+      }
     }
   })
 
-  test('cancels the stream once over the limit (an endless body is not read to the end)', async () => {
+  test('stops pulling an endless body soon after the limit', async () => {
     let pulls = 0
-    let cancelled = false
-    const endless = new ReadableStream<Uint8Array>({
-      pull(controller) { pulls++; controller.enqueue(new Uint8Array(1000)) },
-      cancel() { cancelled = true },
-    })
-    expect(await readLimited(endless, 10_000)).toBeUndefined()
-    expect(cancelled).toBe(true)
-    expect(pulls).toBeLessThan(20)
+    const endless = new ReadableStream<Uint8Array>({ pull(controller) { pulls++; controller.enqueue(new Uint8Array(1000)) } })
+    const request = new Request('http://localhost/x', { method: 'POST', body: endless, duplex: 'half' } as RequestInit)
+    limitBody(request, 10_000)
+    await expect(request.arrayBuffer()).rejects.toThrow()
+    expect(pulls).toBeLessThan(40)
   })
-})
 
-describe('restoreBody', () => {
-  test('the same Request reads the buffered bytes once, with the usual one-shot semantics', async () => {
-    const original = new Request('http://localhost/x', { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } })
-    const bytes = (await readLimited(original.body!, 100))!
-    restoreBody(original, bytes)
-    expect(original.bodyUsed).toBe(false)
-    expect(original.body).not.toBeNull()
-    expect(await original.json()).toEqual({ a: 1 })
-    expect(original.bodyUsed).toBe(true)
-    expect(original.text()).rejects.toThrow()
-    const again = new Request('http://localhost/x', { method: 'POST', body: 'abc' })
-    restoreBody(again, (await readLimited(again.body!, 100))!)
-    expect(new TextDecoder().decode(await again.arrayBuffer())).toBe('abc')
+  test('keeps one-shot semantics and reads nothing until asked', async () => {
+    let pulled = false
+    const body = new ReadableStream<Uint8Array>({ pull(c) { pulled = true; c.enqueue(new TextEncoder().encode('{"a":1}')); c.close() } })
+    const request = new Request('http://localhost/x', { method: 'POST', body, duplex: 'half' } as RequestInit)
+    limitBody(request, 100)
+    await Bun.sleep(5)
+    expect(request.bodyUsed).toBe(false)
+    expect(await request.json()).toEqual({ a: 1 })
+    expect(pulled).toBe(true)
+    expect(request.bodyUsed).toBe(true)
+    await expect(request.text()).rejects.toThrow()
   })
 })
 
@@ -69,8 +87,8 @@ describe('bodyLimit on a real server', () => {
   beforeAll(() => {
     const app = new Elysia()
       .use(requestId())
-      .use(recovery(silentLogger()))
       .use(bodyLimit(LIMIT))
+      .use(recovery(silentLogger()))
       .post('/json', ({ body }) => ({ got: (body as { s: string }).s.length }), { body: t.Object({ s: t.String() }) })
       // Reads the raw body itself, as /tasks does: must see the chunked bytes too.
       .post('/raw', async ({ request }) => ({ bytes: (await request.arrayBuffer()).byteLength, samePeer: peers.has(request) }), { parse: 'none' })

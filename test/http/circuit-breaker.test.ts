@@ -6,6 +6,8 @@ import { circuitBreaker } from '../../src/http/circuit-breaker/index.ts'
 import { finalStatus } from '../../src/http/guard-hooks.ts'
 import { AppError } from '../../src/errors.ts'
 import { silentLogger } from '../../src/log.ts'
+import { createApp } from '../../src/app.ts'
+import { testDeps } from '../support/deps.ts'
 
 const req = (path: string) => new Request(`http://localhost${path}`)
 type Envelope = { error: { code: string } }
@@ -18,7 +20,7 @@ function build(threshold = 3, openMs = 2_000) {
   const calls: Record<string, number> = {}
   const changes: string[] = []
   const rejected: string[] = []
-  let mode: 'fail' | 'ok' | 'client' | 'throw' | 'slow' = 'fail'
+  let mode: 'fail' | 'ok' | 'client' | 'throw' | 'slow' | 'gone' = 'fail'
   let release: () => void = () => {}
   const count = (k: string) => { calls[k] = (calls[k] ?? 0) + 1 }
   const breakers = circuitBreaker({
@@ -38,6 +40,7 @@ function build(threshold = 3, openMs = 2_000) {
       if (mode === 'fail') { set.status = 502; return { error: 'upstream' } }
       if (mode === 'throw') throw new Error('boom')
       if (mode === 'client') throw new AppError('not_found')
+      if (mode === 'gone') throw new AppError('client_closed')
       if (mode === 'slow') await new Promise<void>((r) => { release = r })
       return { ok: true }
     })
@@ -127,6 +130,37 @@ describe('circuit breaker plugin', () => {
     t.setMode('ok')
     expect((await hit(t)).status).toBe(200)
     expect(t.breakers.states()['/items/:id']).toBe('closed')
+  })
+
+  test('a probe whose client left gives no verdict and frees the probe slot', async () => {
+    const t = build(1, 1_000)
+    await hit(t)
+    t.advance(1_000)
+    t.setMode('gone')
+    expect((await hit(t)).status).toBe(499)
+    expect(t.breakers.states()['/items/:id']).toBe('half_open')
+    t.setMode('ok')
+    expect((await hit(t)).status).toBe(200) // the next caller is the probe, no 503
+    expect(t.breakers.states()['/items/:id']).toBe('closed')
+  })
+
+  test('wired into createApp: CB_FAILURE_THRESHOLD from config, state and rejections in /metrics', async () => {
+    const d = await testDeps({ cbFailureThreshold: 2, cbOpenDuration: 60_000 })
+    try {
+      let calls = 0
+      const app = createApp(d.deps).get('/flaky/:id', () => { calls++; throw new Error('down') })
+      for (let i = 0; i < 2; i++) { expect((await app.handle(req('/flaky/1'))).status).toBe(500); await settle() }
+      const res = await app.handle(req('/flaky/2'))
+      expect(res.status).toBe(503)
+      expect(((await res.json()) as Envelope).error.code).toBe('circuit_open')
+      expect(calls).toBe(2)
+      await settle()
+      const metrics = await (await app.handle(req('/metrics'))).text()
+      expect(metrics).toContain('circuit_breaker_state{route="/flaky/:id"} 2')
+      expect(metrics).toContain('circuit_breaker_rejections_total{route="/flaky/:id"} 1')
+    } finally {
+      await d.close()
+    }
   })
 
   test('health routes are exempt even when they fail', async () => {

@@ -5,6 +5,11 @@ import { recovery } from '../../src/http/recovery/index.ts'
 import { armedDeadlines, deadline, deadlineFor, queryTimeout, remainingMs, requestSignal, type DeadlineOptions } from '../../src/http/deadline/index.ts'
 import { AppError } from '../../src/errors.ts'
 import { silentLogger } from '../../src/log.ts'
+import { createApp } from '../../src/app.ts'
+import { tempDir, testDeps } from '../support/deps.ts'
+import { startServer } from '../../src/server.ts'
+import { testConfig } from '../../src/config.ts'
+import { join } from 'node:path'
 
 const req = (path: string, init?: RequestInit) => new Request(`http://localhost${path}`, init)
 type Envelope = { error: { code: string; message: string } }
@@ -19,9 +24,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-/** Elysia runs afterResponse hooks just after the answer is handed over: poll briefly. */
+/** Elysia runs afterResponse hooks on a later macrotask: yield once, then poll briefly. */
 async function until(cond: () => boolean, ms = 2_000): Promise<void> {
   const end = performance.now() + ms
+  await Bun.sleep(1)
   while (!cond() && performance.now() < end) await Bun.sleep(2)
 }
 
@@ -194,8 +200,64 @@ describe('client disconnect (real server)', () => {
       const reason = await Promise.race([seen, Bun.sleep(5_000).then(() => 'no abort within 5 s')])
       expect(reason).toBeInstanceOf(AppError)
       expect((reason as AppError).code).toBe('client_closed')
+      // The 20 s deadline timer of the abandoned request is cleared, not left to fire.
+      await until(() => armedDeadlines() === 0)
+      expect(armedDeadlines()).toBe(0)
     } finally {
       await server.stop(true)
+    }
+  })
+})
+
+describe('wired into createApp', () => {
+  test('REQUEST_TIMEOUT reaches the worker pool: the task is cancelled, the client gets 504, /metrics counts it', async () => {
+    const d = await testDeps({ requestTimeout: 150, workers: 1 })
+    try {
+      const pool = d.deps.pool
+      const app = createApp(d.deps).post('/deadline-probe', async ({ request }) => {
+        const bytes = await pool.run('sleep', '{"ms":5000}', { signal: requestSignal(request) })
+        return new Response(bytes)
+      })
+      const started = performance.now()
+      const res = await app.handle(req('/deadline-probe', { method: 'POST' }))
+      expect(res.status).toBe(504)
+      expect(((await res.json()) as Envelope).error.code).toBe('deadline_exceeded')
+      expect(performance.now() - started).toBeLessThan(4_000)
+      await until(() => (pool.stats().tasks.sleep?.canceled ?? 0) > 0)
+      expect(pool.stats().tasks.sleep?.canceled).toBe(1)
+      expect(pool.stats().tasks.sleep?.ok ?? 0).toBe(0)
+      await until(() => armedDeadlines() === 0)
+      const metrics = await (await app.handle(req('/metrics'))).text()
+      expect(metrics).toContain('http_request_timeouts_total{route="/deadline-probe"} 1')
+    } finally {
+      await d.close()
+    }
+  })
+})
+
+describe('end to end (startServer, real pool)', () => {
+  test('a client that disconnects from POST /tasks/sleep cancels the task on its worker', async () => {
+    const { dir, remove } = tempDir()
+    const srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', dataDir: join(dir, 'data'), workers: 1 }))
+    try {
+      const pool = srv.deps.pool
+      const ac = new AbortController()
+      const pending = fetch(`${srv.url}tasks/sleep`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ms: 20_000 }),
+        signal: ac.signal,
+      }).catch((e: unknown) => e)
+      await until(() => pool.stats().running === 1, 5_000)
+      expect(pool.stats().running).toBe(1)
+      ac.abort()
+      await pending
+      await until(() => (pool.stats().tasks.sleep?.canceled ?? 0) === 1, 5_000)
+      expect(pool.stats().tasks.sleep?.canceled).toBe(1)
+      expect(pool.stats().running).toBe(0)
+    } finally {
+      await srv.shutdown()
+      remove()
     }
   })
 })

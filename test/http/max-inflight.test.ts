@@ -5,6 +5,8 @@ import { recovery } from '../../src/http/recovery/index.ts'
 import { maxInflight } from '../../src/http/max-inflight/index.ts'
 import { rateLimit } from '../../src/http/rate-limit/index.ts'
 import { silentLogger } from '../../src/log.ts'
+import { createApp } from '../../src/app.ts'
+import { testDeps } from '../support/deps.ts'
 
 const req = (path: string) => new Request(`http://localhost${path}`)
 type Envelope = { error: { code: string } }
@@ -94,5 +96,28 @@ describe('max inflight', () => {
     t.release()
     await Promise.all(slow)
     expect(t.shed.stats().shed).toBe(0)
+  })
+})
+
+describe('wired into createApp', () => {
+  test('MAX_INFLIGHT from config; the shed request is counted in /metrics; health is never shed', async () => {
+    const d = await testDeps({ maxInflight: 1 })
+    try {
+      let open: () => void = () => {}
+      const gate = new Promise<void>((r) => { open = r })
+      const app = createApp(d.deps).get('/hold', async () => { await gate; return 'held' })
+      const held = app.handle(req('/hold'))
+      await Bun.sleep(10)
+      const res = await app.handle(req('/hold'))
+      expect(res.status).toBe(503)
+      expect(((await res.json()) as Envelope).error.code).toBe('overloaded')
+      expect((await app.handle(req('/healthz'))).status).toBe(200)
+      const metrics = await (await app.handle(req('/metrics'))).text()
+      expect(metrics).toContain('http_requests_shed_total{reason="max_inflight"} 1')
+      open()
+      expect((await held).status).toBe(200)
+    } finally {
+      await d.close()
+    }
   })
 })

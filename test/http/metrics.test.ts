@@ -93,14 +93,16 @@ describe('metrics plugin with the guards', () => {
 
 describe('finalStatus / routeOf', () => {
   test('read the status the client got', () => {
-    expect(finalStatus({ set: { status: 200 }, response: new Response('', { status: 429 }) })).toBe(429)
-    expect(finalStatus({ set: { status: 200 }, code: 'NOT_FOUND', error: new Error('x') })).toBe(404)
-    expect(finalStatus({ set: { status: 200 }, error: new AppError('rate_limited') })).toBe(429)
-    expect(finalStatus({ set: { status: 200 }, error: new Error('x') })).toBe(500)
-    expect(finalStatus({ set: { status: 'Created' } })).toBe(201)
-    expect(finalStatus({ set: { status: 504 }, error: new AppError('deadline_exceeded') })).toBe(504)
-    expect(routeOf({})).toBe('unmatched')
-    expect(routeOf({ route: '/users/:id' })).toBe('/users/:id')
+    expect(finalStatus(new Response('', { status: 429 }), 200, undefined, undefined)).toBe(429)
+    expect(finalStatus(undefined, 200, new Error('x'), 'NOT_FOUND')).toBe(404)
+    expect(finalStatus(undefined, 200, new AppError('rate_limited'), 'rate_limited')).toBe(429)
+    expect(finalStatus(undefined, 200, new Error('x'), 'UNKNOWN')).toBe(500)
+    expect(finalStatus('ok', 'Created', undefined, undefined)).toBe(201)
+    expect(finalStatus(undefined, 504, new AppError('deadline_exceeded'), 'deadline_exceeded')).toBe(504)
+    expect(finalStatus({ a: 1 }, undefined, undefined, undefined)).toBe(200)
+    expect(routeOf(undefined)).toBe('unmatched')
+    expect(routeOf('')).toBe('unmatched')
+    expect(routeOf('/users/:id')).toBe('/users/:id')
   })
 })
 

@@ -220,6 +220,9 @@ describe('wired into createApp', () => {
       expect(res.headers.get('x-request-id')).toBe('wired-1')
       expect(res.headers.get('server')).toMatch(/^highperf\//)
       expect((await app.handle(req('/healthz'))).status).toBe(200)
+      await Bun.sleep(5)
+      const metrics = await (await app.handle(req('/metrics'))).text()
+      expect(metrics).toMatch(/^http_rate_limit_rejections_total 1$/m)
     } finally {
       await t.close()
     }

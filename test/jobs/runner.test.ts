@@ -281,5 +281,29 @@ describe('JobRunner', () => {
     expect(await runner.get(job.id)).toBeUndefined()
     expect(runner.counts().succeeded).toBe(0)
   })
-})
 
+  test('stress: cancels racing completions leave every job in one final state and the counters exact', async () => {
+    for (let round = 0; round < 3; round++) {
+      const { runner, store, ready } = setup({ concurrency: 1 + Math.floor(Math.random() * 5), backoffBase: 1 })
+      await ready
+      const n = 60 + Math.floor(Math.random() * 60)
+      const jobs = await Promise.all(Array.from({ length: n }, (_, i) => {
+        const kind = i % 4
+        return submit(runner, kind === 0 ? { task: 'sleep', input: JSON.stringify({ ms: Math.floor(Math.random() * 5), i }) }
+          : kind === 1 ? { task: 'echo', input: String(i) }
+          : kind === 2 ? { task: 'flaky', input: `"s${round}-${i}"`, maxAttempts: 2 }
+          : { task: 'fail', maxAttempts: 2 })
+      }))
+      const cancels = jobs.filter(() => Math.random() < 0.4).map(async (j) => {
+        await Bun.sleep(Math.random() * 10)
+        return runner.cancel(j.id)
+      })
+      await Promise.all(cancels)
+      const finals = await Promise.all(jobs.map((j) => settle(runner, j.id)))
+      for (const f of finals) expect(['succeeded', 'failed', 'canceled']).toContain(f.state)
+      expect(runner.counts()).toEqual(await store.counts())
+      const total = Object.values(runner.counts()).reduce((a, b) => a + b, 0)
+      expect(total).toBe(n)
+    }
+  })
+})

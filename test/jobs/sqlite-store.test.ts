@@ -42,4 +42,43 @@ describe('SqliteJobStore specifics', () => {
       tmp.remove()
     }
   })
+  test('group commit: a failing write rejects alone; the writes around it commit', async () => {
+    const tmp = tempDir('highperf-jobs-')
+    try {
+      const path = join(tmp.dir, 'jobs.sqlite')
+      const s = openSqliteJobStore(path)
+      const a = newJob({ task: 'echo', input: '1' }, Date.now())
+      const b = newJob({ task: 'echo', input: '2' }, Date.now())
+      // Same turn of the event loop: one transaction. The duplicate id violates the primary key.
+      const results = await Promise.allSettled([s.insert(a), s.insert({ ...a }), s.insert(b)])
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+      await s.close()
+      const again = openSqliteJobStore(path)
+      expect((await again.get(a.id))?.input).toBe('1')
+      expect((await again.get(b.id))?.input).toBe('2')
+      await again.close()
+    } finally {
+      tmp.remove()
+    }
+  })
+
+  test('stress: thousands of concurrent writes of random kinds all commit', async () => {
+    const tmp = tempDir('highperf-jobs-')
+    try {
+      const s = openSqliteJobStore(join(tmp.dir, 'jobs.sqlite'))
+      const n = 2000 + Math.floor(Math.random() * 2000)
+      const jobs = Array.from({ length: n }, (_, i) => newJob({ task: i % 2 ? 'echo' : 'hash', input: String(i) }, Date.now()))
+      await Promise.all(jobs.map((j) => s.insert(j)))
+      const claimed = (await Promise.all(Array.from({ length: 50 }, () => s.claim(Date.now(), 1 + Math.floor(Math.random() * 40))))).flat()
+      expect(new Set(claimed.map((j) => j.id)).size).toBe(claimed.length)
+      await Promise.all(claimed.map((j, i) => (i % 3 ? s.complete(j.id, new TextEncoder().encode('1'), Date.now()) : s.cancel(j.id, Date.now()))))
+      const c = await s.counts()
+      expect(c.queued + c.running + c.succeeded + c.failed + c.canceled).toBe(n)
+      expect(c.queued).toBe(n - claimed.length)
+      expect(c.running).toBe(0)
+      await s.close()
+    } finally {
+      tmp.remove()
+    }
+  })
 })

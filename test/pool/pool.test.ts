@@ -116,6 +116,19 @@ describe('scheduling', () => {
     expect(order).toEqual(['high', 'high2', 'mid', 'low'])
   })
 
+  test('a high-priority task overtakes lower ones already waiting in a worker ring', async () => {
+    const pool = makePool({ workers: 1, window: 128 })
+    await until(() => pool.alive === 1)
+    const order: string[] = []
+    const block = pool.run('t.sleep', '{"ms":200}')
+    const lows = Array.from({ length: 50 }, (_, i) => pool.run('echo', `"low${i}"`).then(() => order.push('low')))
+    expect(pool.stats().running).toBe(51) // all in the worker's ring, none in the main queue
+    const high = pool.run('echo', '"high"', { priority: 10 }).then(() => order.push('high'))
+    await Promise.all([block, high, ...lows])
+    expect(order[0]).toBe('high')
+    expect(order.length).toBe(51)
+  })
+
   test('queue_full past the queue limit, with retryAfter', async () => {
     const pool = makePool({ workers: 1, window: 1, queueLimit: 2 })
     const block = pool.run('t.sleep', '{"ms":200}')
@@ -184,6 +197,7 @@ describe('cancellation and deadlines', () => {
 
   test('a task ignoring its deadline is answered task_timeout and its worker is replaced', async () => {
     const pool = makePool({ workers: 1, window: 4 })
+    await until(() => pool.alive === 1) // else the deadline may pass while it waits for a worker
     const stuck = pool.run('t.spin', '{"ms":60000}', { timeoutMs: 100 })
     const behind = pool.run('echo', '"behind"')
     expect(await codeOf(stuck)).toBe('task_timeout')
@@ -217,6 +231,13 @@ describe('crashes', () => {
     expect(await json(pool.run('echo', '"alive"'))).toBe('alive')
     expect(pool.stats().tasks['t.exit']?.failed).toBe(6)
   }, 25_000)
+
+  test('workers that cannot even start fail queued tasks instead of hanging them', async () => {
+    const pool = makePool({ workers: 1, extraTasks: new URL('./fixtures/broken-tasks.ts', import.meta.url) })
+    expect(await codeOf(pool.run('echo', '1'))).toBe('worker_crashed')
+    expect(pool.alive).toBe(0)
+    await pool.close(100)
+  })
 })
 
 describe('close', () => {

@@ -106,11 +106,29 @@ describe('POST /batch', () => {
     expect(bad.status).toBe(400)
   })
 
-  test('?timeoutMs bounds each item', async () => {
-    const res = await batch({ items: [{ task: 'sleep', input: { ms: 20_000 } }, { task: 'echo', input: 2 }] }, '?timeoutMs=200')
+  test('?timeoutMs bounds each item, which fails in its slot while the batch still answers', async () => {
+    const res = await batch({ items: [{ task: 'sleep', input: { ms: 20_000 } }, { task: 'echo', input: 2 }] }, '?timeoutMs=1000')
+    expect(res.status).toBe(200)
     const { results } = (await res.json()) as { results: Item[] }
     expect(results[0]).toMatchObject({ ok: false, error: { code: 'task_timeout' } })
     expect(results[1]).toEqual({ ok: true, result: 2 })
+  })
+
+  test('near its deadline a batch still answers: late items fail in their slots, unstarted ones are not run', async () => {
+    const before = t.deps.pool.stats().tasks.sleep?.ok ?? 0
+    const items = Array.from({ length: 12 }, () => ({ task: 'sleep', input: { ms: 400 } }))
+    const t0 = performance.now()
+    const res = await batch({ items }, '?timeoutMs=600')
+    expect(res.status).toBe(200)
+    expect(performance.now() - t0).toBeLessThan(2000)
+    const { results } = (await res.json()) as { results: Item[] }
+    const codes = results.map((r) => (r.ok ? 'ok' : r.error.code))
+    // 2 workers, 4 in flight: the first 2 finish in 400 ms, the next ones run out of time, and the
+    // last ones find no time left and are never started.
+    expect(codes.slice(0, 2)).toEqual(['ok', 'ok'])
+    for (const c of codes.slice(2)) expect(['task_timeout', 'deadline_exceeded']).toContain(c)
+    expect(codes.at(-1)).toBe('deadline_exceeded')
+    expect((t.deps.pool.stats().tasks.sleep?.ok ?? 0) - before).toBe(codes.filter((c) => c === 'ok').length)
   })
 
   test('at most 2 x WORKERS items of one batch are in flight', async () => {
@@ -129,7 +147,7 @@ describe('POST /batch', () => {
     const items = Array.from({ length: 30 }, () => ({ task: 'sleep', input: { ms: 10_000 } }))
     const before = t.deps.pool.stats().tasks.sleep?.canceled ?? 0
     const t0 = performance.now()
-    const done = runBatch(runner, items, 4, { signal: ac.signal, timeoutMs: 20_000 })
+    const done = runBatch(runner, items, 4, { signal: ac.signal, timeoutMs: () => 20_000 })
     setTimeout(() => ac.abort(new Error('client went away')), 100)
     await expect(done).rejects.toThrow('client went away')
     expect(performance.now() - t0).toBeLessThan(5_000)

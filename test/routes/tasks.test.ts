@@ -119,6 +119,17 @@ describe('POST /tasks/:name', () => {
     expect((await post('/tasks/echo?timeoutMs=5000', '{}')).status).toBe(200)
   })
 
+  test('a CPU task past its timeout stops cooperatively: its worker is freed, not replaced', async () => {
+    const restarts = t.deps.pool.stats().restarts
+    const res = await post('/tasks/primes?timeoutMs=50', '{"n":1000000000}')
+    expect(res.status).toBe(504)
+    // The pool replaces a worker that ignores its cancel for graceMs (1 s); primes polls its
+    // signal between 32 K segments, so the worker is back at once and nothing is replaced.
+    await Bun.sleep(1200)
+    expect(t.deps.pool.stats().restarts).toBe(restarts)
+    expect(t.deps.pool.stats().running).toBe(0)
+  })
+
   test('many concurrent requests of mixed tasks all get their own correct answer', async () => {
     const jobs = Array.from({ length: 300 }, (_, i) => {
       switch (i % 3) {
@@ -195,8 +206,19 @@ describe('POST /tasks/:name over a real server', () => {
     expect(await res.json()).toEqual({ n: 100, count: 25 })
   })
 
-  test('a body larger than MAX_BODY_SIZE is 413', async () => {
-    const res = await fetch(`${srv.url}tasks/echo`, { method: 'POST', body: `"${'x'.repeat(srv.deps.config.maxBodySize + 10)}"` })
+  test('a body larger than MAX_BODY_SIZE is 413, declared or streamed chunked', async () => {
+    const big = `"${'x'.repeat(srv.deps.config.maxBodySize + 10)}"`
+    const res = await fetch(`${srv.url}tasks/echo`, { method: 'POST', body: big })
     expect(res.status).toBe(413)
+    const bytes = new TextEncoder().encode(big)
+    const chunked = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += 64 * 1024) c.enqueue(bytes.subarray(i, i + 64 * 1024))
+        c.close()
+      },
+    })
+    const streamed = await fetch(`${srv.url}tasks/echo`, { method: 'POST', body: chunked })
+    expect(streamed.status).toBe(413)
+    expect(((await streamed.json()) as Envelope).error.code).toBe('payload_too_large')
   })
 })

@@ -61,6 +61,9 @@ export async function testDeps(overrides: Partial<Config> = {}): Promise<TestDep
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   closers.push(() => jobs.close())
   const deps: AppDeps = { config, log: silentLogger(), lifecycle, metrics, tracing, accessLog, users, pool, jobs }
+  // Pool and job metrics are read from these at scrape time (nothing per request or task).
+  metrics.pool.watch(() => pool.stats())
+  metrics.jobs.watch(() => jobs.counts())
   return {
     deps,
     dir,

@@ -35,7 +35,7 @@ export function rawRequest(port: number, data: string | Uint8Array, options: { m
       resolve(parseResponse(Buffer.concat(chunks).toString('latin1')))
     }
     const timer = setTimeout(finish, options.timeoutMs ?? 5000)
-    socket.on('data', (d) => chunks.push(d))
+    socket.on('data', (d: Buffer) => chunks.push(d))
     socket.on('close', finish)
     socket.on('error', finish)
     socket.write(data)

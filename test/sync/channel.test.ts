@@ -53,11 +53,22 @@ describe('Channel', () => {
     const empty = new Channel<number>()
     const r1 = empty.receive()
     const r2 = empty.receive()
+    expect(empty.waitingReceivers).toBe(2)
+    expect(full.waitingSenders).toBe(1)
+    const outcomes: unknown[] = []
+    r1.then((r) => outcomes.push(r))
+    r2.then((r) => outcomes.push(r))
+    blockedSend.catch((e: unknown) => outcomes.push(e))
     empty.close()
     full.close()
-    expect(await r1).toEqual({ value: undefined, ok: false })
-    expect(await r2).toEqual({ value: undefined, ok: false })
-    await expect(blockedSend).rejects.toBeInstanceOf(ChannelClosedError)
+    await flush() // everything settles at close, without any further operation
+    expect(outcomes.slice(0, 2)).toEqual([
+      { value: undefined, ok: false },
+      { value: undefined, ok: false },
+    ])
+    expect(outcomes[2]).toBeInstanceOf(ChannelClosedError)
+    expect(empty.waitingReceivers).toBe(0)
+    expect(full.waitingSenders).toBe(0)
   })
 
   test('close: buffered values drain first, then every receive is ok:false; sends reject', async () => {
@@ -99,8 +110,10 @@ describe('Channel', () => {
     const ch = new Channel<number>()
     const ctrl = new AbortController()
     const aborted = ch.receive(ctrl.signal)
+    expect(ch.waitingReceivers).toBe(1)
     ctrl.abort(new Error('bye'))
     await expect(aborted).rejects.toThrow('bye')
+    expect(ch.waitingReceivers).toBe(0)
     expect(ch.trySend(1)).toBe(false) // nobody is waiting any more
     const r = ch.receive()
     expect(ch.trySend(2)).toBe(true)

@@ -127,14 +127,36 @@ describe('ErrGroup', () => {
     expect(called).toBe(false)
   })
 
-  test('a parent abort after the group finished changes nothing', async () => {
+  test('a parent abort after the group finished does not fail the finished work', async () => {
     const parent = new AbortController()
     const g = new ErrGroup({ signal: parent.signal })
     g.go(async () => {})
     await g.wait()
     parent.abort()
+    await g.wait() // nothing was dropped: the finished work stands
+  })
+
+  test('a parent aborted after construction but before go() runs nothing', async () => {
+    const parent = new AbortController()
+    const g = new ErrGroup({ signal: parent.signal })
+    parent.abort('late')
+    expect(g.signal.aborted).toBe(true)
+    let ran = false
+    g.go(async () => void (ran = true))
+    await expect(g.wait()).rejects.toBe('late')
+    expect(ran).toBe(false)
+  })
+
+  test('a parent aborted while the group is idle between batches stops the next go()', async () => {
+    const parent = new AbortController()
+    const g = new ErrGroup({ signal: parent.signal })
+    g.go(async () => {})
     await g.wait()
-    expect(g.signal.aborted).toBe(false) // detached from the parent while idle
+    parent.abort('between')
+    let ran = false
+    g.go(async () => void (ran = true))
+    await expect(g.wait()).rejects.toBe('between')
+    expect(ran).toBe(false)
   })
 
   test('an already-aborted parent runs nothing', async () => {

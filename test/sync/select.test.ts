@@ -36,6 +36,7 @@ describe('select', () => {
     expect(b.trySend(2)).toBe(true) // a parked select case is a receiver
     expect(await p).toEqual({ index: 1, ok: true, value: 2 })
     // The other case was unparked: nobody is receiving on a any more.
+    expect(a.waitingReceivers).toBe(0)
     expect(a.trySend(1)).toBe(false)
   })
 
@@ -72,6 +73,7 @@ describe('select', () => {
     const a = new Channel<number>()
     const r = await select([recvFrom(a), sendTo(a, 9)], { timeoutMs: 10 })
     expect(r).toEqual({ index: -1, reason: 'timeout', ok: false, value: undefined })
+    expect(a.waitingReceivers + a.waitingSenders).toBe(0)
     expect(a.trySend(1)).toBe(false) // no parked receiver
     expect(a.tryReceive()).toBeUndefined() // no parked sender
   })
@@ -88,6 +90,7 @@ describe('select', () => {
     await flush()
     ctrl.abort(new Error('cancelled'))
     await expect(p).rejects.toThrow('cancelled')
+    expect(a.waitingReceivers + a.waitingSenders).toBe(0)
     expect(a.trySend(1)).toBe(false)
     await expect(select([recvFrom(a)], { signal: AbortSignal.abort('early') })).rejects.toBe('early')
   })
@@ -115,6 +118,19 @@ describe('select', () => {
     const a = new Channel<number>()
     const r = await select([recvFrom(a), sendTo(a, 1)], { timeoutMs: 5 })
     expect(r.index).toBe(-1)
+  })
+
+  test('a long select loop over idle channels leaves no parked cases behind', async () => {
+    const idle = new Channel<number>()
+    const busy = new Channel<number>(1)
+    for (let i = 0; i < 500; i++) {
+      const p = select([recvFrom(idle), recvFrom(busy), sendTo(idle, i)])
+      busy.trySend(i)
+      expect(await p).toEqual({ index: 1, ok: true, value: i })
+    }
+    expect(idle.waitingReceivers).toBe(0)
+    expect(idle.waitingSenders).toBe(0)
+    expect(busy.waitingReceivers).toBe(0)
   })
 
   test('many racing selects and plain receivers: every value delivered exactly once', async () => {
@@ -171,5 +187,15 @@ describe('select', () => {
     await loop
     expect(handled).toBe(5)
     expect(idle).toBeGreaterThan(0)
+  })
+})
+
+describe('select timer limits', () => {
+  test('timeoutMs: Infinity waits for a case', async () => {
+    const a = new Channel<number>()
+    const p = select([recvFrom(a)], { timeoutMs: Infinity })
+    await sleep(10)
+    a.trySend(3)
+    expect(await p).toEqual({ index: 0, ok: true, value: 3 })
   })
 })

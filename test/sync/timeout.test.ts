@@ -110,3 +110,19 @@ describe('sleep', () => {
     await expect(sleep(1, AbortSignal.abort('pre'))).rejects.toBe('pre')
   })
 })
+
+describe('timer limits', () => {
+  test('Infinity means no deadline, not a 1 ms one (a bare setTimeout would fire at once)', async () => {
+    const ctrl = new AbortController()
+    let settled = false
+    const p = sleep(Infinity, ctrl.signal).catch(() => (settled = true))
+    const w = withTimeout((signal) => sleep(20, signal).then(() => 'ok'), Infinity)
+    const huge = withTimeout((signal) => sleep(20, signal).then(() => 'ok'), 2 ** 40)
+    expect(await w).toBe('ok')
+    expect(await huge).toBe('ok')
+    expect(settled).toBe(false)
+    ctrl.abort()
+    await p
+    expect(settled).toBe(true)
+  })
+})

@@ -83,6 +83,21 @@ describe('TokenBucket', () => {
     }
   })
 
+  test('an explicit `now` replaces the clock read', () => {
+    let reads = 0
+    const b = new TokenBucket(10, 1, () => {
+      reads++
+      return 0
+    })
+    expect(reads).toBe(1) // the constructor's
+    expect(b.take(1, 0)).toBe(true)
+    expect(b.take(1, 50)).toBe(false)
+    expect(b.retryAfterMs(1, 50)).toBe(50)
+    expect(b.take(1, 100)).toBe(true)
+    expect(b.resetMs(100)).toBe(100)
+    expect(reads).toBe(1)
+  })
+
   test('uses the real clock by default', async () => {
     const b = new TokenBucket(1_000, 1)
     expect(b.take()).toBe(true)

@@ -3,89 +3,41 @@
  * envelope, whether the client declared its length or streamed it chunked.
  *
  * Why not just Bun's `maxRequestBodySize`: Bun answers an oversize body itself with a bare
- * `413` and no body, before the app sees the request (declared length) or after the app already
- * started reading (chunked), so the client never gets the envelope or the request id. So
- * `server.ts` sets Bun's limit to {@link BUN_BODY_CEILING} and this plugin enforces the real one:
+ * `413` and no body, before the app sees the request (declared length) or while the app reads it
+ * (chunked), so the client never gets the envelope or its request id. So `server.ts` gives Bun
+ * {@link BUN_BODY_CEILING} and this plugin enforces the real limit:
  * - `Content-Length` over the limit: answered at once, unread, with `Connection: close` (Bun then
- *   drops the connection instead of draining gigabytes).
- * - no `Content-Length` but a body (chunked): the body is read here, stopping at the limit; over
- *   it -> 413. Within it, the bytes are given back to the same `Request` object (its body
- *   getters and readers now read a buffered copy, see {@link restoreBody}), so every route and
- *   parser reads the body as usual, and everything keyed by the request keeps working
- *   (`server.requestIP(request)`, per-request WeakMaps). Swapping in a new `Request` would break
- *   both; reading a `clone()` instead stalls, as Bun's tee waits for the unread branch.
+ *   drops the connection instead of draining the body).
+ * - no `Content-Length` but a body (chunked): the request's body readers (`json()`, `text()`,
+ *   `arrayBuffer()`, `body`, …) are pointed at a copy of the stream that counts bytes and fails
+ *   with `AppError('payload_too_large')` past the limit (see {@link limitBody}). Nothing is read
+ *   unless a route reads the body, and the `Request` object stays the one the server handed over,
+ *   so `server.requestIP(request)` and per-request WeakMaps keep working. A route reading the body
+ *   itself gets the AppError (recovery answers 413); Elysia's parsers wrap it in a `ParseError`,
+ *   which this plugin's error hook turns back into the 413 (so mount it before recovery).
  *
- * GET and HEAD are let through after one comparison: that is all this costs the read hot path.
+ * The request hook is synchronous (declared so with {@link syncHook}): GET and HEAD cost one
+ * comparison, other requests one header lookup; nothing makes every request await.
  *
  * @example
  * ```ts
- * app.use(recovery(log)).use(bodyLimit(config.maxBodySize))
+ * app.use(requestId()).use(bodyLimit(config.maxBodySize)).use(recovery(log))
  * ```
  */
 import { Elysia } from 'elysia'
-import { errorBody } from '../../errors.ts'
+import { AppError, errorBody } from '../../errors.ts'
 import { requestIdOf } from '../request-id/index.ts'
+import { syncHook } from '../sync-hook.ts'
 
 /**
  * The `maxRequestBodySize` given to `Bun.serve`: effectively unlimited, so every oversize request
- * reaches {@link bodyLimit} and gets the envelope. Memory stays bounded because the plugin never
- * reads past `MAX_BODY_SIZE` and Bun reads a declared body only when the app asks for it.
+ * reaches {@link bodyLimit} and gets the envelope. Memory stays bounded because a declared body
+ * over the limit is never read and a chunked one is cut off at the limit.
  */
 export const BUN_BODY_CEILING = Number.MAX_SAFE_INTEGER
 
-/**
- * Reads a stream to its end unless it passes `max` bytes: the bytes, or undefined (and the stream
- * cancelled) as soon as the count is over.
- *
- * @example
- * ```ts
- * await readLimited(request.body!, 1024) // Uint8Array of at most 1 KiB, or undefined
- * ```
- */
-export async function readLimited(stream: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array | undefined> {
-  const reader = stream.getReader()
-  const chunks: Uint8Array[] = []
-  let total = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.byteLength
-    if (total > max) {
-      await reader.cancel().catch(() => {})
-      return undefined
-    }
-    chunks.push(value)
-  }
-  if (chunks.length === 1) return chunks[0]
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
-}
-
-const BODY_READERS = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text', 'clone'] as const
-
-/**
- * Makes `request` read its body from `bytes`: its body readers and `body` / `bodyUsed` getters
- * are pointed at a stand-in `Request` holding the bytes, so they keep their usual one-shot
- * semantics. Only the instance changes; the object stays the same one the server handed over.
- *
- * @example
- * ```ts
- * restoreBody(request, bytes)
- * await request.json() // parses bytes
- * ```
- */
-export function restoreBody(request: Request, bytes: Uint8Array): void {
-  const stand = new Request(request.url, { method: request.method, headers: request.headers, body: bytes })
-  for (const name of BODY_READERS) {
-    Object.defineProperty(request, name, { value: stand[name].bind(stand), configurable: true })
-  }
-  Object.defineProperty(request, 'body', { get: () => stand.body, configurable: true })
-  Object.defineProperty(request, 'bodyUsed', { get: () => stand.bodyUsed, configurable: true })
+function tooLargeError(max: number): AppError {
+  return new AppError('payload_too_large', `The request body is larger than ${max} bytes`, { headers: { connection: 'close' } })
 }
 
 function tooLarge(max: number, set: { headers: Record<string, unknown> }): Response {
@@ -94,29 +46,66 @@ function tooLarge(max: number, set: { headers: Record<string, unknown> }): Respo
   return new Response(JSON.stringify(body), { status: 413, headers: { 'content-type': 'application/json; charset=utf-8' } })
 }
 
+const BODY_READERS = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text', 'clone'] as const
+
 /**
- * Elysia plugin enforcing `maxBytes` on request bodies (mount right after recovery).
+ * Makes every way of reading `request`'s body go through a byte counter that fails with
+ * `AppError('payload_too_large')` once more than `max` bytes arrived. Only this instance changes
+ * (its readers and `body`/`bodyUsed` getters now use a stand-in `Request` on the counted stream).
  *
  * @example
  * ```ts
- * new Elysia().use(bodyLimit(1024 * 1024))
+ * limitBody(request, 1024)
+ * await request.text() // rejects with AppError('payload_too_large') past 1 KiB
+ * ```
+ */
+export function limitBody(request: Request, max: number): void {
+  const source = request.body
+  if (source === null) return
+  let total = 0
+  const counted = source.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      total += chunk.byteLength
+      if (total > max) controller.error(tooLargeError(max))
+      else controller.enqueue(chunk)
+    },
+  }))
+  const stand = new Request(request.url, { method: request.method, headers: request.headers, body: counted, duplex: 'half' } as RequestInit)
+  for (const name of BODY_READERS) {
+    Object.defineProperty(request, name, { value: stand[name].bind(stand), configurable: true })
+  }
+  Object.defineProperty(request, 'body', { get: () => stand.body, configurable: true })
+  Object.defineProperty(request, 'bodyUsed', { get: () => stand.bodyUsed, configurable: true })
+}
+
+/**
+ * Elysia plugin enforcing `maxBytes` on request bodies. Mount it after the request id and before
+ * recovery (its error hook must see Elysia's parse errors first).
+ *
+ * @example
+ * ```ts
+ * new Elysia().use(requestId()).use(bodyLimit(1024 * 1024)).use(recovery(log))
  * ```
  */
 export function bodyLimit(maxBytes: number) {
   return new Elysia({ name: 'highperf/body-limit', seed: maxBytes })
-    .onRequest(async ({ request, set }) => {
+    .onRequest(syncHook(({ request, set }: { request: Request; set: { headers: Record<string, unknown> } }) => {
       const method = request.method
-      if (method === 'GET' || method === 'HEAD') return
+      if (method === 'GET' || method === 'HEAD') return undefined
       const declared = request.headers.get('content-length')
-      if (declared !== null) {
-        // Bun rejects a malformed Content-Length with 400 before the app runs, so this is a number.
-        if (Number(declared) > maxBytes) return tooLarge(maxBytes, set)
-        return
+      if (declared === null) {
+        limitBody(request, maxBytes)
+        return undefined
       }
-      const stream = request.body
-      if (stream === null) return
-      const bytes = await readLimited(stream, maxBytes)
-      if (bytes === undefined) return tooLarge(maxBytes, set)
-      restoreBody(request, bytes)
+      // Bun refuses a malformed Content-Length with 400 before the app runs, so this is a number.
+      if (Number(declared) > maxBytes) return tooLarge(maxBytes, set)
+      return undefined
+    }))
+    .onError({ as: 'global' }, ({ code, error, set }) => {
+      // Elysia wraps whatever a body parser throws in a ParseError (a 400); keep our 413.
+      if (code !== 'PARSE') return
+      const cause = (error as Error).cause
+      if (!(cause instanceof AppError) || cause.code !== 'payload_too_large') return
+      return tooLarge(maxBytes, set)
     })
 }

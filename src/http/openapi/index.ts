@@ -20,12 +20,17 @@
  * ```
  */
 import { Elysia } from 'elysia'
+// Before '@elysiajs/openapi': snapshots Elysia's format checks so they can be put back (see formats.ts).
+import { restoreElysiaFormats } from './formats.ts'
 import { openapi } from '@elysiajs/openapi'
 import bundleFile from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import cssFile from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import swaggerPkg from 'swagger-ui-dist/package.json' with { type: 'json' }
 import { gzip } from 'node:zlib'
 import { VERSION } from '../../version.ts'
+
+// Undo @elysiajs/openapi's global swap of TypeBox format checks for per-call Zod ones.
+restoreElysiaFormats()
 
 /** Where the Swagger UI page is served. */
 export const SWAGGER_PATH = '/swagger'

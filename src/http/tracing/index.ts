@@ -52,7 +52,8 @@ export function tracingPlugin(tracing: Tracing | null) {
         const span = ctx.span
         if (span === null) return
         ctx.span = null
-        tracing.endServerSpan(span, ctx.request.method, ctx.route || undefined, finalStatus(ctx as RequestOutcome))
+        const c = ctx as RequestOutcome
+        tracing.endServerSpan(span, ctx.request.method, ctx.route || undefined, finalStatus(c.response, ctx.set.status, c.error, c.code))
       })
   }
   return plugin.as('global')

@@ -23,22 +23,35 @@ export interface TraceParent {
   flags: number
 }
 
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/
 const ZERO_TRACE = '0'.repeat(32)
 const ZERO_SPAN = '0'.repeat(16)
+const DASH = 45
+
+// A character loop rather than a regular expression with capture groups: no match array and no
+// capture strings per request, only the two id slices the caller keeps.
+function isLowerHex(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i)
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false
+  }
+  return true
+}
 
 /** Parses a `traceparent` header strictly; undefined when absent or invalid. */
 export function parseTraceparent(header: string | null | undefined): TraceParent | undefined {
-  if (header === null || header === undefined || header.length < 55 || header.length > 512) return undefined
-  const m = TRACEPARENT.exec(header)
-  if (m === null) return undefined
-  const version = m[1] as string
-  const traceId = m[2] as string
-  const parentId = m[3] as string
-  if (version === 'ff' || traceId === ZERO_TRACE || parentId === ZERO_SPAN) return undefined
+  if (header === null || header === undefined) return undefined
+  const n = header.length
+  if (n < 55 || n > 512) return undefined
+  if (header.charCodeAt(2) !== DASH || header.charCodeAt(35) !== DASH || header.charCodeAt(52) !== DASH) return undefined
+  if (!isLowerHex(header, 0, 2) || !isLowerHex(header, 3, 35) || !isLowerHex(header, 36, 52) || !isLowerHex(header, 53, 55)) return undefined
+  const version = header.slice(0, 2)
+  if (version === 'ff') return undefined
   // Version 00 has exactly four fields; later versions may append more after a dash.
-  if (version === '00' && m[5] !== undefined) return undefined
-  return { traceId, parentId, flags: parseInt(m[4] as string, 16) }
+  if (n > 55 && (version === '00' || header.charCodeAt(55) !== DASH)) return undefined
+  const traceId = header.slice(3, 35)
+  const parentId = header.slice(36, 52)
+  if (traceId === ZERO_TRACE || parentId === ZERO_SPAN) return undefined
+  return { traceId, parentId, flags: parseInt(header.slice(53, 55), 16) }
 }
 
 /** Formats a version-00 `traceparent`. */

@@ -1,0 +1,12 @@
+const t0 = performance.now()
+const { loadConfig } = await import('./src/config.ts')
+const { startServer } = await import('./src/server.ts')
+const t1 = performance.now()
+const r = loadConfig([], { LOG_LEVEL: 'warn', ACCESS_LOG: 'off', PORT: '0', HOST: '127.0.0.1', DATA_DIR: '/tmp/ordtest/sdata' })
+if (r.kind !== 'config') throw 1
+const srv = await startServer(r.config)
+const t2 = performance.now()
+const res = await fetch(`${srv.url}healthz`)
+const t3 = performance.now()
+console.log(`import ${(t1 - t0).toFixed(0)} ms, startServer ${(t2 - t1).toFixed(0)} ms, first healthz ${(t3 - t2).toFixed(0)} ms (${res.status})`)
+await srv.shutdown()

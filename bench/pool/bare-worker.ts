@@ -1,0 +1,48 @@
+/**
+ * Bare ring baseline worker: fixed 16-byte slots [id, arg], no JSON, no claims, no stats.
+ * It answers every request with [id, result] and rings the doorbell only while the main thread sleeps.
+ *
+ * @example new Worker(url, { workerData: { req, res, bell } })
+ */
+import { workerData } from 'node:worker_threads'
+import { cpuWork } from './work.ts'
+
+const { req, res, bell } = workerData as { req: SharedArrayBuffer; res: SharedArrayBuffer; bell: SharedArrayBuffer }
+const rq = new Int32Array(req)
+const rs = new Int32Array(res)
+const b = new Int32Array(bell)
+const SLOTS = 4096
+const H = 0, T = 16, SLEEP = 32, STOP = 48, BASE = 64
+let head = Atomics.load(rq, H)
+let rtail = Atomics.load(rs, T)
+let spin = 64
+while (Atomics.load(rq, STOP) === 0) {
+  const tail = Atomics.load(rq, T)
+  if (tail === head) {
+    let hit = false
+    for (let i = 0; i < spin; i++) if (Atomics.load(rq, T) !== head) { hit = true; break }
+    spin = hit ? Math.min(16384, spin * 2) : Math.max(64, spin >> 1)
+    if (!hit) {
+      Atomics.store(rq, SLEEP, 1)
+      const t = Atomics.load(rq, T)
+      if (t === head) Atomics.wait(rq, T, t, 1000)
+      Atomics.store(rq, SLEEP, 0)
+    }
+    continue
+  }
+  while (head !== tail) {
+    const s = BASE + (head & (SLOTS - 1)) * 4
+    const id = rq[s] as number
+    const arg = rq[s + 1] as number
+    head = (head + 1) | 0
+    Atomics.store(rq, H, head)
+    const out = arg > 0 ? cpuWork(arg) | 0 : arg
+    while (((rtail - Atomics.load(rs, H)) | 0) >= SLOTS) Atomics.wait(rs, H, Atomics.load(rs, H), 1)
+    const o = BASE + (rtail & (SLOTS - 1)) * 4
+    rs[o] = id
+    rs[o + 1] = out
+    rtail = (rtail + 1) | 0
+    Atomics.store(rs, T, rtail)
+    if (Atomics.load(b, 16) !== 0) { Atomics.add(b, 0, 1); Atomics.notify(b, 0) }
+  }
+}
