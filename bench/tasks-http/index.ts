@@ -6,11 +6,12 @@
  * health check waits behind every queued task.
  *
  * Method: the servers run as separate processes: the inline baseline, and highperf from source
- * (`bun src/main.ts`, rate limiting and access log off) with WORKERS=2 and with WORKERS=1. Per round and server: wrk (1 thread, 8
- * connections, --latency) loads POST /tasks/primes for ROUND_S seconds while this process sends
- * GET /healthz open-loop every 10 ms and records each latency. Rounds alternate between the
- * servers; the table shows medians over rounds of req/s, wrk's latency percentiles and each
- * round's /healthz p50/p99. A first row measures /healthz with no load.
+ * (`bun src/main.ts`, rate limiting and access log off) with WORKERS=2 and with WORKERS=1. Per
+ * round and server: wrk (1 thread, 8 connections, --latency) loads POST /tasks/primes for
+ * ROUND_S seconds while this process sends GET /healthz open-loop every 10 ms and records each
+ * latency. Rounds alternate between the servers; the table shows medians over rounds of req/s,
+ * wrk's latency percentiles and each round's /healthz p50/p99. A first row measures /healthz
+ * with no load.
  *
  * The machine has 2 cores shared by wrk, the server's main thread and its workers (and other
  * work): figures are noisy, and req/s is bounded by the cores, not by the pool.

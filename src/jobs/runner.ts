@@ -24,6 +24,7 @@
  */
 import { AppError } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
+import type { TaskInfo } from '../tasks/types.ts'
 import type { Logger } from '../log.ts'
 import { backoffDelay } from './backoff.ts'
 import { JobEvents, type JobListener } from './events.ts'
@@ -85,6 +86,8 @@ export class JobRunner {
   #wakeAt = Infinity
   #sweepTimer: ReturnType<typeof setInterval> | undefined
   #drainDeadline = 0
+  #catalogOf: readonly TaskInfo[] | undefined
+  #known = new Set<string>()
 
   constructor(options: JobRunnerOptions) {
     this.#o = {
@@ -138,19 +141,30 @@ export class JobRunner {
     if (this.#counts.queued >= this.#o.queueLimit) {
       throw new AppError('queue_full', `${this.#counts.queued} jobs are queued (JOB_QUEUE_LIMIT ${this.#o.queueLimit}); retry later`, { retryAfter: 1 })
     }
-    const res = await this.#o.store.insert(newJob(req, this.#o.now()))
-    if (res.created) {
-      this.#counts.queued++
-      this.#pump()
+    // Counted before the insert commits, so concurrent submits cannot all slip under the limit.
+    this.#counts.queued++
+    let res: InsertResult
+    try {
+      res = await this.#o.store.insert(newJob(req, this.#o.now()))
+    } catch (err) {
+      this.#counts.queued--
+      throw err
     }
+    if (res.created) this.#pump()
+    else this.#counts.queued--
     return res
   }
 
   #validate(req: NewJob): void {
     const catalog = this.#o.pool.catalog()
+    // The Set is rebuilt only when the pool reports a new catalog: one Set per worker start, not per submit.
+    if (catalog !== this.#catalogOf) {
+      this.#catalogOf = catalog
+      this.#known = new Set(catalog.map((t) => t.name))
+    }
+    const known = this.#known
     // Before the first worker reports its catalog, names cannot be checked here: the worker
     // rejects an unknown one and the job fails with unknown_task (no retries).
-    const known = new Set(catalog.map((t) => t.name))
     const check = (name: string): boolean => catalog.length === 0 || known.has(name)
     if (req.pipeline) {
       if (req.pipeline.length === 0 || req.pipeline.length > MAX_PIPELINE_STAGES) {

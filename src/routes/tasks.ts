@@ -35,7 +35,11 @@ export interface TaskRouteDeps {
 /** Headers of every task result: the bytes are JSON already. */
 export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const
 
-/** `?timeoutMs=`: the task's own bound, at most TASK_TIMEOUT (a bad value is a 422). */
+/**
+ * `?timeoutMs=`: the task's own bound, at most TASK_TIMEOUT (a bad value is a 422).
+ *
+ * @example app.post('/x', handler, { query: timeoutQuery(config) })
+ */
 export function timeoutQuery(config: Pick<Config, 'taskTimeout'>) {
   return t.Object({
     timeoutMs: t.Optional(
@@ -84,7 +88,11 @@ export async function catalogOf(pool: TaskRunner, signal: AbortSignal, maxWaitMs
   return catalog
 }
 
-/** A result's JSON bytes as a 200 response, untouched. */
+/**
+ * A result's JSON bytes as a 200 response, untouched.
+ *
+ * @example return jsonBytes(await pool.run('echo', body))
+ */
 export function jsonBytes(bytes: Uint8Array): Response {
   return new Response(bytes, { headers: JSON_HEADERS })
 }

@@ -29,7 +29,11 @@ export const PayloadFields = {
 
 const encoder = new TextEncoder()
 
-/** Decodes base64 strictly: a malformed string is a 422, never silently truncated data. */
+/**
+ * Decodes base64 strictly: a malformed string is a 422, never silently truncated data.
+ *
+ * @example decodeBase64('aGk=', 'hash') // Uint8Array [104, 105]
+ */
 export function decodeBase64(b64: string, task: string, path = '/bytes'): Uint8Array {
   try {
     return Uint8Array.fromBase64(b64)
@@ -40,7 +44,11 @@ export function decodeBase64(b64: string, task: string, path = '/bytes'): Uint8A
   }
 }
 
-/** The bytes of a payload: `text` as UTF-8 or `bytes` decoded. Exactly one must be given. */
+/**
+ * The bytes of a payload: `text` as UTF-8 or `bytes` decoded. Exactly one must be given.
+ *
+ * @example payloadBytes({ bytes: 'aGk=' }, 'hash') // Uint8Array [104, 105]
+ */
 export function payloadBytes(input: { text?: string; bytes?: string }, task: string): Uint8Array {
   const hasText = input.text !== undefined
   const hasBytes = input.bytes !== undefined

@@ -59,6 +59,8 @@ describe('metrics plugin (in-process)', () => {
     const text = await t.deps.metrics.render()
     expect(text).toContain('http_requests_total{method="GET",route="/explode",status="500"} 1')
     expect(text).toContain('http_requests_total{method="GET",route="/busy",status="503"} 1')
+    // The pool's queue_full refusal counts as load shedding.
+    expect(text).toContain('http_requests_shed_total{reason="queue_full"} 1')
     expect(text).toContain('http_requests_total{method="POST",route="/things",status="201"} 1')
     expect(text).toContain('http_requests_total{method="POST",route="/strict",status="422"} 1')
     expect(text).toContain('http_requests_total{method="POST",route="/strict",status="400"} 1')
@@ -73,7 +75,7 @@ describe('metrics plugin (in-process)', () => {
 })
 
 describe('metrics plugin with the guards', () => {
-  test('a rate-limited 429 (refused before routing) is counted with its status', async () => {
+  test('a rate-limited 429 (refused before routing) is counted with its status and in the rejection counter', async () => {
     const t = await testDeps({ rateLimitRps: 1, rateLimitBurst: 1 })
     try {
       const app = createApp(t.deps).get('/things/:id', () => 'x')
@@ -85,6 +87,7 @@ describe('metrics plugin with the guards', () => {
       const limited = samples(text, 'http_requests_total').filter((l) => l.includes('status="429"'))
       expect(limited).toHaveLength(1)
       expect(Number(limited[0]!.split(' ')[1])).toBe(statuses.filter((s) => s === 429).length)
+      expect(samples(text, 'http_rate_limit_rejections_total')).toEqual([`http_rate_limit_rejections_total ${statuses.filter((s) => s === 429).length}`])
     } finally {
       await t.close()
     }
@@ -120,6 +123,8 @@ describe('GET /metrics on a real server', () => {
   test('its output passes promtool check metrics with no errors or warnings', async () => {
     await fetch(`${srv.url}healthz`)
     await fetch(`${srv.url}no/such/path`)
+    const task = await fetch(`${srv.url}tasks/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"hello":1}' })
+    expect(task.status).toBe(200)
     await settle()
     const res = await fetch(`${srv.url}metrics`)
     expect(res.status).toBe(200)
@@ -131,6 +136,11 @@ describe('GET /metrics on a real server', () => {
     expect(text).toContain('http_requests_total{method="GET",route="unmatched",status="404"} 1')
     // The scrape itself is in flight while the gauge is read.
     expect(samples(text, 'http_requests_in_flight')).toEqual(['http_requests_in_flight 1'])
+    // Pool and job metrics from the real pool and job runner.
+    expect(samples(text, 'pool_workers')).toEqual(['pool_workers 1'])
+    expect(text).toContain('pool_tasks_total{task="echo",outcome="ok"} 1')
+    expect(text).toContain('pool_task_run_seconds_count{task="echo"} 1')
+    expect(text).toContain('jobs{state="queued"} 0')
     expect(text).toContain('process_resident_memory_bytes ')
     expect(text).toContain('nodejs_eventloop_lag_p99_seconds ')
   })

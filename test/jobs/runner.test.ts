@@ -220,6 +220,13 @@ describe('JobRunner', () => {
     expect((err as AppError).retryAfter).toBe(1)
   })
 
+  test('concurrent submits cannot slip past the queue limit together', async () => {
+    const { runner } = setup({ queueLimit: 5 }, false)
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => runner.submit({ task: 'echo', input: '' })))
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBe(5)
+    expect(runner.counts().queued).toBe(5)
+  })
+
   test('drain refuses new jobs; close lets running jobs finish within the grace and leaves queued ones queued', async () => {
     const { runner, store, tmp, ready } = setup({ concurrency: 1 })
     await ready

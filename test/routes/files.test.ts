@@ -66,6 +66,11 @@ describe('GET /files/*', () => {
     expect(new Uint8Array(await bin.arrayBuffer())).toEqual(data)
   })
 
+  test('a query string is not part of the file name', async () => {
+    expect(await (await get('/files/hello.txt?v=3')).text()).toBe(HELLO)
+    expect((await get('/files/hello.txt?v=3', {}, 'HEAD')).status).toBe(200)
+  })
+
   test('percent-encoded names are decoded once', async () => {
     expect(await (await get('/files/space%20name.txt')).text()).toBe('spaced')
     // %252e%252e%252f decodes once to the literal file name "%2e%2e%2f", never to "../".

@@ -12,10 +12,11 @@
  * `requestSignal()` call, so `GET /healthz` or a sqlite read that never asks pays two
  * `performance.now()` calls and one WeakMap entry, not a controller and a timer (bench/middleware).
  *
- * Handlers that ignore the signal are NOT raced: racing would answer 504 while their work keeps
- * running unseen by MAX_INFLIGHT and the breaker, and a synchronous handler cannot be raced at all.
- * Instead, an answer that arrives after the deadline is replaced by 504 `deadline_exceeded`
- * (as Go's `http.TimeoutHandler` would have answered), so clients see one contract.
+ * Handlers that ignore the signal are NOT raced, and their late answers are NOT replaced:
+ * racing would answer 504 while the work keeps running unseen by MAX_INFLIGHT and the breaker
+ * (and a synchronous handler cannot be raced at all); replacing a finished answer by 504 saves
+ * nothing (the work is done) and would report a committed write, or `/batch`'s partial results,
+ * as failed. The deadline bounds what can be cancelled: the pool, `fetch`, sleeps, semaphores.
  *
  * @example
  * ```ts
@@ -211,12 +212,6 @@ export function deadline(options: DeadlineOptions) {
       state.start = performance.now()
       state.ms = ms
       arm(state)
-    })
-    .onAfterHandle({ as: 'global' }, ({ request }) => {
-      const state = deadlines.get(request)
-      if (state !== undefined && state.ms !== Infinity && performance.now() - state.start > state.ms) {
-        throw new AppError('deadline_exceeded', `The request deadline of ${state.ms} ms passed`)
-      }
     })
     .onAfterResponse({ as: 'global' }, afterResponse(({ request, route, error }) => {
       const state = deadlines.get(request)

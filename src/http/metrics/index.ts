@@ -85,6 +85,9 @@ export function metricsPlugin(metrics: Metrics) {
     .onAfterResponse({ as: 'global' }, (ctx) => {
       const c = ctx as RequestOutcome
       series.record(ctx.request.method, routeOf(ctx.route), finalStatus(c.response, ctx.set.status, c.error, c.code), (performance.now() - ctx.startedAt) / 1000)
+      // The pool refuses with AppError('queue_full') wherever a route runs a task: counted here,
+      // once, rather than by every route. (max_inflight is counted by its own plugin.)
+      if (c.code === 'queue_full') metrics.shed('queue_full')
     })
 }
 
