@@ -10,7 +10,8 @@
  * `setImmediate` turn, because Elysia runs `afterResponse` hooks (max-inflight's release, the
  * deadline's timer clear, the breaker's verdict) on the next macrotask: leaving them out would
  * hide part of the cost. Cost per request = median batch time / BATCH; "overhead" is that minus
- * the baseline's.
+ * the baseline's. A second figure is process CPU time per request over a fixed number of
+ * batches: on a shared machine it does not count the time the process spent descheduled.
  *
  * The machine has 2 cores and is shared: figures are noisy (rounds are interleaved; the median
  * of ROUNDS is reported, and the best round, which is what the code costs when nothing else
@@ -38,6 +39,7 @@ import { silentLogger } from '../../src/log.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7)
 const BATCH = 200
+const CPU_BATCHES = 50
 const TOKEN = 'bench-token-0123456789'
 
 type Guard = 'inflight' | 'ratelimit' | 'auth' | 'deadline' | 'breaker'
@@ -89,13 +91,24 @@ async function batch(v: Variant): Promise<void> {
   await flush()
 }
 
+/** CPU time (user + system, all threads: GC included) per request over CPU_BATCHES batches. */
+async function cpuPerRequest(v: Variant): Promise<number> {
+  const before = process.cpuUsage()
+  for (let i = 0; i < CPU_BATCHES; i++) await batch(v)
+  const d = process.cpuUsage(before)
+  return ((d.user + d.system) * 1000) / (CPU_BATCHES * BATCH) // µs -> ns
+}
+
 const perRequestNs: number[][] = variants.map(() => [])
+const cpuNs: number[][] = variants.map(() => [])
 for (const v of variants) await batch(v) // compile every route before measuring
 for (let round = 0; round < ROUNDS; round++) {
   for (const [i, v] of variants.entries()) {
     const stats = await measure(() => batch(v), { min_cpu_time: 300 * 1e6, min_samples: 20 })
     perRequestNs[i]!.push(stats.p50 / BATCH)
-    process.stderr.write(`round ${round + 1}/${ROUNDS} ${v.name}: ${(stats.p50 / BATCH).toFixed(0)} ns/req\n`)
+    const cpu = await cpuPerRequest(v)
+    cpuNs[i]!.push(cpu)
+    process.stderr.write(`round ${round + 1}/${ROUNDS} ${v.name}: ${(stats.p50 / BATCH).toFixed(0)} ns/req wall, ${cpu.toFixed(0)} ns/req cpu\n`)
   }
 }
 
@@ -104,6 +117,7 @@ const med = perRequestNs.map(median)
 const baseGet = med[0] as number
 const basePost = med[variants.findIndex((v) => v.name === 'baseline, POST')] as number
 const best = perRequestNs.map((xs) => Math.min(...xs))
+const cpu = cpuNs.map(median)
 const us = (ns: number) => (ns / 1000).toFixed(2)
 const signed = (ns: number) => `${ns >= 0 ? '+' : ''}${us(ns)}`
 const rows = variants.map((v, i) => {
@@ -112,16 +126,19 @@ const rows = variants.map((v, i) => {
   const base = v.post ? basePost : baseGet
   const isBase = v.name.startsWith('baseline')
   const bestOver = (best[i] as number) - (best[baseIndex] as number)
-  return `| ${v.name} | ${us(ns)} | ${isBase ? '—' : signed(ns - base)} | ${(ns / base).toFixed(2)}× | ${us(best[i] as number)} | ${isBase ? '—' : signed(bestOver)} |`
+  const cpuOver = (cpu[i] as number) - (cpu[baseIndex] as number)
+  return `| ${v.name} | ${us(ns)} | ${isBase ? '—' : signed(ns - base)} | ${(ns / base).toFixed(2)}× | ${us(best[i] as number)} | ${isBase ? '—' : signed(bestOver)} | ${us(cpu[i] as number)} | ${isBase ? '—' : signed(cpuOver)} |`
 })
 const table = [
   '# Middleware cost per request (bench/middleware)',
   '',
   `\`bun bench/middleware/index.ts\` — ${new Date().toISOString()}, Bun ${Bun.version}, in-process \`app.handle()\`, median of ${ROUNDS} interleaved rounds,`,
   `each the mitata p50 of batches of ${BATCH} requests plus one setImmediate turn (afterResponse hooks included). 2 shared cores: noisy.`,
+  `CPU columns: process CPU time (user + system, all threads, GC included) over ${CPU_BATCHES * BATCH} requests per round; steadier than wall time when other`,
+  'processes compete for the cores, since time spent descheduled is not counted.',
   '',
-  '| variant | µs / request (median) | overhead µs | vs baseline | best round µs | best-round overhead µs |',
-  '| --- | ---: | ---: | ---: | ---: | ---: |',
+  '| variant | wall µs / req (median) | overhead | vs baseline | wall, best round | overhead | CPU µs / req (median) | CPU overhead |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows,
   '',
 ].join('\n')

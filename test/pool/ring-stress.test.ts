@@ -5,7 +5,10 @@
 import { afterAll, expect, test } from 'bun:test'
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads'
 import { Ring, type SideChannel } from '../../src/pool/ring.ts'
-import { REQ_QUEUED } from '../../src/pool/protocol.ts'
+import { REQ_QUEUED, WORDS_PER_LINE } from '../../src/pool/protocol.ts'
+
+const RING_TAIL = WORDS_PER_LINE
+const RING_SLEEP = WORDS_PER_LINE * 2
 
 const WORKER = new URL('./fixtures/ring-echo-worker.ts', import.meta.url)
 const workers: Worker[] = []
@@ -77,7 +80,13 @@ async function runStream(s: Stream): Promise<{ ok: number; bad: number }> {
       expected = id + 1
       back.release()
     }
-    if (!progress) await new Promise((r) => setImmediate(r))
+    if (!progress) {
+      // Park like the pool does: SLEEP=1 on the response ring makes the worker's next publish
+      // notify TAIL, which resolves the waitAsync (2 ms cap for the rare missed window).
+      Atomics.store(back.i32, RING_SLEEP, 1)
+      await Atomics.waitAsync(back.i32, RING_TAIL, Atomics.load(back.i32, RING_TAIL), 2).value
+      Atomics.store(back.i32, RING_SLEEP, 0)
+    }
   }
   return { ok: expected - bad, bad }
 }
