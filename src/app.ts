@@ -43,6 +43,9 @@ import { taskRoutes } from './routes/tasks.ts'
 import { batchRoutes } from './routes/batch.ts'
 import { carRoutes } from './routes/cars.ts'
 import { poolRoutes } from './routes/pool.ts'
+import { messagesRoutes } from './routes/messages.ts'
+import type { LlmClient } from './llm/client.ts'
+import type { MessageStore } from './store/messages.ts'
 
 /** Everything the routes need, built once by `server.ts` (or by a test). */
 export interface AppDeps {
@@ -61,6 +64,10 @@ export interface AppDeps {
   pool: TaskRunner
   /** Persistent jobs on the pool (docs/jobs.md). */
   jobs: JobRunner
+  /** The LLM upstream client: one semaphore and one breaker for the whole server (docs/llm.md). */
+  llm: LlmClient
+  /** Stored LLM exchanges on bun:sqlite (docs/llm.md). */
+  messages: MessageStore
 }
 
 /** Builds the highperf Elysia app from its dependencies. */
@@ -92,6 +99,7 @@ export function createApp(deps: AppDeps) {
     .use(batchRoutes(deps))
     .use(carRoutes(deps))
     .use(poolRoutes(deps))
+    .use(messagesRoutes(deps))
 }
 
 /** The app's type, for Eden clients and typed tests. */

@@ -31,6 +31,8 @@ import { UserStore } from './store/users.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
 import { BUN_BODY_CEILING } from './http/body-limit/index.ts'
+import { LlmClient } from './llm/client.ts'
+import { MessageStore } from './store/messages.ts'
 
 /** A running server. */
 export interface RunningServer {
@@ -73,7 +75,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await jobs.start()
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   closers.push(() => jobs.close())
-  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs }
+  const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'))
+  closers.push(() => messages.close())
+  // One client for the server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every
+  // request. Closed before the messages store (closers run in reverse): streams still running at
+  // the end of the drain are aborted and cannot write afterwards.
+  const llm = LlmClient.fromConfig(config, log)
+  closers.push(() => llm.close())
+  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
   // Pool and job metrics are read from these at scrape time (nothing per request or task).
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())

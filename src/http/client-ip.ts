@@ -17,6 +17,7 @@
  * clientAddress(request, server, true)              // '198.51.100.7' from 'X-Forwarded-For: 1.2.3.4, 198.51.100.7, 10.0.0.2'
  * ```
  */
+import { isIP } from 'node:net'
 
 /** The part of Bun's `Server` this module needs (so tests and other adapters can supply it). */
 export interface PeerSource {
@@ -52,7 +53,7 @@ export function isPrivateAddress(address: string): boolean {
 
 /**
  * Picks the client from an `X-Forwarded-For` value: the right-most non-private hop, else the
- * left-most hop. Returns undefined for an empty header.
+ * left-most hop; hops that are not IP addresses are ignored. Returns undefined when none is left.
  *
  * @example forwardedClient('1.2.3.4, 198.51.100.7, 10.0.0.2') // '198.51.100.7'
  */
@@ -61,7 +62,8 @@ export function forwardedClient(header: string): string | undefined {
   let leftMost: string | undefined
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = (hops[i] as string).trim()
-    if (hop === '') continue
+    // Not an address (empty, 'unknown', a forged 'api-token'): skipped, never a rate-limit key.
+    if (isIP(hop) === 0) continue
     if (!isPrivateAddress(hop)) return hop
     leftMost = hop
   }
@@ -89,4 +91,32 @@ export function clientAddress(request: Request, server: PeerSource | null | unde
   if (address === undefined) return UNKNOWN_CLIENT
   // A dual-stack socket reports IPv4 peers as '::ffff:1.2.3.4': one client, one spelling.
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}
+
+/**
+ * The rate-limit bucket of an address: IPv4 addresses as they are, IPv6 addresses by their /64
+ * prefix. One IPv6 host usually owns a whole /64 (SLAAC privacy addresses rotate inside it), so
+ * keying by full address would let one client mint unlimited fresh buckets and churn everyone
+ * else out of the table. Anything that is not an IPv6 address is returned unchanged.
+ *
+ * @example
+ * clientBucket('203.0.113.9')            // '203.0.113.9'
+ * clientBucket('2001:db8:1:2:aaaa::7')   // '2001:db8:1:2::/64'
+ */
+export function clientBucket(address: string): string {
+  if (!address.includes(':') || isIP(address) !== 6) return address
+  const lower = address.toLowerCase()
+  if (lower.startsWith('::ffff:') && lower.includes('.')) return lower.slice(7)
+  const cut = lower.indexOf('::')
+  let groups: string[]
+  if (cut === -1) groups = lower.split(':')
+  else {
+    const head = cut === 0 ? [] : lower.slice(0, cut).split(':')
+    const tail = cut + 2 >= lower.length ? [] : lower.slice(cut + 2).split(':')
+    // An embedded IPv4 tail ('::1.2.3.4') counts as two groups; only the first four matter here.
+    const tailGroups = tail.length > 0 && (tail[tail.length - 1] as string).includes('.') ? tail.length + 1 : tail.length
+    groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tailGroups)).fill('0'), ...tail]
+  }
+  const prefix = groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')
+  return `${prefix}::/64`
 }

@@ -24,12 +24,12 @@
  */
 import { AppError } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
-import type { TaskInfo } from '../tasks/types.ts'
 import type { Logger } from '../log.ts'
 import { backoffDelay } from './backoff.ts'
 import { JobEvents, type JobListener } from './events.ts'
 import { isFinal, newJob, type Job, type JobError, type JobState, type NewJob } from './model.ts'
 import { runPipeline } from './pipeline.ts'
+import { SubmitValidator } from './validate.ts'
 import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
 
 /** What the runner is built from. */
@@ -59,8 +59,6 @@ const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'unknown_tas
 const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
 const CANCELED = Symbol('canceled')
 const SHUTDOWN = Symbol('shutdown')
-/** Most stages a pipeline may have. */
-export const MAX_PIPELINE_STAGES = 32
 
 interface Running {
   job: Job
@@ -86,8 +84,7 @@ export class JobRunner {
   #wakeAt = Infinity
   #sweepTimer: ReturnType<typeof setInterval> | undefined
   #drainDeadline = 0
-  #catalogOf: readonly TaskInfo[] | undefined
-  #known = new Set<string>()
+  readonly #validator: SubmitValidator
 
   constructor(options: JobRunnerOptions) {
     this.#o = {
@@ -97,6 +94,7 @@ export class JobRunner {
       ...options,
       sweepEvery: options.sweepEvery ?? Math.max(1000, Math.min(options.ttl, 60_000)),
     }
+    this.#validator = new SubmitValidator(options.pool)
   }
 
   /** The store behind the runner. */
@@ -137,8 +135,11 @@ export class JobRunner {
    */
   async submit(req: NewJob): Promise<InsertResult> {
     if (this.#draining || this.#closed) throw new AppError('shutting_down', 'The server is shutting down and takes no new jobs', { retryAfter: 5 })
-    this.#validate(req)
+    this.#validator.check(req)
     if (this.#counts.queued >= this.#o.queueLimit) {
+      // A repeated submit still finds its job when the queue is full (a read only in this case).
+      const existing = req.idempotencyKey === undefined ? undefined : await this.#o.store.findByKey(req.idempotencyKey)
+      if (existing) return { job: existing, created: false }
       throw new AppError('queue_full', `${this.#counts.queued} jobs are queued (JOB_QUEUE_LIMIT ${this.#o.queueLimit}); retry later`, { retryAfter: 1 })
     }
     // Counted before the insert commits, so concurrent submits cannot all slip under the limit.
@@ -153,33 +154,6 @@ export class JobRunner {
     if (res.created) this.#pump()
     else this.#counts.queued--
     return res
-  }
-
-  #validate(req: NewJob): void {
-    const catalog = this.#o.pool.catalog()
-    // The Set is rebuilt only when the pool reports a new catalog: one Set per worker start, not per submit.
-    if (catalog !== this.#catalogOf) {
-      this.#catalogOf = catalog
-      this.#known = new Set(catalog.map((t) => t.name))
-    }
-    const known = this.#known
-    // Before the first worker reports its catalog, names cannot be checked here: the worker
-    // rejects an unknown one and the job fails with unknown_task (no retries).
-    const check = (name: string): boolean => catalog.length === 0 || known.has(name)
-    if (req.pipeline) {
-      if (req.pipeline.length === 0 || req.pipeline.length > MAX_PIPELINE_STAGES) {
-        throw new AppError('validation_failed', `A pipeline has 1 to ${MAX_PIPELINE_STAGES} stages`)
-      }
-      req.pipeline.forEach((s, i) => {
-        if (!check(s.task)) throw new AppError('unknown_task', `Stage ${i + 1}: no task is registered as '${s.task}'`, { details: { stage: i, task: s.task } })
-        if (i > 0 && s.input !== undefined) {
-          throw new AppError('validation_failed', `Stage ${i + 1} has an input: only the first stage takes one; later stages receive the previous stage's result`)
-        }
-      })
-      if (req.pipeline[0]!.input === undefined) throw new AppError('validation_failed', 'The first stage of a pipeline needs an input')
-    } else if (!check(req.task)) {
-      throw new AppError('unknown_task', `No task is registered as '${req.task}'`)
-    }
   }
 
   get(id: string): Promise<Job | undefined> {
@@ -332,10 +306,16 @@ export class JobRunner {
     const entry: Running = { job, ac, done: Promise.resolve() }
     this.#running.set(job.id, entry)
     this.events.emit(job.id, { type: 'state', job })
-    entry.done = this.#execute(job, ac).finally(() => {
-      this.#running.delete(job.id)
-      this.#pump()
-    })
+    entry.done = this.#execute(job, ac)
+      .catch((err) => {
+        // The store refused the outcome (e.g. disk full): the job stays `running` in the store and
+        // the next start re-queues it; the process must not die of an unhandled rejection.
+        this.#o.log.error({ err, id: job.id }, 'cannot record the outcome of a job')
+      })
+      .finally(() => {
+        this.#running.delete(job.id)
+        this.#pump()
+      })
   }
 
   async #execute(job: Job, ac: AbortController): Promise<void> {

@@ -13,6 +13,7 @@
  */
 import type { Database, Statement } from 'bun:sqlite'
 import { openDatabase } from '../store/sqlite.ts'
+import { GroupCommit } from './group-commit.ts'
 import type { Job, JobError, JobState, PipelineStage } from './model.ts'
 import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
 
@@ -120,12 +121,11 @@ export class SqliteJobStore implements JobStore {
   readonly #sweep: Statement<Row, [number]>
   readonly #counts: Statement<{ state: JobState; n: number }, []>
   #closed = false
-  /** Writes waiting for the next group commit, in submission order. */
-  #batch: Array<{ run: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void }> = []
-  #flushScheduled = false
+  readonly #commits: GroupCommit
 
   constructor(db: Database) {
     this.#db = db
+    this.#commits = new GroupCommit(db)
     db.exec(SCHEMA)
     this.#insert = db.query(`INSERT INTO jobs (id, task, input, pipeline, state, priority, run_at, attempts, max_attempts,
       timeout_ms, progress, progress_message, idem_key, created_at, updated_at)
@@ -179,49 +179,9 @@ export class SqliteJobStore implements JobStore {
     return this.#write(() => this.insertSync(job))
   }
 
-  /**
-   * Group commit: every write of one event-loop turn runs in ONE transaction, flushed by
-   * `setImmediate`, and its promise resolves only after that COMMIT returned. A commit costs a
-   * WAL append and a lock round (~50 µs on this disk, bench/jobs); under load one turn carries
-   * dozens of submits, claims and completions, so a 202 still means "committed" at a fraction of
-   * the cost. A statement that fails rejects its own promise only (SQLite rolls back that
-   * statement, not the transaction).
-   */
   #write<T>(run: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the job store is closed'))
-    return new Promise<T>((resolve, reject) => {
-      this.#batch.push({ run, resolve: resolve as (v: unknown) => void, reject })
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true
-        setImmediate(this.#flush)
-      }
-    })
-  }
-
-  /** Runs every pending write in one transaction, then settles their promises. */
-  readonly #flush = (): void => {
-    this.#flushScheduled = false
-    const ops = this.#batch
-    this.#batch = []
-    if (ops.length === 0) return
-    const outcomes: Array<{ ok: boolean; value: unknown }> = new Array(ops.length)
-    try {
-      this.#db.run('BEGIN IMMEDIATE')
-      for (let i = 0; i < ops.length; i++) {
-        try { outcomes[i] = { ok: true, value: ops[i]!.run() } } catch (err) { outcomes[i] = { ok: false, value: err } }
-      }
-      this.#db.run('COMMIT')
-    } catch (err) {
-      try { this.#db.run('ROLLBACK') } catch { /* no transaction left to roll back */ }
-      // Nothing of this batch is durable: every write fails with the commit's error.
-      for (const op of ops) op.reject(err)
-      return
-    }
-    for (let i = 0; i < ops.length; i++) {
-      const o = outcomes[i]!
-      if (o.ok) ops[i]!.resolve(o.value)
-      else ops[i]!.reject(o.value)
-    }
+    return this.#commits.write(run)
   }
 
   #cancelOne(id: string, now: number): { job: Job; from: JobState } | undefined {
@@ -239,6 +199,11 @@ export class SqliteJobStore implements JobStore {
 
   async get(id: string): Promise<Job | undefined> {
     return this.getSync(id)
+  }
+
+  async findByKey(key: string): Promise<Job | undefined> {
+    const r = this.#byKey.get(key)
+    return r ? toJob(r) : undefined
   }
 
   async result(id: string): Promise<Uint8Array | undefined> {
@@ -340,7 +305,7 @@ export class SqliteJobStore implements JobStore {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#flush()
+    this.#commits.flush()
     this.#db.close()
   }
 }

@@ -43,6 +43,8 @@ export interface JobStore {
   /** Stores a new job; with an idempotency key already stored, returns that job with `created: false`. */
   insert(job: Job): Promise<InsertResult>
   get(id: string): Promise<Job | undefined>
+  /** The job stored under an idempotency key, if any. */
+  findByKey(key: string): Promise<Job | undefined>
   /** The result bytes of a succeeded job, exactly as the task produced them. */
   result(id: string): Promise<Uint8Array | undefined>
   list(query: ListQuery): Promise<ListPage>

@@ -62,6 +62,12 @@ export interface PoolOptions {
   ringBytes?: number
   /** How long a canceled or timed-out task may keep running before its worker is replaced. Default 1000 ms. */
   graceMs?: number
+  /**
+   * Most Atomics.load iterations an idle worker spins before it parks (the spin adapts between
+   * 64 and this). Spinning saves the main thread a futex wake per batch; past a point it only
+   * burns a core. Default 16 384.
+   */
+  spinMax?: number
   /** Module URL exporting `TASKS`, loaded into workers besides the registry (tests only). */
   extraTasks?: URL | string
   /** Where restarts and crashes are reported. */
@@ -143,6 +149,7 @@ export class WorkerPool implements TaskRunner {
       window: 128,
       ringBytes: 1 << 18,
       graceMs: 1000,
+      spinMax: 16_384,
       ...options,
     }
     if (!(this.#opts.workers >= 1)) throw new RangeError('workers must be at least 1')
@@ -249,7 +256,7 @@ export class WorkerPool implements TaskRunner {
         return m.message as Uint8Array
       },
     }
-    const init: WorkerInit = { req: reqSab, res: resSab, ctl: ctlSab, bell: this.#bell, port: port2 }
+    const init: WorkerInit = { req: reqSab, res: resSab, ctl: ctlSab, bell: this.#bell, port: port2, spinMax: this.#opts.spinMax }
     if (this.#opts.extraTasks) init.extraTasks = String(this.#opts.extraTasks)
     const worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] })
     // Workers never keep the process alive by themselves; outstanding tasks do (the watchdog).

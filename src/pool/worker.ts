@@ -36,17 +36,19 @@ export interface WorkerInit {
   port: MessagePort
   /** Module URL exporting `TASKS` to load besides the registry (tests). */
   extraTasks?: string
+  /** Upper bound of the adaptive spin (Atomics.load iterations before parking). */
+  spinMax: number
 }
 
 /** Messages a worker posts on parentPort (rare events only; results use the ring). */
 export type WorkerEvent = { t: 'ready'; catalog: ReturnType<ReturnType<typeof createExecutor>['catalog']> }
 
 const SPIN_MIN = 64
-const SPIN_MAX = 16_384
 const IDLE_WAIT_MS = 1000
 const SIDE_WAIT_TRIES = 5000
 
 const init = workerData as WorkerInit
+const SPIN_MAX = Math.max(SPIN_MIN, init.spinMax)
 const ctl = new Int32Array(init.ctl)
 const bell = new Int32Array(init.bell)
 const pause = new Int32Array(new SharedArrayBuffer(4))

@@ -217,7 +217,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         if (job.state === 'succeeded') {
           const bytes = await runner.result(job.id)
           // The task's own JSON bytes: no parse, no stringify on the main thread.
-          if (bytes) return new Response(bytes, { headers: { 'content-type': 'application/json; charset=utf-8', ...(set.headers as Record<string, string>) } })
+          if (bytes) return new Response(bytes, { headers: { ...(set.headers as Record<string, string>), 'content-type': 'application/json; charset=utf-8' } })
           throw new AppError('not_found', `job ${job.id} has no result (removed)`)
         }
         if (job.state === 'failed') {

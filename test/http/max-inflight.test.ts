@@ -120,4 +120,25 @@ describe('wired into createApp', () => {
       await d.close()
     }
   })
+
+  test('early answers of the hooks mounted around it (body limit 413, rate limit 429, auth 401) never leak a slot', async () => {
+    const d = await testDeps({ maxInflight: 1, maxBodySize: 1024, rateLimitRps: 1, rateLimitBurst: 6, apiToken: 'tok' })
+    try {
+      const app = createApp(d.deps).post('/echo', () => 'ok')
+      const post = (body: string, token?: string) => app.handle(new Request('http://localhost/echo', {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'text/plain', 'content-length': String(body.length), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      }))
+      const statuses: number[] = []
+      // Rate limited by address: anonymous requests share one bucket of 6; the token has its own.
+      for (const [body, token] of [['x'.repeat(4096), 'tok'], ['small', undefined], ['small', 'tok'], ['small', undefined], ['small', undefined], ['small', undefined], ['small', undefined], ['small', undefined], ['small', undefined], ['small', 'tok']] as const) {
+        statuses.push((await post(body, token)).status)
+        await Bun.sleep(2) // afterResponse runs on a later macrotask
+      }
+      expect(statuses).toEqual([413, 401, 200, 401, 401, 401, 401, 401, 429, 200])
+    } finally {
+      await d.close()
+    }
+  })
 })

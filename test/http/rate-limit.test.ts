@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { requestId } from '../../src/http/request-id/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { rateLimit, MemoryRateLimiter, TOKEN_CLIENT } from '../../src/http/rate-limit/index.ts'
-import { forwardedClient, isPrivateAddress, clientAddress, UNKNOWN_CLIENT } from '../../src/http/client-ip.ts'
+import { forwardedClient, isPrivateAddress, clientAddress, clientBucket, UNKNOWN_CLIENT } from '../../src/http/client-ip.ts'
 import { silentLogger } from '../../src/log.ts'
 import { createApp } from '../../src/app.ts'
 import { testConfig } from '../../src/config.ts'
@@ -142,6 +142,8 @@ describe('client address', () => {
     expect(forwardedClient('203.0.113.1')).toBe('203.0.113.1')
     expect(forwardedClient('10.0.0.1, 192.168.1.2, 127.0.0.1')).toBe('10.0.0.1')
     expect(forwardedClient(' , ')).toBeUndefined()
+    expect(forwardedClient('api-token')).toBeUndefined() // cannot pose as the token's bucket
+    expect(forwardedClient('198.51.100.7, unknown, 10.0.0.1')).toBe('198.51.100.7')
     expect(forwardedClient('2001:db8::1, fd00::2')).toBe('2001:db8::1')
   })
 
@@ -152,6 +154,20 @@ describe('client address', () => {
     for (const a of ['8.8.8.8', '172.32.0.1', '172.15.0.1', '100.128.0.1', '2001:db8::1', '::ffff:8.8.8.8']) {
       expect(isPrivateAddress(a)).toBe(false)
     }
+  })
+
+  test('IPv6 clients share a bucket per /64; IPv4 and non-addresses are keyed as they are', () => {
+    expect(clientBucket('203.0.113.9')).toBe('203.0.113.9')
+    expect(clientBucket('2001:db8:1:2:aaaa:bbbb:cccc:7')).toBe('2001:db8:1:2::/64')
+    expect(clientBucket('2001:DB8:1:2::7')).toBe('2001:db8:1:2::/64')
+    expect(clientBucket('2001:0db8:0001:0002:ffff::1')).toBe('2001:db8:1:2::/64')
+    expect(clientBucket('2001:db8::1')).toBe('2001:db8:0:0::/64')
+    expect(clientBucket('::1')).toBe('0:0:0:0::/64')
+    expect(clientBucket('fe80::1:2:3:4')).toBe('fe80:0:0:0::/64')
+    expect(clientBucket('::ffff:1.2.3.4')).toBe('1.2.3.4')
+    expect(clientBucket('64:ff9b::1.2.3.4')).toBe('64:ff9b:0:0::/64')
+    expect(clientBucket('unknown')).toBe('unknown')
+    expect(clientBucket('api-token')).toBe('api-token')
   })
 
   test('the header is ignored unless trusted; without a server the client is unknown', () => {

@@ -55,6 +55,8 @@ export function runJobStoreSuite(name: string, makeStore: () => Promise<StoreFix
       expect(again.job.id).toBe(a.id)
       expect(await store.get(b.id)).toBeUndefined()
       expect((await store.counts()).queued).toBe(1)
+      expect((await store.findByKey('k1'))?.id).toBe(a.id)
+      expect(await store.findByKey('k2')).toBeUndefined()
     })
 
     test('claim takes due jobs by priority, then runAt, then age, and counts an attempt', async () => {

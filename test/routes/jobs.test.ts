@@ -22,7 +22,7 @@ const servers: RunningServer[] = []
 
 async function serve(overrides: Partial<Config> = {}): Promise<RunningServer> {
   const srv = await startServer(testConfig({
-    port: 0, host: '127.0.0.1', workers: 2, rateLimitRps: 0, requestTimeout: 10_000,
+    port: 0, host: '127.0.0.1', workers: 2, rateLimitRps: 0, requestTimeout: 10_000, jobBackoffBase: 20,
     dataDir: join(tmp.dir, `data-${servers.length}`), filesDir: join(tmp.dir, 'files'), ...overrides,
   }))
   servers.push(srv)
@@ -201,6 +201,19 @@ describe('running, canceling, listing', () => {
   })
 })
 
+describe('delayed jobs', () => {
+  test('delayMs holds a job back; runAt is reported', async () => {
+    const t0 = Date.now()
+    const job = (await submit({ task: 'echo', input: 1, delayMs: 300 })) as JobBody & { runAt: string; createdAt: string }
+    expect(Date.parse(job.runAt) - Date.parse(job.createdAt)).toBe(300)
+    await Bun.sleep(100)
+    expect(((await (await fetch(`${base}jobs/${job.id}`)).json()) as JobBody).state).toBe('queued')
+    const done = (await settle(job.id)) as JobBody & { startedAt: string }
+    expect(done.state).toBe('succeeded')
+    expect(Date.parse(done.startedAt) - t0).toBeGreaterThanOrEqual(290)
+  })
+})
+
 describe('pipelines', () => {
   test("each stage's output is the next stage's input", async () => {
     const job = await submit({ pipeline: [{ task: 'echo', input: { text: 'hello' } }, { task: 'hash' }] })
@@ -231,6 +244,16 @@ describe('GET /jobs/:id/events', () => {
     expect(progress).toContain(100)
     expect(events.at(-1)?.type).toBe('state')
     expect(events.at(-1)?.data.state).toBe('succeeded')
+  })
+
+  test('a retried job streams running, queued with the error, running again, and its final state', async () => {
+    const job = await submit({ task: 'sleep', input: { ms: 5000 }, timeoutMs: 50, maxAttempts: 2 })
+    const text = await (await fetch(`${base}jobs/${job.id}/events`)).text()
+    const states = [...text.matchAll(/^event: state\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as JobBody)
+    const seq = states.map((s) => s.state).filter((st, i, all) => i === 0 || all[i - 1] !== st)
+    expect(seq.slice(-4)).toEqual(['running', 'queued', 'running', 'failed'])
+    expect(states.at(-1)?.attempts).toBe(2)
+    expect(states.at(-1)?.error?.code).toBe('task_timeout')
   })
 
   test('a finished job sends one event and ends', async () => {

@@ -25,6 +25,8 @@ import { createTracing } from '../../src/http/tracing/exporter.ts'
 import { UserStore } from '../../src/store/users.ts'
 import { WorkerPool } from '../../src/pool/pool.ts'
 import { openJobs } from '../../src/jobs/index.ts'
+import { LlmClient } from '../../src/llm/client.ts'
+import { MessageStore } from '../../src/store/messages.ts'
 
 /** A full dependency set and its cleanup. */
 export interface TestDeps {
@@ -60,7 +62,12 @@ export async function testDeps(overrides: Partial<Config> = {}): Promise<TestDep
   await jobs.start()
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   closers.push(() => jobs.close())
-  const deps: AppDeps = { config, log: silentLogger(), lifecycle, metrics, tracing, accessLog, users, pool, jobs }
+  const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'))
+  closers.push(() => messages.close())
+  // Not configured unless the test passes llmBaseUrl (e.g. a fake upstream's url).
+  const llm = LlmClient.fromConfig(config)
+  closers.push(() => llm.close())
+  const deps: AppDeps = { config, log: silentLogger(), lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
   // Pool and job metrics are read from these at scrape time (nothing per request or task).
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())

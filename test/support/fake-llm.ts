@@ -40,6 +40,8 @@ export interface FakeBehaviour {
   missingContent: boolean
   /** The connection is cut after part of the answer was sent (plain and streaming). */
   dropConnection: boolean
+  /** Requests for which this returns true answer `failStatus` (e.g. inputs containing "fail"). */
+  failWhen: ((body: FakeRequestBody) => boolean) | null
   /** Streaming: pause between chunks (ms). */
   chunkDelayMs: number
   /** Streaming: include a final usage chunk with empty choices (OpenAI's `include_usage`). */
@@ -87,7 +89,7 @@ export interface FakeLlm {
 
 const DEFAULTS: FakeBehaviour = {
   latencyMs: 0, failNext: 0, failStatus: 500, rateLimitNext: 0, retryAfter: '1', unauthorized: false,
-  malformed: false, emptyChoices: false, missingContent: false, dropConnection: false, chunkDelayMs: 0, streamUsage: true,
+  malformed: false, emptyChoices: false, missingContent: false, dropConnection: false, failWhen: null, chunkDelayMs: 0, streamUsage: true,
 }
 
 const encoder = new TextEncoder()
@@ -181,8 +183,8 @@ export function startFakeLlm(initial: Partial<FakeBehaviour> = {}): FakeLlm {
       leave(state, false)
       return Response.json({ error: { message: 'Rate limit reached' } }, { status: 429, headers: { 'retry-after': b.retryAfter } })
     }
-    if (b.failNext > 0) {
-      b.failNext--
+    if (b.failNext > 0 || b.failWhen?.(body) === true) {
+      if (b.failNext > 0) b.failNext--
       leave(state, false)
       return Response.json({ error: { message: 'upstream exploded' } }, { status: b.failStatus })
     }
@@ -194,7 +196,8 @@ export function startFakeLlm(initial: Partial<FakeBehaviour> = {}): FakeLlm {
       const stream = new ReadableStream<Uint8Array>({
         start(c) {
           c.enqueue(encoder.encode('{"id":"chatcmpl-1","choices":[{"index":0,'))
-          setTimeout(() => { leave(state, false); c.error(new Error('fake LLM: connection dropped on purpose')) }, 10)
+          // No reason given: Bun then cuts the connection without printing an error.
+          setTimeout(() => { leave(state, false); c.error() }, 10)
         },
       })
       return new Response(stream, { headers: { 'content-type': 'application/json' } })
@@ -216,8 +219,10 @@ export function startFakeLlm(initial: Partial<FakeBehaviour> = {}): FakeLlm {
           for (let i = 0; i < parts.length; i++) {
             if (!(await pause(b.chunkDelayMs, req.signal))) return leave(state, true)
             if (b.dropConnection && i === Math.floor(parts.length / 2)) {
+              // Let the status line and the first chunks leave first: this is a cut mid-stream.
+              await Bun.sleep(20)
               leave(state, false)
-              c.error(new Error('fake LLM: stream dropped on purpose'))
+              c.error()
               return
             }
             c.enqueue(frame({ ...base, choices: [{ index: 0, delta: { content: parts[i] }, finish_reason: null }] }))

@@ -105,12 +105,20 @@ export function isAuthExempt(path: string): boolean {
   return path === '/healthz' || path === '/readyz' || path === '/metrics' || path === '/swagger' || path.startsWith('/swagger/')
 }
 
-/** True for methods that change state and so always need the token. */
+/**
+ * True for methods that change state and so always need the token.
+ *
+ * @example isMutating('PATCH') // true
+ */
 export function isMutating(method: string): boolean {
   return method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE'
 }
 
-/** Elysia plugin: see the module comment. With no token configured it adds no hook at all. */
+/**
+ * Elysia plugin: see the module comment. With no token configured it adds no hook at all.
+ *
+ * @example app.use(auth({ apiToken: 's3cret', authReads: false }))
+ */
 export function auth(options: AuthOptions) {
   const plugin = new Elysia({ name: 'highperf/auth', seed: options.authReads })
   if (options.apiToken === '') return plugin

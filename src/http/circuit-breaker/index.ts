@@ -47,7 +47,11 @@ export function isBreakerExempt(route: string): boolean {
   return route === '/healthz' || route === '/readyz' || route === '/metrics' || route === '/swagger' || route.startsWith('/swagger/')
 }
 
-/** Elysia plugin: see the module comment. The plugin exposes `states()` and `breaker(route)`. */
+/**
+ * Elysia plugin: see the module comment. The plugin exposes `states()` and `breaker(route)`.
+ *
+ * @example app.use(circuitBreaker({ failureThreshold: 20, openDurationMs: 2000, onStateChange: (r, s) => metrics.breakerState(r, s) }))
+ */
 export function circuitBreaker(options: CircuitBreakerPluginOptions) {
   const breakers = new Map<string, CircuitBreaker>()
   // Requests admitted by a breaker, waiting for their verdict in afterResponse.

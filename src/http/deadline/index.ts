@@ -178,7 +178,11 @@ function isTaskRoute(route: string): boolean {
   return route.startsWith('/tasks') || route === '/batch'
 }
 
-/** Elysia plugin: see the module comment. */
+/**
+ * Elysia plugin: see the module comment.
+ *
+ * @example app.use(deadline({ requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000, overrides: { '/reports/:id': 5_000 } }))
+ */
 export function deadline(options: DeadlineOptions) {
   const onTimeout = options.onTimeout
   // Deadline per "method route", computed once per template: the per-request cost is one Map get.

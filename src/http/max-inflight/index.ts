@@ -5,7 +5,10 @@
  * (a load balancer must still see the instance alive while it sheds).
  *
  * A request counts from `onRequest` until Elysia's `afterResponse`, which runs on every outcome
- * (success, thrown error, early answer of a later hook). `MAX_INFLIGHT=0` mounts nothing.
+ * (success, thrown error, early answer of a `beforeHandle` hook) EXCEPT an early answer
+ * returned by an `onRequest` hook: hooks mounted after this plugin must throw an `AppError`
+ * rather than return a response from `onRequest`, or the slot is never given back.
+ * `MAX_INFLIGHT=0` mounts nothing.
  *
  * The pool's own cap (`QUEUE_LIMIT`) answers 503 `queue_full` by itself: this plugin guards the
  * event loop as a whole, the pool guards the workers.
@@ -45,7 +48,11 @@ export function isProbePath(path: string): boolean {
   return path === '/healthz' || path === '/readyz' || path === '/metrics'
 }
 
-/** Elysia plugin: see the module comment. The returned plugin has a `stats()` method. */
+/**
+ * Elysia plugin: see the module comment. The returned plugin has a `stats()` method.
+ *
+ * @example app.use(maxInflight({ limit: 256, onShed: () => metrics.shed('max_inflight') }))
+ */
 export function maxInflight(options: MaxInflightOptions) {
   const limit = options.limit
   const onShed = options.onShed

@@ -5,7 +5,8 @@
  * "RateLimit header fields for HTTP"). `/healthz`, `/readyz` and `/metrics` are exempt.
  * `RATE_LIMIT_RPS=0` mounts nothing (benchmarks).
  *
- * The client is the socket peer (`X-Forwarded-For` only with `TRUST_PROXY`, see client-ip.ts),
+ * The client is the socket peer (`X-Forwarded-For` only with `TRUST_PROXY`, see client-ip.ts;
+ * IPv6 clients by their /64, which one host usually owns whole),
  * or, when `API_TOKEN` auth is on and the request carries the valid token, the token's identity:
  * all holders of the one token share one bucket, and an invalid token never buys a fresh bucket
  * (it is keyed by address like an anonymous request).
@@ -22,7 +23,7 @@
  */
 import { Elysia } from 'elysia'
 import { AppError } from '../../errors.ts'
-import { clientAddress, type PeerSource } from '../client-ip.ts'
+import { clientAddress, clientBucket, type PeerSource } from '../client-ip.ts'
 import { onRequestHook } from '../guard-hooks.ts'
 import { verifierFor } from '../auth/index.ts'
 import { MemoryRateLimiter, type Decision, type RateLimiter } from './limiter.ts'
@@ -59,7 +60,11 @@ export function isRateLimitExempt(path: string): boolean {
   return path === '/healthz' || path === '/readyz' || path === '/metrics'
 }
 
-/** Elysia plugin: see the module comment. The returned plugin exposes `rejected()`, the 429 count. */
+/**
+ * Elysia plugin: see the module comment. The returned plugin exposes `rejected()`, the 429 count.
+ *
+ * @example app.use(rateLimit({ rps: 1000, burst: 2000, trustProxy: false, apiToken: '', onRejected: () => metrics.rateLimited() }))
+ */
 export function rateLimit(options: RateLimitOptions) {
   let rejected = 0
   const plugin = new Elysia({ name: 'highperf/rate-limit', seed: { rps: options.rps, burst: options.burst, trustProxy: options.trustProxy } })
@@ -79,7 +84,7 @@ export function rateLimit(options: RateLimitOptions) {
   let limitOf = options.burst
 
   const keyOf = (request: Request, server: PeerSource | null): string =>
-    verifier !== undefined && verifier.isAuthenticated(request) ? TOKEN_CLIENT : clientAddress(request, server, trustProxy)
+    verifier !== undefined && verifier.isAuthenticated(request) ? TOKEN_CLIENT : clientBucket(clientAddress(request, server, trustProxy))
 
   const apply = (d: Decision, headers: Record<string, string | number>): void => {
     if (d.limit !== limitOf) {

@@ -1,0 +1,182 @@
+/**
+ * Messages on bun:sqlite: each exchange with the LLM (input, optional system prompt, the answer,
+ * the model that gave it, token usage), with keyset paging on the id.
+ *
+ * Ids come from `AUTOINCREMENT`, so an id is never reused and a cursor never skips or repeats a row.
+ * Usage is three nullable columns rather than a JSON blob: they can be summed in SQL.
+ *
+ * @example
+ * ```ts
+ * const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'))
+ * const m = messages.create({ input: 'Hola', response: '¡Hola!', model: 'gpt-4o-mini', usage: null })
+ * messages.get(m.id)               // { id: 1, input: 'Hola', response: '¡Hola!', …, createdAt: '…' }
+ * messages.list({ limit: 20 })     // { items: [m], nextCursor: null }
+ * messages.close()
+ * ```
+ */
+import type { Database, Statement } from 'bun:sqlite'
+import { openDatabase } from './sqlite.ts'
+
+/** Token counts of one exchange. */
+export interface MessageUsage {
+  promptTokens: number
+  completionTokens: number
+  totalTokens: number
+}
+
+/** A stored message, as the API returns it. */
+export interface Message {
+  id: number
+  input: string
+  /** The system prompt sent with it, or null. */
+  system: string | null
+  response: string
+  model: string
+  usage: MessageUsage | null
+  /** ISO 8601 UTC timestamp of creation. */
+  createdAt: string
+}
+
+/** What the route stores once the upstream answered. */
+export interface NewMessage {
+  input: string
+  system?: string | undefined
+  response: string
+  model: string
+  usage: MessageUsage | null
+}
+
+/** One page of {@link MessageStore.list}: `nextCursor` is null on the last page. */
+export interface MessagePage {
+  items: Message[]
+  nextCursor: string | null
+}
+
+interface Row {
+  id: number
+  input: string
+  system: string | null
+  response: string
+  model: string
+  promptTokens: number | null
+  completionTokens: number | null
+  totalTokens: number | null
+  createdAt: string
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  input             TEXT NOT NULL,
+  system            TEXT,
+  response          TEXT NOT NULL,
+  model             TEXT NOT NULL,
+  prompt_tokens     INTEGER,
+  completion_tokens INTEGER,
+  total_tokens      INTEGER,
+  created_at        TEXT NOT NULL
+);
+`
+
+const COLUMNS = 'id, input, system, response, model, prompt_tokens AS promptTokens, completion_tokens AS completionTokens, total_tokens AS totalTokens, created_at AS createdAt'
+
+function toMessage(r: Row): Message {
+  const usage = r.totalTokens === null ? null : { promptTokens: r.promptTokens ?? 0, completionTokens: r.completionTokens ?? 0, totalTokens: r.totalTokens }
+  return { id: r.id, input: r.input, system: r.system, response: r.response, model: r.model, usage, createdAt: r.createdAt }
+}
+
+/** The messages table behind `/messages`. */
+export class MessageStore {
+  readonly #db: Database
+  readonly #insert: Statement<Row, [string, string | null, string, string, number | null, number | null, number | null, string]>
+  readonly #get: Statement<Row, [number]>
+  readonly #firstPage: Statement<Row, [number]>
+  readonly #pageAfter: Statement<Row, [number, number]>
+  readonly #count: Statement<{ n: number }, []>
+
+  /** Wraps an open database (see {@link MessageStore.open}); creates the table if missing. */
+  constructor(db: Database) {
+    this.#db = db
+    db.run(SCHEMA)
+    this.#insert = db.prepare(`INSERT INTO messages (input, system, response, model, prompt_tokens, completion_tokens, total_tokens, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING ${COLUMNS}`)
+    this.#get = db.prepare(`SELECT ${COLUMNS} FROM messages WHERE id = ?1`)
+    this.#firstPage = db.prepare(`SELECT ${COLUMNS} FROM messages ORDER BY id LIMIT ?1`)
+    this.#pageAfter = db.prepare(`SELECT ${COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2`)
+    this.#count = db.prepare('SELECT count(*) AS n FROM messages')
+  }
+
+  /**
+   * Opens (or creates) the messages database at `path` with WAL.
+   *
+   * @example
+   * ```ts
+   * const messages = MessageStore.open('./data/messages.sqlite')
+   * ```
+   */
+  static open(path: string): MessageStore {
+    const db = openDatabase(path)
+    try {
+      return new MessageStore(db)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  }
+
+  /**
+   * Stores a message and returns it with its id and timestamp.
+   *
+   * @example
+   * ```ts
+   * messages.create({ input: 'Hola', response: '¡Hola!', model: 'm', usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3 } }).id
+   * ```
+   */
+  create(m: NewMessage): Message {
+    const u = m.usage
+    const row = this.#insert.get(m.input, m.system ?? null, m.response, m.model, u?.promptTokens ?? null, u?.completionTokens ?? null, u?.totalTokens ?? null, new Date().toISOString())
+    if (row === null) throw new Error('INSERT … RETURNING returned no row')
+    return toMessage(row)
+  }
+
+  /**
+   * The message with this id, or null.
+   *
+   * @example
+   * ```ts
+   * messages.get(1)?.response
+   * ```
+   */
+  get(id: number): Message | null {
+    const row = this.#get.get(id)
+    return row === null ? null : toMessage(row)
+  }
+
+  /**
+   * A page of messages in id order, starting after `after`; one row more is read to know whether
+   * another page exists.
+   *
+   * @example
+   * ```ts
+   * const first = messages.list({ limit: 2 })
+   * const second = messages.list({ limit: 2, after: Number(first.nextCursor) })
+   * ```
+   */
+  list(options: { limit: number; after?: number }): MessagePage {
+    const limit = Math.max(1, Math.floor(options.limit))
+    const rows = options.after === undefined ? this.#firstPage.all(limit + 1) : this.#pageAfter.all(options.after, limit + 1)
+    const more = rows.length > limit
+    if (more) rows.length = limit
+    const items = rows.map(toMessage)
+    return { items, nextCursor: more ? String(items[limit - 1]!.id) : null }
+  }
+
+  /** How many messages are stored. */
+  count(): number {
+    return this.#count.get()?.n ?? 0
+  }
+
+  /** Closes the database; further calls throw. */
+  close(): void {
+    this.#db.close()
+  }
+}
