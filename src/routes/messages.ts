@@ -180,7 +180,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         const total = remainingMs(request)
         // Items end this much before the batch's deadline, so their timeouts land in their slots
         // and the batch still answers 200 instead of one bare 504 for everything.
-        const reserve = total === Infinity ? 0 : Math.min(250, Math.ceil(total * 0.05))
+        const reserve = total === Infinity ? 0 : Math.min(250, Math.ceil(total * 0.1))
         const results: Array<{ ok: true; message: Message } | { ok: false; error: { code: string; message: string } }> = new Array(body.inputs.length)
         const group = new ErrGroup({ limit: inFlight, signal })
         body.inputs.forEach((text, i) => {
