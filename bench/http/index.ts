@@ -2,8 +2,9 @@
  * bench/http: HTTP throughput and latency of highperf against raw `Bun.serve` and Go net/http,
  * measured in one run, plus the compiled binary's startup time and idle RSS.
  *
- * Load: wrk (Debian), one thread, 64 connections, BENCH_DURATION seconds (default 5) per cell,
- * BENCH_ROUNDS rounds (default 3, interleaved so drift hits every server alike), medians. The
+ * Load: wrk (Debian), one thread, 64 connections, BENCH_DURATION seconds (default 3) per cell,
+ * BENCH_ROUNDS rounds (default 5), medians; within a round the servers of one endpoint run back to
+ * back, and ratios are medians of per-round ratios, so load drift on a shared machine cancels. The
  * server is pinned to CPU 0 and wrk to CPU 1 with `taskset`, so the figures are one core's worth
  * of serving. Every variant answers the same two requests:
  *   GET /healthz     text `ok`
@@ -20,18 +21,19 @@
  * ```
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
 
 const ROOT = resolve(import.meta.dir, '../..')
-const DURATION = Number(process.env.BENCH_DURATION ?? 5)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const DURATION = Number(process.env.BENCH_DURATION ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 10)
 const SERVER_CPU = '0'
 const LOAD_CPU = '1'
 const tmp = mkdtempSync(join(tmpdir(), 'highperf-bench-http-'))
+const loadStart = loadavg().map((l) => l.toFixed(1)).join(' ')
 
 const has = (tool: string) => Bun.which(tool) !== null
 for (const tool of ['wrk', 'taskset']) {
@@ -162,6 +164,7 @@ if (has('go')) {
 }
 
 interface Cell { variant: string; endpoint: string; url: string; runs: WrkResult[]; note?: string }
+const ENDPOINTS = ['GET /healthz', 'GET /users/:id'] as const
 const cells: Cell[] = []
 const servers: Array<{ variant: Variant; proc: Subprocess; port: number }> = []
 
@@ -195,10 +198,15 @@ try {
   // Warm-up: JIT and caches, one second per cell.
   for (const c of cells) if (c.url) await wrk(c.url, 1)
   for (let round = 0; round < ROUNDS; round++) {
-    // Rotate the order each round so machine drift is spread over all servers.
-    const order = cells.filter((c) => c.url)
-    for (let i = 0; i < order.length; i++) {
-      const c = order[(i + round * 2) % order.length] as Cell
+    // Per endpoint, the servers run back to back (the order rotating each round), so each ratio
+    // to raw Bun.serve compares runs seconds apart: on a shared machine the load drifts a lot
+    // between rounds, much less within one.
+    const order: Cell[] = []
+    for (const endpoint of ENDPOINTS) {
+      const group = cells.filter((c) => c.endpoint === endpoint && c.url)
+      for (let i = 0; i < group.length; i++) order.push(group[(i + round) % group.length] as Cell)
+    }
+    for (const c of order) {
       const r = await wrk(c.url, DURATION)
       c.runs.push(r)
       console.log(`  round ${round + 1}: ${c.variant.padEnd(22)} ${c.endpoint.padEnd(15)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${r.bad ? `  BAD ${r.bad}` : ''}`)
@@ -240,6 +248,11 @@ cleanup()
 const pct = (n: number) => (Number.isFinite(n) ? `${fmt(n, 1)} %` : 'n/a')
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a')
 const med = (c: Cell | undefined, k: keyof WrkResult) => (c && c.runs.length ? median(c.runs.map((r) => r[k])) : Number.NaN)
+/** Median over rounds of a's req/s divided by b's in the same round (paired: drift cancels). */
+const paired = (a: Cell | undefined, b: Cell | undefined) =>
+  a && b && a.runs.length > 0 && a.runs.length === b.runs.length
+    ? median(a.runs.map((r, i) => r.rps / (b.runs[i] as WrkResult).rps))
+    : Number.NaN
 const find = (variant: string, endpoint: string) => cells.find((c) => c.variant === variant && c.endpoint === endpoint)
 const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.+)/)?.[1] ?? 'unknown CPU'
 const goVersion = has('go') ? Bun.spawnSync(['go', 'version']).stdout.toString().trim().split(' ')[2] : 'n/a'
@@ -247,30 +260,22 @@ const wrkVersion = Bun.spawnSync(['wrk', '-v']).stdout.toString().split('\n')[0]
 
 const lines: string[] = []
 lines.push('## HTTP: highperf vs raw Bun.serve vs Go net/http (bench/http)', '')
-lines.push(`Command: \`bun bench/http/index.ts\` (part of \`bun run bench\`). ${wrkVersion} \`-t1 -c${CONNECTIONS} -d${DURATION}s --latency\`, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} interleaved, medians; server pinned to CPU ${SERVER_CPU}, wrk to CPU ${LOAD_CPU} (\`taskset\`). ${cpu}, ${(await import('node:os')).cpus().length} cores, Bun ${Bun.version}, Go ${goVersion}, ${new Date().toISOString().slice(0, 16)}Z. highperf runs from source with WORKERS=1; its /users/:id is a bun:sqlite read, the baselines' a Map lookup.`, '')
+lines.push(`Command: \`bun bench/http/index.ts\` (part of \`bun run bench\`). ${wrkVersion} \`-t1 -c${CONNECTIONS} -d${DURATION}s --latency\`, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, medians; ratios are medians of per-round ratios (servers of one endpoint run back to back); server pinned to CPU ${SERVER_CPU}, wrk to CPU ${LOAD_CPU} (\`taskset\`). ${cpu}, ${(await import('node:os')).cpus().length} cores, Bun ${Bun.version}, Go ${goVersion}, ${new Date().toISOString().slice(0, 16)}Z, load average ${loadStart} at start, ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end. highperf runs from source with WORKERS=1; its /users/:id is a bun:sqlite read, the baselines' a Map lookup.`, '')
 lines.push('| endpoint | server | req/s | p50 ms | p99 ms | vs raw Bun.serve | notes |', '| --- | --- | ---: | ---: | ---: | ---: | --- |')
-for (const endpoint of ['GET /healthz', 'GET /users/:id']) {
-  const raw = med(find('raw Bun.serve', endpoint), 'rps')
+for (const endpoint of ENDPOINTS) {
+  const raw = find('raw Bun.serve', endpoint)
   for (const v of variants) {
     const c = find(v.name, endpoint)
     if (!c) continue
     const rps = med(c, 'rps')
     const bad = c.runs.reduce((a, r) => a + r.bad, 0)
     const note = [c.note, bad ? `${bad} errors/non-2xx` : ''].filter(Boolean).join('; ')
-    lines.push(`| ${endpoint} | ${v.name} | ${fmt(rps)} | ${fmt(med(c, 'p50'), 2)} | ${fmt(med(c, 'p99'), 2)} | ${pct((100 * rps) / raw)} | ${note} |`)
+    lines.push(`| ${endpoint} | ${v.name} | ${fmt(rps)} | ${fmt(med(c, 'p50'), 2)} | ${fmt(med(c, 'p99'), 2)} | ${pct(100 * paired(c, raw))} | ${note} |`)
   }
 }
 lines.push('')
 if (goNote) lines.push(goNote, '')
 
-const ratio = (a: number, b: number) => a / b
-const hzRaw = med(find('raw Bun.serve', 'GET /healthz'), 'rps')
-const hzOff = med(find('highperf, stack off', 'GET /healthz'), 'rps')
-const hzFull = med(find('highperf, full stack', 'GET /healthz'), 'rps')
-const hzGo = med(find('Go net/http', 'GET /healthz'), 'rps')
-const usRaw = med(find('raw Bun.serve', 'GET /users/:id'), 'rps')
-const usOff = med(find('highperf, stack off', 'GET /users/:id'), 'rps')
-const usFull = med(find('highperf, full stack', 'GET /users/:id'), 'rps')
 const firstOk = median(startup.firstOk)
 const idleRss = median(startup.rss)
 const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : '**missed**')
@@ -278,11 +283,11 @@ const known = (n: number) => (Number.isFinite(n) ? n : undefined)
 const check = (value: number | undefined, ok: (v: number) => boolean) => verdict(value === undefined ? undefined : ok(value))
 
 lines.push('| target | measured | verdict |', '| --- | ---: | --- |')
-const rHzOff = known(ratio(hzOff, hzRaw))
-const rHzFull = known(ratio(hzFull, hzRaw))
-const rUsOff = known(ratio(usOff, usRaw))
-const rUsFull = known(ratio(usFull, usRaw))
-const rGo = known(ratio(hzFull, hzGo))
+const rHzOff = known(paired(find('highperf, stack off', 'GET /healthz'), find('raw Bun.serve', 'GET /healthz')))
+const rHzFull = known(paired(find('highperf, full stack', 'GET /healthz'), find('raw Bun.serve', 'GET /healthz')))
+const rUsOff = known(paired(find('highperf, stack off', 'GET /users/:id'), find('raw Bun.serve', 'GET /users/:id')))
+const rUsFull = known(paired(find('highperf, full stack', 'GET /users/:id'), find('raw Bun.serve', 'GET /users/:id')))
+const rGo = known(paired(find('highperf, full stack', 'GET /healthz'), find('Go net/http', 'GET /healthz')))
 lines.push(`| /healthz, stack off ≥ 90 % of raw Bun.serve | ${pct(100 * (rHzOff ?? Number.NaN))} | ${check(rHzOff, (v) => v >= 0.9)} |`)
 lines.push(`| /healthz, full stack ≥ 85 % of raw Bun.serve | ${pct(100 * (rHzFull ?? Number.NaN))} | ${check(rHzFull, (v) => v >= 0.85)} |`)
 lines.push(`| /users/:id (sqlite), stack off ≥ 75 % of raw Map lookup | ${pct(100 * (rUsOff ?? Number.NaN))} | ${check(rUsOff, (v) => v >= 0.75)} |`)
