@@ -261,6 +261,7 @@ export class WorkerPool implements TaskRunner {
     const worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] })
     // Workers never keep the process alive by themselves; outstanding tasks do (the watchdog).
     worker.unref()
+    port1.unref()
     const slot = new Slot<Task>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1)
     this.#slots[index] = slot
     worker.on('message', (m: WorkerEvent) => {
