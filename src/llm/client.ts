@@ -32,9 +32,11 @@ import { retry } from '../sync/retry.ts'
 import { Semaphore } from '../sync/semaphore.ts'
 import { ChatCache } from './cache.ts'
 import { failureOf, finalError, isUpstreamFault, UpstreamFailure } from './errors.ts'
-import { sseData } from './sse.ts'
-import type { CallOptions, ChatRequest, ChatResult, Usage } from './types.ts'
-import { parseChunk, parseCompletion, requestBody } from './wire.ts'
+import { readChatStream, type ChatStream } from './stream.ts'
+import type { CallOptions, ChatRequest, ChatResult } from './types.ts'
+import { parseCompletion, requestBody } from './wire.ts'
+
+export type { ChatStream }
 
 /** Settings of {@link LlmClient}; {@link LlmClient.fromConfig} fills them from the config. */
 export interface LlmClientOptions {
@@ -89,18 +91,6 @@ class Call {
     this.timeoutMs = timeoutMs
     this.deadlineAt = performance.now() + timeoutMs
   }
-}
-
-/** A streamed answer: read pieces until null, then {@link ChatStream.result} holds the whole. */
-export interface ChatStream {
-  /** The model asked for. */
-  readonly model: string
-  /** The next piece of text, or null at the end. Rejects (with an AppError) if the stream fails. */
-  read(): Promise<string | null>
-  /** The complete answer, once `read()` returned null. */
-  readonly result: ChatResult | undefined
-  /** Stops the stream and aborts the upstream request; safe to call any time, more than once. */
-  cancel(): void
 }
 
 /** See the module comment. */
@@ -254,7 +244,13 @@ export class LlmClient {
     } catch (err) {
       throw this.#fail(call, err)
     }
-    return this.#reader(call, model, res.body)
+    return readChatStream(res.body, model, call.ctrl, (err) => {
+      if (err === undefined) {
+        this.#finish(call, undefined)
+        return undefined
+      }
+      return this.#fail(call, err)
+    })
   }
 
   /**
@@ -269,74 +265,6 @@ export class LlmClient {
   close(): void {
     this.#closed = true
     for (const call of this.#active) call.ctrl.abort(new AppError('shutting_down', 'The server is shutting down'))
-  }
-
-  #reader(call: Call, model: string, body: ReadableStream<Uint8Array>): ChatStream {
-    const events = sseData(body)
-    let content = ''
-    let usage: Usage | null = null
-    let answeredModel = model
-    let result: ChatResult | undefined
-    let finished = false
-    let ended = false
-    let failure: unknown
-    // Ends the call exactly once; returns the error a reader should see (the first one, mapped).
-    const end = (err: unknown): unknown => {
-      if (ended) return failure
-      ended = true
-      // Stops the body read if it is still going (an upstream that keeps sending after an error).
-      void events.return(undefined).catch(() => {})
-      if (err === undefined) {
-        this.#finish(call, undefined)
-        return undefined
-      }
-      failure = this.#fail(call, err)
-      return failure
-    }
-    const next = async (): Promise<string | null> => {
-      if (ended) {
-        if (failure !== undefined) throw failure
-        return null
-      }
-      try {
-        for (;;) {
-          let step: IteratorResult<string>
-          try {
-            step = await events.next()
-          } catch (err) {
-            throw new UpstreamFailure('The connection to the LLM upstream broke in the middle of its stream', 0, false, undefined, err, true)
-          }
-          if (step.done || step.value === '[DONE]') {
-            if (step.done && !finished) throw new UpstreamFailure('The LLM upstream ended its stream before the answer was complete', 0, false, undefined, undefined, true)
-            result = { content, model: answeredModel, usage, cached: false }
-            end(undefined)
-            return null
-          }
-          const chunk = parseChunk(step.value)
-          if (chunk.usage !== null) usage = chunk.usage
-          if (chunk.model !== undefined) answeredModel = chunk.model
-          if (chunk.finished) finished = true
-          if (chunk.content !== '') {
-            content += chunk.content
-            return chunk.content
-          }
-        }
-      } catch (err) {
-        throw end(err)
-      }
-    }
-    return {
-      model,
-      read: next,
-      get result() {
-        return result
-      },
-      cancel: () => {
-        if (ended) return
-        call.ctrl.abort(new AppError('client_closed', 'The stream was cancelled'))
-        end(new AppError('client_closed', 'The stream was cancelled'))
-      },
-    }
   }
 
   /** Starts the call's clock and links its signal to the caller's. */

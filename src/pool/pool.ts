@@ -265,6 +265,9 @@ export class WorkerPool implements TaskRunner {
     const slot = new Slot<Task>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1)
     this.#slots[index] = slot
     worker.on('message', (m: WorkerEvent) => {
+      // Bun 1.4.5 re-refs a worker when one of its messages arrives: unref again, or a pool
+      // left open would keep the process alive (tested in pool.test.ts).
+      worker.unref()
       if (m.t !== 'ready' || slot.dead) return
       if (this.#index === undefined) {
         this.#catalog = m.catalog
@@ -353,16 +356,19 @@ export class WorkerPool implements TaskRunner {
     for (const s of this.#slots) {
       if (s && s.ready && !s.dead && s.count < this.#opts.window && (best === undefined || s.count < best.count)) best = s
     }
-    if (!best) return false
-    // False only when that ring is momentarily full of large messages; the next drain retries.
+    return best !== undefined && this.#sendTo(best, t, taskIdx)
+  }
+
+  /** Writes a task into one worker's ring. False only when that ring is momentarily full of large messages. */
+  #sendTo(slot: Slot<Task>, t: Task, taskIdx: number): boolean {
     const ok = typeof t.input === 'string'
-      ? best.req.writeString(REQ_QUEUED, t.id, taskIdx, t.input)
-      : best.req.writeBytes(REQ_QUEUED, t.id, taskIdx, t.input)
+      ? slot.req.writeString(REQ_QUEUED, t.id, taskIdx, t.input)
+      : slot.req.writeBytes(REQ_QUEUED, t.id, taskIdx, t.input)
     if (!ok) return false
-    t.pos = best.req.lastPos
-    t.slot = best
+    t.pos = slot.req.lastPos
+    t.slot = slot
     t.state = IN_WORKER
-    best.push(t)
+    slot.push(t)
     t.counters.wait.record((performance.now() - t.enqueuedAt) * 1000)
     return true
   }
@@ -387,16 +393,22 @@ export class WorkerPool implements TaskRunner {
         if (s && s !== idle && !s.dead && s.count > 1 && (!victim || s.count > victim.count)) victim = s
       }
       if (!victim) return
+      // Straight to the idle worker (least-loaded dispatch could hand some back to the victim,
+      // behind its long task); what does not fit goes to the front of the queue.
       const stolen = victim.stealUnstarted()
-      for (let i = 0; i < stolen.length; i++) {
+      const index = this.#index as Map<string, number>
+      let i = 0
+      for (; i < stolen.length && idle.count < this.#opts.window; i++) {
         const t = stolen[i] as Task
+        if (!this.#sendTo(idle, t, index.get(t.name) as number)) break
+      }
+      for (let k = stolen.length - 1; k >= i; k--) {
+        const t = stolen[k] as Task
         t.state = QUEUED
         t.slot = undefined
-        if (!this.#dispatch(t)) {
-          for (let k = stolen.length - 1; k >= i; k--) this.#queue.unshift(stolen[k] as Task)
-          break
-        }
+        this.#queue.unshift(t)
       }
+      if (i < stolen.length) this.#pump()
     }
   }
 
@@ -577,7 +589,10 @@ export class WorkerPool implements TaskRunner {
     // replace the worker if the task ignores its signal past the grace period.
     Atomics.store(slot.ctl, CTL_CANCEL_WHY, why)
     Atomics.store(slot.ctl, CTL_CANCEL, t.id)
-    try { slot.worker.postMessage({ t: 'cancel', id: t.id, why }) } catch { /* a dead worker is handled by #lost */ }
+    try {
+      slot.worker.postMessage({ t: 'cancel', id: t.id, why })
+      slot.worker.unref()
+    } catch { /* a dead worker is handled by #lost */ }
     t.counters[counted]++
     this.#settle(t, err)
     t.killTimer = setTimeout(() => {

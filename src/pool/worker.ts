@@ -4,8 +4,8 @@
  * request from its request ring, decode the input straight from shared memory, run the task,
  * encode the result straight into the response ring, ring the main thread's doorbell.
  *
- * Idle, it spins a bounded, adaptive number of loads (doubling when work arrived while spinning,
- * halving when it did not) and then parks in `Atomics.wait`. One task runs at a time; an async
+ * Idle, it spins a bounded, adaptive number of loads (doubling when work arrived while spinning
+ * or right after it parked, halving after a real idle period) and then parks in `Atomics.wait`. One task runs at a time; an async
  * task is awaited, which lets cancel messages arrive on `parentPort`. A synchronous task sees a
  * cancel through `ctx.signal.aborted`, which also polls the shared cancel word.
  *
@@ -45,6 +45,8 @@ export type WorkerEvent = { t: 'ready'; catalog: ReturnType<ReturnType<typeof cr
 
 const SPIN_MIN = 64
 const IDLE_WAIT_MS = 1000
+/** A park shorter than this counts as "work was about to arrive". */
+const SHORT_PARK_MS = 0.2
 const SIDE_WAIT_TRIES = 5000
 
 const init = workerData as WorkerInit
@@ -218,8 +220,12 @@ parentPort?.postMessage({ t: 'ready', catalog } satisfies WorkerEvent)
 let spin = SPIN_MIN
 while (Atomics.load(ctl, CTL_STOP) === 0) {
   if (!req.poll()) {
+    const t0 = performance.now()
     const hit = req.waitForData(spin, IDLE_WAIT_MS)
-    spin = hit ? Math.min(SPIN_MAX, spin * 2) : Math.max(SPIN_MIN, spin >> 1)
+    // Adaptive: spin longer when work came during the spin or soon after we parked (a longer
+    // spin would have caught it and saved the main thread a futex wake); shorter after a real
+    // idle period, so an idle pool decays to ~64 loads per wake-up and costs ~0 % CPU.
+    spin = hit || performance.now() - t0 < SHORT_PARK_MS ? Math.min(SPIN_MAX, spin * 2) : Math.max(SPIN_MIN, spin >> 1)
     continue
   }
   if (req.kind !== REQ_QUEUED || !req.claim()) {

@@ -339,6 +339,18 @@ describe('LlmClient: streaming', () => {
     expect(llm.breaker.state).toBe('closed')
   })
 
+  test("a stream nobody reads gives its permit back when the caller's signal aborts", async () => {
+    const llm = client()
+    fake.set({ chunkDelayMs: 200 })
+    const ctrl = new AbortController()
+    const s = await llm.stream({ input: 'a b c d' }, { signal: ctrl.signal })
+    expect(llm.semaphore.available).toBe(3)
+    ctrl.abort(new AppError('client_closed'))
+    expect(llm.semaphore.available).toBe(4)
+    expect((await failure(s.read())).code).toBe('client_closed')
+    await fake.waitAborted(1)
+  })
+
   test('a stream that outlives its time limit ends with upstream_timeout', async () => {
     fake.set({ chunkDelayMs: 100 })
     const s = await client().stream({ input: 'a b c d e f g h' }, { timeoutMs: 250 })

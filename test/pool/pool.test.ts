@@ -278,3 +278,12 @@ test('an idle pool costs ~0 % CPU (no busy polling)', async () => {
   // Three threads busy-polling would show ~3000 ms; generous bound for a loaded machine.
   expect(cpuMs / wallMs).toBeLessThan(0.15)
 })
+
+test('a pool left open does not keep the process alive once its tasks are done', async () => {
+  const proc = Bun.spawn([process.execPath, new URL('./fixtures/open-pool.ts', import.meta.url).pathname], { stdout: 'pipe', stderr: 'pipe' })
+  const killer = setTimeout(() => proc.kill(), 15_000)
+  const code = await proc.exited
+  clearTimeout(killer)
+  expect(await new Response(proc.stdout).text()).toBe('"hi"\n')
+  expect(code).toBe(0)
+}, 20_000)

@@ -47,6 +47,12 @@ function serve(app: ReturnType<typeof appWith>['app']): string {
   return `http://127.0.0.1:${server.port}`
 }
 
+/** Polls until `cond` holds (the server's side of a disconnect settles a few ticks after the fake's). */
+async function eventually(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = performance.now() + timeoutMs
+  while (!cond() && performance.now() < end) await Bun.sleep(5)
+}
+
 function memoryLog() {
   const lines: string[] = []
   const log = pino({ level: 'trace', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, { write: (s: string) => { lines.push(s) } })
@@ -280,6 +286,7 @@ describe('cancellation over a real socket', () => {
     ctrl.abort()
     expect(await p).toBe('aborted')
     await fake.waitAborted(1)
+    await eventually(() => client.semaphore.available === 3)
     expect(client.semaphore.available).toBe(3)
   })
 
@@ -293,6 +300,7 @@ describe('cancellation over a real socket', () => {
     ctrl.abort()
     expect(await p).toBe('aborted')
     await fake.waitAborted(2)
+    await eventually(() => client.semaphore.available === 2)
     await Bun.sleep(100)
     expect(fake.stats.requests).toBe(2)
     expect(client.semaphore.available).toBe(2)
@@ -348,7 +356,7 @@ describe('streaming POST /messages', () => {
     await reader.read()
     ctrl.abort()
     await fake.waitAborted(1)
-    for (let i = 0; i < 100 && client.semaphore.available !== 3; i++) await Bun.sleep(10)
+    await eventually(() => client.semaphore.available === 3)
     expect(client.semaphore.available).toBe(3)
   })
 })
