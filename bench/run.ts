@@ -1,7 +1,7 @@
 /**
  * `bun run bench [name ...]`: runs every benchmark `bench/<name>/index.ts` in turn (or only the
  * named ones), each in its own process, then prints the concatenated results. Each benchmark
- * writes its table to `bench/results/<name>.md`; the summary is also written to
+ * writes its table to `bench/results/<name>.md` (and may add `<name>-*.md`); the summary is also written to
  * `bench/results/SUMMARY.md`.
  *
  * @example
@@ -10,7 +10,7 @@
  * bun run bench http pool  # just these two
  * ```
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 const BENCH = import.meta.dir
@@ -42,6 +42,7 @@ if (import.meta.main) {
     rmSync(result, { force: true })
     process.stdout.write(`\n=== bench/${name} ===\n`)
     const started = performance.now()
+    const startedAt = Date.now() - 1000
     const proc = Bun.spawn([process.execPath, join(BENCH, name, 'index.ts')], { cwd: join(BENCH, '..'), stdout: 'inherit', stderr: 'inherit' })
     const code = await proc.exited
     const secs = ((performance.now() - started) / 1000).toFixed(0)
@@ -49,7 +50,11 @@ if (import.meta.main) {
       failed.push(name)
       sections.push(`## ${name}\n\nFAILED (exit ${code}${existsSync(result) ? '' : `, no ${name}.md written`}) after ${secs} s\n`)
     } else {
-      sections.push(readFileSync(result, 'utf8').trimEnd() + '\n')
+      // <name>.md first, then any <name>-*.md the benchmark wrote in this run (e.g. jobs-store.md).
+      const extra = readdirSync(RESULTS)
+        .filter((f) => f.startsWith(`${name}-`) && f.endsWith('.md') && statSync(join(RESULTS, f)).mtimeMs >= startedAt)
+        .sort()
+      for (const f of [`${name}.md`, ...extra]) sections.push(readFileSync(join(RESULTS, f), 'utf8').trimEnd() + '\n')
     }
   }
   const summary = `# Benchmark results\n\n${sections.join('\n')}`

@@ -96,18 +96,22 @@ describe('graceful shutdown', () => {
     try {
       await waitHealthy(`${base}/healthz`, s.proc)
       const sent = performance.now()
+      let settled = false
       const slow = fetch(`${base}/tasks/sleep`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ms: 1500 }),
+        body: JSON.stringify({ ms: 3000 }),
       }).then(async (r) => ({ status: r.status, body: await r.text(), at: performance.now() }))
+        .finally(() => { settled = true })
       await Bun.sleep(300)
       s.proc.kill('SIGTERM')
-      // The listener closes at once, while the slow request (due at ~1500 ms) is still running.
-      expect(await refusesConnections(port, 1000)).toBe(true)
+      // The listener closes at once, while the slow request (due at ~3000 ms) is still running.
+      expect(await refusesConnections(port, 2500)).toBe(true)
+      expect(settled).toBe(false)
       const done = await slow
       expect(done.status).toBe(200)
-      expect(done.at - sent).toBeGreaterThanOrEqual(1400)
+      expect(JSON.parse(done.body)).toMatchObject({ slept: 3000 })
+      expect(done.at - sent).toBeGreaterThanOrEqual(2900)
       const { code, stderr } = await s.output()
       expect(stderr).not.toMatch(/\n\s+at /)
       expect(code).toBe(0)

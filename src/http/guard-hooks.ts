@@ -49,6 +49,8 @@ export interface RequestFacts {
   path: string
   set: { headers: Record<string, string | number> }
   server: { requestIP(request: Request): { address: string } | null } | null
+  /** The client address once a plugin resolved it (rate limit, access log); '' before. */
+  clientAddress: string
 }
 
 /**

@@ -15,18 +15,9 @@
  *   CAS per message on the hot path and makes variable-length wrap-around and crash recovery
  *   much harder. Stealing costs nothing until a worker is idle.
  *
- * Waking the main thread (it never blocks, never spins): it stores SLEEPING=1, loads the doorbell
- * (`seen`), drains every response ring once more, checks SLEEPING is still 1, and only then parks
- * with `Atomics.waitAsync(doorbell, seen)`. A worker publishes its response (Atomics.store of
- * TAIL), then `Atomics.exchange(SLEEPING, 0)`; if that returned 1 it bumps the doorbell and
- * notifies. Sequential consistency gives: if the worker's exchange came before the main
- * thread's store, its publish did too, so the final drain sees it; if it came after and
- * returned 1, the doorbell bump comes after the main thread's store, so either after `seen`
- * was loaded (waitAsync resolves) or before it (then the publish preceded the drain); if it came
- * after and returned 0, another worker cleared SLEEPING after the store, which the final check
- * sees, and the main thread goes round again instead of parking. Only one notify per sleep.
- * A pending waitAsync does not keep the process alive; an interval (ref'd only while tasks are
- * outstanding) does, and doubles as a watchdog drain.
+ * Waking the main thread (it never blocks, never spins): doorbell.ts, with its ordering argument.
+ * An interval, ref'd only while tasks are outstanding, keeps the process alive for them and
+ * doubles as a watchdog drain.
  *
  * @example
  * ```ts
@@ -36,19 +27,20 @@
  * await pool.close(5000)
  * ```
  */
-import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads'
-import { AppError, isErrorCode } from '../errors.ts'
+import { AppError } from '../errors.ts'
 import type { TaskInfo } from '../tasks/types.ts'
 import {
-  BELL_RING, BELL_SLEEPING, BELL_WORDS, CTL_CANCEL, CTL_CANCEL_WHY, CTL_STOP, CTL_WORDS,
+  CTL_CANCEL, CTL_CANCEL_WHY, CTL_STOP,
   REQ_QUEUED, RES_OK, RES_PROGRESS, WHY_CANCELED, WHY_TIMEOUT,
 } from './protocol.ts'
+import { Doorbell } from './doorbell.ts'
+import { abortReason, decodeError, DONE, IN_WORKER, QUEUED, Task } from './task.ts'
 import { TaskQueue } from './queue.ts'
-import { Ring, type SideChannel } from './ring.ts'
+import type { Ring } from './ring.ts'
 import { Slot } from './slot.ts'
 import { TaskCounters } from './stats.ts'
 import type { PoolStats, RunOptions, TaskRunner } from './types.ts'
-import type { WorkerEvent, WorkerInit } from './worker.ts'
+import type { WorkerEvent } from './worker.ts'
 
 /** Settings of a {@link WorkerPool}. */
 export interface PoolOptions {
@@ -68,77 +60,34 @@ export interface PoolOptions {
    * burns a core. Default 16 384.
    */
   spinMax?: number
+  /**
+   * How a worker wakes the parked main thread: a one-number `postMessage` (default; p50 round
+   * trip ~10 µs here) or `Atomics.notify` on a word the main thread awaits with
+   * `Atomics.waitAsync` (~19 µs: its wake-up goes a slower way through Bun's event loop).
+   * Both keep one notification per sleep (see doorbell.ts).
+   */
+  wake?: 'message' | 'waitAsync'
   /** Module URL exporting `TASKS`, loaded into workers besides the registry (tests only). */
   extraTasks?: URL | string
   /** Where restarts and crashes are reported. */
   log?: { warn(obj: object, msg: string): void }
 }
 
-const QUEUED = 0
-const IN_WORKER = 1
-const DONE = 2
-
-/** A run in progress: queue entry, ring entry and promise in one object (one allocation). */
-class Task {
-  id: number
-  pos = 0
-  priority: number
-  dead = false
-  state = QUEUED
-  enqueuedAt: number
-  slot: Slot<Task> | undefined
-  timer: ReturnType<typeof setTimeout> | undefined
-  killTimer: ReturnType<typeof setTimeout> | undefined
-  onAbort: (() => void) | undefined
-  resolve!: (bytes: Uint8Array) => void
-  reject!: (err: AppError) => void
-  readonly promise: Promise<Uint8Array>
-
-  constructor(
-    id: number,
-    readonly name: string,
-    readonly input: string | Uint8Array,
-    readonly options: RunOptions | undefined,
-    readonly counters: TaskCounters,
-    now: number,
-  ) {
-    this.id = id
-    this.priority = options?.priority ?? 0
-    this.enqueuedAt = now
-    this.promise = new Promise<Uint8Array>((resolve, reject) => {
-      this.resolve = resolve
-      this.reject = reject
-    })
-  }
-}
-
-/** Where the worker entrypoint is, under `bun run`/`bun test` and inside a compiled binary. */
-function workerUrl(): URL {
-  // In a `bun build --compile` binary every module is bundled into the entry, whose URL is
-  // file:///$bunfs/root/<name>; the worker entrypoint is embedded as $bunfs/root/pool/worker.ts
-  // (paths relative to src/, the common root of ./src/main.ts and ./src/pool/worker.ts).
-  return import.meta.url.includes('$bunfs')
-    ? new URL('./pool/worker.ts', import.meta.url)
-    : new URL('./worker.ts', import.meta.url)
-}
 
 /** The worker pool; see the file comment. */
 export class WorkerPool implements TaskRunner {
   readonly #opts: Required<Omit<PoolOptions, 'extraTasks' | 'log'>> & Pick<PoolOptions, 'extraTasks' | 'log'>
   readonly #slots: Array<Slot<Task> | undefined>
   readonly #queue = new TaskQueue<Task>()
-  readonly #bell = new SharedArrayBuffer(BELL_WORDS * 4)
-  readonly #bellI32 = new Int32Array(this.#bell)
+  readonly #bell: Doorbell
   readonly #counters = new Map<string, TaskCounters>()
   #catalog: TaskInfo[] = []
   #index: Map<string, number> | undefined
   #nextId = 1
   #outstanding = 0
   #restarts = 0
-  #armed = false
   #closing = false
   #closed: Promise<void> | undefined
-  #stopped = false
   #onIdle: (() => void) | undefined
   readonly #watchdog: ReturnType<typeof setInterval>
   readonly #crashes: number[] = []
@@ -150,15 +99,17 @@ export class WorkerPool implements TaskRunner {
       ringBytes: 1 << 18,
       graceMs: 1000,
       spinMax: 16_384,
+      wake: 'message',
       ...options,
     }
     if (!(this.#opts.workers >= 1)) throw new RangeError('workers must be at least 1')
+    this.#bell = new Doorbell(() => this.#drainAll(), this.#opts.wake === 'message')
     this.#slots = new Array(this.#opts.workers).fill(undefined)
     // Workers start in the background: run() queues until one reports ready.
     for (let i = 0; i < this.#opts.workers; i++) this.#spawn(i)
     this.#watchdog = setInterval(() => this.#drainAll(), 250)
     this.#watchdog.unref()
-    this.#sleep()
+    this.#bell.start()
   }
 
   // ---------------------------------------------------------------- public API
@@ -242,32 +193,23 @@ export class WorkerPool implements TaskRunner {
   // ---------------------------------------------------------------- workers
 
   #spawn(index: number): void {
-    const cap = this.#opts.ringBytes
-    const reqSab = Ring.allocate(cap)
-    const resSab = Ring.allocate(cap)
-    const ctlSab = new SharedArrayBuffer(CTL_WORDS * 4)
-    const { port1, port2 } = new MessageChannel()
-    const side: SideChannel = {
-      send: (bytes) => port1.postMessage(bytes, [bytes.buffer as ArrayBuffer]),
-      recv: () => {
-        // The worker posts before it publishes the marker, so the message is already queued.
-        const m = receiveMessageOnPort(port1)
-        if (!m) throw new AppError('internal', 'side-channel payload missing')
-        return m.message as Uint8Array
-      },
-    }
-    const init: WorkerInit = { req: reqSab, res: resSab, ctl: ctlSab, bell: this.#bell, port: port2, spinMax: this.#opts.spinMax }
-    if (this.#opts.extraTasks) init.extraTasks = String(this.#opts.extraTasks)
-    const worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] })
-    // Workers never keep the process alive by themselves; outstanding tasks do (the watchdog).
-    worker.unref()
-    port1.unref()
-    const slot = new Slot<Task>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1)
+    const slot = Slot.spawn<Task>(index, {
+      ringBytes: this.#opts.ringBytes,
+      spinMax: this.#opts.spinMax,
+      bell: this.#bell.sab,
+      bellMessage: this.#bell.viaMessage,
+      ...(this.#opts.extraTasks ? { extraTasks: String(this.#opts.extraTasks) } : {}),
+    })
+    const worker = slot.worker
     this.#slots[index] = slot
     worker.on('message', (m: WorkerEvent) => {
       // Bun 1.4.5 re-refs a worker when one of its messages arrives: unref again, or a pool
       // left open would keep the process alive (tested in pool.test.ts).
       worker.unref()
+      if (m === 0) {
+        this.#bell.ring()
+        return
+      }
       if (m.t !== 'ready' || slot.dead) return
       if (this.#index === undefined) {
         this.#catalog = m.catalog
@@ -519,53 +461,6 @@ export class WorkerPool implements TaskRunner {
     else t.resolve(outcome)
   }
 
-  // ---------------------------------------------------------------- waking
-
-  /** Parks the main thread on the doorbell, after a final drain (see the file comment). */
-  #sleep(): void {
-    if (this.#armed || this.#stopped) return
-    const bell = this.#bellI32
-    Atomics.store(bell, BELL_SLEEPING, 1)
-    const seen = Atomics.load(bell, BELL_RING)
-    // A worker that cleared SLEEPING since our store is about to ring, or already rang before our
-    // load of the doorbell (then its message may have been published after our drain): go round.
-    if (this.#drainAll() > 0 || Atomics.load(bell, BELL_SLEEPING) === 0) {
-      this.#again()
-      return
-    }
-    const r = Atomics.waitAsync(bell, BELL_RING, seen)
-    if (!r.async) {
-      this.#again()
-      return
-    }
-    this.#armed = true
-    this.#rounds = 0
-    void r.value.then(this.#onBell)
-  }
-
-  #rounds = 0
-  /** More responses may be coming: look again soon, letting resolved callers run first. */
-  #again(): void {
-    Atomics.store(this.#bellI32, BELL_SLEEPING, 0)
-    // Microtasks keep a busy pipeline tight; every 16th round yields to I/O and timers so the
-    // HTTP server is never starved by a stream of results.
-    if (++this.#rounds < 16) queueMicrotask(this.#onBell)
-    else {
-      this.#rounds = 0
-      setImmediate(this.#onBell)
-    }
-  }
-
-  readonly #onBell = (): void => {
-    this.#armed = false
-    Atomics.store(this.#bellI32, BELL_SLEEPING, 0)
-    try {
-      this.#drainAll()
-    } finally {
-      this.#sleep() // whatever happened, the doorbell is re-armed
-    }
-  }
-
   // ---------------------------------------------------------------- cancel, timeout
 
   #abort(t: Task, err: AppError, why: number): void {
@@ -642,9 +537,7 @@ export class WorkerPool implements TaskRunner {
     clearTimeout(timer)
     for (const s of this.#slots) if (s && !s.dead) { s.dead = true; await s.worker.terminate() }
     clearInterval(this.#watchdog)
-    this.#stopped = true
-    Atomics.add(this.#bellI32, BELL_RING, 1)
-    Atomics.notify(this.#bellI32, BELL_RING)
+    this.#bell.stop()
   }
 
   #countersOf(name: string): TaskCounters {
@@ -665,20 +558,3 @@ function skipSafely(res: Ring): void {
     res.release() // a lost side message must not stop the drain loop
   }
 }
-
-function abortReason(signal: AbortSignal): AppError {
-  const r: unknown = signal.reason
-  return r instanceof AppError ? r : new AppError('client_closed', 'The task was canceled by its caller')
-}
-
-function decodeError(json: string): AppError {
-  try {
-    const e = JSON.parse(json) as { code?: unknown; message?: unknown; details?: unknown }
-    const code = isErrorCode(e.code) ? e.code : 'task_failed'
-    const message = typeof e.message === 'string' ? e.message : undefined
-    return new AppError(code, message, e.details === undefined ? {} : { details: e.details })
-  } catch {
-    return new AppError('task_failed')
-  }
-}
-

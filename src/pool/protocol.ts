@@ -49,7 +49,7 @@ export const CTL_CANCEL_WHY = WORDS_PER_LINE + 1
 export const CTL_WORDS = WORDS_PER_LINE * 2
 
 // Words of the pool-wide doorbell block.
-/** Bumped (Atomics.add + notify) by a worker that publishes a response while the main thread sleeps. */
+/** waitAsync mode: bumped (Atomics.add + notify) by a worker that publishes a response while the main thread sleeps. */
 export const BELL_RING = 0
 /** 1 while the main thread is (about to be) parked in Atomics.waitAsync. */
 export const BELL_SLEEPING = WORDS_PER_LINE

@@ -13,9 +13,31 @@
  * const t = slot.shift(id) // when its response arrives
  * ```
  */
-import type { Worker } from 'node:worker_threads'
-import type { MessagePort } from 'node:worker_threads'
-import type { Ring } from './ring.ts'
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
+import { AppError } from '../errors.ts'
+import { CTL_WORDS } from './protocol.ts'
+import { Ring, type SideChannel } from './ring.ts'
+import type { WorkerInit } from './worker.ts'
+
+/** Where the worker entrypoint is, under `bun run`/`bun test` and inside a compiled binary. */
+function workerUrl(): URL {
+  // In a `bun build --compile` binary every module is bundled into the entry, whose URL is
+  // file:///$bunfs/root/<name>; the worker entrypoint is embedded as $bunfs/root/pool/worker.ts
+  // (paths relative to src/, the common root of ./src/main.ts and ./src/pool/worker.ts).
+  return import.meta.url.includes('$bunfs')
+    ? new URL('./pool/worker.ts', import.meta.url)
+    : new URL('./worker.ts', import.meta.url)
+}
+
+/** What {@link Slot.spawn} needs. */
+export interface SpawnOptions {
+  ringBytes: number
+  spinMax: number
+  /** The pool's doorbell words. */
+  bell: SharedArrayBuffer
+  extraTasks?: string
+  bellMessage?: boolean
+}
 
 /** What a slot needs of a task. */
 export interface SlotTask {
@@ -42,6 +64,33 @@ export class Slot<T extends SlotTask> {
     readonly ctl: Int32Array,
     readonly port: MessagePort,
   ) {}
+
+  /**
+   * Starts a worker with fresh rings, control block and side-channel port. Returns at once; the
+   * worker reports `ready` by message when its tasks are loaded.
+   */
+  static spawn<T extends SlotTask>(index: number, o: SpawnOptions): Slot<T> {
+    const reqSab = Ring.allocate(o.ringBytes)
+    const resSab = Ring.allocate(o.ringBytes)
+    const ctlSab = new SharedArrayBuffer(CTL_WORDS * 4)
+    const { port1, port2 } = new MessageChannel()
+    const side: SideChannel = {
+      send: (bytes) => port1.postMessage(bytes, [bytes.buffer as ArrayBuffer]),
+      recv: () => {
+        // The worker posts before it publishes the marker, so the message is already queued.
+        const m = receiveMessageOnPort(port1)
+        if (!m) throw new AppError('internal', 'side-channel payload missing')
+        return m.message as Uint8Array
+      },
+    }
+    const init: WorkerInit = { req: reqSab, res: resSab, ctl: ctlSab, bell: o.bell, port: port2, spinMax: o.spinMax, bellMessage: o.bellMessage ?? false }
+    if (o.extraTasks) init.extraTasks = o.extraTasks
+    const worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] })
+    // Workers never keep the process alive by themselves; outstanding tasks do (the pool's watchdog).
+    worker.unref()
+    port1.unref()
+    return new Slot<T>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1)
+  }
 
   /** Tasks held by this worker. */
   get count(): number {

@@ -38,10 +38,12 @@ export interface WorkerInit {
   extraTasks?: string
   /** Upper bound of the adaptive spin (Atomics.load iterations before parking). */
   spinMax: number
+  /** Ring the doorbell with a postMessage instead of Atomics.notify. */
+  bellMessage?: boolean
 }
 
-/** Messages a worker posts on parentPort (rare events only; results use the ring). */
-export type WorkerEvent = { t: 'ready'; catalog: ReturnType<ReturnType<typeof createExecutor>['catalog']> }
+/** Messages a worker posts on parentPort: `ready` once, and `0` as the doorbell in message mode (results use the ring). */
+export type WorkerEvent = { t: 'ready'; catalog: ReturnType<ReturnType<typeof createExecutor>['catalog']> } | 0
 
 const SPIN_MIN = 64
 const IDLE_WAIT_MS = 1000
@@ -132,11 +134,14 @@ parentPort?.on('message', (m: { t: string; id: number; why: number }) => {
 // ---------------------------------------------------------------- responses
 
 function ringBell(): void {
-  // Only a sleeping main thread needs the doorbell, and only once per sleep: the exchange makes
-  // the rest of a burst skip the notify (see pool.ts for the ordering argument).
+  // Only a parked main thread needs the doorbell, and only once per sleep: the exchange makes
+  // the rest of a burst skip it (see doorbell.ts for the ordering argument and the two modes).
   if (Atomics.load(bell, BELL_SLEEPING) !== 0 && Atomics.exchange(bell, BELL_SLEEPING, 0) !== 0) {
-    Atomics.add(bell, BELL_RING, 1)
-    Atomics.notify(bell, BELL_RING)
+    if (init.bellMessage) parentPort?.postMessage(0)
+    else {
+      Atomics.add(bell, BELL_RING, 1)
+      Atomics.notify(bell, BELL_RING)
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { createApp } from '../../src/app.ts'
 import { testConfig } from '../../src/config.ts'
-import { accessLogPlugin, createAccessLog } from '../../src/http/access-log/index.ts'
+import { accessLine, accessLogPlugin, createAccessLog } from '../../src/http/access-log/index.ts'
 import { parseTraceparent } from '../../src/http/tracing/traceparent.ts'
 import { startServer } from '../../src/server.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
@@ -120,5 +120,24 @@ describe('access log off', () => {
     expect(createAccessLog({ accessLog: 'stdout', logLevel: 'silent' })).toBeNull()
     expect(createAccessLog({ accessLog: '', logLevel: 'info' })).toBeNull()
     expect(accessLogPlugin(null, false).event.afterResponse?.length ?? 0).toBe(0)
+  })
+})
+
+describe('access line', () => {
+  test('is exactly JSON.stringify of the entry, escapes included, undefined fields left out', () => {
+    const head = '{"level":30,"time":"2026-01-01T00:00:00.000Z","pid":7,"msg":"request",'
+    const base = { method: 'GET', route: '/users/:id', path: '/users/7', status: 200, durationMs: 0.412, requestId: 'k3x9q2-1a', traceId: 'ab'.repeat(16) as string | undefined, client: '127.0.0.1', bytesIn: 12 as number | undefined, bytesOut: undefined as number | undefined }
+    const entries = [
+      base,
+      { ...base, traceId: undefined, bytesIn: undefined, bytesOut: 99 },
+      { ...base, path: '/a"b\\c\n\u0001é☃/%2e', method: 'PŌST', route: 'unmatched', client: 'x"y' },
+      { ...base, durationMs: Number.NaN },
+    ]
+    for (const e of entries) {
+      const line = accessLine(head, e)
+      expect(line.endsWith('\n')).toBe(true)
+      expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify({ level: 30, time: '2026-01-01T00:00:00.000Z', pid: 7, msg: 'request', ...e })))
+      expect(line).toBe(`${JSON.stringify({ level: 30, time: '2026-01-01T00:00:00.000Z', pid: 7, msg: 'request', ...e })}\n`)
+    }
   })
 })

@@ -32,7 +32,9 @@ describe('openapi', () => {
     // No absolute URL to another host anywhere in the page (unpkg, jsdelivr, validator.swagger.io).
     expect(html).not.toMatch(/(src|href)="https?:/)
     expect(html).not.toContain('unpkg')
-    expect(html).toContain('"url":"swagger/json"')
+    // Absolute, so the page also works as /swagger/ (a relative URL would resolve under it).
+    expect(html).toContain(`"url":"${SPEC_PATH}"`)
+    expect((await get(`${SWAGGER_PATH}/`)).status).toBe(200)
   })
 
   test('the document is OpenAPI 3 titled highperf with the build version', async () => {

@@ -264,8 +264,8 @@ describe('close', () => {
   })
 })
 
-test('an idle pool costs ~0 % CPU (no busy polling)', async () => {
-  const pool = makePool({ workers: 2 })
+test.each(['message', 'waitAsync'] as const)('an idle pool costs ~0 %% CPU (no busy polling), wake mode %s', async (wake) => {
+  const pool = makePool({ workers: 2, wake })
   await until(() => pool.alive === 2)
   for (let i = 0; i < 100; i++) await pool.run('echo', '1')
   await Bun.sleep(300) // let worker spin budgets decay
@@ -287,3 +287,10 @@ test('a pool left open does not keep the process alive once its tasks are done',
   expect(await new Response(proc.stdout).text()).toBe('"hi"\n')
   expect(code).toBe(0)
 }, 20_000)
+
+test('the waitAsync wake mode delivers every result too', async () => {
+  const pool = makePool({ workers: 2, wake: 'waitAsync', queueLimit: 50_000 })
+  const all = await Promise.all(Array.from({ length: 20_000 }, (_, i) => pool.run('echo', String(i))))
+  all.forEach((b, i) => { if (dec.decode(b) !== String(i)) throw new Error(`task ${i} got ${dec.decode(b)}`) })
+  for (let i = 0; i < 200; i++) expect(await json(pool.run('echo', String(i)))).toBe(i) // one at a time: park and wake each time
+})

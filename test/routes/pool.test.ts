@@ -17,6 +17,8 @@ afterAll(() => t.close())
 
 describe('GET /pool', () => {
   test('reports workers, queue, utilization and per-task counts and latencies', async () => {
+    // The catalogue comes with the first ready worker; wait for the second too.
+    for (let i = 0; i < 500 && t.deps.pool.stats().alive < 2; i++) await Bun.sleep(10)
     for (let i = 0; i < 5; i++) await app.handle(new Request('http://localhost/tasks/primes', { method: 'POST', body: '{"n":10000}' }))
     await app.handle(new Request('http://localhost/tasks/primes', { method: 'POST', body: '{"n":-1}' }))
     const res = await app.handle(new Request('http://localhost/pool'))

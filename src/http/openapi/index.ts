@@ -123,6 +123,10 @@ export function openapiDocs() {
           // 'none' keeps Swagger UI from sending the document to validator.swagger.io.
           validatorUrl: 'none',
           tryItOutEnabled: false,
+          // The plugin points the UI at a relative 'swagger/json', which from /swagger/ (trailing
+          // slash, which Elysia also serves) resolves to /swagger/swagger/json. Its typings hide
+          // `url`, but the options are spread after the default, so an absolute one wins.
+          ...({ url: SPEC_PATH } as object),
         },
       }),
     )

@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * app.use(requestId())
- * // GET / -> X-Request-Id: k3x9q2-1a
+ * // GET / -> X-Request-Id: k3x9q2-1042
  * ```
  */
 import { Elysia } from 'elysia'
@@ -26,8 +26,11 @@ let counter = 0
 
 /** Makes a new request id: unique within the process, and across processes with high probability. */
 export function newRequestId(): string {
-  counter = (counter + 1) % Number.MAX_SAFE_INTEGER
-  return `${prefix}-${counter.toString(36)}`
+  // A comparison, not `% Number.MAX_SAFE_INTEGER` (a floating-point fmod per request), and decimal,
+  // not toString(36) (JSC's generic radix loop): together ~5 % of CPU in an in-process profile of
+  // the stack (bun --cpu-prof on app.handle loops; bench/middleware's baseline row).
+  counter = counter === Number.MAX_SAFE_INTEGER ? 1 : counter + 1
+  return `${prefix}-${counter}`
 }
 
 /** Returns the incoming id if it is safe to echo, else a new one. */
