@@ -49,6 +49,7 @@ export interface Config {
   taskTimeout: number
   batchLimit: number
   shutdownTimeout: number
+  shutdownDelay: number
   llmBaseUrl: string
   llmApiKey: string
   llmModel: string
@@ -60,7 +61,6 @@ export interface Config {
   jobQueueLimit: number
   jobConcurrency: number
   jobBackoffBase: number
-  redisUrl: string
   apiToken: string
   authReads: boolean
   tlsCertFile: string
@@ -93,6 +93,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'TASK_TIMEOUT', key: 'taskTimeout', kind: 'duration', def: '30s', help: 'Deadline of /tasks and /batch requests, and the largest ?timeoutMs accepted' },
   { env: 'BATCH_LIMIT', key: 'batchLimit', kind: 'int', def: '1000', min: 1, help: 'Most items in one /batch or /messages/batch request' },
   { env: 'SHUTDOWN_TIMEOUT', key: 'shutdownTimeout', kind: 'duration', def: '5s', help: 'How long in-flight work may finish after SIGTERM' },
+  { env: 'SHUTDOWN_DELAY', key: 'shutdownDelay', kind: 'duration', def: '0s', help: 'After SIGTERM, keep accepting (with /readyz 503) this long before closing the listener' },
   { env: 'LLM_BASE_URL', key: 'llmBaseUrl', kind: 'url', def: '', help: 'OpenAI-compatible base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1' },
   { env: 'LLM_API_KEY', key: 'llmApiKey', kind: 'string', def: '', help: 'Bearer token for the LLM upstream (never logged)' },
   { env: 'LLM_MODEL', key: 'llmModel', kind: 'string', def: 'gpt-4o-mini', help: 'Model used when a request names none' },
@@ -104,7 +105,6 @@ export const SPECS: readonly Spec[] = [
   { env: 'JOB_QUEUE_LIMIT', key: 'jobQueueLimit', kind: 'int', def: '100000', min: 1, help: 'Queued jobs before POST /jobs answers 503' },
   { env: 'JOB_CONCURRENCY', key: 'jobConcurrency', kind: 'int', def: '0', min: 0, help: 'Jobs running at once (0: twice the workers)' },
   { env: 'JOB_BACKOFF_BASE', key: 'jobBackoffBase', kind: 'duration', def: '1s', help: 'Base of the exponential retry backoff of jobs' },
-  { env: 'REDIS_URL', key: 'redisUrl', kind: 'url', def: '', help: 'Redis for shared jobs and rate limits across hosts (unset: embedded)' },
   { env: 'API_TOKEN', key: 'apiToken', kind: 'string', def: '', help: 'Bearer token required on mutating routes (unset: no auth)' },
   { env: 'AUTH_READS', key: 'authReads', kind: 'bool', def: 'false', help: 'Require the token on reads too' },
   { env: 'TLS_CERT_FILE', key: 'tlsCertFile', kind: 'path', def: '', help: 'PEM certificate; with TLS_KEY_FILE serves HTTPS' },
@@ -174,7 +174,7 @@ function accepts(spec: Spec): string {
     case 'bool': return 'true or false (also 1/0, yes/no)'
     case 'duration': return 'a duration such as 250ms, 5s, 2m, 24h or a number of milliseconds'
     case 'bytes': return `a size such as 512kb, 1mb or a number of bytes${spec.min ? ` (at least ${spec.min})` : ''}`
-    case 'url': return 'an http:// or https:// URL (redis:// or rediss:// for REDIS_URL)'
+    case 'url': return 'an http:// or https:// URL'
     case 'enum': return `one of ${(spec.values ?? []).join(', ')}`
     default: return 'a string'
   }
@@ -210,8 +210,7 @@ function convert(spec: Spec, raw: string): unknown {
       if (raw === '') return ''
       let u: URL
       try { u = new URL(raw) } catch { return fail() }
-      const ok = spec.env === 'REDIS_URL' ? ['redis:', 'rediss:'] : ['http:', 'https:']
-      if (!ok.includes(u.protocol)) return fail()
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') return fail()
       return raw.replace(/\/+$/, '')
     }
     case 'enum':

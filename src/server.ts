@@ -113,6 +113,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
       lifecycle.beginDrain()
+      // SHUTDOWN_DELAY: keep accepting while /readyz answers 503, so a load balancer that polls
+      // it takes this instance out of rotation before connections start being refused.
+      if (config.shutdownDelay > 0) await Bun.sleep(config.shutdownDelay)
       const drained = server.stop(false)
       let timer: ReturnType<typeof setTimeout> | undefined
       const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), config.shutdownTimeout) })

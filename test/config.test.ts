@@ -14,7 +14,6 @@ describe('config', () => {
     expect(c.dataDir).toBe('./data')
     expect(c.shutdownTimeout).toBe(5000)
     expect(c.llmBaseUrl).toBe('')
-    expect(c.redisUrl).toBe('')
   })
 
   test('flags win over environment variables', () => {

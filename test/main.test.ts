@@ -163,6 +163,20 @@ describe('graceful shutdown', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('shutting_down')
     await stopping
   })
+
+  test('SHUTDOWN_DELAY keeps accepting with /readyz 503 over the network, then drains', async () => {
+    const srv = await startServer(
+      testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'delay'), workers: 1, shutdownDelay: 600 }),
+      { log: silentLogger() },
+    )
+    const stopping = srv.shutdown()
+    // A load balancer polling /readyz over a new connection now sees 503, not a refused connection.
+    const res = await fetch(`${srv.url}readyz`)
+    expect(res.status).toBe(503)
+    expect((await fetch(`${srv.url}healthz`)).status).toBe(200)
+    await stopping
+    expect(await fetch(`${srv.url}healthz`).then(() => 'answered', () => 'refused')).toBe('refused')
+  })
 })
 
 describe('TLS', () => {
