@@ -23,6 +23,7 @@
  * ```
  */
 import { AppError } from '../errors.ts'
+import { WaitGroup } from '../sync/index.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import type { Logger } from '../log.ts'
 import { backoffDelay } from './backoff.ts'
@@ -60,17 +61,14 @@ const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
 const CANCELED = Symbol('canceled')
 const SHUTDOWN = Symbol('shutdown')
 
-interface Running {
-  job: Job
-  ac: AbortController
-  done: Promise<void>
-}
-
 /** Feeds the pool from the job store; see the file comment. */
 export class JobRunner {
   readonly events = new JobEvents()
   readonly #o: Required<Omit<JobRunnerOptions, 'sweepEvery'>> & { sweepEvery: number }
-  readonly #running = new Map<string, Running>()
+  /** Running jobs by id: their controllers, to cancel one or abort all at close(). */
+  readonly #running = new Map<string, AbortController>()
+  /** Counts running jobs until their outcome is recorded, and claims in flight: close() waits on it. */
+  readonly #active = new WaitGroup()
   /** Jobs whose task is in the pool now (the concurrency cap); a job leaves it before its result commits. */
   #inPool = 0
   readonly #counts: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
@@ -84,6 +82,8 @@ export class JobRunner {
   #wakeAt = Infinity
   #sweepTimer: ReturnType<typeof setInterval> | undefined
   #drainDeadline = 0
+  /** Set when close() aborts what still runs after the grace: a job claimed later is aborted at once. */
+  #aborting = false
   readonly #validator: SubmitValidator
 
   constructor(options: JobRunnerOptions) {
@@ -182,7 +182,7 @@ export class JobRunner {
     if (!res || isFinal(res.from)) return res
     this.#counts[res.from]--
     this.#counts.canceled++
-    this.#running.get(id)?.ac.abort(CANCELED)
+    this.#running.get(id)?.abort(CANCELED)
     this.events.emit(id, { type: 'state', job: res.job })
     return res
   }
@@ -220,17 +220,11 @@ export class JobRunner {
     if (this.#closed) return
     this.drain(graceMs)
     const left = this.#drainDeadline - this.#o.now()
-    if (this.#running.size > 0 && left > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([
-        Promise.allSettled([...this.#running.values()].map((r) => r.done)),
-        new Promise((resolve) => { timer = setTimeout(resolve, left) }),
-      ])
-      clearTimeout(timer)
-    }
-    const rest = [...this.#running.values()]
-    for (const r of rest) r.ac.abort(SHUTDOWN)
-    await Promise.allSettled(rest.map((r) => r.done))
+    // The grace period: a timed-out wait only stops waiting, it cancels nothing.
+    if (left > 0) await this.#active.wait(AbortSignal.timeout(left)).catch(() => {})
+    this.#aborting = true
+    for (const ac of this.#running.values()) ac.abort(SHUTDOWN)
+    await this.#active.wait()
     this.#closed = true
     clearInterval(this.#sweepTimer)
     await this.#o.store.close()
@@ -258,15 +252,22 @@ export class JobRunner {
         // Reserve the slots before awaiting, so a concurrent wake-up cannot over-claim.
         this.#inPool += free
         let jobs: Job[]
+        // A claim in flight counts as running work until its jobs are counted themselves, so a
+        // close() meanwhile waits for (or aborts) them instead of closing the store under them.
+        this.#active.add()
         try {
-          jobs = await this.#o.store.claim(now, free)
+          try {
+            jobs = await this.#o.store.claim(now, free)
+          } finally {
+            this.#inPool -= free
+          }
+          this.#inPool += jobs.length
+          this.#counts.queued -= jobs.length
+          this.#counts.running += jobs.length
+          for (const job of jobs) this.#start(job)
         } finally {
-          this.#inPool -= free
+          this.#active.done()
         }
-        this.#inPool += jobs.length
-        this.#counts.queued -= jobs.length
-        this.#counts.running += jobs.length
-        for (const job of jobs) this.#start(job)
         if (jobs.length < free && this.#counts.queued > 0) {
           const next = await this.#o.store.nextRunAt()
           if (next !== undefined) {
@@ -303,10 +304,11 @@ export class JobRunner {
 
   #start(job: Job): void {
     const ac = new AbortController()
-    const entry: Running = { job, ac, done: Promise.resolve() }
-    this.#running.set(job.id, entry)
+    this.#running.set(job.id, ac)
+    this.#active.add()
+    if (this.#aborting) ac.abort(SHUTDOWN) // claimed during close, past the grace: straight back to the queue
     this.events.emit(job.id, { type: 'state', job })
-    entry.done = this.#execute(job, ac)
+    void this.#execute(job, ac)
       .catch((err) => {
         // The store refused the outcome (e.g. disk full): the job stays `running` in the store and
         // the next start re-queues it; the process must not die of an unhandled rejection.
@@ -314,6 +316,7 @@ export class JobRunner {
       })
       .finally(() => {
         this.#running.delete(job.id)
+        this.#active.done()
         this.#pump()
       })
   }

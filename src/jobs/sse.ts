@@ -1,9 +1,26 @@
 /**
  * `GET /jobs/:id/events` as a Server-Sent Events stream: the current state first, then every
  * state and progress change, ending after the job's final state. A job already finished gets
- * one `state` event and the end. Comment lines (`: hb`) every `heartbeatMs` keep proxies and
- * idle timeouts from closing a quiet stream. A client that goes away (the request's signal, or
- * the stream's cancel) unsubscribes and stops the heartbeat; so does server shutdown.
+ * one `state` event and the end. A comment line (`: hb`) after `heartbeatMs` without an event
+ * keeps proxies and idle timeouts from closing a quiet stream. A client that goes away (the
+ * request's signal, or the stream's cancel) unsubscribes at once; so does server shutdown.
+ *
+ * Shape: the job's events feed a bounded {@link Channel}; the stream is pull-based, and each
+ * pull runs one `select([recvFrom(events)], { timeoutMs: heartbeatMs, signal })`, writing an
+ * event, or a heartbeat on timeout. Bun pulls only while the socket takes data, so a client that
+ * stops reading stops the loop, not the runner.
+ *
+ * Backpressure policy (the runner publishes synchronously and must never wait for a client):
+ * - each stream buffers at most {@link SSE_BUFFER} events; the publisher only ever `trySend`s;
+ * - `progress` events enter only while fewer than {@link SSE_PROGRESS_ROOM} events are buffered,
+ *   otherwise they are dropped: progress is a level, not a log; the next one, or the next
+ *   `state` (whose job carries `progress`), brings the client up to date. Half the buffer thus
+ *   stays free for `state` events, which are never dropped to make room;
+ * - a `state` or `shutdown` event that finds the buffer full (a client about 32 state changes
+ *   behind, i.e. not reading at all) ends that stream instead of losing the event silently: the
+ *   subscription is dropped at once and the stream ends after what is buffered, without a final
+ *   state. As after a server shutdown, the client reconnects (`retry: 1000`) and gets the job's
+ *   current state first. Memory per stream is thus bounded by the buffer, whatever the client does.
  *
  * @example
  * ```ts
@@ -11,12 +28,14 @@
  * // event: state\ndata: {"id":"…","state":"running",…}\n\n
  * ```
  */
+import { Channel, recvFrom, select } from '../sync/index.ts'
 import type { JobEvent } from './events.ts'
 import { isFinal, viewOf, type Job } from './model.ts'
 
 /** What the stream reads: a job by id, and its events. */
 export interface JobFeed {
   get(id: string): Promise<Job | undefined>
+  /** Returns the unsubscribe function, which must be safe to call twice. */
   subscribe(id: string, listener: (e: JobEvent) => void): () => void
 }
 
@@ -28,63 +47,109 @@ export interface StreamOptions {
   headers?: Record<string, string>
 }
 
+/** Events one stream buffers for a client that is not reading (see the policy above). */
+export const SSE_BUFFER = 64
+/** Buffered events beyond which progress events are dropped; the rest is kept for state events. */
+export const SSE_PROGRESS_ROOM = SSE_BUFFER / 2
+
 const encoder = new TextEncoder()
+const RETRY = encoder.encode('retry: 1000\n\n')
+const HEARTBEAT = encoder.encode(': hb\n\n')
 
 function frame(event: string, data: unknown): Uint8Array {
   return encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
 }
 
+/**
+ * The publisher's side of one stream: never waits, applies the policy above. Returns false when
+ * the stream overflowed (the channel is then closed and the caller unsubscribes).
+ */
+function offer(events: Channel<JobEvent>, e: JobEvent): boolean {
+  if (events.closed) return false
+  if (e.type === 'progress') {
+    if (events.length < SSE_PROGRESS_ROOM) events.trySend(e)
+    return true
+  }
+  if (events.trySend(e)) return true
+  events.close()
+  return false
+}
+
+/** A raced state event the snapshot already shows (or supersedes). */
+function stale(e: JobEvent, snap: Job): boolean {
+  return e.type === 'state' && (e.job.updatedAt < snap.updatedAt || (e.job.updatedAt === snap.updatedAt && e.job.state === snap.state))
+}
+
+/** The frames of one stream, in order; ends on the final state, shutdown, overflow or abort (`stop`). */
+async function* frames(feed: JobFeed, id: string, heartbeatMs: number, stop: AbortSignal): AsyncGenerator<Uint8Array, void, undefined> {
+  const events = new Channel<JobEvent>(SSE_BUFFER)
+  // Subscribed before the snapshot is read, so nothing between the two is missed.
+  const off = feed.subscribe(id, (e) => {
+    if (!offer(events, e)) off()
+  })
+  try {
+    yield RETRY
+    const snap = await feed.get(id)
+    if (!snap) return
+    yield frame('state', viewOf(snap))
+    if (isFinal(snap.state)) return
+    // Events buffered now raced the snapshot: skip the state events it already shows.
+    let raced = events.length
+    for (;;) {
+      const r = await select([recvFrom(events)], { timeoutMs: heartbeatMs, signal: stop })
+      if (r.index === -1) {
+        yield HEARTBEAT
+        continue
+      }
+      if (!r.ok) return // overflowed: the client reconnects for a fresh snapshot
+      const e = r.value
+      if (raced > 0) {
+        raced--
+        if (stale(e, snap)) continue
+      }
+      if (e.type === 'shutdown') return
+      if (e.type === 'progress') {
+        yield frame('progress', e)
+        continue
+      }
+      yield frame('state', viewOf(e.job))
+      if (isFinal(e.job.state)) return
+    }
+  } finally {
+    off()
+    events.close()
+  }
+}
+
 /** Builds the SSE response for job `id` (which the caller has checked exists). */
 export function jobEventStream(feed: JobFeed, id: string, options: StreamOptions): Response {
-  let stop: () => void = () => {}
+  const stop = new AbortController()
+  const it = frames(feed, id, options.heartbeatMs, stop.signal)
+  // Ends the loop wherever it is: a pending select rejects; a generator parked at a yield (the
+  // client is not pulling) runs its `finally` through return(), so the subscription goes at once.
+  const end = (): void => {
+    options.signal?.removeEventListener('abort', end)
+    stop.abort()
+    void it.return(undefined).catch(() => {})
+  }
+  if (options.signal?.aborted) end()
+  else options.signal?.addEventListener('abort', end, { once: true })
   const stream = new ReadableStream<Uint8Array>({
-    async start(controller) {
-      let closed = false
-      let snapshotSent = false
-      let lastState = ''
-      const pending: JobEvent[] = []
-      const send = (bytes: Uint8Array): void => {
-        if (closed) return
-        try { controller.enqueue(bytes) } catch { stop() }
+    async pull(controller) {
+      let step: IteratorResult<Uint8Array, void>
+      try {
+        step = await it.next()
+      } catch {
+        step = { done: true, value: undefined } // aborted (or the store failed): end the stream quietly
       }
-      const onEvent = (e: JobEvent): void => {
-        if (!snapshotSent) { pending.push(e); return }
-        if (e.type === 'shutdown') return stop()
-        if (e.type === 'progress') return send(frame('progress', e))
-        lastState = e.job.state
-        send(frame('state', viewOf(e.job)))
-        if (isFinal(e.job.state)) stop()
-      }
-      const heartbeat = setInterval(() => send(encoder.encode(': hb\n\n')), options.heartbeatMs)
-      const off = feed.subscribe(id, onEvent)
-      const onAbort = (): void => stop()
-      stop = () => {
-        if (closed) return
-        closed = true
-        off()
-        clearInterval(heartbeat)
-        options.signal?.removeEventListener('abort', onAbort)
-        try { controller.close() } catch { /* already closed by the client */ }
-      }
-      if (options.signal?.aborted) return stop()
-      options.signal?.addEventListener('abort', onAbort, { once: true })
-      send(encoder.encode('retry: 1000\n\n'))
-      const job = await feed.get(id)
-      snapshotSent = true
-      if (!job) return stop()
-      lastState = job.state
-      send(frame('state', viewOf(job)))
-      if (isFinal(job.state)) return stop()
-      // Events that raced the snapshot: drop state events the snapshot already shows.
-      for (const e of pending.splice(0)) {
-        if (e.type === 'state' && e.job.state === lastState && e.job.updatedAt <= job.updatedAt) continue
-        onEvent(e)
-        if (closed) return
-      }
+      try {
+        if (step.done) {
+          end()
+          controller.close()
+        } else controller.enqueue(step.value)
+      } catch { /* the client cancelled meanwhile */ }
     },
-    cancel() {
-      stop()
-    },
+    cancel: end,
   })
   return new Response(stream, {
     headers: {

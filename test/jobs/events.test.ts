@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { JobEvents } from '../../src/jobs/events.ts'
-import { jobEventStream } from '../../src/jobs/sse.ts'
+import { connect } from 'node:net'
+import { jobEventStream, SSE_BUFFER, SSE_PROGRESS_ROOM } from '../../src/jobs/sse.ts'
 import { newJob, type Job } from '../../src/jobs/model.ts'
 import type { JobEvent } from '../../src/jobs/events.ts'
 
@@ -98,3 +99,112 @@ describe('jobEventStream', () => {
     expect(events.watched).toBe(0)
   })
 })
+
+/** Reads the rest of an SSE body into its `event:` frames. */
+async function framesOf(reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> }): Promise<Array<{ type: string; data: Record<string, unknown> }>> {
+  const dec = new TextDecoder()
+  let text = ''
+  for (let r = await reader.read(); !r.done; r = await reader.read()) text += dec.decode(r.value, { stream: true })
+  return [...text.matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => ({ type: m[1]!, data: JSON.parse(m[2]!) as Record<string, unknown> }))
+}
+
+describe('jobEventStream snapshot', () => {
+  test('state events that raced the snapshot and that it already shows are not sent again', async () => {
+    const t0 = Date.now()
+    const snap = { ...newJob({ task: 'sleep', input: '{}' }, t0), state: 'running' as const, attempts: 2, updatedAt: t0 + 10 }
+    const events = new JobEvents()
+    const feed = {
+      // While the snapshot is read: an older attempt's events, and the snapshot's own event.
+      get: async () => {
+        events.emit(snap.id, { type: 'state', job: { ...snap, attempts: 1, updatedAt: t0 + 1 } })
+        events.emit(snap.id, { type: 'state', job: { ...snap, state: 'queued', attempts: 1, updatedAt: t0 + 5 } })
+        events.emit(snap.id, { type: 'state', job: snap })
+        return snap
+      },
+      subscribe: (id: string, fn: (e: JobEvent) => void) => events.on(id, fn),
+    }
+    const res = jobEventStream(feed, snap.id, { heartbeatMs: 60_000 })
+    const reader = res.body!.getReader()
+    await reader.read()
+    await Bun.sleep(5)
+    events.emit(snap.id, { type: 'state', job: { ...snap, state: 'succeeded', updatedAt: t0 + 20 } })
+    const got = await framesOf(reader)
+    expect(got.map((f) => `${f.data.state}/${f.data.attempts}`)).toEqual(['running/2', 'succeeded/2'])
+  })
+})
+
+describe('jobEventStream backpressure', () => {
+  test('a client that is not reading gets coalesced progress but every state change, in order', async () => {
+    const t0 = Date.now()
+    const job = { ...newJob({ task: 'sleep', input: '{}' }, t0), state: 'running' as const }
+    const events = new JobEvents()
+    const res = jobEventStream(feedOf(job, events), job.id, { heartbeatMs: 60_000 })
+    const reader = res.body!.getReader()
+    await reader.read() // retry line; the snapshot is pulled next, then nothing until the client reads
+    await Bun.sleep(5)
+    const states = ['queued', 'running', 'queued', 'running', 'queued'] as const
+    // 10 000 progress reports around 5 state changes and the end, emitted while nobody reads:
+    // each emit returns at once (the runner never waits for a client).
+    for (let i = 0; i < 10_000; i++) {
+      events.emit(job.id, { type: 'progress', id: job.id, progress: i % 101, message: `p${i}` })
+      if (i % 2000 === 1999) events.emit(job.id, { type: 'state', job: { ...job, state: states[(i - 1999) / 2000]!, updatedAt: t0 + i } })
+    }
+    events.emit(job.id, { type: 'state', job: { ...job, state: 'succeeded', progress: 100, updatedAt: t0 + 20_000 } })
+    const got = await framesOf(reader)
+    const progress = got.filter((f) => f.type === 'progress')
+    expect(progress.length).toBeGreaterThan(0)
+    expect(progress.length).toBeLessThanOrEqual(SSE_PROGRESS_ROOM)
+    expect(got.filter((f) => f.type === 'state').map((f) => f.data.state)).toEqual(['running', ...states, 'succeeded'])
+    expect(events.watched).toBe(0)
+  })
+
+  test('a client a whole buffer of state changes behind is cut off at once, without a final state', async () => {
+    const t0 = Date.now()
+    const job = { ...newJob({ task: 'sleep', input: '{}' }, t0), state: 'running' as const }
+    const events = new JobEvents()
+    const res = jobEventStream(feedOf(job, events), job.id, { heartbeatMs: 60_000 })
+    const reader = res.body!.getReader()
+    await reader.read()
+    await Bun.sleep(5)
+    for (let i = 1; i <= SSE_BUFFER; i++) events.emit(job.id, { type: 'state', job: { ...job, state: i % 2 ? 'queued' : 'running', updatedAt: t0 + i } })
+    expect(events.watched).toBe(1) // a full buffer is still fine
+    events.emit(job.id, { type: 'state', job: { ...job, state: 'queued', updatedAt: t0 + 1000 } })
+    expect(events.watched).toBe(0) // the one that does not fit ends the subscription now, not when the client reads
+    const got = await framesOf(reader)
+    expect(got.length).toBe(1 + SSE_BUFFER) // the snapshot and what was buffered; the client reconnects for the rest
+    expect(got.every((f) => f.type === 'state' && !isFinalState(f.data.state))).toBe(true)
+  })
+
+  test('over real HTTP, a client that stops reading stops the stream from buffering: it is cut off', async () => {
+    const t0 = Date.now()
+    const job = { ...newJob({ task: 'sleep', input: '{}' }, t0), state: 'running' as const }
+    const events = new JobEvents()
+    const server = Bun.serve({ port: 0, fetch: (req) => jobEventStream(feedOf(job, events), job.id, { heartbeatMs: 60_000, signal: req.signal }) })
+    const sock = connect(server.port!, '127.0.0.1')
+    try {
+      let first = ''
+      const gotHeaders = new Promise<void>((resolve) => sock.on('data', (b: Buffer) => {
+        first += b.toString()
+        if (first.includes('"state":"running"')) { sock.pause(); resolve() }
+      }))
+      sock.on('error', () => {})
+      sock.write(`GET /jobs/${job.id}/events HTTP/1.1\r\nHost: x\r\n\r\n`)
+      await gotHeaders
+      // 100 KB per state event: the socket buffers fill after a few MB, Bun stops pulling, the
+      // channel fills and the stream gives up on the client instead of queueing without bound.
+      const big = 'x'.repeat(100_000)
+      for (let i = 1; i <= 2_000 && events.watched > 0; i++) {
+        events.emit(job.id, { type: 'state', job: { ...job, state: i % 2 ? 'queued' : 'running', updatedAt: t0 + i, error: { code: 'task_failed', message: big } } })
+        if (i % 10 === 0) await Bun.sleep(1)
+      }
+      expect(events.watched).toBe(0)
+    } finally {
+      sock.destroy()
+      await server.stop(true)
+    }
+  })
+})
+
+function isFinalState(s: unknown): boolean {
+  return s === 'succeeded' || s === 'failed' || s === 'canceled'
+}

@@ -341,3 +341,55 @@ describe('JobRunner', () => {
     }
   })
 })
+
+describe('JobRunner close: the drain wait', () => {
+  test('close returns as soon as the last running job is recorded, not at the end of the grace', async () => {
+    const { runner, tmp, ready } = setup({ concurrency: 4 })
+    await ready
+    const jobs = await Promise.all([20, 40, 60, 80].map((ms) => submit(runner, { task: 'sleep', input: `{"ms":${ms}}` })))
+    await Promise.all(jobs.map((j) => settle(runner, j.id, 'running').catch(() => undefined)))
+    const t0 = Date.now()
+    await runner.close(60_000)
+    expect(Date.now() - t0).toBeLessThan(10_000) // generous under load; the grace was 60 s
+    const reopened = openSqliteJobStore(join(tmp.dir, 'jobs.sqlite'))
+    cleanups.push(() => reopened.close())
+    for (const j of jobs) expect((await reopened.get(j.id))?.state).toBe('succeeded')
+  })
+
+  test('close while a claim is in flight: the claimed jobs are waited for (or put back), never left running', async () => {
+    for (const grace of [0, 2000]) {
+      const { runner, tmp, ready } = setup({ concurrency: 4 })
+      await ready
+      const jobs = await Promise.all([0, 1, 2].map(() => submit(runner, { task: 'sleep', input: '{"ms":30}' })))
+      await runner.close(grace) // the submits' wake-up has started a claim that has not committed yet
+      const reopened = openSqliteJobStore(join(tmp.dir, 'jobs.sqlite'))
+      cleanups.push(() => reopened.close())
+      for (const j of jobs) {
+        const after = await reopened.get(j.id)
+        expect(after?.state).toBe(grace === 0 ? 'queued' : 'succeeded')
+        expect(after?.attempts).toBe(grace === 0 ? 0 : 1)
+      }
+    }
+  })
+
+  test('random loads and graces: after close no job is left running, and shutdown never counts an attempt', async () => {
+    let seed = 20261122
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    for (let round = 0; round < 8; round++) {
+      const concurrency = 1 + Math.floor(rand() * 6)
+      const { runner, tmp, ready } = setup({ concurrency })
+      await ready
+      const n = 5 + Math.floor(rand() * 25)
+      const ids = await Promise.all(Array.from({ length: n }, () => submit(runner, { task: 'sleep', input: `{"ms":${Math.floor(rand() * 60)}}` }).then((j) => j.id)))
+      await Bun.sleep(Math.floor(rand() * 40))
+      await runner.close(Math.floor(rand() * 80))
+      const reopened = openSqliteJobStore(join(tmp.dir, 'jobs.sqlite'))
+      cleanups.push(() => reopened.close())
+      for (const id of ids) {
+        const j = await reopened.get(id)
+        expect(['succeeded', 'queued'] as Array<string | undefined>).toContain(j?.state)
+        if (j?.state === 'queued') expect(j.attempts).toBe(0)
+      }
+    }
+  })
+})
