@@ -6,7 +6,9 @@
  * Failures are `AppError`s from src/errors.ts with these codes: `unknown_task` (404),
  * `invalid_input` (422, `details` lists the failing paths), `task_failed` (500, the task's own
  * message), `task_timeout` (504), `client_closed` (the signal aborted), `worker_crashed` (500),
- * `queue_full` (503, `retryAfter` set), `pool_closed` (503).
+ * `queue_full` (503, `retryAfter` set), `pool_closed` (503), and `not_found` (404) when a task
+ * reports a missing resource (e.g. `cars.lookup` of an unknown id). A task's other `AppError`
+ * codes are reported as `task_failed` with the task's message.
  */
 import type { TaskInfo } from '../tasks/types.ts'
 
