@@ -18,6 +18,7 @@
  * ```
  */
 import { mkdirSync } from 'node:fs'
+import { withTimeout } from './sync/index.ts'
 import type { Server } from 'bun'
 import type { Config } from './config.ts'
 import { createApp, type AppDeps } from './app.ts'
@@ -129,8 +130,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         log.warn({ shutdownTimeout: config.shutdownTimeout }, 'in-flight requests outlived SHUTDOWN_TIMEOUT; closing them')
         await server.stop(true)
       }
+      // Each closer is bounded: a part that hangs (an OTLP endpoint that never answers a final
+      // flush, a worker stuck in native code) must not keep the process from exiting.
+      const bound = config.shutdownTimeout + 1000
       for (const close of closers.reverse()) {
-        try { await close() } catch (err) { log.error({ err }, 'error while closing') }
+        try {
+          await withTimeout(async () => { await close() }, bound)
+        } catch (err) {
+          log.error({ err }, 'error or timeout while closing')
+        }
       }
     })()
     return stopping

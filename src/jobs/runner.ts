@@ -26,12 +26,18 @@ import { AppError } from '../errors.ts'
 import { WaitGroup } from '../sync/index.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import type { Logger } from '../log.ts'
-import { backoffDelay } from './backoff.ts'
+import { backoffDelay } from '../sync/index.ts'
 import { JobEvents, type JobListener } from './events.ts'
 import { isFinal, newJob, type Job, type JobError, type JobState, type NewJob } from './model.ts'
 import { runPipeline } from './pipeline.ts'
 import { SubmitValidator } from './validate.ts'
 import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
+
+/**
+ * The longest wait between two attempts of a job. Retries use equal jitter (uniform in [c/2, c]):
+ * jobs that failed together (e.g. after a worker crash) spread out, and none is retried at once.
+ */
+export const MAX_JOB_BACKOFF_MS = 10 * 60_000
 
 /** What the runner is built from. */
 export interface JobRunnerOptions {
@@ -360,7 +366,7 @@ export class JobRunner {
     if (ac.signal.reason === SHUTDOWN || NOT_THE_JOBS_FAULT.has(code)) {
       after = await this.#o.store.release(job.id, ac.signal.reason === SHUTDOWN ? now : now + 250, now)
     } else if (!PERMANENT.has(code) && job.attempts < job.maxAttempts) {
-      after = await this.#o.store.retry(job.id, now + backoffDelay(job.attempts, this.#o.backoffBase, this.#o.random), error, now)
+      after = await this.#o.store.retry(job.id, now + backoffDelay(job.attempts, this.#o.backoffBase, MAX_JOB_BACKOFF_MS, this.#o.random, 'equal'), error, now)
     } else {
       after = await this.#o.store.fail(job.id, error, now)
     }

@@ -15,4 +15,4 @@ export { select, recvFrom, sendTo, type RecvCase, type SendCase, type SelectCase
 export { withTimeout, sleep, type WithTimeoutOptions } from './timeout.ts'
 export { TokenBucket } from './token-bucket.ts'
 export { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker.ts'
-export { retry, backoffDelay, DEFAULT_MAX_BACKOFF_MS, type RetryOptions } from './retry.ts'
+export { retry, backoffDelay, DEFAULT_MAX_BACKOFF_MS, type Jitter, type RetryOptions } from './retry.ts'

@@ -38,18 +38,28 @@ export interface RetryOptions {
 export const DEFAULT_MAX_BACKOFF_MS = 30_000
 
 /**
- * The delay after failed attempt `attempt` (1-based): a uniform draw from
- * `[0, min(maxMs, baseMs * 2^(attempt-1)))`. Full jitter spreads retries of many clients that
- * failed together, instead of having them return in synchronised waves.
+ * How a backoff delay is drawn below its exponential ceiling `c` (AWS Architecture Blog,
+ * "Exponential Backoff And Jitter"): `full` is uniform in `[0, c)` and spreads many clients that
+ * failed together best; `equal` is uniform in `[c/2, c]`, which keeps a floor so a retry never
+ * fires at once (jobs use it: a job retried immediately after a crash would likely fail again).
+ */
+export type Jitter = 'full' | 'equal'
+
+/**
+ * The delay after failed attempt `attempt` (1-based): a jittered draw below
+ * `min(maxMs, baseMs * 2^(attempt-1))` (see {@link Jitter}). Jitter spreads retries of many
+ * clients that failed together, instead of having them return in synchronised waves.
  *
  * @example
  * ```ts
  * backoffDelay(3, 100, 5_000, () => 0.5) // 200: half of min(5000, 100 * 4)
+ * backoffDelay(3, 1000, 60_000, () => 0, 'equal') // 2000: the floor c/2 of c = 4000
  * ```
  */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1))
-  return Math.floor(random() * ceiling)
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random, jitter: Jitter = 'full'): number {
+  // The exponent is capped so a huge attempt count cannot overflow to Infinity before the cap.
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, Math.floor(attempt) - 1)))
+  return jitter === 'full' ? Math.floor(random() * ceiling) : Math.floor(ceiling / 2 + random() * (ceiling / 2))
 }
 
 /**

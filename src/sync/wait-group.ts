@@ -1,6 +1,6 @@
 /**
- * Go's `sync.WaitGroup`: count outstanding work, wait for the count to reach zero. The server's
- * shutdown drain uses it to wait for in-flight requests.
+ * Go's `sync.WaitGroup`: count outstanding work, wait for the count to reach zero. The job
+ * runner's `close()` uses it to wait for running jobs within the shutdown grace period.
  *
  * @example
  * ```ts

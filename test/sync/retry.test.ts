@@ -139,3 +139,30 @@ describe('retry', () => {
     await expect(retry(async () => 1, { attempts: 1, baseMs: -1 })).rejects.toBeInstanceOf(RangeError)
   })
 })
+
+describe('backoffDelay with equal jitter (jobs)', () => {
+  test('doubles per attempt: uniform in [c/2, c]', () => {
+    expect(backoffDelay(1, 1000, 600_000, () => 0, 'equal')).toBe(500)
+    expect(backoffDelay(1, 1000, 600_000, () => 0.999999, 'equal')).toBe(999)
+    expect(backoffDelay(3, 1000, 600_000, () => 0, 'equal')).toBe(2000)
+    expect(backoffDelay(3, 1000, 600_000, () => 0.5, 'equal')).toBe(3000)
+  })
+
+  test('stays within bounds for random attempts and draws, and is capped', () => {
+    const cap = 600_000
+    for (let i = 0; i < 10_000; i++) {
+      const attempt = 1 + Math.floor(Math.random() * 60)
+      const base = 1 + Math.floor(Math.random() * 5000)
+      const d = backoffDelay(attempt, base, cap, Math.random, 'equal')
+      const c = Math.min(cap, base * 2 ** Math.min(attempt - 1, 30))
+      expect(d).toBeGreaterThanOrEqual(Math.floor(c / 2))
+      expect(d).toBeLessThanOrEqual(c)
+    }
+    expect(backoffDelay(100, 1000, cap, () => 1, 'equal')).toBe(cap)
+  })
+
+  test('jitter spreads jobs that failed together', () => {
+    const delays = new Set(Array.from({ length: 100 }, () => backoffDelay(4, 1000, 600_000, Math.random, 'equal')))
+    expect(delays.size).toBeGreaterThan(50)
+  })
+})
