@@ -54,6 +54,8 @@ export interface StartOptions {
 
 /** Builds every dependency, starts listening, and returns a handle with `shutdown()`. */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  // Start-up phases, logged at debug level once listening (docs/operations.md#startup-time-and-memory).
+  const tStart = performance.now()
   const log = options.log ?? createLogger(config)
   mkdirSync(config.dataDir, { recursive: true })
   const lifecycle = new Lifecycle()
@@ -67,8 +69,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (tracing) closers.push(() => tracing.shutdown())
   const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
   closers.push(() => users.close())
-  // Workers start in the background (the constructor never blocks); /readyz waits for one.
-  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log })
+  // Workers are spawned once the server listens (below): booting them would compete with this
+  // thread for the CPU before the first answer. Tasks queue until one is up; /readyz waits for one.
+  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log, start: false })
   closers.push(() => pool.close(config.shutdownTimeout))
   lifecycle.addCheck('pool', () => pool.alive > 0)
   // Jobs after the pool: closed before it (closers run in reverse), so running jobs can finish.
@@ -89,7 +92,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())
 
+  const tDeps = performance.now()
   const app = createApp(deps)
+  const tApp = performance.now()
   const tls = config.tlsCertFile
     ? { cert: Bun.file(config.tlsCertFile), key: Bun.file(config.tlsKeyFile) }
     : undefined
@@ -111,6 +116,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Elysia's `server` in a hook's context reads app.server; `listen()` would set it, Bun.serve does
   // not. The rate limiter needs it for `server.requestIP(request)` (the client's socket address).
   app.server = server
+  const tListen = performance.now()
+  pool.start()
+  const ms = (t: number) => Math.round(t * 10) / 10
+  // `beforeStartServer` is the time since the process started: module loading and the config.
+  log.debug({ startupMs: { beforeStartServer: ms(tStart), deps: ms(tDeps - tStart), createApp: ms(tApp - tDeps), listen: ms(tListen - tApp), spawnWorkers: ms(performance.now() - tListen) } }, 'startup phases')
   // In-flight requests read from Bun at scrape time: nothing to count per request.
   metrics.watchInflight(() => server.pendingRequests)
 

@@ -71,12 +71,18 @@ export interface PoolOptions {
   extraTasks?: URL | string
   /** Where restarts and crashes are reported. */
   log?: { warn(obj: object, msg: string): void }
+  /**
+   * `false`: no worker starts until {@link WorkerPool.start} is called (tasks queue meanwhile).
+   * The server spawns its workers only once it listens, so their start-up does not compete with
+   * its own for the CPU (docs/operations.md#startup). Default `true`: workers start at once.
+   */
+  start?: boolean
 }
 
 
 /** The worker pool; see the file comment. */
 export class WorkerPool implements TaskRunner {
-  readonly #opts: Required<Omit<PoolOptions, 'extraTasks' | 'log'>> & Pick<PoolOptions, 'extraTasks' | 'log'>
+  readonly #opts: Required<Omit<PoolOptions, 'extraTasks' | 'log' | 'start'>> & Pick<PoolOptions, 'extraTasks' | 'log'>
   readonly #slots: Array<Slot<Task> | undefined>
   readonly #queue = new TaskQueue<Task>()
   readonly #bell: Doorbell
@@ -92,6 +98,7 @@ export class WorkerPool implements TaskRunner {
   readonly #watchdog: ReturnType<typeof setInterval>
   readonly #crashes: number[] = []
   #startFailures = 0
+  #started = false
 
   constructor(options: PoolOptions) {
     this.#opts = {
@@ -105,11 +112,27 @@ export class WorkerPool implements TaskRunner {
     if (!(this.#opts.workers >= 1)) throw new RangeError('workers must be at least 1')
     this.#bell = new Doorbell(() => this.#drainAll(), this.#opts.wake === 'message')
     this.#slots = new Array(this.#opts.workers).fill(undefined)
-    // Workers start in the background: run() queues until one reports ready.
-    for (let i = 0; i < this.#opts.workers; i++) this.#spawn(i)
     this.#watchdog = setInterval(() => this.#drainAll(), 250)
     this.#watchdog.unref()
     this.#bell.start()
+    if (options.start !== false) this.start()
+  }
+
+  /**
+   * Spawns the workers (once; a no-op when they are started or the pool is closing). They start in
+   * the background: `run()` queues until one reports ready.
+   *
+   * @example
+   * ```ts
+   * const pool = new WorkerPool({ workers: 2, queueLimit: 1024, start: false })
+   * Bun.serve({ port: 3000, fetch }) // listen first
+   * pool.start()
+   * ```
+   */
+  start(): void {
+    if (this.#started || this.#closing) return
+    this.#started = true
+    for (let i = 0; i < this.#opts.workers; i++) this.#spawn(i)
   }
 
   // ---------------------------------------------------------------- public API

@@ -141,3 +141,22 @@ describe('access line', () => {
     }
   })
 })
+
+describe('access log file writes', () => {
+  test('batches written while another is in flight keep their order, and close() waits for all of them', async () => {
+    const tmp = tempDir()
+    const file = join(tmp.dir, 'order.log')
+    const log = createAccessLog({ accessLog: file, logLevel: 'info' })!
+    try {
+      const n = 5000
+      for (let i = 0; i < n; i++) {
+        log.write({ method: 'GET', route: '/x/:id', path: `/x/${i}`, status: 200, durationMs: 0.5, requestId: `seq-${i}`, traceId: undefined, client: '127.0.0.1', bytesIn: undefined, bytesOut: undefined })
+      }
+      await log.close()
+      const ids = (await Bun.file(file).text()).trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId)
+      expect(ids).toEqual(Array.from({ length: n }, (_, i) => `seq-${i}`))
+    } finally {
+      tmp.remove()
+    }
+  })
+})

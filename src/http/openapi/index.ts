@@ -26,7 +26,6 @@ import { openapi } from '@elysiajs/openapi'
 import bundleFile from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import cssFile from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import swaggerPkg from 'swagger-ui-dist/package.json' with { type: 'json' }
-import { gzip } from 'node:zlib'
 import { VERSION } from '../../version.ts'
 
 // Undo @elysiajs/openapi's global swap of TypeBox format checks for per-call Zod ones.
@@ -84,10 +83,15 @@ class Asset {
   #compress(plain: Uint8Array): void {
     if (this.#compressing) return
     this.#compressing = true
-    gzip(plain, (err, out) => {
-      if (err) this.#compressing = false
-      else this.#gzip = new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
-    })
+    // node:zlib is loaded here, on the first gzip request, not at start: importing it costs the
+    // compiled binary ~9 ms of start-up (docs/operations.md#startup-time-and-memory).
+    import('node:zlib').then(
+      ({ gzip }) => gzip(plain, (err, out) => {
+        if (err) this.#compressing = false
+        else this.#gzip = new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+      }),
+      () => { this.#compressing = false },
+    )
   }
 }
 
