@@ -20,10 +20,14 @@
  * BENCH_DURATION=2 BENCH_ROUNDS=1 bun bench/http/index.ts   # a quick look
  * ```
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
+import { writeResult } from '../lib/report.ts'
+import { startServer, stop as stopServer } from '../lib/server.ts'
+import { median } from '../lib/stats.ts'
+import { wrk as runWrk } from '../lib/wrk.ts'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const DURATION = Number(process.env.BENCH_DURATION ?? 2)
@@ -43,24 +47,6 @@ for (const tool of ['wrk', 'taskset']) {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
-}
-
-let nextPort = 41000 + Math.floor(Math.random() * 2000)
-const freePort = () => {
-  for (;;) {
-    const port = nextPort++
-    try {
-      const probe = Bun.listen({ hostname: '127.0.0.1', port, socket: { data() {} } })
-      probe.stop(true)
-      return port
-    } catch { /* taken */ }
-  }
-}
-
 const running = new Set<Subprocess>()
 const cleanup = () => {
   for (const p of running) p.kill('SIGKILL')
@@ -70,35 +56,15 @@ process.on('SIGINT', () => { cleanup(); process.exit(130) })
 
 /** Starts `cmd` pinned to the server CPU and waits for GET /healthz -> 200; returns ms to first 200. */
 async function startPinned(cmd: string[], env: Record<string, string>, cwd = ROOT): Promise<{ proc: Subprocess; port: number; firstOkMs: number }> {
-  const port = freePort()
-  const started = performance.now()
-  const proc = Bun.spawn(['taskset', '-c', SERVER_CPU, ...cmd], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdout: 'ignore',
-    stderr: 'pipe',
-  })
-  running.add(proc)
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`${cmd.join(' ')} exited ${proc.exitCode}: ${await new Response(proc.stderr).text()}`)
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`)
-      if (res.status === 200) {
-        await res.arrayBuffer()
-        return { proc, port, firstOkMs: performance.now() - started }
-      }
-    } catch { /* not yet listening */ }
-    if (performance.now() - started > 30_000) throw new Error(`${cmd.join(' ')} did not answer /healthz within 30 s`)
-    await Bun.sleep(1)
-  }
+  const s = await startServer({ cmd, env, cwd, cpu: SERVER_CPU, stderr: 'pipe', pollMs: 1 })
+  running.add(s.proc)
+  return s
 }
 
 async function stop(proc: Subprocess): Promise<number> {
-  const t = performance.now()
-  proc.kill('SIGTERM')
-  await proc.exited
+  const ms = await stopServer(proc)
   running.delete(proc)
-  return performance.now() - t
+  return ms
 }
 
 /** A `/proc/<pid>/status` memory line in MB: VmRSS (all resident) or RssAnon (heap, stacks; not the executable's pages). */
@@ -111,24 +77,11 @@ const rssMb = (pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number => {
 
 interface WrkResult { rps: number; p50: number; p99: number; requests: number; bad: number }
 
-const toMs = (value: string, unit: string): number => Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? Number.NaN)
-
 /** One wrk run pinned to the load CPU; latency in ms; `bad` counts non-2xx/3xx answers and socket errors. */
 async function wrk(url: string, seconds: number): Promise<WrkResult> {
-  const p = Bun.spawn(['taskset', '-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], { stdout: 'pipe', stderr: 'pipe' })
-  const out = await new Response(p.stdout).text()
-  await p.exited
-  const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? Number.NaN)
-  const lat = (pct: string) => {
-    const m = out.match(new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm'))
-    return m ? toMs(m[1] as string, m[2] as string) : Number.NaN
-  }
-  const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0)
-  const non2xx = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0)
-  const sock = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)
-  const socketErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0
-  if (Number.isNaN(rps)) throw new Error(`wrk output not understood:\n${out}`)
-  return { rps, p50: lat('50'), p99: lat('99'), requests, bad: non2xx + socketErrors }
+  const r = await runWrk(url, { seconds, connections: CONNECTIONS, latency: true, cpu: LOAD_CPU })
+  if (Number.isNaN(r.rps)) throw new Error(`wrk output not understood:\n${r.output}`)
+  return { rps: r.rps, p50: r.p50, p99: r.p99, requests: r.requests, bad: r.non2xx + r.socketErrors }
 }
 
 // --- the servers ---------------------------------------------------------------------------
@@ -318,6 +271,4 @@ else {
 lines.push('The machine is shared and was loaded by other work during runs: figures are noisy; compare rows of one run, not runs.', '')
 
 const report = lines.join('\n')
-mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
-writeFileSync(join(ROOT, 'bench', 'results', 'http.md'), report)
-console.log(`\n${report}`)
+writeResult('http', report, `\n${report}`)

@@ -23,12 +23,14 @@
  * ```
  */
 import { Database } from 'bun:sqlite'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Subprocess } from 'bun'
+import { writeResult } from '../lib/report.ts'
+import { startServer, stop } from '../lib/server.ts'
+import { lowerMedian, percentile } from '../lib/stats.ts'
+import { luaPost, wrk } from '../lib/wrk.ts'
 
-const ROOT = join(import.meta.dir, '..', '..')
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const ROUND_S = Number(process.env.ROUND_S ?? 5)
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64)
@@ -39,49 +41,11 @@ const CONFIGS: Array<{ label: string; env: Record<string, string> }> = [
   { label: 'JOB_CONCURRENCY=32', env: { JOB_CONCURRENCY: '32' } },
 ]
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = probe.port
-  probe.stop(true)
-  return port
-}
-
-async function waitHealthy(url: string, proc: Subprocess): Promise<void> {
-  const until = performance.now() + 30_000
-  while (performance.now() < until) {
-    if (proc.exitCode !== null) throw new Error(`${url}: server exited with ${proc.exitCode}`)
-    try { if ((await fetch(`${url}/healthz`)).ok) return } catch { /* not yet */ }
-    await Bun.sleep(100)
-  }
-  throw new Error(`${url}: not healthy after 30 s`)
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number
-}
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50)
 const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
 
-interface WrkResult { rps: number; non2xx: number; requests: number }
-
-async function wrk(url: string, script: string, seconds: number): Promise<WrkResult> {
-  const proc = Bun.spawn(['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...(script ? ['-s', script] : []), url], { stdout: 'pipe', stderr: 'inherit' })
-  const out = await new Response(proc.stdout).text()
-  await proc.exited
-  return {
-    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN),
-    non2xx: Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0),
-    requests: Number(out.match(/(\d+) requests in/)?.[1] ?? 0),
-  }
-}
-
-function luaPost(body: string): string {
-  // Prints the first few non-2xx answers so a rejected run says why (wrk only counts them).
-  return `wrk.method = "POST"\nwrk.body = '${body}'\nwrk.headers["Content-Type"] = "application/json"\n` +
-    'local bad = 0\nresponse = function(status, headers, body)\n  if status >= 300 then\n    bad = bad + 1\n' +
-    '    if bad <= 3 then io.stderr:write(status, " ", body, "\\n") end\n  end\nend\n'
-}
+/** One wrk run of CONNECTIONS connections; the Lua script's complaints go to stderr. */
+const load = (url: string, script: string, seconds: number) =>
+  wrk(url, { seconds, connections: CONNECTIONS, script, stderr: 'inherit' })
 
 /** Waits until no job is queued or running; returns the time it happened (ms since epoch). */
 async function waitDrained(db: Database, timeoutMs = 120_000): Promise<number> {
@@ -107,25 +71,20 @@ interface Figures {
 
 async function measure(env: Record<string, string>, dir: string, jobsLua: string, echoLua: string): Promise<Figures> {
   const dataDir = join(dir, `data-${Math.random().toString(36).slice(2)}`)
-  const port = freePort()
-  const url = `http://127.0.0.1:${port}`
-  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
-    cwd: ROOT,
+  const server = await startServer({
+    cmd: [process.execPath, 'src/main.ts'],
     env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PORT: String(port), HOST: '127.0.0.1',
       WORKERS: '2', RATE_LIMIT_RPS: '0', ACCESS_LOG: 'off', LOG_LEVEL: 'warn', DATA_DIR: dataDir, JOB_QUEUE_LIMIT: '10000000',
       // Under 64 connections on a loaded 2-core box a request can queue past the 100 ms default deadline;
       // those 504s would open the circuit breaker of /jobs and turn the run into 503s.
       REQUEST_TIMEOUT: '10s', ...env,
     },
-    stdout: 'ignore',
-    stderr: 'inherit',
   })
+  const url = server.url
   try {
-    await waitHealthy(url, proc)
     // Warm-up: JIT of both paths, and the database file exists for the reader below.
-    await wrk(`${url}/tasks/echo`, echoLua, 1)
-    await wrk(`${url}/jobs`, jobsLua, 1)
+    await load(`${url}/tasks/echo`, echoLua, 1)
+    await load(`${url}/jobs`, jobsLua, 1)
     const dbPath = join(dataDir, 'jobs.sqlite')
     let db = new Database(dbPath, { readonly: true })
     await waitDrained(db)
@@ -137,11 +96,11 @@ async function measure(env: Record<string, string>, dir: string, jobsLua: string
     const drained: number[] = []
     let rejected = 0
     for (let r = 0; r < ROUNDS; r++) {
-      healthz.push((await wrk(`${url}/healthz`, '', ROUND_S)).rps)
-      const b = await wrk(`${url}/tasks/echo`, echoLua, ROUND_S)
+      healthz.push((await load(`${url}/healthz`, '', ROUND_S)).rps)
+      const b = await load(`${url}/tasks/echo`, echoLua, ROUND_S)
       baseline.push(b.rps)
       const start = Date.now()
-      const a = await wrk(`${url}/jobs`, jobsLua, ROUND_S)
+      const a = await load(`${url}/jobs`, jobsLua, ROUND_S)
       const stopped = Date.now()
       accepted.push(a.rps)
       rejected += a.non2xx
@@ -180,10 +139,9 @@ async function measure(env: Record<string, string>, dir: string, jobsLua: string
     const q = db.query<{ d: number }, [string]>('SELECT finished_at - created_at AS d FROM jobs WHERE id = ?1')
     const server = ids.map((id) => q.get(id)?.d ?? NaN).sort((a, b) => a - b)
     db.close()
-    return { healthz: median(healthz), baseline: median(baseline), accepted: median(accepted), completed: median(completed), drained: median(drained), rejected, client, server }
+    return { healthz: lowerMedian(healthz), baseline: lowerMedian(baseline), accepted: lowerMedian(accepted), completed: lowerMedian(completed), drained: lowerMedian(drained), rejected, client, server }
   } finally {
-    proc.kill('SIGTERM')
-    await proc.exited
+    await stop(server.proc)
   }
 }
 
@@ -191,8 +149,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'highperf-bench-jobs-'))
   const jobsLua = join(dir, 'jobs.lua')
   const echoLua = join(dir, 'echo.lua')
-  writeFileSync(jobsLua, luaPost('{"task":"echo","input":{"value":1}}'))
-  writeFileSync(echoLua, luaPost('{"value":1}'))
+  writeFileSync(jobsLua, luaPost('{"task":"echo","input":{"value":1}}', { reportBad: true }))
+  writeFileSync(echoLua, luaPost('{"value":1}', { reportBad: true }))
   try {
     const results: Figures[] = []
     for (const c of CONFIGS) {
@@ -233,9 +191,7 @@ async function main(): Promise<void> {
       'synchronous request may then wait behind more long jobs already handed to a worker (docs/jobs.md).',
       '',
     ].join('\n')
-    console.log(table)
-    mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
-    writeFileSync(join(ROOT, 'bench', 'results', 'jobs.md'), md)
+    writeResult('jobs', md, table)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -8,15 +8,16 @@
  * bun bench/jobs/store.ts   # a few seconds, writes bench/results/jobs-store.md
  * ```
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openSqliteJobStore } from '../../src/jobs/sqlite-store.ts'
 import { newJob } from '../../src/jobs/model.ts'
+import { writeResult } from '../lib/report.ts'
+import { upperMedian as median } from '../lib/stats.ts'
 
 const N = Number(process.env.N ?? 20_000)
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
 const job = () => newJob({ task: 'echo', input: '{"value":1}' }, Date.now())
 const result = new TextEncoder().encode('{"value":1}')
 
@@ -63,9 +64,7 @@ const table = [
   `| insert, group commit (64 concurrent submitters) | ${grouped.toFixed(0)} | ${(grouped / auto).toFixed(2)}× |`,
   `| claim + complete, 4 lanes, group commit | ${cycles.toFixed(0)} | ${(cycles / auto).toFixed(2)}× |`,
 ].join('\n')
-console.log(table)
-mkdirSync(join(import.meta.dir, '..', 'results'), { recursive: true })
-writeFileSync(join(import.meta.dir, '..', 'results', 'jobs-store.md'), [
+writeResult('jobs-store', [
   '# bench/jobs/store.ts: the SQLite job store alone',
   '',
   `Command: \`bun bench/jobs/store.ts\` (N=${N}, ROUNDS=${ROUNDS}; medians). Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, ${new Date().toISOString()}.`,
@@ -73,4 +72,4 @@ writeFileSync(join(import.meta.dir, '..', 'results', 'jobs-store.md'), [
   '',
   table,
   '',
-].join('\n'))
+].join('\n'), table)

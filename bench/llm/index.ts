@@ -20,53 +20,37 @@
  * ROUNDS=3 bun bench/llm/index.ts
  * ```
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Subprocess } from 'bun'
 import { Semaphore } from '../../src/sync/semaphore.ts'
 import { startFakeLlm } from '../../test/support/fake-llm.ts'
+import { writeResult } from '../lib/report.ts'
+import { startServer, stop } from '../lib/server.ts'
+import { median } from '../lib/stats.ts'
 
-const ROOT = join(import.meta.dir, '..', '..')
 const ROUNDS = Number(process.env.ROUNDS ?? 9)
 const N = 100
 const CONCURRENCY = 8
 const LATENCY_MS = 50
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = probe.port
-  probe.stop(true)
-  return port
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
 const fake = startFakeLlm({ latencyMs: LATENCY_MS })
 const dir = mkdtempSync(join(tmpdir(), 'highperf-bench-llm-'))
-const port = freePort()
-const server = Bun.spawn(['bun', 'src/main.ts'], {
-  cwd: ROOT,
-  env: {
-    ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'data'), WORKERS: '1',
-    LLM_BASE_URL: fake.url, LLM_API_KEY: 'sk-bench', LLM_CONCURRENCY: String(CONCURRENCY),
-    RATE_LIMIT_RPS: '0', ACCESS_LOG: 'off', LOG_LEVEL: 'error',
-  },
-  stdout: 'ignore',
-  stderr: 'inherit',
-})
-const base = `http://127.0.0.1:${port}`
+let server: Subprocess | undefined
 
 try {
-  const until = performance.now() + 30_000
-  for (;;) {
-    try { if ((await fetch(`${base}/healthz`)).ok) break } catch { /* not yet */ }
-    if (performance.now() > until || server.exitCode !== null) throw new Error('highperf did not start')
-    await Bun.sleep(100)
-  }
+  const started = await startServer({
+    cmd: ['bun', 'src/main.ts'],
+    inheritEnv: true,
+    env: {
+      DATA_DIR: join(dir, 'data'), WORKERS: '1',
+      LLM_BASE_URL: fake.url, LLM_API_KEY: 'sk-bench', LLM_CONCURRENCY: String(CONCURRENCY),
+      RATE_LIMIT_RPS: '0', ACCESS_LOG: 'off', LOG_LEVEL: 'error',
+    },
+  })
+  server = started.proc
+  const base = started.url
   const inputs = Array.from({ length: N }, (_, i) => `bench input ${i}`)
   const body = JSON.stringify({ inputs })
 
@@ -120,12 +104,9 @@ try {
     `The issue's figure 100/8 × 50 ms = ${issueIdeal} ms assumes a fractional last wave; with whole requests the floor is ${ideal} ms.`,
     '',
   ].join('\n')
-  console.log(table)
-  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
-  writeFileSync(join(ROOT, 'bench', 'results', 'llm.md'), table)
+  writeResult('llm', table)
 } finally {
-  server.kill()
-  await server.exited
+  if (server) await stop(server)
   fake.stop()
   rmSync(dir, { recursive: true, force: true })
 }

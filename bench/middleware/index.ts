@@ -25,8 +25,6 @@
  */
 import { Elysia } from 'elysia'
 import { measure } from 'mitata'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { requestId } from '../../src/http/request-id/index.ts'
 import { serverHeader } from '../../src/http/server-header/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
@@ -36,6 +34,8 @@ import { auth } from '../../src/http/auth/index.ts'
 import { deadline, requestSignal } from '../../src/http/deadline/index.ts'
 import { circuitBreaker } from '../../src/http/circuit-breaker/index.ts'
 import { silentLogger } from '../../src/log.ts'
+import { writeResult } from '../lib/report.ts'
+import { upperMedian } from '../lib/stats.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7)
 const BATCH = 200
@@ -112,12 +112,11 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-const med = perRequestNs.map(median)
+const med = perRequestNs.map(upperMedian)
 const baseGet = med[0] as number
 const basePost = med[variants.findIndex((v) => v.name === 'baseline, POST')] as number
 const best = perRequestNs.map((xs) => Math.min(...xs))
-const cpu = cpuNs.map(median)
+const cpu = cpuNs.map(upperMedian)
 const us = (ns: number) => (ns / 1000).toFixed(2)
 const signed = (ns: number) => `${ns >= 0 ? '+' : ''}${us(ns)}`
 const rows = variants.map((v, i) => {
@@ -142,6 +141,4 @@ const table = [
   ...rows,
   '',
 ].join('\n')
-mkdirSync(join(import.meta.dir, '..', 'results'), { recursive: true })
-writeFileSync(join(import.meta.dir, '..', 'results', 'middleware.md'), table)
-console.log(table)
+writeResult('middleware', table)

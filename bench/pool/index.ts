@@ -8,8 +8,6 @@
  *
  * Run alone: `bun bench/pool/index.ts` (about 2 minutes); writes bench/results/pool.md.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { Tinypool } from 'tinypool'
@@ -17,6 +15,8 @@ import { WorkerPool } from '../../src/pool/pool.ts'
 import { Ring } from '../../src/pool/ring.ts'
 import { BareRing } from './bare.ts'
 import { calibrate } from './work.ts'
+import { writeResult } from '../lib/report.ts'
+import { upperMedian as median } from '../lib/stats.ts'
 
 const QUICK = process.argv.includes('--quick')
 const RUN_MS = QUICK ? 400 : 1000
@@ -99,7 +99,6 @@ async function roundTrip(fn: () => Promise<unknown>, n: number): Promise<{ p50: 
   return { p50: t[Math.floor(n * 0.5)] as number, p99: t[Math.floor(n * 0.99)] as number }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
 interface Row { name: string; rtEcho?: { p50: number; p99: number }; rtCpu?: { p50: number; p99: number }; tput: Record<string, number> }
 const rows: Row[] = factories.map(([name]) => ({ name, tput: {} }))
@@ -212,8 +211,5 @@ lines.push('| target | measured | met |', '|---|---:|:---:|')
 for (const [t, m, ok] of checks) lines.push(`| ${t} | ${m} | ${ok ? 'yes' : 'no'} |`)
 lines.push('', `Encode-buffer pool (30 KB string into the ring): reused scratch buffer ${scratch.scratch.toFixed(0)} ns/message, TextEncoder.encode per message ${scratch.fresh.toFixed(0)} ns/message.`)
 const md = lines.join('\n') + '\n'
-console.log(md)
-const dir = join(import.meta.dir, '..', 'results')
-mkdirSync(dir, { recursive: true })
-writeFileSync(join(dir, 'pool.md'), md)
+writeResult('pool', md)
 process.exit(0)

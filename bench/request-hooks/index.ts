@@ -19,14 +19,14 @@
  * ```
  */
 import { Elysia } from 'elysia'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { requestId } from '../../src/http/request-id/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { bodyLimit } from '../../src/http/body-limit/index.ts'
 import { fileRoutes, FILES_PREFIX } from '../../src/routes/files.ts'
 import { silentLogger } from '../../src/log.ts'
 import { onRequestHook } from '../../src/http/guard-hooks.ts'
+import { writeResult } from '../lib/report.ts'
+import { upperMedian as median } from '../lib/stats.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 15)
 const N = 30_000
@@ -63,7 +63,6 @@ for (let r = 0; r < ROUNDS; r++) {
     samples[name].push((Bun.nanoseconds() - t0) / N)
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const best = (xs: number[]) => Math.min(...xs)
 const base = median(samples.baseline)
 const bestBase = best(samples.baseline)
@@ -80,7 +79,4 @@ const lines = [
   '',
 ]
 const table = lines.join('\n')
-console.log(table)
-const results = join(import.meta.dir, '..', 'results')
-mkdirSync(results, { recursive: true })
-writeFileSync(join(results, 'request-hooks.md'), table)
+writeResult('request-hooks', table)

@@ -12,17 +12,13 @@
  * Run alone: `bun bench/sync/index.ts` (about 10 s); writes bench/results/sync.md.
  * Figures are medians of 7 runs, in ns per operation; the machine is shared, so they are noisy.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Channel, CircuitBreaker, Semaphore, TokenBucket } from '../../src/sync/index.ts'
+import { writeResult } from '../lib/report.ts'
+import { upperMedian as median } from '../lib/stats.ts'
 
 const N = 1_000_000
 const RUNS = 7
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] as number
-}
 
 type Op = () => unknown
 /** ns per call of one run of `n` calls (awaiting each result when `async`). */
@@ -141,8 +137,5 @@ const table = [
   'Command: `bun bench/sync/index.ts`. Ratio < 1 means the primitive is cheaper than its baseline.',
   '',
 ].join('\n')
-process.stdout.write(table)
-const out = join(import.meta.dir, '..', 'results')
-mkdirSync(out, { recursive: true })
-writeFileSync(join(out, 'sync.md'), table)
+writeResult('sync', table)
 if (sink === -1) console.log(sink)

@@ -22,13 +22,16 @@
  * ROUNDS=1 ROUND_S=3 bun bench/tasks-http/index.ts   # quick look
  * ```
  */
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { countPrimesBelow } from '../../src/tasks/primes.ts'
+import { writeResult } from '../lib/report.ts'
+import { startServer, stop } from '../lib/server.ts'
+import { lowerMedian, percentile } from '../lib/stats.ts'
+import { luaPost, type WrkResult, wrk } from '../lib/wrk.ts'
 
-const ROOT = join(import.meta.dir, '..', '..')
 const ROUNDS = Number(process.env.ROUNDS ?? 5)
 const ROUND_S = Number(process.env.ROUND_S ?? 4)
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8)
@@ -37,41 +40,10 @@ const PROBE_EVERY_MS = 10
 
 interface Server { name: string; url: string; proc: Subprocess }
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = probe.port
-  probe.stop(true)
-  return port
-}
-
-async function waitHealthy(url: string, proc: Subprocess): Promise<void> {
-  const until = performance.now() + 30_000
-  while (performance.now() < until) {
-    if (proc.exitCode !== null) throw new Error(`${url}: server exited with ${proc.exitCode}`)
-    try { if ((await fetch(`${url}/healthz`)).ok) return } catch { /* not yet */ }
-    await Bun.sleep(100)
-  }
-  throw new Error(`${url}: not healthy after 30 s`)
-}
-
 async function start(name: string, cmd: string[], env: Record<string, string>): Promise<Server> {
-  const port = freePort()
-  const proc = Bun.spawn(cmd, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PORT: String(port), ...env },
-    stdout: 'ignore',
-    stderr: 'inherit',
-  })
-  const url = `http://127.0.0.1:${port}`
-  await waitHealthy(url, proc)
+  const { url, proc } = await startServer({ cmd, env })
   return { name, url, proc }
 }
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number
-}
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50)
 
 /** Open-loop /healthz probe: one request every PROBE_EVERY_MS, latency of each, until stopped. */
 function probe(url: string): { stop(): Promise<number[]> } {
@@ -92,33 +64,16 @@ function probe(url: string): { stop(): Promise<number[]> } {
   }
 }
 
-function parseMs(text: string): number {
-  const m = text.match(/^([\d.]+)(us|ms|s)$/)
-  if (!m) return NaN
-  const v = Number(m[1])
-  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v
-}
-
-interface WrkResult { rps: number; p50: number; p99: number; non2xx: number; requests: number }
-
-async function wrk(url: string, script: string): Promise<WrkResult> {
-  const proc = Bun.spawn(['wrk', '-t1', `-c${CONNECTIONS}`, `-d${ROUND_S}s`, '--latency', '-s', script, `${url}/tasks/primes`], { stdout: 'pipe', stderr: 'pipe' })
-  const out = await new Response(proc.stdout).text()
-  await proc.exited
-  const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN)
-  const p50 = parseMs(out.match(/^\s+50%\s+(\S+)/m)?.[1] ?? '')
-  const p99 = parseMs(out.match(/^\s+99%\s+(\S+)/m)?.[1] ?? '')
-  const non2xx = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0)
-  const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0)
-  return { rps, p50, p99, non2xx, requests }
-}
+/** One wrk run of POST /tasks/primes, ROUND_S seconds, with latency percentiles. */
+const load = (url: string, script: string): Promise<WrkResult> =>
+  wrk(`${url}/tasks/primes`, { seconds: ROUND_S, connections: CONNECTIONS, latency: true, script })
 
 const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'highperf-bench-tasks-'))
   const script = join(dir, 'post.lua')
-  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '{"n":${N}}'\nwrk.headers["Content-Type"] = "application/json"\n`)
+  writeFileSync(script, luaPost(`{"n":${N}}`))
   for (let i = 0; i < 20; i++) countPrimesBelow(N)
   const t0 = performance.now()
   for (let i = 0; i < 20; i++) countPrimesBelow(N)
@@ -150,7 +105,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       for (const s of servers) {
         const p = probe(s.url)
-        const w = await wrk(s.url, script)
+        const w = await load(s.url, script)
         const lat = await p.stop()
         rounds.get(s.name)?.push(w)
         lat.sort((a, b) => a - b)
@@ -163,13 +118,13 @@ async function main(): Promise<void> {
     rows.push('| server | POST /tasks/primes req/s | task p50 ms | task p99 ms | non-2xx | /healthz p50 ms | /healthz p99 ms | /healthz max ms | req/s vs inline |')
     rows.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     rows.push(`| no load (both servers idle) | – | – | – | – | ${f(percentile(idle, 50), 2)} | ${f(percentile(idle, 99), 2)} | ${f(idle[idle.length - 1] ?? NaN, 2)} | – |`)
-    const inlineRps = median((rounds.get(servers[0]?.name ?? '') ?? []).map((w) => w.rps))
+    const inlineRps = lowerMedian((rounds.get(servers[0]?.name ?? '') ?? []).map((w) => w.rps))
     for (const s of servers) {
       const ws = rounds.get(s.name) ?? []
       const lat = probes.get(s.name) ?? []
-      const rps = median(ws.map((w) => w.rps))
+      const rps = lowerMedian(ws.map((w) => w.rps))
       const worst = Math.max(...lat.map((l) => l[2]))
-      rows.push(`| ${s.name} | ${f(rps, 0)} | ${f(median(ws.map((w) => w.p50)), 2)} | ${f(median(ws.map((w) => w.p99)), 2)} | ${ws.reduce((a, w) => a + w.non2xx, 0)} | ${f(median(lat.map((l) => l[0])), 2)} | ${f(median(lat.map((l) => l[1])), 2)} | ${f(worst, 2)} | ${f(rps / inlineRps, 2)}× |`)
+      rows.push(`| ${s.name} | ${f(rps, 0)} | ${f(lowerMedian(ws.map((w) => w.p50)), 2)} | ${f(lowerMedian(ws.map((w) => w.p99)), 2)} | ${ws.reduce((a, w) => a + w.non2xx, 0)} | ${f(lowerMedian(lat.map((l) => l[0])), 2)} | ${f(lowerMedian(lat.map((l) => l[1])), 2)} | ${f(worst, 2)} | ${f(rps / inlineRps, 2)}× |`)
     }
     const table = rows.join('\n')
     const cores = navigator.hardwareConcurrency
@@ -191,11 +146,9 @@ async function main(): Promise<void> {
       'core, so its latency includes OS scheduling delays; with 1 worker a core stays free for it.',
       '',
     ].join('\n')
-    console.log(table)
-    mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
-    writeFileSync(join(ROOT, 'bench', 'results', 'tasks-http.md'), md)
+    writeResult('tasks-http', md, table)
   } finally {
-    for (const s of servers) { s.proc.kill('SIGTERM'); await s.proc.exited }
+    for (const s of servers) await stop(s.proc)
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -20,7 +20,6 @@
  * ROUNDS=1 bun bench/tracing/index.ts   # quick look
  * ```
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
 import { measure } from 'mitata'
@@ -34,10 +33,11 @@ import { createMetrics } from '../../src/metrics/registry.ts'
 import { DURATION_BUCKETS } from '../../src/metrics/http.ts'
 import { RequestSeries } from '../../src/metrics/series.ts'
 import { testDeps, tempDir } from '../../test/support/deps.ts'
+import { writeResult } from '../lib/report.ts'
+import { upperMedian as median } from '../lib/stats.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const BATCH = 64
-const RESULTS = join(import.meta.dir, '..', 'results')
 
 // A local OTLP receiver that accepts and discards, so export cost is real but the network is local.
 let exported = 0
@@ -94,7 +94,6 @@ for (let round = 0; round < ROUNDS; round++) {
     samples.set(r.name, list)
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const base = median(samples.get(rows[0]!.name)!)
 
 // Metrics hot path alone: the accumulator against prom-client per-request calls.
@@ -141,7 +140,5 @@ const lines = [
   '',
 ]
 const table = lines.join('\n')
-mkdirSync(RESULTS, { recursive: true })
-writeFileSync(join(RESULTS, 'tracing.md'), table)
-console.log(table)
+writeResult('tracing', table)
 process.exit(0)
