@@ -8,14 +8,21 @@
  * POST /tasks/compress {"format":"gzip","text":"hello hello hello"} -> {"format":"gzip","inputBytes":17,"outputBytes":25,"bytes":"H4sI..."}
  * POST /tasks/decompress {"format":"gzip","bytes":"H4sI...","as":"text"} -> {"format":"gzip","outputBytes":17,"text":"hello hello hello"}
  */
-import zlib from 'node:zlib'
+import type * as Zlib from 'node:zlib'
 import { Type } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
 import { defineTask } from './types.ts'
 import { Base64, MAX_PAYLOAD_BYTES, PayloadFields, decodeBase64, payloadBytes } from './payload.ts'
 
-/** True when this Bun build has zstd (Bun.zstdCompressSync, since Bun 1.2.x). */
-export const HAS_ZSTD = typeof Bun.zstdCompressSync === 'function' && typeof zlib.zstdDecompressSync === 'function'
+// node:zlib takes ~9 ms to load (bench/startup): every worker would pay it at start, competing with
+// the server's first answers on a small machine. It is loaded on the first (de)compression instead.
+let zlibModule: typeof Zlib | undefined
+function zlib(): typeof Zlib {
+  return (zlibModule ??= require('node:zlib') as typeof Zlib)
+}
+
+/** True when this Bun build has zstd (Bun.zstdCompressSync and its decompressor, since Bun 1.2.x). */
+export const HAS_ZSTD = typeof Bun.zstdCompressSync === 'function' && typeof Bun.zstdDecompressSync === 'function'
 
 /** The formats offered by this build. */
 export const COMPRESS_FORMATS: readonly string[] = HAS_ZSTD ? ['gzip', 'deflate', 'zstd'] : ['gzip', 'deflate']
@@ -25,9 +32,9 @@ const Format = Type.Union(COMPRESS_FORMATS.map((f) => Type.Literal(f)), { descri
 function compressBytes(format: string, data: Uint8Array, level: number | undefined): Uint8Array {
   switch (format) {
     case 'gzip':
-      return zlib.gzipSync(data, level === undefined ? {} : { level })
+      return zlib().gzipSync(data, level === undefined ? {} : { level })
     case 'deflate':
-      return zlib.deflateSync(data, level === undefined ? {} : { level })
+      return zlib().deflateSync(data, level === undefined ? {} : { level })
     default:
       return Bun.zstdCompressSync(data, level === undefined ? {} : { level })
   }
@@ -38,11 +45,11 @@ function decompressBytes(format: string, data: Uint8Array): Uint8Array {
   try {
     switch (format) {
       case 'gzip':
-        return zlib.gunzipSync(data, options)
+        return zlib().gunzipSync(data, options)
       case 'deflate':
-        return zlib.inflateSync(data, options)
+        return zlib().inflateSync(data, options)
       default:
-        return zlib.zstdDecompressSync(data, options)
+        return zlib().zstdDecompressSync(data, options)
     }
   } catch (err) {
     const tooLarge = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE'
