@@ -22,12 +22,14 @@
  * BENCH_STARTUP_RUNS=5 bun bench/startup/index.ts   # a quick look
  * ```
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import { ROOT, freePort } from '../lib/server.ts'
+import { upperMedian } from '../lib/stats.ts'
+import { writeResult } from '../lib/report.ts'
 
-const ROOT = resolve(import.meta.dir, '../..')
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 15)
 const tmp = mkdtempSync(join(tmpdir(), 'highperf-bench-startup-'))
 const running = new Set<Subprocess>()
@@ -37,18 +39,8 @@ const cleanup = () => {
 }
 process.on('SIGINT', () => { cleanup(); process.exit(130) })
 
-const median = (xs: number[]): number => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)] as number
-}
+const median = (xs: number[]): number => upperMedian(xs.filter(Number.isFinite))
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
-
-function freePort(): number {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = probe.port
-  probe.stop(true)
-  return port
-}
 
 interface Sample { listen: number; firstOk: number; rss: number; anon: number; phases: Record<string, number> }
 
@@ -155,7 +147,4 @@ if (phaseNames.length > 0) {
 lines.push('Targets (issue 2): first 200 ≤ 100 ms after spawn; idle RSS < 60 MB. docs/operations.md#startup-time-and-memory explains the parts.', '')
 lines.push('The machine is shared and was loaded by other work during runs: figures are noisy; compare columns of one run, not runs.', '')
 
-const md = lines.join('\n')
-mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
-writeFileSync(join(ROOT, 'bench/results/startup.md'), md)
-console.log(md)
+writeResult('startup', lines.join('\n'))
