@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
 import { requestId } from '../../src/http/request-id/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
-import { circuitBreaker } from '../../src/http/circuit-breaker/index.ts'
+import { circuitBreaker, verdictOf } from '../../src/http/circuit-breaker/index.ts'
 import { finalStatus } from '../../src/http/guard-hooks.ts'
 import { AppError } from '../../src/errors.ts'
 import { silentLogger } from '../../src/log.ts'
@@ -177,5 +177,47 @@ describe('circuit breaker plugin', () => {
     expect(finalStatus(undefined, { status: 200 }, new Response('', { status: 502 }))).toBe(502)
     expect(finalStatus(undefined, { status: 'Service Unavailable' }, 'x')).toBe(503)
     expect(finalStatus(undefined, {}, 'x')).toBe(200)
+  })
+
+  test('load shedding and a task\'s own outcome never open a breaker; a route\'s own 5xx does', async () => {
+    const breakers = circuitBreaker({ failureThreshold: 3, openDurationMs: 2_000, now: () => 0 })
+    let code: 'queue_full' | 'task_failed' | 'task_timeout' | 'deadline_exceeded' | 'worker_crashed' = 'queue_full'
+    let calls = 0
+    const app = new Elysia()
+      .use(requestId())
+      .use(recovery(silentLogger()))
+      .use(breakers)
+      .post('/tasks/:name', () => { calls++; throw new AppError(code) })
+    const post = async () => {
+      const res = await app.handle(new Request('http://localhost/tasks/primes?timeoutMs=1', { method: 'POST' }))
+      await settle()
+      return res.status
+    }
+    // One client's choices (a task that throws on its input, ?timeoutMs=1) and load shedding:
+    // ten of each in a row, with a threshold of 3, and the breaker stays closed for everyone.
+    for (const c of ['queue_full', 'task_failed', 'task_timeout', 'deadline_exceeded'] as const) {
+      code = c
+      for (let i = 0; i < 10; i++) await post()
+      expect(breakers.states()['/tasks/:name']).toBe('closed')
+    }
+    expect(calls).toBe(40)
+    // A crashing worker is the route's own failure.
+    code = 'worker_crashed'
+    for (let i = 0; i < 3; i++) expect(await post()).toBe(500)
+    expect(breakers.states()['/tasks/:name']).toBe('open')
+    expect(await post()).toBe(503)
+    expect(calls).toBe(43)
+  })
+
+  test('verdictOf: failures, neutral outcomes and successes', () => {
+    expect(verdictOf(500, new Error('boom'), '/users/:id')).toBe('failure')
+    expect(verdictOf(502, undefined, '/messages')).toBe('failure')
+    expect(verdictOf(504, new AppError('deadline_exceeded'), '/api/cars/:id')).toBe('failure')
+    expect(verdictOf(504, new AppError('deadline_exceeded'), '/tasks/:name')).toBe('none')
+    expect(verdictOf(503, new AppError('queue_full'), '/tasks/:name')).toBe('none')
+    expect(verdictOf(500, new AppError('task_failed'), '/tasks/:name')).toBe('none')
+    expect(verdictOf(499, new AppError('client_closed'), '/users/:id')).toBe('none')
+    expect(verdictOf(404, new AppError('not_found'), '/users/:id')).toBe('success')
+    expect(verdictOf(200, undefined, '/users/:id')).toBe('success')
   })
 })

@@ -16,6 +16,7 @@
  * app.use(auth({ apiToken: config.apiToken, authReads: config.authReads }))
  * ```
  */
+import { isDocsPath, isProbePath } from '../probe-paths.ts'
 import { Elysia } from 'elysia'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../../errors.ts'
@@ -102,7 +103,7 @@ export function verifierFor(token: string): TokenVerifier {
  * @example isAuthExempt('/swagger/json') // true
  */
 export function isAuthExempt(path: string): boolean {
-  return path === '/healthz' || path === '/readyz' || path === '/metrics' || path === '/swagger' || path.startsWith('/swagger/')
+  return isProbePath(path) || isDocsPath(path)
 }
 
 /**

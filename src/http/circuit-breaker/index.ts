@@ -1,6 +1,7 @@
 /**
  * A circuit breaker per route template: after `CB_FAILURE_THRESHOLD` consecutive failures (5xx
- * answers or thrown errors; never 4xx, which are the client's fault) the route's breaker opens
+ * answers or thrown errors; never 4xx, which are the client's fault, nor the outcomes in
+ * {@link NEUTRAL_CODES}) the route's breaker opens
  * for `CB_OPEN_DURATION` and answers 503 `circuit_open` with `Retry-After` without running the
  * handler. Then one probe request goes through (half-open): its success closes the breaker, its
  * failure opens it again. A request whose client disconnected says nothing about the route's
@@ -19,6 +20,7 @@
  * breakers.states() // { '/users/:id': 'closed' }
  * ```
  */
+import { isDocsPath, isProbePath } from '../probe-paths.ts'
 import { Elysia } from 'elysia'
 import { AppError } from '../../errors.ts'
 import { CircuitBreaker, type BreakerState } from '../../sync/circuit-breaker.ts'
@@ -39,12 +41,42 @@ export interface CircuitBreakerPluginOptions {
 }
 
 /**
+ * Error codes that say nothing about a route's health, so they neither open nor close its breaker:
+ * - load shedding (`queue_full`, `overloaded`, `shutting_down`, `pool_closed`): the server refused
+ *   quickly and on purpose; counting it would turn a burst of overload into an outage of the route;
+ * - a task's own outcome on the input and time budget its client chose (`task_failed`,
+ *   `task_timeout`): every task shares the one template `/tasks/:name`, so counting them would let
+ *   one client (a task that throws on its input, `?timeoutMs=1`) open the breaker for everyone.
+ */
+export const NEUTRAL_CODES: ReadonlySet<string> = new Set(['queue_full', 'overloaded', 'shutting_down', 'pool_closed', 'task_failed', 'task_timeout'])
+
+/**
+ * Routes whose deadline the client sets (`?timeoutMs=`): their 504 is the client's choice, not a
+ * sign of the route's health.
+ */
+const CLIENT_DEADLINE_ROUTES: ReadonlySet<string> = new Set(['/tasks/:name'])
+
+/**
+ * What an answer says about its route: `failure` (a 5xx the route caused), `none` (the client left,
+ * or a {@link NEUTRAL_CODES} outcome) or `success`.
+ *
+ * @example verdictOf(500, new Error('boom'), '/users/:id') // 'failure'
+ */
+export function verdictOf(status: number, error: unknown, route: string): 'failure' | 'none' | 'success' {
+  if (status === 499) return 'none'
+  if (status < 500) return 'success'
+  if (error instanceof AppError && NEUTRAL_CODES.has(error.code)) return 'none'
+  if (status === 504 && CLIENT_DEADLINE_ROUTES.has(route)) return 'none'
+  return 'failure'
+}
+
+/**
  * Routes without a breaker.
  *
  * @example isBreakerExempt('/healthz') // true
  */
 export function isBreakerExempt(route: string): boolean {
-  return route === '/healthz' || route === '/readyz' || route === '/metrics' || route === '/swagger' || route.startsWith('/swagger/')
+  return isProbePath(route) || isDocsPath(route)
 }
 
 /**
@@ -88,14 +120,14 @@ export function circuitBreaker(options: CircuitBreakerPluginOptions) {
       }
       ;(request as Admitted)[ADMITTED] = b
     })
-    .onAfterResponse({ as: 'global' }, afterResponse(({ request, set, responseValue, error }) => {
+    .onAfterResponse({ as: 'global' }, afterResponse(({ request, set, responseValue, error, route }) => {
       const b = (request as Admitted)[ADMITTED]
       if (b === undefined) return
       ;(request as Admitted)[ADMITTED] = undefined
-      const status = finalStatus(error, set, responseValue)
-      if (status >= 500) b.failure()
-      else if (status === 499) b.abandon()
-      else b.success()
+      const verdict = verdictOf(finalStatus(error, set, responseValue), error, route ?? '')
+      if (verdict === 'failure') b.failure()
+      else if (verdict === 'success') b.success()
+      else b.abandon()
     }))
 
   return Object.assign(plugin, {

@@ -20,6 +20,7 @@
  * shed.stats() // { inflight: 3, limit: 64, shed: 0 }
  * ```
  */
+import { isProbePath } from '../probe-paths.ts'
 import { Elysia } from 'elysia'
 import { AppError } from '../../errors.ts'
 import { afterResponse, onRequestHook } from '../guard-hooks.ts'
@@ -39,14 +40,6 @@ export interface MaxInflightStats {
   shed: number
 }
 
-/**
- * True for the paths that are never shed.
- *
- * @example isProbePath('/readyz') // true
- */
-export function isProbePath(path: string): boolean {
-  return path === '/healthz' || path === '/readyz' || path === '/metrics'
-}
 
 /**
  * Elysia plugin: see the module comment. The returned plugin has a `stats()` method.

@@ -21,6 +21,7 @@
  * app.use(limit)
  * ```
  */
+import { isProbePath } from '../probe-paths.ts'
 import { Elysia } from 'elysia'
 import { AppError } from '../../errors.ts'
 import { clientAddress, clientBucket, serverOf } from '../client-ip.ts'
@@ -57,7 +58,7 @@ export const TOKEN_CLIENT = 'api-token'
  * @example isRateLimitExempt('/metrics') // true
  */
 export function isRateLimitExempt(path: string): boolean {
-  return path === '/healthz' || path === '/readyz' || path === '/metrics'
+  return isProbePath(path)
 }
 
 /**
