@@ -4,9 +4,10 @@
  * `main.ts` uses it for the real process; integration tests use it to run a real HTTP server
  * in-process on a free port.
  *
- * Shutdown order: readiness turns 503 and drain hooks run (jobs stop being taken); the listener
- * closes (no new connections) while in-flight requests finish, bounded by `SHUTDOWN_TIMEOUT`;
- * then connections still open are cut and the dependencies close in reverse order of creation.
+ * Shutdown order: readiness turns 503 and drain hooks run (jobs stop being taken); after
+ * `SHUTDOWN_DELAY` the listener closes (no new connections) while in-flight requests finish,
+ * bounded by `SHUTDOWN_TIMEOUT`; then connections still open are cut and the dependencies close
+ * in reverse order of creation (`buildDeps` in src/deps.ts knows that order).
  * Bun's `server.stop(false)` is used rather than Elysia's `app.stop()`, which aborts in-flight
  * requests.
  *
@@ -17,23 +18,12 @@
  * await srv.shutdown()
  * ```
  */
-import { mkdirSync } from 'node:fs'
-import { withTimeout } from './sync/index.ts'
 import type { Server } from 'bun'
 import type { Config } from './config.ts'
 import { createApp, type AppDeps } from './app.ts'
-import { Lifecycle } from './lifecycle.ts'
+import { buildDeps } from './deps.ts'
 import { createLogger, type Logger } from './log.ts'
-import { createMetrics } from './metrics/registry.ts'
-import { createAccessLog } from './http/access-log/index.ts'
-import { createTracing } from './http/tracing/exporter.ts'
-import { join } from 'node:path'
-import { UserStore } from './store/users.ts'
-import { WorkerPool } from './pool/pool.ts'
-import { openJobs } from './jobs/index.ts'
 import { BUN_BODY_CEILING } from './http/body-limit/index.ts'
-import { LlmClient } from './llm/client.ts'
-import { MessageStore } from './store/messages.ts'
 
 /** A running server. */
 export interface RunningServer {
@@ -56,40 +46,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Start-up phases, logged at debug level once listening (docs/operations.md#startup-time-and-memory).
   const tStart = performance.now()
   const log = options.log ?? createLogger(config)
-  mkdirSync(config.dataDir, { recursive: true })
-  const lifecycle = new Lifecycle()
-  // Closed in reverse order of creation at shutdown.
-  const closers: Array<() => Promise<void> | void> = []
-  const metrics = createMetrics()
-  // Access log closes last (closers run in reverse): it flushes what every other closer logged.
-  const accessLog = createAccessLog(config)
-  if (accessLog) closers.push(() => accessLog.close())
-  const tracing = await createTracing(config)
-  if (tracing) closers.push(() => tracing.shutdown())
-  const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
-  closers.push(() => users.close())
   // Workers are spawned once the server listens (below): booting them would compete with this
-  // thread for the CPU before the first answer. Tasks queue until one is up; /readyz waits for one.
-  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log, start: false })
-  closers.push(() => pool.close(config.shutdownTimeout))
-  lifecycle.addCheck('pool', () => pool.alive > 0)
-  // Jobs after the pool: closed before it (closers run in reverse), so running jobs can finish.
-  // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
-  const jobs = openJobs(config, pool, log)
-  await jobs.start()
-  lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
-  closers.push(() => jobs.close())
-  const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'))
-  closers.push(() => messages.close())
-  // One client for the server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every
-  // request. Closed before the messages store (closers run in reverse): streams still running at
-  // the end of the drain are aborted and cannot write afterwards.
-  const llm = LlmClient.fromConfig(config, log)
-  closers.push(() => llm.close())
-  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
-  // Pool and job metrics are read from these at scrape time (nothing per request or task).
-  metrics.pool.watch(() => pool.stats())
-  metrics.jobs.watch(() => jobs.counts())
+  // thread for the CPU before the first answer.
+  const built = await buildDeps(config, log, { startPool: false })
+  const { deps, pool } = built
+  const { lifecycle, metrics } = deps
 
   const tDeps = performance.now()
   const app = createApp(deps)
@@ -97,7 +58,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const tls = config.tlsCertFile
     ? { cert: Bun.file(config.tlsCertFile), key: Bun.file(config.tlsKeyFile) }
     : undefined
-  const server = Bun.serve({
+  let server: Server<unknown>
+  try {
+    server = Bun.serve({
     port: config.port,
     hostname: config.host,
     reusePort: config.reusePort,
@@ -108,7 +71,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(tls ? { tls } : {}),
     // Elysia's compiled handler; the app already turns every error into a JSON envelope.
     fetch: app.fetch,
-  })
+    })
+  } catch (err) {
+    // The port is taken, the certificate unreadable...: close what was opened before failing.
+    await built.close()
+    throw err
+  }
   // Elysia's `server` in a hook's context reads app.server; `listen()` would set it, Bun.serve does
   // not. The rate limiter needs it for `server.requestIP(request)` (the client's socket address).
   app.server = server
@@ -136,16 +104,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         log.warn({ shutdownTimeout: config.shutdownTimeout }, 'in-flight requests outlived SHUTDOWN_TIMEOUT; closing them')
         await server.stop(true)
       }
-      // Each closer is bounded: a part that hangs (an OTLP endpoint that never answers a final
-      // flush, a worker stuck in native code) must not keep the process from exiting.
-      const bound = config.shutdownTimeout + 1000
-      for (const close of closers.reverse()) {
-        try {
-          await withTimeout(async () => { await close() }, bound)
-        } catch (err) {
-          log.error({ err }, 'error or timeout while closing')
-        }
-      }
+      await built.close()
     })()
     return stopping
   }

@@ -1,0 +1,100 @@
+/**
+ * Building every dependency of the app, once, in the order they must be closed in reverse: the one
+ * place that knows how highperf's parts are wired together. `startServer` uses it for the real
+ * process, and the tests' `testDeps()` for an in-process app, so both run the same wiring.
+ *
+ * Order matters at shutdown (closers run in reverse): the access log closes last (it flushes
+ * what every other closer logged); jobs close before the pool (running jobs can finish); the LLM
+ * client closes before the messages store (streams still running are aborted before the store
+ * they write to goes away). Each closer is bounded by `SHUTDOWN_TIMEOUT` + 1 s with `withTimeout`:
+ * a part that hangs (an OTLP endpoint that never answers a final flush, a worker stuck in native
+ * code) must not keep the process from exiting.
+ *
+ * @example
+ * ```ts
+ * const built = await buildDeps(config, log)
+ * const app = createApp(built.deps)
+ * await built.close()
+ * ```
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { AppDeps } from './app.ts'
+import type { Config } from './config.ts'
+import { Lifecycle } from './lifecycle.ts'
+import type { Logger } from './log.ts'
+import { createMetrics } from './metrics/registry.ts'
+import { createAccessLog } from './http/access-log/index.ts'
+import { createTracing } from './http/tracing/exporter.ts'
+import { UserStore } from './store/users.ts'
+import { MessageStore } from './store/messages.ts'
+import { WorkerPool } from './pool/pool.ts'
+import { openJobs } from './jobs/index.ts'
+import { LlmClient } from './llm/client.ts'
+import { withTimeout } from './sync/index.ts'
+
+/** Options of {@link buildDeps}. */
+export interface BuildOptions {
+  /**
+   * Spawn the pool's workers now (default). The server passes false and starts them once it
+   * listens: booting workers would compete with the main thread for the CPU before the first answer.
+   */
+  startPool?: boolean
+}
+
+/** The dependencies, the pool itself (to start it later) and one `close()` for all of them. */
+export interface BuiltDeps {
+  deps: AppDeps
+  pool: WorkerPool
+  /** Closes every part in reverse order of creation, each bounded; errors are logged, not thrown. */
+  close(): Promise<void>
+}
+
+/** Builds every dependency of the app from the configuration (see the module comment for the order). */
+export async function buildDeps(config: Config, log: Logger, options: BuildOptions = {}): Promise<BuiltDeps> {
+  mkdirSync(config.dataDir, { recursive: true })
+  const lifecycle = new Lifecycle()
+  const closers: Array<() => Promise<void> | void> = []
+  // A fresh registry per instance: two servers (or two tests) in one process never share series.
+  const metrics = createMetrics()
+  const accessLog = createAccessLog(config)
+  if (accessLog) closers.push(() => accessLog.close())
+  const tracing = await createTracing(config)
+  if (tracing) closers.push(() => tracing.shutdown())
+  const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
+  closers.push(() => users.close())
+  // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
+  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log, start: options.startPool ?? true })
+  closers.push(() => pool.close(config.shutdownTimeout))
+  lifecycle.addCheck('pool', () => pool.alive > 0)
+  // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
+  const jobs = openJobs(config, pool, log)
+  await jobs.start()
+  lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
+  closers.push(() => jobs.close())
+  const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'))
+  closers.push(() => messages.close())
+  // One client per server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every request.
+  const llm = LlmClient.fromConfig(config, log)
+  closers.push(() => llm.close())
+  // Pool and job metrics are read from these at scrape time (nothing per request or task).
+  metrics.pool.watch(() => pool.stats())
+  metrics.jobs.watch(() => jobs.counts())
+
+  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const bound = config.shutdownTimeout + 1000
+      for (const c of closers.reverse()) {
+        try {
+          await withTimeout(async () => { await c() }, bound)
+        } catch (err) {
+          log.error({ err }, 'error or timeout while closing')
+        }
+      }
+    })()
+    return closing
+  }
+  return { deps, pool, close }
+}
