@@ -311,24 +311,26 @@ export class Channel<T> {
 
   /** Next receiver still able to take a value (skips `select` cases whose select already fired). */
   #takeReceiver(): RecvWaiter<T> | null {
-    for (let w = this.#recvq.shift(); w !== null; w = this.#recvq.shift()) {
-      if (w.group === null) return w
-      if (!w.group.done) {
-        w.group.done = true
-        return w
-      }
-    }
-    return null
+    return takeLive(this.#recvq)
   }
 
+  /** Next sender still able to hand over its value (same rule as {@link Channel.#takeReceiver}). */
   #takeSender(): SendWaiter<T> | null {
-    for (let w = this.#sendq.shift(); w !== null; w = this.#sendq.shift()) {
-      if (w.group === null) return w
-      if (!w.group.done) {
-        w.group.done = true
-        return w
-      }
-    }
-    return null
+    return takeLive(this.#sendq)
   }
+}
+
+/**
+ * Pops waiters until one can still be served: a plain waiter, or a `select` case whose select has
+ * not fired yet (which it then marks fired, so no other case of that select is served too).
+ */
+function takeLive<W extends WaitNode<W> & { group: SelectGroup | null }>(q: WaitList<W>): W | null {
+  for (let w = q.shift(); w !== null; w = q.shift()) {
+    if (w.group === null) return w
+    if (!w.group.done) {
+      w.group.done = true
+      return w
+    }
+  }
+  return null
 }

@@ -5,7 +5,6 @@ import { batchRoutes, runBatch } from '../../src/routes/batch.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { silentLogger } from '../../src/log.ts'
 import type { RunOptions, TaskRunner } from '../../src/pool/types.ts'
-import { catalogOf } from '../../src/routes/tasks.ts'
 import { testDeps, type TestDeps } from '../support/deps.ts'
 
 type Item = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; details?: unknown } }
@@ -35,9 +34,6 @@ function counting(pool: TaskRunner) {
 beforeAll(async () => {
   t = await testDeps({ workers: 2, rateLimitRps: 0, batchLimit: 50 })
   app = createApp(t.deps)
-  // Workers report ready ~60-100 ms after the pool is built; the 80 ms deadline of GET /api/cars/:id
-  // (docs/resilience.md) would otherwise race their start.
-  await catalogOf(t.deps.pool, new AbortController().signal)
 })
 afterAll(() => t.close())
 

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/app.ts'
 import { CARS, findCar } from '../../src/store/cars.ts'
-import { catalogOf } from '../../src/routes/tasks.ts'
 import { testDeps, type TestDeps } from '../support/deps.ts'
 
 type Envelope = { error: { code: string; message: string } }
@@ -15,9 +14,6 @@ beforeAll(async () => {
   // which a burst of 200 on a loaded 2-core machine may graze.
   t = await testDeps({ workers: 2, rateLimitRps: 0, requestTimeout: 2000 })
   app = createApp(t.deps)
-  // Workers report ready ~60-100 ms after the pool is built; the 80 ms deadline of GET /api/cars/:id
-  // (docs/resilience.md) would otherwise race their start.
-  await catalogOf(t.deps.pool, new AbortController().signal)
 })
 afterAll(() => t.close())
 

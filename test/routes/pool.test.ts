@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/app.ts'
-import { catalogOf } from '../../src/routes/tasks.ts'
 import { testDeps, type TestDeps } from '../support/deps.ts'
 
 let t: TestDeps
@@ -9,9 +8,6 @@ let app: ReturnType<typeof createApp>
 beforeAll(async () => {
   t = await testDeps({ workers: 2, rateLimitRps: 0, queueLimit: 77 })
   app = createApp(t.deps)
-  // Workers report ready ~60-100 ms after the pool is built; the 80 ms deadline of GET /api/cars/:id
-  // (docs/resilience.md) would otherwise race their start.
-  await catalogOf(t.deps.pool, new AbortController().signal)
 })
 afterAll(() => t.close())
 

@@ -3,6 +3,7 @@ import { createApp } from '../../src/app.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { testConfig } from '../../src/config.ts'
 import { silentLogger } from '../../src/log.ts'
+import { buildDeps } from '../../src/deps.ts'
 import { TASKS } from '../../src/tasks/registry.ts'
 import { testDeps, tempDir, type TestDeps } from '../support/deps.ts'
 
@@ -157,11 +158,22 @@ describe('POST /tasks/:name', () => {
   })
 
   test('a queue that is full answers 503 with Retry-After', async () => {
-    const small = await testDeps({ workers: 1, queueLimit: 1, rateLimitRps: 0 })
+    // The main queue holds what no worker has room for. With the workers not started yet, every
+    // task waits there, so a queue of 1 is full after the first request: deterministic, where a
+    // running worker would take up to its window (128) of tasks into its ring first.
+    const tmp = tempDir()
+    const small = await buildDeps(
+      testConfig({ dataDir: tmp.dir, workers: 1, queueLimit: 1, rateLimitRps: 0 }),
+      silentLogger(),
+      { startPool: false },
+    )
     try {
       const a = createApp(small.deps)
       const send = () => a.handle(new Request('http://localhost/tasks/sleep?timeoutMs=5000', { method: 'POST', body: '{"ms":400}' }))
-      const all = await Promise.all(Array.from({ length: 8 }, send))
+      const pending = Array.from({ length: 8 }, send)
+      await Bun.sleep(50)
+      small.pool.start()
+      const all = await Promise.all(pending)
       const full = all.filter((r) => r.status === 503)
       expect(full.length).toBeGreaterThan(0)
       expect(all.some((r) => r.status === 200)).toBe(true)
@@ -170,6 +182,7 @@ describe('POST /tasks/:name', () => {
       expect(Number(full[0]?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
     } finally {
       await small.close()
+      tmp.remove()
     }
   })
 })
