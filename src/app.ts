@@ -1,10 +1,10 @@
 /**
- * `createApp(deps)`: the Elysia app assembled from middleware and route plugins.
+ * `createApp(deps)`: highperf assembled: the Elysia routes (validation, OpenAPI, error handler)
+ * behind the front, which runs the middleware stack as plain function calls (src/http/front).
  *
- * Tests build it in-process and call `app.handle(request)`; `server.ts` listens with it. The order
- * of `.use()` is the middleware order documented in the README: request id and server header first
- * (every answer, even an error, carries them), recovery next (it shapes every error), then the
- * routes.
+ * Tests build it in-process and call `app.handle(request)`; `server.ts` serves `app.fetch`. The
+ * stack's order is {@link createStages}'s, documented in the README: every answer, errors
+ * included, carries the request id and the Server header.
  *
  * @example
  * ```ts
@@ -12,13 +12,12 @@
  * const res = await app.handle(new Request('http://local/healthz'))
  * ```
  */
-import { Elysia } from 'elysia'
+import { Elysia, type AnyElysia } from 'elysia'
+import { createFront, type Front, type Stage } from './http/front/index.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './log.ts'
 import type { Lifecycle } from './lifecycle.ts'
 import { SERVER_NAME } from './version.ts'
-import { requestId } from './http/request-id/index.ts'
-import { serverHeader } from './http/server-header/index.ts'
 import { recovery } from './http/recovery/index.ts'
 import { maxInflight } from './http/max-inflight/index.ts'
 import { rateLimit } from './http/rate-limit/index.ts'
@@ -32,9 +31,9 @@ import { userRoutes } from './routes/users.ts'
 import { fileRoutes } from './routes/files.ts'
 import type { UserStore } from './store/users.ts'
 import type { Metrics } from './metrics/registry.ts'
-import { metricsPlugin, metricsRoutes } from './http/metrics/index.ts'
-import { accessLogPlugin, type AccessLog } from './http/access-log/index.ts'
-import { tracingPlugin } from './http/tracing/index.ts'
+import { metricsRoutes, metricsStage } from './http/metrics/index.ts'
+import { accessLogStage, type AccessLog } from './http/access-log/index.ts'
+import { tracingStage } from './http/tracing/index.ts'
 import type { Tracing } from './http/tracing/exporter.ts'
 import type { TaskRunner } from './pool/types.ts'
 import type { JobRunner } from './jobs/runner.ts'
@@ -70,25 +69,55 @@ export interface AppDeps {
   messages: MessageStore
 }
 
-/** Builds the highperf Elysia app from its dependencies. */
-export function createApp(deps: AppDeps) {
+/** Options of {@link createApp}. */
+export interface CreateAppOptions {
+  /** Adds routes after highperf's own (tests, embedders); they get the whole stack like any route. */
+  routes?: (app: AnyElysia) => AnyElysia
+}
+
+/** The assembled server: the Elysia app behind its front. */
+export interface HighperfApp {
+  /** Routes, validation, OpenAPI and the error handler (docs/design.md). */
+  readonly elysia: AnyElysia
+  /** The middleware stack, in order; named so tests and /metrics can reach a stage's stats. */
+  readonly stages: readonly Stage[]
+  /** `Bun.serve`'s `fetch`: the front, then the route. */
+  readonly fetch: Front['fetch']
+  /** One request in-process through the whole stack (tests, benchmarks). */
+  readonly handle: Front['handle']
+}
+
+/**
+ * The middleware stack in order (docs/resilience.md#order): observability first, so its `after`
+ * runs last and sees every outcome; then the guards, cheapest refusals first, all before the body
+ * is read.
+ *
+ * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker']
+ */
+export function createStages(deps: AppDeps): Stage[] {
+  const { config, metrics } = deps
+  const stages: Stage[] = [metricsStage(metrics), tracingStage(deps.tracing)]
+  if (deps.accessLog !== null) stages.push(accessLogStage(deps.accessLog))
+  stages.push(
+    maxInflight({ limit: config.maxInflight, onShed: () => metrics.shed('max_inflight') }),
+    rateLimit({ rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited() }),
+    auth({ apiToken: config.apiToken, authReads: config.authReads }),
+    deadline({ requestTimeout: config.requestTimeout, taskTimeout: config.taskTimeout, llmTimeout: config.llmTimeout, onTimeout: (route) => metrics.timedOut(route) }),
+    circuitBreaker({ failureThreshold: config.cbFailureThreshold, openDurationMs: config.cbOpenDuration, onStateChange: (route, state) => metrics.breakerState(route, state), onRejected: (route) => metrics.breakerRejected(route) }),
+  )
+  return stages
+}
+
+/**
+ * The Elysia part: error handler, body limit, docs and every route plugin.
+ *
+ * @example createRoutes(deps).routes.length // every route, for the front's table
+ */
+export function createRoutes(deps: AppDeps) {
   return new Elysia({ name: 'highperf' })
-    // Observability wraps everything (docs/observability.md): its timing starts first and its
-    // after-response hooks see the final status of every request, guards' refusals and 404s included.
-    .use(metricsPlugin(deps.metrics))
-    .use(tracingPlugin(deps.tracing))
-    .use(accessLogPlugin(deps.accessLog, deps.config.trustProxy))
-    .use(requestId())
-    .use(serverHeader(SERVER_NAME))
     // Before recovery: its error hook turns a parser's oversize-body failure back into a 413.
     .use(bodyLimit(deps.config.maxBodySize))
     .use(recovery(deps.log))
-    // Guards (docs/resilience.md#order): cheapest refusals first, all before the body is read.
-    .use(maxInflight({ limit: deps.config.maxInflight, onShed: () => deps.metrics.shed('max_inflight') }))
-    .use(rateLimit({ rps: deps.config.rateLimitRps, burst: deps.config.rateLimitBurst, trustProxy: deps.config.trustProxy, apiToken: deps.config.apiToken, onRejected: () => deps.metrics.rateLimited() }))
-    .use(auth({ apiToken: deps.config.apiToken, authReads: deps.config.authReads }))
-    .use(deadline({ requestTimeout: deps.config.requestTimeout, taskTimeout: deps.config.taskTimeout, llmTimeout: deps.config.llmTimeout, onTimeout: (route) => deps.metrics.timedOut(route) }))
-    .use(circuitBreaker({ failureThreshold: deps.config.cbFailureThreshold, openDurationMs: deps.config.cbOpenDuration, onStateChange: (route, state) => deps.metrics.breakerState(route, state), onRejected: (route) => deps.metrics.breakerRejected(route) }))
     .use(openapiDocs())
     .use(healthRoutes(deps.lifecycle))
     .use(userRoutes(deps.users))
@@ -102,5 +131,14 @@ export function createApp(deps: AppDeps) {
     .use(messagesRoutes(deps))
 }
 
-/** The app's type, for Eden clients and typed tests. */
-export type App = ReturnType<typeof createApp>
+/** Builds highperf from its dependencies: the routes behind the middleware stack. */
+export function createApp(deps: AppDeps, options: CreateAppOptions = {}): HighperfApp {
+  const routes = createRoutes(deps)
+  const elysia = options.routes === undefined ? routes : options.routes(routes)
+  const stages = createStages(deps)
+  const front = createFront(elysia, stages, { serverName: SERVER_NAME, log: deps.log, trustProxy: deps.config.trustProxy })
+  return { elysia, stages, fetch: front.fetch, handle: front.handle }
+}
+
+/** The Elysia app's type, for Eden clients and typed tests. */
+export type App = ReturnType<typeof createRoutes>

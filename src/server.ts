@@ -69,7 +69,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxRequestBodySize: BUN_BODY_CEILING,
     idleTimeout: 120,
     ...(tls ? { tls } : {}),
-    // Elysia's compiled handler; the app already turns every error into a JSON envelope.
+    // The front (the middleware stack), then Elysia's compiled handler; every error is already
+    // a JSON envelope by then.
     fetch: app.fetch,
     })
   } catch (err) {
@@ -77,9 +78,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await built.close()
     throw err
   }
-  // Elysia's `server` in a hook's context reads app.server; `listen()` would set it, Bun.serve does
-  // not. The rate limiter needs it for `server.requestIP(request)` (the client's socket address).
-  app.server = server
   const tListen = performance.now()
   pool.start()
   const ms = (t: number) => Math.round(t * 10) / 10

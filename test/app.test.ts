@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
-import { createApp } from '../src/app.ts'
+import { createApp, createStages } from '../src/app.ts'
 import { AppError } from '../src/errors.ts'
 import { testDeps, type TestDeps } from './support/deps.ts'
 
@@ -11,9 +11,11 @@ afterAll(async () => { for (const t of made) await t.close() })
 const build = async () => {
   const t = await testDeps({ workers: 1 })
   made.push(t)
-  const app = createApp(t.deps)
-    .get('/boom', () => { throw new Error('secret stack detail') })
-    .get('/teapot', () => { throw new AppError('queue_full', 'busy', { retryAfter: 2 }) })
+  const app = createApp(t.deps, {
+    routes: (a) => a
+      .get('/boom', () => { throw new Error('secret stack detail') })
+      .get('/teapot', () => { throw new AppError('queue_full', 'busy', { retryAfter: 2 }) }),
+  })
   return { app, lifecycle: t.deps.lifecycle }
 }
 const req = (path: string, init?: RequestInit) => new Request(`http://local${path}`, init)
@@ -68,8 +70,57 @@ describe('app', () => {
   })
 
   test('a plugin built on Elysia composes with the stack', async () => {
-    const { app } = await build()
-    const res = await app.use(new Elysia().get('/extra', () => ({ ok: true }))).handle(req('/extra'))
+    const t = await testDeps({ workers: 1 })
+    made.push(t)
+    const app = createApp(t.deps, { routes: (a) => a.use(new Elysia().get('/extra', () => ({ ok: true }))) })
+    const res = await app.handle(req('/extra', { headers: { 'x-request-id': 'extra-1' } }))
     expect(await res.json()).toEqual({ ok: true })
+    // Its routes are behind the front like highperf's own.
+    expect(res.headers.get('x-request-id')).toBe('extra-1')
+    expect(res.headers.get('server')).toMatch(/^highperf\//)
+  })
+
+  test('every answer carries X-Request-Id and Server: 200, 404, a thrown 500 and the guards\' 401, 429 and 503', async () => {
+    const t = await testDeps({ workers: 1, apiToken: 'tok', maxInflight: 1, rateLimitRps: 1, rateLimitBurst: 4 })
+    made.push(t)
+    let open: () => void = () => {}
+    const gate = new Promise<void>((r) => { open = r })
+    const app = createApp(t.deps, {
+      routes: (a) => a
+        .get('/boom', () => { throw new Error('boom') })
+        .get('/hold', async () => { await gate; return 'held' }),
+    })
+    let n = 0
+    const check = async (expected: number, path: string, init: RequestInit = {}): Promise<string | undefined> => {
+      const id = `every-${++n}`
+      const res = await app.handle(req(path, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), 'x-request-id': id } }))
+      expect({ path, status: res.status }).toEqual({ path, status: expected })
+      expect(res.headers.get('x-request-id')).toBe(id)
+      expect(res.headers.get('server')).toMatch(/^highperf\//)
+      if (res.status < 400) return undefined
+      const { error } = (await res.json()) as { error: { code: string; requestId: string } }
+      expect(error.requestId).toBe(id)
+      return error.code
+    }
+    await check(200, '/healthz') // exempt from every guard
+    await check(404, '/nope') // anonymous bucket: 3 left
+    await check(500, '/boom') // 2 left
+    expect(await check(401, '/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).toBe('unauthorized') // 1 left
+    // The one slot taken (0 left in the bucket), the next request is shed before the rate limiter.
+    const held = app.handle(req('/hold'))
+    expect(await check(503, '/nope')).toBe('overloaded')
+    open()
+    expect((await held).status).toBe(200)
+    expect(await check(429, '/nope')).toBe('rate_limited')
+  })
+
+  test('createStages(deps) builds the documented stack order; the access log only when it is on', async () => {
+    const t = await testDeps({ workers: 1 })
+    made.push(t)
+    const names = (deps: typeof t.deps) => createStages(deps).map((s) => s.name)
+    expect(names(t.deps)).toEqual(['metrics', 'tracing', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
+    const withLog = { ...t.deps, accessLog: { write: () => {}, close: async () => {} } }
+    expect(names(withLog)).toEqual(['metrics', 'tracing', 'access-log', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
+    expect(createApp(t.deps).stages.map((s) => s.name)).toEqual(names(t.deps))
   })
 })

@@ -20,11 +20,13 @@ const port = freePort()
 const base = `http://127.0.0.1:${port}`
 let server: Spawned
 let firstOkMs = 0
+let buildLog = ''
 
 beforeAll(async () => {
   const built = join(tmp.dir, 'build', 'highperf')
   const b = Bun.spawnSync([process.execPath, 'run', 'scripts/build.ts', '--outfile', built], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
   if (b.exitCode !== 0) throw new Error(`build failed (${b.exitCode}):\n${b.stdout.toString()}\n${b.stderr.toString()}`)
+  buildLog = b.stdout.toString()
   Bun.spawnSync(['mkdir', '-p', runDir])
   copyFileSync(built, binary)
   Bun.spawnSync(['chmod', '755', binary])
@@ -52,6 +54,13 @@ describe('compiled binary, alone in an empty directory', () => {
     const rssKb = Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0)
     console.log(`binary: first 200 from /healthz ${firstOkMs.toFixed(0)} ms after spawn (includes polling); idle RSS ${(rssKb / 1024).toFixed(1)} MB; size ${(Bun.file(binary).size / 1e6).toFixed(0)} MB`)
     expect(rssKb).toBeGreaterThan(0)
+  })
+
+  test('was built in two passes, the second laid out by a recorded start (scripts/build.ts)', () => {
+    const passes = buildLog.split('\n').filter((l) => l.startsWith('$ '))
+    expect(passes.length).toBe(2)
+    expect(passes[0]).not.toContain('--bytecode-order')
+    expect(passes[1]).toMatch(/--bytecode-order=\S+/)
   })
 
   test('serves Swagger UI with the assets embedded in the binary, and the OpenAPI document', async () => {

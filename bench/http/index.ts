@@ -11,6 +11,9 @@
  *   GET /users/:id   raw Bun.serve and Go: a Map lookup; highperf: a bun:sqlite read
  * highperf runs twice: with the optional stack off (RATE_LIMIT_RPS=0, ACCESS_LOG=off) and on
  * (rate limit with a limit far above the load, metrics, access log to a file, tracing export off).
+ * Two more raw Bun.serve rows do only the work highperf cannot skip (raw.ts's RAW_MODE): the two
+ * headers every answer carries, then also the client address and an access-log line. They show
+ * the ceiling that work leaves for any implementation on this Bun and machine.
  *
  * Writes bench/results/http.md and prints it.
  *
@@ -94,6 +97,9 @@ const highperfEnv = (dir: string): Record<string, string> => ({
 })
 const variants: Variant[] = [
   { name: 'raw Bun.serve', cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: {}, users: 'map' },
+  // The floors highperf's mandatory work sets (bench/http/raw.ts): for information, next to the targets.
+  { name: 'raw + required headers', cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: { RAW_MODE: 'headers' }, users: 'map' },
+  { name: 'raw + headers, client ip, access line', cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: { RAW_MODE: 'full', RAW_ACCESS_LOG: join(tmp, 'raw-access.log') }, users: 'map' },
   {
     name: 'highperf, stack off',
     cmd: [process.execPath, 'src/main.ts'],
@@ -103,7 +109,7 @@ const variants: Variant[] = [
   {
     name: 'highperf, full stack',
     cmd: [process.execPath, 'src/main.ts'],
-    // LOG_LEVEL=info: above info the access log mounts no hook at all, so 'warn' measured no access log.
+    // LOG_LEVEL=info: above info the access log is not in the stack at all, so 'warn' measured no access log.
     env: { ...highperfEnv('full'), LOG_LEVEL: 'info', RATE_LIMIT_RPS: '100000000', RATE_LIMIT_BURST: '100000000', ACCESS_LOG: join(tmp, 'access.log') },
     users: 'sqlite',
   },
@@ -261,6 +267,13 @@ lines.push(`| /healthz, full stack ≥ 85 % of raw Bun.serve | ${pct(100 * (rHzF
 lines.push(`| /users/:id (sqlite), stack off ≥ 75 % of raw Map lookup | ${pct(100 * (rUsOff ?? Number.NaN))} | ${check(rUsOff, (v) => v >= 0.75)} |`)
 lines.push(`| /users/:id (sqlite), full stack (for information) | ${pct(100 * (rUsFull ?? Number.NaN))} | — |`)
 lines.push(`| /healthz, full stack ≥ 1.8 × Go net/http | ${fmt(rGo ?? Number.NaN, 2)} × | ${check(rGo, (v) => v >= 1.8)} |`)
+// The floors: what the mandatory work alone costs raw Bun.serve (raw.ts's RAW_MODE), and how close highperf comes to them.
+const floorHz = known(paired(find('raw + required headers', 'GET /healthz'), find('raw Bun.serve', 'GET /healthz')))
+const floorHzFull = known(paired(find('raw + headers, client ip, access line', 'GET /healthz'), find('raw Bun.serve', 'GET /healthz')))
+const floorUs = known(paired(find('raw + required headers', 'GET /users/:id'), find('raw Bun.serve', 'GET /users/:id')))
+lines.push(`| floor: raw Bun.serve + the two required headers, /healthz (for information) | ${pct(100 * (floorHz ?? Number.NaN))} | — |`)
+lines.push(`| floor: raw + headers + client ip + access line, /healthz (for information) | ${pct(100 * (floorHzFull ?? Number.NaN))} | — |`)
+lines.push(`| floor: raw + the two required headers, /users/:id Map lookup (for information) | ${pct(100 * (floorUs ?? Number.NaN))} | — |`)
 lines.push(`| binary: first 200 from /healthz ≤ 100 ms after spawn (median of ${startup.firstOk.length}) | ${fmt(firstOk, 0)} ms | ${check(known(firstOk), (v) => v <= 100)} |`)
 lines.push(`| binary: idle RSS < 60 MB (median, 0.5 s after first 200) | ${fmt(idleRss, 1)} MB | ${check(known(idleRss), (v) => v < 60)} |`)
 lines.push('')

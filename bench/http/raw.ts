@@ -1,27 +1,78 @@
 /**
- * The baseline of bench/http: plain `Bun.serve` with its built-in router, no framework, no
- * middleware. `GET /healthz` -> `ok`; `GET /users/:id` -> JSON from a Map (what a sqlite read is
- * compared against). Started by bench/http/index.ts with PORT set.
+ * The baselines of bench/http: plain `Bun.serve` with its built-in router, no framework.
+ * `GET /healthz` -> `ok`; `GET /users/:id` -> JSON from a Map (what a sqlite read is compared
+ * against). Started by bench/http/index.ts with PORT set.
+ *
+ * `RAW_MODE` picks how much of highperf's mandatory per-request work the baseline does too, so the
+ * table shows the floor that work sets before any framework runs:
+ * - `bare` (default): nothing; the issue's "raw Bun.serve".
+ * - `headers`: every answer carries the two headers every highperf answer must carry,
+ *   `X-Request-Id` (the client's own when it sent one, else a counter, as highperf does) and
+ *   `Server`. Reading the request's header makes Bun build the request's Headers object: part
+ *   of the mandatory cost (~0.3 µs in process, bench/tracing's front rows).
+ * - `full`: `headers`, plus what the full stack must learn or write per request at the least: the
+ *   client's address (`server.requestIP`, the rate limiter's key and the access log's client) and
+ *   one access-log line appended to a buffer flushed to a file every 64 KiB.
  *
  * @example
  * ```sh
  * PORT=4000 bun bench/http/raw.ts
+ * RAW_MODE=headers PORT=4000 bun bench/http/raw.ts
  * ```
  */
+import { closeSync, openSync, writeSync } from 'node:fs'
+import type { Server } from 'bun'
+
 const users = new Map<number, { id: number; name: string; email: string; createdAt: string }>([
   [1, { id: 1, name: 'Bench User', email: 'bench@example.com', createdAt: '2026-01-01T00:00:00.000Z' }],
 ])
+const mode = process.env.RAW_MODE ?? 'bare'
+const prefix = Math.random().toString(36).slice(2, 8)
+let counter = 0
+const logFd = mode === 'full' ? openSync(process.env.RAW_ACCESS_LOG ?? '/dev/null', 'a') : -1
+let pending = ''
+
+function healthz(): Response {
+  return new Response('ok')
+}
+type Routed = Request & { params: Record<string, string> }
+function user(req: Routed): Response {
+  const u = users.get(Number(req.params.id))
+  return u ? Response.json(u) : new Response('not found', { status: 404 })
+}
+
+// The mandatory work around a handler, written as plainly as possible.
+function wrap(handler: (req: Routed) => Response, route: string): (req: Routed, server: Server<unknown>) => Response {
+  if (mode === 'bare') return handler
+  return (req, server) => {
+    const started = performance.now()
+    const id = req.headers.get('x-request-id') ?? `${prefix}-${++counter}`
+    const client = mode === 'full' ? server.requestIP(req)?.address ?? 'unknown' : ''
+    const res = handler(req)
+    res.headers.set('x-request-id', id)
+    res.headers.set('server', 'raw/1')
+    if (mode === 'full') {
+      pending += `{"method":"${req.method}","route":"${route}","status":${res.status},"durationMs":${performance.now() - started},"requestId":"${id}","client":"${client}"}\n`
+      if (pending.length >= 65_536) {
+        writeSync(logFd, pending)
+        pending = ''
+      }
+    }
+    return res
+  }
+}
 
 const server = Bun.serve({
   hostname: '127.0.0.1',
   port: Number(process.env.PORT ?? 0),
   routes: {
-    '/healthz': () => new Response('ok'),
-    '/users/:id': (req) => {
-      const user = users.get(Number(req.params.id))
-      return user ? Response.json(user) : new Response('not found', { status: 404 })
-    },
+    '/healthz': wrap(healthz, '/healthz'),
+    '/users/:id': wrap(user, '/users/:id'),
   },
   fetch: () => new Response('not found', { status: 404 }),
 })
-process.on('SIGTERM', () => { server.stop(true); process.exit(0) })
+process.on('SIGTERM', () => {
+  server.stop(true)
+  if (logFd !== -1) closeSync(logFd)
+  process.exit(0)
+})

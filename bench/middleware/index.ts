@@ -1,17 +1,19 @@
 /**
- * bench/middleware: what each guard plugin costs per request, in process (`app.handle`, no
+ * bench/middleware: what each guard stage costs per request, in process (the front's `fetch`, no
  * sockets), measured with mitata against a baseline app built in the same run.
  *
- * Every variant is the foundation stack (request id, server header, recovery) plus zero, one or
- * all guard plugins, answering `GET /users/:id` with a small JSON object. The rate limiter is set
- * so high it never refuses (its lookup and headers are what is measured) and sees a fake socket
- * peer, as behind a real server. The deadline is 10 s (its cost does not depend on the value; a
- * 100 ms one can expire on this loaded machine and turn a sample into a 504). One sample is a batch of BATCH requests followed by one
- * `setImmediate` turn, because Elysia runs `afterResponse` hooks (max-inflight's release, the
- * deadline's timer clear, the breaker's verdict) on the next macrotask: leaving them out would
- * hide part of the cost. Cost per request = median batch time / BATCH; "overhead" is that minus
- * the baseline's. A second figure is process CPU time per request over a fixed number of
- * batches: on a shared machine it does not count the time the process spent descheduled.
+ * Every variant is the front (src/http/front: request id, Server header, state per request) in
+ * front of an Elysia app with the recovery error handler, running zero, one or all guard stages,
+ * answering `GET /users/:id` with a small JSON object. The rate limiter is set so high it never
+ * refuses (its lookup and headers are what is measured) and sees a fake socket peer, passed to
+ * `fetch` as Bun.serve passes its server. The deadline is 10 s (its cost does not depend on the
+ * value; a 100 ms one can expire on this loaded machine and turn a sample into a 504). One sample
+ * is a batch of BATCH requests, each a new Request, followed by one `setImmediate` turn: the
+ * stages' `after` (max-inflight's release, the deadline's timer clear, the breaker's verdict) runs
+ * before the answer is handed back, and the turn keeps anything deferred inside the measured time.
+ * Cost per request = median batch time / BATCH; "overhead" is that minus the baseline's. A second
+ * figure is process CPU time per request over a fixed number of batches: on a shared machine it
+ * does not count the time the process spent descheduled.
  *
  * The machine has 2 cores and is shared: figures are noisy (rounds are interleaved; the median
  * of ROUNDS is reported, and the best round, which is what the code costs when nothing else
@@ -23,10 +25,9 @@
  * ROUNDS=1 bun bench/middleware/index.ts   # quick look
  * ```
  */
-import { Elysia } from 'elysia'
+import { Elysia, type AnyElysia } from 'elysia'
 import { measure } from 'mitata'
-import { requestId } from '../../src/http/request-id/index.ts'
-import { serverHeader } from '../../src/http/server-header/index.ts'
+import { createFront, type Front, type Stage } from '../../src/http/front/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { maxInflight } from '../../src/http/max-inflight/index.ts'
 import { rateLimit } from '../../src/http/rate-limit/index.ts'
@@ -45,28 +46,32 @@ const TOKEN = 'bench-token-0123456789'
 type Guard = 'inflight' | 'ratelimit' | 'auth' | 'deadline' | 'breaker'
 const ALL: Guard[] = ['inflight', 'ratelimit', 'auth', 'deadline', 'breaker']
 
-function build(guards: Guard[], opts: { useSignal?: boolean } = {}) {
-  let app = new Elysia().use(requestId()).use(serverHeader('highperf/bench')).use(recovery(silentLogger())) as unknown as Elysia
-  for (const g of guards) {
-    if (g === 'inflight') app = app.use(maxInflight({ limit: 1_000_000_000 })) as unknown as Elysia
-    if (g === 'ratelimit') app = app.use(rateLimit({ rps: 1e9, burst: 1e9, trustProxy: false, apiToken: '' })) as unknown as Elysia
-    if (g === 'auth') app = app.use(auth({ apiToken: TOKEN, authReads: false })) as unknown as Elysia
-    if (g === 'deadline') app = app.use(deadline({ requestTimeout: 10_000, taskTimeout: 30_000, llmTimeout: 60_000 })) as unknown as Elysia
-    if (g === 'breaker') app = app.use(circuitBreaker({ failureThreshold: 20, openDurationMs: 2_000 })) as unknown as Elysia
+// A socket peer for the rate limiter, as Bun.serve hands its server to the front's fetch.
+const peer = { address: '203.0.113.9', family: 'IPv4', port: 40000 }
+const server = { requestIP: () => peer }
+
+function build(guards: Guard[], opts: { useSignal?: boolean } = {}): Front {
+  const log = silentLogger()
+  // In createStages' order (docs/resilience.md#order), whichever subset is measured.
+  const stages: Stage[] = []
+  for (const g of ALL) {
+    if (!guards.includes(g)) continue
+    if (g === 'inflight') stages.push(maxInflight({ limit: 1_000_000_000 }))
+    if (g === 'ratelimit') stages.push(rateLimit({ rps: 1e9, burst: 1e9, trustProxy: false, apiToken: '' }))
+    if (g === 'auth') stages.push(auth({ apiToken: TOKEN, authReads: false }))
+    if (g === 'deadline') stages.push(deadline({ requestTimeout: 10_000, taskTimeout: 30_000, llmTimeout: 60_000 }))
+    if (g === 'breaker') stages.push(circuitBreaker({ failureThreshold: 20, openDurationMs: 2_000 }))
   }
   const user = { id: 7, name: 'Ada', email: 'ada@example.com' }
-  if (opts.useSignal) app.get('/users/:id', ({ request }) => { requestSignal(request); return user })
-  else app.get('/users/:id', () => user)
-  app.post('/users', () => user)
-  // A socket peer for the rate limiter, as server.ts provides one.
-  const peer = { address: '203.0.113.9', family: 'IPv4', port: 40000 }
-  ;(app as unknown as { server: unknown }).server = { requestIP: () => peer }
-  return app
+  let app: AnyElysia = new Elysia().use(recovery(log))
+  app = opts.useSignal ? app.get('/users/:id', ({ request }) => { requestSignal(request); return user }) : app.get('/users/:id', () => user)
+  app = app.post('/users', () => user)
+  return createFront(app, stages, { serverName: 'highperf/bench', log, trustProxy: false })
 }
 
-interface Variant { name: string; app: Elysia; post?: boolean }
+interface Variant { name: string; app: Front; post?: boolean }
 const variants: Variant[] = [
-  { name: 'baseline (request id, server header, recovery)', app: build([]) },
+  { name: 'baseline (the front: request id, server header; recovery)', app: build([]) },
   { name: '+ max-inflight', app: build(['inflight']) },
   { name: '+ rate limit', app: build(['ratelimit']) },
   { name: '+ auth (GET, reads open)', app: build(['auth']) },
@@ -84,8 +89,8 @@ const flush = () => new Promise<void>((r) => setImmediate(r))
 async function batch(v: Variant): Promise<void> {
   for (let i = 0; i < BATCH; i++) {
     const res = v.post
-      ? await v.app.handle(new Request('http://localhost/users', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }))
-      : await v.app.handle(new Request('http://localhost/users/7'))
+      ? await v.app.fetch(new Request('http://localhost/users', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }), server)
+      : await v.app.fetch(new Request('http://localhost/users/7'), server)
     if (res.status !== 200) throw new Error(`${v.name}: status ${res.status}`)
   }
   await flush()
@@ -102,6 +107,14 @@ async function cpuPerRequest(v: Variant): Promise<number> {
 const perRequestNs: number[][] = variants.map(() => [])
 const cpuNs: number[][] = variants.map(() => [])
 for (const v of variants) await batch(v) // compile every route before measuring
+// The full stack really runs its guards: the limiter answers with its headers, auth refuses a
+// POST without the token. A variant whose stages did nothing would measure nothing.
+{
+  const full = variants.find((v) => v.name === 'full guard stack')!.app
+  const get = await full.fetch(new Request('http://localhost/users/7'), server)
+  const post = await full.fetch(new Request('http://localhost/users', { method: 'POST' }), server)
+  if (get.headers.get('ratelimit-limit') === null || post.status !== 401) throw new Error(`full guard stack: ratelimit-limit ${get.headers.get('ratelimit-limit')}, unauthenticated POST ${post.status}`)
+}
 for (let round = 0; round < ROUNDS; round++) {
   for (const [i, v] of variants.entries()) {
     const stats = await measure(() => batch(v), { min_cpu_time: 300 * 1e6, min_samples: 20 })
@@ -131,8 +144,8 @@ const rows = variants.map((v, i) => {
 const table = [
   '# Middleware cost per request (bench/middleware)',
   '',
-  `\`bun bench/middleware/index.ts\` — ${new Date().toISOString()}, Bun ${Bun.version}, in-process \`app.handle()\`, median of ${ROUNDS} interleaved rounds,`,
-  `each the mitata p50 of batches of ${BATCH} requests plus one setImmediate turn (afterResponse hooks included). 2 shared cores: noisy.`,
+  `\`bun bench/middleware/index.ts\` — ${new Date().toISOString()}, Bun ${Bun.version}, in-process through the front's \`fetch()\` (stages as functions), median of ${ROUNDS} interleaved rounds,`,
+  `each the mitata p50 of batches of ${BATCH} requests plus one setImmediate turn (stages' after steps included). 2 shared cores: noisy.`,
   `CPU columns: process CPU time (user + system, all threads, GC included) over ${CPU_BATCHES * BATCH} requests per round; steadier than wall time when other`,
   'processes compete for the cores, since time spent descheduled is not counted.',
   '',

@@ -24,25 +24,6 @@ export interface PeerSource {
   requestIP(request: Request): { address: string } | null
 }
 
-/**
- * Bun's server of the app an Elysia plugin instance is mounted in (null in-process, e.g. under
- * `app.handle()`), through Elysia's own `getServer()` (untyped: private in its declarations), which
- * `.use()` points at the root app. Why not the hook context's `server`: Elysia reads every hook's
- * source, and one that names `ctx.server` (or destructures `server`) makes every request's context
- * get a `server` getter and then an `Object.defineProperty` redefining it, which also moves the
- * context off its fast shape: ~0.3 µs per request in an app.handle loop of GET /healthz with the
- * full stack (bench/middleware; the composed handler's toString() shows the defineProperty).
- *
- * @example
- * ```ts
- * const plugin = new Elysia()
- * plugin.onRequest(({ request }) => { clientAddress(request, serverOf(plugin), false) })
- * ```
- */
-export function serverOf(plugin: object): PeerSource | null {
-  return (plugin as { getServer(): PeerSource | null }).getServer()
-}
-
 /** The address used when none is known (e.g. `app.handle()` in tests, no server attached). */
 export const UNKNOWN_CLIENT = 'unknown'
 

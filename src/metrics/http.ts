@@ -12,7 +12,7 @@
  * await registry.metrics() // http_requests_total{method="GET",route="/healthz",status="200"} 1 ...
  * ```
  */
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, Histogram, type Registry } from './prom.ts'
 import type { RequestSeries } from './series.ts'
 
 type Label = 'method' | 'route' | 'status'

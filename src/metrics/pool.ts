@@ -12,7 +12,7 @@
  * jobMetrics(registry).watch(() => deps.jobs.counts())
  * ```
  */
-import { Counter, Gauge, Summary, type Registry } from 'prom-client'
+import { Counter, Gauge, Summary, type Registry } from './prom.ts'
 import type { PoolStats } from '../pool/types.ts'
 
 /** Job states always exported (0 when none), so dashboards see every series from the start. */

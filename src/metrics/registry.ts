@@ -14,7 +14,7 @@
  * const text = await metrics.render() // Prometheus text exposition
  * ```
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom.ts'
 import { RequestSeries } from './series.ts'
 import { DURATION_BUCKETS, RequestCounter, RequestHistogram } from './http.ts'
 import { jobMetrics, poolMetrics, type JobMetrics, type PoolMetrics } from './pool.ts'

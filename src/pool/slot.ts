@@ -37,6 +37,8 @@ export interface SpawnOptions {
   bell: SharedArrayBuffer
   extraTasks?: string
   bellMessage?: boolean
+  /** Nice value each worker thread sets for itself (0: unchanged). */
+  nice?: number
 }
 
 /** What a slot needs of a task. */
@@ -85,6 +87,7 @@ export class Slot<T extends SlotTask> {
     }
     const init: WorkerInit = { req: reqSab, res: resSab, ctl: ctlSab, bell: o.bell, port: port2, spinMax: o.spinMax, bellMessage: o.bellMessage ?? false }
     if (o.extraTasks) init.extraTasks = o.extraTasks
+    if (o.nice) init.nice = o.nice
     const worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] })
     // Workers never keep the process alive by themselves; outstanding tasks do (the pool's watchdog).
     worker.unref()

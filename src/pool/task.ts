@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * const t = new Task(1, 'echo', '{}', undefined, counters, performance.now())
+ * const t = new Task(1, 'echo', '{}', undefined, counters, 0)
  * t.resolve(new Uint8Array())
  * ```
  */
@@ -28,8 +28,15 @@ export class Task {
   priority: number
   dead = false
   state = QUEUED
-  enqueuedAt: number
+  /** When it entered the main queue (ms, performance.now); 0 when it went straight to a worker. */
+  enqueuedAt = 0
+  /** Absolute deadline (ms, performance.now); 0: none. */
+  deadline = 0
+  /** Its index in the workers' catalog; -1 until the catalog is known. */
+  taskIdx: number
   slot: Slot<Task> | undefined
+  /** Deadline sweeps it has been through: 0, 1, or 2 = armed with a precise timer and an abort listener (pool.ts #sweep). */
+  swept = 0
   timer: ReturnType<typeof setTimeout> | undefined
   killTimer: ReturnType<typeof setTimeout> | undefined
   onAbort: (() => void) | undefined
@@ -43,11 +50,11 @@ export class Task {
     readonly input: string | Uint8Array,
     readonly options: RunOptions | undefined,
     readonly counters: TaskCounters,
-    now: number,
+    taskIdx: number,
   ) {
     this.id = id
     this.priority = options?.priority ?? 0
-    this.enqueuedAt = now
+    this.taskIdx = taskIdx
     this.promise = new Promise<Uint8Array>((resolve, reject) => {
       this.resolve = resolve
       this.reject = reject

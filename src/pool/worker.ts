@@ -16,6 +16,8 @@
  * new Worker(new URL('./worker.ts', import.meta.url), { workerData: init, transferList: [init.port] })
  * ```
  */
+// First: keeps this thread's start-up code, module bodies included, out of the JIT.
+import { endStartupJit } from '../startup-jit.ts'
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
 import { AppError } from '../errors.ts'
 import { createExecutor } from '../tasks/execute.ts'
@@ -25,6 +27,7 @@ import {
   BELL_RING, BELL_SLEEPING, CTL_CANCEL, CTL_CANCEL_WHY, CTL_STOP, EXTRA_MASK, REQ_QUEUED,
   RES_ERR, RES_OK, RES_PROGRESS, WHY_TIMEOUT,
 } from './protocol.ts'
+import { lowerThreadPriority } from './nice.ts'
 import { Ring, type SideChannel } from './ring.ts'
 
 /** What the pool hands a worker at start (workerData). */
@@ -40,6 +43,8 @@ export interface WorkerInit {
   spinMax: number
   /** Ring the doorbell with a postMessage instead of Atomics.notify. */
   bellMessage?: boolean
+  /** Nice value this thread sets for itself (0: leave it); see nice.ts. */
+  nice?: number
 }
 
 /** Messages a worker posts on parentPort: `ready` once, and `0` as the doorbell in message mode (results use the ring). */
@@ -52,6 +57,8 @@ const SHORT_PARK_MS = 0.2
 const SIDE_WAIT_TRIES = 5000
 
 const init = workerData as WorkerInit
+// First thing: a CPU-bound task must never hold the CPU against the event loop (nice.ts).
+if (init.nice !== undefined && init.nice > 0) lowerThreadPriority(init.nice)
 const SPIN_MAX = Math.max(SPIN_MIN, init.spinMax)
 const ctl = new Int32Array(init.ctl)
 const bell = new Int32Array(init.bell)
@@ -221,6 +228,10 @@ function runOne(id: number, name: string, input: string): Promise<void> | undefi
 // ---------------------------------------------------------------- the loop
 
 parentPort?.postMessage({ t: 'ready', catalog } satisfies WorkerEvent)
+// Start-up is over: tasks get the normal JIT (startup-jit.ts), and start-up garbage is collected
+// once, now (an idle worker parks in Atomics.wait and would otherwise keep it).
+endStartupJit()
+Bun.gc(true)
 
 let spin = SPIN_MIN
 while (Atomics.load(ctl, CTL_STOP) === 0) {

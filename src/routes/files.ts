@@ -24,7 +24,6 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../errors.ts'
 import { ErrorSchema } from './schemas.ts'
-import { onRequestHook } from '../http/guard-hooks.ts'
 import { syncHook } from '../http/sync-hook.ts'
 import { FileRoot } from './files/resolve.ts'
 import { etagOf, httpDate, ifRangeAllows, isNotModified, parseRange } from './files/conditional.ts'
@@ -71,6 +70,12 @@ function headFailure(error: unknown): Response {
 
 const FileBody = t.File({ description: 'The file\'s bytes, typed by its extension (application/octet-stream when unknown)' })
 
+// Elysia fills `path` before onRequest hooks run, but its PreContext type does not declare it.
+// The hook destructures its parameter: Elysia reads a hook's source to decide what to compute.
+function withPath(fn: (facts: { request: Request; path: string }) => Promise<Response> | undefined): (context: object) => unknown {
+  return fn as (context: object) => unknown
+}
+
 /**
  * Elysia plugin serving `filesDir` under `/files/`. A missing directory is not an error: every
  * request is a 404 until it appears.
@@ -83,7 +88,7 @@ const FileBody = t.File({ description: 'The file\'s bytes, typed by its extensio
 export function fileRoutes(filesDir: string) {
   const root = new FileRoot(filesDir)
   return new Elysia({ name: 'highperf/routes/files', seed: filesDir })
-    .onRequest(syncHook(onRequestHook(({ request, path }) => {
+    .onRequest(syncHook(withPath(({ request, path }) => {
       // One comparison on every other request; see the module comment for why HEAD is here.
       if (request.method !== 'HEAD' || !path.startsWith(FILES_PREFIX)) return undefined
       // Always resolves to a Response (errors included), as a syncHook's promise must.

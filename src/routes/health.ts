@@ -27,16 +27,16 @@ export function healthRoutes(lifecycle: Lifecycle) {
     })
     .get(
       '/readyz',
-      ({ set }) => {
+      ({ set, request }) => {
         const checks = lifecycle.checks()
         if (lifecycle.draining) {
           set.status = 503
-          return errorBody('shutting_down', 'The server is draining and takes no new work', requestIdOf(set))
+          return errorBody('shutting_down', 'The server is draining and takes no new work', requestIdOf(request))
         }
         for (const name in checks) {
           if (!checks[name]) {
             set.status = 503
-            return errorBody('overloaded', `Readiness check '${name}' fails`, requestIdOf(set), checks)
+            return errorBody('overloaded', `Readiness check '${name}' fails`, requestIdOf(request), checks)
           }
         }
         return { status: 'ready' as const, checks }

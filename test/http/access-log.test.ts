@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { createApp } from '../../src/app.ts'
+import { createApp, createStages } from '../../src/app.ts'
 import { testConfig } from '../../src/config.ts'
-import { accessLine, accessLogPlugin, createAccessLog } from '../../src/http/access-log/index.ts'
-import { parseTraceparent } from '../../src/http/tracing/traceparent.ts'
+import { accessLine, createAccessLog } from '../../src/http/access-log/index.ts'
+import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../../src/http/tracing/traceparent.ts'
 import { startServer } from '../../src/server.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
 
@@ -24,8 +24,10 @@ describe('access log to a file', () => {
   test('one JSON line per request with route template, status, ids, client and duration', async () => {
     const file = join(tmp.dir, 'logs', 'access.log')
     const t = await testDeps({ accessLog: file, logLevel: 'info' })
-    const app = createApp(t.deps).get('/things/:id', ({ params }) => ({ id: params.id })).post('/things', () => ({ ok: true }))
-    const a = await app.handle(new Request('http://localhost/things/7?api_key=sekrit-query', { headers: { ...SECRETS, 'x-request-id': 'req-123' } }))
+    const app = createApp(t.deps, { routes: (e) => e.get('/things/:id', ({ params }) => ({ id: params.id })).post('/things', () => ({ ok: true })) })
+    // Tracing is off (no OTLP endpoint): only a request carrying a trace context has a trace id.
+    const incoming = formatTraceparent(newTraceId(), newSpanId(), 1)
+    const a = await app.handle(new Request('http://localhost/things/7?api_key=sekrit-query', { headers: { ...SECRETS, 'x-request-id': 'req-123', traceparent: incoming } }))
     const b = await app.handle(new Request('http://localhost/missing'))
     const c = await app.handle(new Request('http://localhost/things', { method: 'POST', headers: { ...SECRETS, 'content-type': 'application/json', 'content-length': '7' }, body: '{"a":1}' }))
     await settle()
@@ -34,17 +36,20 @@ describe('access log to a file', () => {
     expect(lines).toHaveLength(3)
     const [la, lb, lc] = lines as [Line, Line, Line]
     expect(la).toMatchObject({ level: 30, msg: 'request', method: 'GET', route: '/things/:id', path: '/things/7', status: 200, requestId: 'req-123', client: 'unknown' })
+    expect(la.traceId).toBe(parseTraceparent(incoming)!.traceId)
     expect(la.traceId).toBe(parseTraceparent(a.headers.get('traceparent'))!.traceId)
     expect(la.durationMs).toBeGreaterThanOrEqual(0)
     expect(la.durationMs).toBeLessThan(10_000)
     expect(lb).toMatchObject({ route: 'unmatched', path: '/missing', status: 404, requestId: b.headers.get('x-request-id')! })
+    // No trace context and no tracer: no trace id, so the key is left out of the line.
+    expect(lb).not.toHaveProperty('traceId')
     expect(lc).toMatchObject({ method: 'POST', route: '/things', status: c.status, bytesIn: 7 })
   })
 
   test('Authorization, cookies, API keys and query strings never reach the log', async () => {
     const file = join(tmp.dir, 'secrets.log')
     const t = await testDeps({ accessLog: file, logLevel: 'info', apiToken: 'sekrit-bearer-token' })
-    const app = createApp(t.deps).get('/things/:id', () => 'x')
+    const app = createApp(t.deps, { routes: (e) => e.get('/things/:id', () => 'x') })
     for (let i = 0; i < 20; i++) {
       await app.handle(new Request(`http://localhost/things/${i}?token=sekrit-query&api_key=sekrit-query`, { headers: SECRETS }))
       await app.handle(new Request('http://localhost/nowhere?x=sekrit-query', { method: 'DELETE', headers: SECRETS }))
@@ -97,7 +102,7 @@ describe('access log buffering', () => {
     const t = await testDeps({ accessLog: file, logLevel: 'info' })
     let closed = false
     try {
-      const app = createApp(t.deps).get('/things/:id', ({ params }) => params.id)
+      const app = createApp(t.deps, { routes: (e) => e.get('/things/:id', ({ params }) => params.id) })
       const n = 3000
       await Promise.all(Array.from({ length: n }, (_, i) => app.handle(new Request(`http://localhost/things/${i}`, { headers: { 'x-request-id': `id-${i}` } }))))
       await settle()
@@ -114,12 +119,24 @@ describe('access log buffering', () => {
 })
 
 describe('access log off', () => {
-  test("ACCESS_LOG=off or a level above info opens nothing and mounts no hook", () => {
+  test('ACCESS_LOG=off or a level above info opens nothing and adds no stage', async () => {
     expect(createAccessLog({ accessLog: 'off', logLevel: 'info' })).toBeNull()
     expect(createAccessLog({ accessLog: '/tmp/never-written.log', logLevel: 'warn' })).toBeNull()
     expect(createAccessLog({ accessLog: 'stdout', logLevel: 'silent' })).toBeNull()
     expect(createAccessLog({ accessLog: '', logLevel: 'info' })).toBeNull()
-    expect(accessLogPlugin(null, false).event.afterResponse?.length ?? 0).toBe(0)
+    const t = await testDeps({ accessLog: 'off' })
+    try {
+      expect(t.deps.accessLog).toBeNull()
+      expect(createStages(t.deps).map((s) => s.name)).not.toContain('access-log')
+      // The control: an open log does add the stage.
+      const tmp = tempDir()
+      const open = createAccessLog({ accessLog: join(tmp.dir, 'on.log'), logLevel: 'info' })!
+      expect(createStages({ ...t.deps, accessLog: open }).map((s) => s.name)).toContain('access-log')
+      await open.close()
+      tmp.remove()
+    } finally {
+      await t.close()
+    }
   })
 })
 

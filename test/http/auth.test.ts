@@ -1,11 +1,9 @@
 import { describe, expect, test } from 'bun:test'
-import { Elysia } from 'elysia'
-import { requestId } from '../../src/http/request-id/index.ts'
-import { recovery } from '../../src/http/recovery/index.ts'
 import { auth, TokenVerifier, WWW_AUTHENTICATE, isAuthExempt } from '../../src/http/auth/index.ts'
 import { createLogger } from '../../src/log.ts'
 import { createApp } from '../../src/app.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
+import { stackApp } from '../support/front.ts'
 import { join } from 'node:path'
 
 const TOKEN = 'tok-3f9a8c1d2e7b'
@@ -15,10 +13,7 @@ type Envelope = { error: { code: string; message: string } }
 
 function build(apiToken: string, authReads = false, log = createLogger({ logLevel: 'silent' })) {
   let handled = 0
-  const app = new Elysia()
-    .use(requestId())
-    .use(recovery(log))
-    .use(auth({ apiToken, authReads }))
+  const app = stackApp([auth({ apiToken, authReads })], (e) => e
     .get('/healthz', () => 'ok')
     .get('/readyz', () => ({ status: 'ready' }))
     .get('/metrics', () => '# metrics')
@@ -27,7 +22,7 @@ function build(apiToken: string, authReads = false, log = createLogger({ logLeve
     .post('/users', () => { handled++; return { id: 1 } })
     .put('/users/:id', () => { handled++; return { id: 1 } })
     .patch('/users/:id', () => { handled++; return { id: 1 } })
-    .delete('/users/:id', () => { handled++; return { id: 1 } })
+    .delete('/users/:id', () => { handled++; return { id: 1 } }), { log })
   return { app, handled: () => handled }
 }
 
@@ -128,7 +123,6 @@ describe('auth wired into createApp', () => {
       }))
       expect(created.status).toBeLessThan(300)
       expect((await app.handle(req('GET', '/healthz'))).status).toBe(200)
-      await Bun.sleep(20) // afterResponse hooks (the access log) run on a later macrotask
     } finally {
       await u.close()
     }

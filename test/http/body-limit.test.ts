@@ -3,7 +3,7 @@ import { Elysia, t } from 'elysia'
 import type { Server } from 'bun'
 import { BUN_BODY_CEILING, bodyLimit, limitBody } from '../../src/http/body-limit/index.ts'
 import { AppError } from '../../src/errors.ts'
-import { requestId } from '../../src/http/request-id/index.ts'
+import { createFront } from '../../src/http/front/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { silentLogger } from '../../src/log.ts'
 import { chunked, rawRequest } from '../support/raw-http.ts'
@@ -85,21 +85,23 @@ describe('bodyLimit on a real server', () => {
   const peers = new WeakMap<Request, string>()
   let server: Server<unknown>
   beforeAll(() => {
+    // Mounted as createRoutes mounts it: an Elysia plugin before recovery (its error hook must see
+    // the parser's failure first), behind a front with no stages (which sets the request id).
     const app = new Elysia()
-      .use(requestId())
       .use(bodyLimit(LIMIT))
       .use(recovery(silentLogger()))
-      .post('/json', ({ body }) => ({ got: (body as { s: string }).s.length }), { body: t.Object({ s: t.String() }) })
+      .post('/json', ({ body }) => ({ got: body.s.length }), { body: t.Object({ s: t.String() }) })
       // Reads the raw body itself, as /tasks does: must see the chunked bytes too.
       .post('/raw', async ({ request }) => ({ bytes: (await request.arrayBuffer()).byteLength, samePeer: peers.has(request) }), { parse: 'none' })
       .get('/get', () => 'ok')
+    const front = createFront(app, [], { serverName: 'highperf/test', log: silentLogger(), trustProxy: false })
     server = Bun.serve({
       port: 0,
       hostname: '127.0.0.1',
       maxRequestBodySize: BUN_BODY_CEILING,
       fetch(request, srv) {
         peers.set(request, srv.requestIP(request)?.address ?? '')
-        return app.fetch(request)
+        return front.fetch(request, srv)
       },
     })
   })

@@ -1,19 +1,14 @@
 import { describe, expect, test } from 'bun:test'
-import { Elysia } from 'elysia'
-import { requestId } from '../../src/http/request-id/index.ts'
-import { recovery } from '../../src/http/recovery/index.ts'
+import { t as schema } from 'elysia'
 import { circuitBreaker, verdictOf } from '../../src/http/circuit-breaker/index.ts'
-import { finalStatus } from '../../src/http/guard-hooks.ts'
+import { UNMATCHED_ROUTE } from '../../src/http/front/index.ts'
 import { AppError } from '../../src/errors.ts'
-import { silentLogger } from '../../src/log.ts'
 import { createApp } from '../../src/app.ts'
 import { testDeps } from '../support/deps.ts'
+import { stackApp } from '../support/front.ts'
 
 const req = (path: string) => new Request(`http://localhost${path}`)
 type Envelope = { error: { code: string } }
-
-/** Elysia records the verdict in afterResponse, on a later macrotask: let it run. */
-const settle = () => Bun.sleep(1)
 
 function build(threshold = 3, openMs = 2_000) {
   let now = 0
@@ -30,10 +25,7 @@ function build(threshold = 3, openMs = 2_000) {
     onStateChange: (route, s) => changes.push(`${route}:${s}`),
     onRejected: (route) => rejected.push(route),
   })
-  const app = new Elysia()
-    .use(requestId())
-    .use(recovery(silentLogger()))
-    .use(breakers)
+  const app = stackApp([breakers], (e) => e
     .get('/healthz', ({ set }) => { count('healthz'); set.status = 500; return 'sick' })
     .get('/items/:id', async ({ set }) => {
       count('items')
@@ -45,6 +37,10 @@ function build(threshold = 3, openMs = 2_000) {
       return { ok: true }
     })
     .get('/other', () => { count('other'); return 'fine' })
+    // The answer the client gets, however the route produced it, is what the breaker judges.
+    .get('/response/:status', ({ params }) => new Response('raw', { status: Number(params.status) }))
+    .get('/named', ({ set }) => { set.status = 'Service Unavailable'; return 'named' })
+    .post('/typed', ({ body }) => ({ n: body.n }), { body: schema.Object({ n: schema.Number() }) }))
   return {
     app,
     breakers,
@@ -57,13 +53,13 @@ function build(threshold = 3, openMs = 2_000) {
   }
 }
 
-async function hit(t: ReturnType<typeof build>, path = '/items/1'): Promise<Response> {
-  const res = await t.app.handle(req(path))
-  await settle()
-  return res
-}
+/** The front runs the breaker's `after` (its verdict) before it hands the answer back. */
+const hit = (t: ReturnType<typeof build>, path = '/items/1'): Promise<Response> => t.app.handle(req(path))
 
-describe('circuit breaker plugin', () => {
+const typed = (t: ReturnType<typeof build>, body: unknown): Promise<Response> =>
+  t.app.handle(new Request('http://localhost/typed', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))
+
+describe('circuit breaker stage', () => {
   test('opens after N consecutive 5xx and then answers 503 circuit_open without calling the handler', async () => {
     const t = build(3)
     for (let i = 0; i < 3; i++) expect((await hit(t)).status).toBe(502)
@@ -111,7 +107,6 @@ describe('circuit breaker plugin', () => {
     expect(t.calls.items).toBe(3)
     t.release()
     expect((await probe).status).toBe(200)
-    await settle()
     expect(t.breakers.states()['/items/:id']).toBe('closed')
     t.setMode('ok')
     expect((await hit(t)).status).toBe(200)
@@ -148,13 +143,12 @@ describe('circuit breaker plugin', () => {
     const d = await testDeps({ cbFailureThreshold: 2, cbOpenDuration: 60_000 })
     try {
       let calls = 0
-      const app = createApp(d.deps).get('/flaky/:id', () => { calls++; throw new Error('down') })
-      for (let i = 0; i < 2; i++) { expect((await app.handle(req('/flaky/1'))).status).toBe(500); await settle() }
+      const app = createApp(d.deps, { routes: (a) => a.get('/flaky/:id', () => { calls++; throw new Error('down') }) })
+      for (let i = 0; i < 2; i++) expect((await app.handle(req('/flaky/1'))).status).toBe(500)
       const res = await app.handle(req('/flaky/2'))
       expect(res.status).toBe(503)
       expect(((await res.json()) as Envelope).error.code).toBe('circuit_open')
       expect(calls).toBe(2)
-      await settle()
       const metrics = await (await app.handle(req('/metrics'))).text()
       expect(metrics).toContain('circuit_breaker_state{route="/flaky/:id"} 2')
       expect(metrics).toContain('circuit_breaker_rejections_total{route="/flaky/:id"} 1')
@@ -170,29 +164,53 @@ describe('circuit breaker plugin', () => {
     expect(t.breakers.states()['/healthz']).toBeUndefined()
   })
 
-  test('finalStatus reads the status the client got', () => {
-    expect(finalStatus(new AppError('queue_full'), { status: 200 }, undefined)).toBe(503)
-    expect(finalStatus(new Error('x'), { status: 200 }, undefined)).toBe(500)
-    expect(finalStatus(Object.assign(new Error('nf'), { status: 404 }), {}, undefined)).toBe(404)
-    expect(finalStatus(undefined, { status: 200 }, new Response('', { status: 502 }))).toBe(502)
-    expect(finalStatus(undefined, { status: 'Service Unavailable' }, 'x')).toBe(503)
-    expect(finalStatus(undefined, {}, 'x')).toBe(200)
+  test('the verdict is judged on the status the client got: a returned Response, a named set.status', async () => {
+    const t = build(1, 1_000)
+    expect((await hit(t, '/response/502')).status).toBe(502)
+    expect(t.breakers.states()['/response/:status']).toBe('open')
+    expect((await hit(t, '/named')).status).toBe(503)
+    expect(t.breakers.states()['/named']).toBe('open')
+    t.advance(1_000)
+    // A returned 4xx Response is the route's own answer, not a refusal by Elysia: a success.
+    expect((await hit(t, '/response/404')).status).toBe(404)
+    expect(t.breakers.states()['/response/:status']).toBe('closed')
+  })
+
+  test('an unmatched path (404) never creates a breaker, however often it is hit', async () => {
+    const t = build(1)
+    for (let i = 0; i < 5; i++) expect((await hit(t, `/nope/${i}`)).status).toBe(404)
+    expect(t.breakers.states()).toEqual({})
+    expect(t.breakers.states()[UNMATCHED_ROUTE]).toBeUndefined()
+    expect(t.changes).toEqual([])
+  })
+
+  test('a 422 validation failure gives no verdict: it neither resets a failure streak nor closes a half-open breaker', async () => {
+    const t = build(2, 1_000)
+    const b = t.breakers.breaker('/typed')
+    // A closed breaker one failure away from opening: a 422 in between does not reset the count.
+    b.failure()
+    expect((await typed(t, { n: 'not a number' })).status).toBe(422)
+    expect(t.breakers.states()['/typed']).toBe('closed')
+    b.failure()
+    expect(t.breakers.states()['/typed']).toBe('open')
+    // Admission comes before validation: an open breaker refuses even an invalid body.
+    const refused = await typed(t, { n: 'x' })
+    expect(refused.status).toBe(503)
+    expect(((await refused.json()) as Envelope).error.code).toBe('circuit_open')
+    // Half-open: a 422 probe frees the probe slot without closing or re-opening the breaker.
+    t.advance(1_000)
+    expect((await typed(t, {})).status).toBe(422)
+    expect(t.breakers.states()['/typed']).toBe('half_open')
+    expect((await typed(t, { n: 7 })).status).toBe(200) // the next caller is the probe, no 503
+    expect(t.breakers.states()['/typed']).toBe('closed')
   })
 
   test('load shedding and a task\'s own outcome never open a breaker; a route\'s own 5xx does', async () => {
     const breakers = circuitBreaker({ failureThreshold: 3, openDurationMs: 2_000, now: () => 0 })
     let code: 'queue_full' | 'task_failed' | 'task_timeout' | 'deadline_exceeded' | 'worker_crashed' = 'queue_full'
     let calls = 0
-    const app = new Elysia()
-      .use(requestId())
-      .use(recovery(silentLogger()))
-      .use(breakers)
-      .post('/tasks/:name', () => { calls++; throw new AppError(code) })
-    const post = async () => {
-      const res = await app.handle(new Request('http://localhost/tasks/primes?timeoutMs=1', { method: 'POST' }))
-      await settle()
-      return res.status
-    }
+    const app = stackApp([breakers], (e) => e.post('/tasks/:name', () => { calls++; throw new AppError(code) }))
+    const post = async () => (await app.handle(new Request('http://localhost/tasks/primes?timeoutMs=1', { method: 'POST' }))).status
     // One client's choices (a task that throws on its input, ?timeoutMs=1) and load shedding:
     // ten of each in a row, with a threshold of 3, and the breaker stays closed for everyone.
     for (const c of ['queue_full', 'task_failed', 'task_timeout', 'deadline_exceeded'] as const) {

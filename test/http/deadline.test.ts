@@ -1,12 +1,10 @@
 import { describe, expect, test } from 'bun:test'
-import { Elysia } from 'elysia'
-import { requestId } from '../../src/http/request-id/index.ts'
-import { recovery } from '../../src/http/recovery/index.ts'
+import type { AnyElysia } from 'elysia'
 import { armedDeadlines, deadline, deadlineFor, queryTimeout, remainingMs, requestSignal, type DeadlineOptions } from '../../src/http/deadline/index.ts'
 import { AppError } from '../../src/errors.ts'
-import { silentLogger } from '../../src/log.ts'
 import { createApp } from '../../src/app.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
+import { stackApp } from '../support/front.ts'
 import { startServer } from '../../src/server.ts'
 import { testConfig } from '../../src/config.ts'
 import { join } from 'node:path'
@@ -24,7 +22,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-/** Elysia runs afterResponse hooks on a later macrotask: yield once, then poll briefly. */
+/** Waits for work that outlives the answer (a cancelled pool task, a disconnected client's handler). */
 async function until(cond: () => boolean, ms = 2_000): Promise<void> {
   const end = performance.now() + ms
   await Bun.sleep(1)
@@ -33,12 +31,10 @@ async function until(cond: () => boolean, ms = 2_000): Promise<void> {
 
 const OPTS: DeadlineOptions = { requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000 }
 
-function build(overrides: Partial<DeadlineOptions> = {}) {
+function build(overrides: Partial<DeadlineOptions> = {}, routes: (app: AnyElysia) => AnyElysia = (app) => app) {
   const seen: { reason?: unknown; timeouts: string[]; finishedLate: number } = { timeouts: [], finishedLate: 0 }
-  const app = new Elysia()
-    .use(requestId())
-    .use(recovery(silentLogger()))
-    .use(deadline({ ...OPTS, overrides: { '/aware': 40, '/ignores': 40 }, onTimeout: (r) => seen.timeouts.push(r), ...overrides }))
+  const stage = deadline({ ...OPTS, overrides: { '/aware': 40, '/ignores': 40 }, onTimeout: (r) => seen.timeouts.push(r), ...overrides })
+  const app = stackApp([stage], (e) => routes(e
     .get('/aware', async ({ request }) => {
       const signal = requestSignal(request)
       try {
@@ -56,7 +52,7 @@ function build(overrides: Partial<DeadlineOptions> = {}) {
     })
     .get('/fast', ({ request }) => ({ left: remainingMs(request), same: requestSignal(request) === requestSignal(request) }))
     .post('/tasks/:name', ({ request }) => ({ left: remainingMs(request) }))
-    .get('/files/*', ({ request }) => ({ left: remainingMs(request), aborted: requestSignal(request).aborted }))
+    .get('/files/*', ({ request }) => ({ left: remainingMs(request), aborted: requestSignal(request).aborted }))))
   return { app, seen }
 }
 
@@ -71,7 +67,7 @@ describe('deadline', () => {
     expect(seen.reason).toBeInstanceOf(AppError)
     expect((seen.reason as AppError).code).toBe('deadline_exceeded')
     expect(took).toBeLessThan(3_000) // the 5 s sleep did not run to the end
-    await until(() => seen.timeouts.length > 0)
+    // The stage's `after` has run by the time the answer is handed back.
     expect(seen.timeouts).toEqual(['/aware'])
   })
 
@@ -113,7 +109,16 @@ describe('deadline', () => {
     expect(body.aborted).toBe(false)
   })
 
-  test('requestSignal works on a request the plugin never saw (disconnect only)', () => {
+  test('the clock starts when the front takes the request, not when the stage runs', async () => {
+    // A stage ahead of the deadline that makes the request wait (as an asynchronous limiter may):
+    // the wait counts against the 40 ms deadline, so at most 10 ms are left for the route.
+    const wait = { name: 'wait', before: () => Bun.sleep(30) }
+    const app = stackApp([wait, deadline({ ...OPTS, overrides: { '/left': 40 } })], (e) => e.get('/left', ({ request }) => ({ left: remainingMs(request) })))
+    const body = (await (await app.handle(req('/left'))).json()) as { left: number }
+    expect(body.left).toBeLessThanOrEqual(10)
+  })
+
+  test('requestSignal works on a request the stage never saw (disconnect only)', () => {
     const r = req('/x')
     const s = requestSignal(r)
     expect(s.aborted).toBe(false)
@@ -149,10 +154,9 @@ describe('deadline', () => {
   })
 
   test('stress: 300 concurrent requests, half expire, half finish; every timer is cleared', async () => {
-    const { app } = build({ overrides: { '/mixed': 30 } })
     let aborted = 0
     let finished = 0
-    app.get('/mixed', async ({ request }) => {
+    const { app } = build({ overrides: { '/mixed': 30 } }, (e) => e.get('/mixed', async ({ request }) => {
       const slow = request.url.endsWith('slow')
       try {
         await sleep(slow ? 2_000 : Math.floor(Math.random() * 5), requestSignal(request))
@@ -162,12 +166,12 @@ describe('deadline', () => {
         aborted++
         throw err
       }
-    })
+    }))
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => app.handle(req(`/mixed?${i % 2 ? 'slow' : 'fast'}`)).then((r) => r.status)))
     expect(results.filter((s) => s === 504).length).toBeGreaterThanOrEqual(150)
     expect(aborted).toBeGreaterThanOrEqual(150)
     expect(aborted + finished).toBe(300)
-    await until(() => armedDeadlines() === 0)
+    // Every answer went through the stage's `after`, which clears its timer.
     expect(armedDeadlines()).toBe(0)
   })
 })
@@ -178,9 +182,7 @@ describe('client disconnect (real server)', () => {
     const seen = new Promise<unknown>((r) => { resolveSeen = r })
     let entered: () => void = () => {}
     const inHandler = new Promise<void>((r) => { entered = r })
-    const app = new Elysia()
-      .use(recovery(silentLogger()))
-      .use(deadline({ ...OPTS, overrides: { '/wait': 20_000 } }))
+    const app = stackApp([deadline({ ...OPTS, overrides: { '/wait': 20_000 } })], (e) => e
       .get('/wait', async ({ request }) => {
         const signal = requestSignal(request)
         entered()
@@ -191,7 +193,7 @@ describe('client disconnect (real server)', () => {
           resolveSeen(err)
           throw err
         }
-      })
+      }))
     const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch })
     try {
       const ac = new AbortController()
@@ -216,9 +218,11 @@ describe('wired into createApp', () => {
     const d = await testDeps({ requestTimeout: 150, workers: 1 })
     try {
       const pool = d.deps.pool
-      const app = createApp(d.deps).post('/deadline-probe', async ({ request }) => {
-        const bytes = await pool.run('sleep', '{"ms":5000}', { signal: requestSignal(request) })
-        return new Response(bytes)
+      const app = createApp(d.deps, {
+        routes: (a) => a.post('/deadline-probe', async ({ request }) => {
+          const bytes = await pool.run('sleep', '{"ms":5000}', { signal: requestSignal(request) })
+          return new Response(bytes)
+        }),
       })
       const started = performance.now()
       const res = await app.handle(req('/deadline-probe', { method: 'POST' }))

@@ -50,7 +50,7 @@ describe('openapi', () => {
   test('every route of the app is documented with a summary, and the docs themselves are not', async () => {
     const doc = await spec()
     const missing: string[] = []
-    for (const route of app.routes) {
+    for (const route of app.elysia.routes) {
       if (route.path.startsWith(SWAGGER_PATH)) continue
       const op = doc.paths[openapiPath(route.path)]?.[route.method.toLowerCase()]
       if (!op || typeof op.summary !== 'string' || op.summary === '') missing.push(`${route.method} ${route.path}`)

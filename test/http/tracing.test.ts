@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/app.ts'
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../../src/http/tracing/traceparent.ts'
 import { tracesUrl } from '../../src/http/tracing/exporter.ts'
-import { tracingPlugin } from '../../src/http/tracing/index.ts'
+import { tracingStage } from '../../src/http/tracing/index.ts'
+import { stackApp } from '../support/front.ts'
 import { join } from 'node:path'
 import { testConfig } from '../../src/config.ts'
 import { startServer } from '../../src/server.ts'
@@ -65,11 +66,12 @@ describe('tracing off (no OTEL endpoint)', () => {
   })
   afterAll(() => t.close())
 
-  test('nothing is loaded and only the traceparent hook is mounted', () => {
+  test('nothing is loaded and the stage has no after step', () => {
     expect(t.deps.tracing).toBeNull()
-    const plugin = tracingPlugin(null)
-    expect(plugin.event.request?.length).toBe(1)
-    expect(plugin.event.afterResponse?.length ?? 0).toBe(0)
+    const stage = tracingStage(null)
+    expect(stage.name).toBe('tracing')
+    expect(stage.before).toBeFunction()
+    expect(stage.after).toBeUndefined()
   })
 
   test('a valid incoming traceparent is continued with a new span id and its flags', async () => {
@@ -80,21 +82,49 @@ describe('tracing off (no OTEL endpoint)', () => {
     expect(out.flags).toBe(1)
   })
 
-  test('a missing or invalid traceparent starts a new trace', async () => {
-    for (const h of [undefined, 'nonsense', `00-${'0'.repeat(32)}-${PARENT}-01`]) {
-      const res = await app.handle(new Request('http://localhost/healthz', { headers: h ? { traceparent: h } : {} }))
+  test('an unsampled incoming traceparent keeps its flags', async () => {
+    const res = await app.handle(new Request('http://localhost/healthz', { headers: { traceparent: `00-${TRACE}-${PARENT}-00` } }))
+    const out = parseTraceparent(res.headers.get('traceparent'))!
+    expect(out.traceId).toBe(TRACE)
+    expect(out.parentId).not.toBe(PARENT)
+    expect(out.flags).toBe(0)
+  })
+
+  test('a request without traceparent starts no trace: no traceparent on the response', async () => {
+    const res = await app.handle(new Request('http://localhost/healthz'))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('traceparent')).toBeNull()
+  })
+
+  test('an invalid incoming traceparent is dropped: no traceparent on the response', async () => {
+    const bad = ['nonsense', `00-${'0'.repeat(32)}-${PARENT}-01`, `00-${TRACE.toUpperCase()}-${PARENT}-01`, `00-${TRACE}-${PARENT}-01-extra`]
+    for (const h of bad) {
+      const res = await app.handle(new Request('http://localhost/healthz', { headers: { traceparent: h } }))
       expect(res.status).toBe(200)
-      const out = parseTraceparent(res.headers.get('traceparent'))!
-      expect(out).toBeDefined()
-      expect(out.traceId).not.toBe(TRACE)
-      expect(out.flags).toBe(0)
+      expect(res.headers.get('traceparent')).toBeNull()
     }
   })
 
-  test('error answers carry a traceparent too', async () => {
-    const res = await app.handle(new Request('http://localhost/no/such/route'))
+  test('error answers and refusals propagate a valid traceparent too, and send none without one', async () => {
+    const res = await app.handle(new Request('http://localhost/no/such/route', { headers: { traceparent: VALID } }))
     expect(res.status).toBe(404)
-    expect(parseTraceparent(res.headers.get('traceparent'))).toBeDefined()
+    expect(parseTraceparent(res.headers.get('traceparent'))?.traceId).toBe(TRACE)
+    const bare = await app.handle(new Request('http://localhost/no/such/route'))
+    expect(bare.status).toBe(404)
+    expect(bare.headers.get('traceparent')).toBeNull()
+  })
+
+  test('the stage on its own: trace id on the request state only when a valid context came in', async () => {
+    const seen: string[] = []
+    // A later stage reads what the tracing stage left on the state (the access log does the same).
+    const app = stackApp([tracingStage(null), { name: 'probe', before(state) { seen.push(state.traceId) } }], (e) => e.get('/x', () => 'ok'))
+    const a = await app.handle(new Request('http://localhost/x', { headers: { traceparent: VALID } }))
+    const b = await app.handle(new Request('http://localhost/x'))
+    const c = await app.handle(new Request('http://localhost/x', { headers: { traceparent: 'nonsense' } }))
+    expect(seen).toEqual([TRACE, '', ''])
+    expect(parseTraceparent(a.headers.get('traceparent'))?.traceId).toBe(TRACE)
+    expect(b.headers.get('traceparent')).toBeNull()
+    expect(c.headers.get('traceparent')).toBeNull()
   })
 })
 
@@ -113,9 +143,11 @@ describe('tracing on: OTLP/HTTP export to a local receiver', () => {
   let receiver: ReturnType<typeof Bun.serve>
   let t: TestDeps
   let app: ReturnType<typeof build>
-  const build = (deps: TestDeps['deps']) => createApp(deps)
-    .get('/things/:id', ({ params }) => ({ id: params.id }))
-    .get('/explode', () => { throw new Error('boom') })
+  const build = (deps: TestDeps['deps']) => createApp(deps, {
+    routes: (e) => e
+      .get('/things/:id', ({ params }) => ({ id: params.id }))
+      .get('/explode', () => { throw new Error('boom') }),
+  })
   const spans = (): OtlpSpan[] => bodies.flatMap((b) => b.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
 
   beforeAll(async () => {
@@ -143,7 +175,7 @@ describe('tracing on: OTLP/HTTP export to a local receiver', () => {
     const out = parseTraceparent(res.headers.get('traceparent'))!
     expect(out.traceId).toBe(TRACE)
     expect(out.flags).toBe(1)
-    await Bun.sleep(20) // the span ends in the after-response hook
+    await Bun.sleep(20) // the export is asynchronous
     await t.deps.tracing!.flush()
     const span = spans().find((s) => s.spanId === out.parentId)!
     expect(span).toBeDefined()

@@ -210,6 +210,39 @@ describe('cancellation and deadlines', () => {
   }, 15_000)
 })
 
+describe('deadline sweep', () => {
+  test('a task finishing past its deadline fails task_timeout even when no sweep ran in between', async () => {
+    const pool = makePool({ workers: 1 })
+    await until(() => pool.alive === 1)
+    // The worker is busy for 30 ms; the deadline of 1 ms passes long before the result arrives.
+    expect(await codeOf(pool.run('t.spin', '{"ms":30}', { timeoutMs: 1 }))).toBe('task_timeout')
+    expect(pool.stats().tasks['t.spin']?.timedOut).toBe(1)
+  })
+
+  test('short tasks with a signal and a deadline all succeed and leave nothing armed behind', async () => {
+    const pool = makePool({ queueLimit: 50_000 })
+    const ac = new AbortController()
+    const all = await Promise.all(Array.from({ length: 20_000 }, (_, i) => pool.run('echo', String(i), { signal: ac.signal, timeoutMs: 60_000 })))
+    all.forEach((b, i) => { if (dec.decode(b) !== String(i)) throw new Error(`task ${i} got ${dec.decode(b)}`) })
+    ac.abort() // after they settled: must not reach any of them
+    await Bun.sleep(20)
+    const echo = pool.stats().tasks['echo']
+    expect(echo?.ok).toBe(20_000)
+    expect((echo?.canceled ?? 0) + (echo?.timedOut ?? 0)).toBe(0)
+  })
+
+  test('one signal shared by long tasks cancels them all once they are armed', async () => {
+    const pool = makePool({ workers: 2, window: 4 })
+    await until(() => pool.alive === 2)
+    const ac = new AbortController()
+    const runs = Array.from({ length: 6 }, () => codeOf(pool.run('t.sleep', '{"ms":5000}', { signal: ac.signal, timeoutMs: 60_000 })))
+    await Bun.sleep(50) // several sweeps: running ones and ring-held ones are armed with a listener
+    ac.abort()
+    expect(await Promise.all(runs)).toEqual(Array(6).fill('client_closed'))
+    expect(await json(pool.run('echo', '1'))).toBe(1)
+  })
+})
+
 describe('crashes', () => {
   test('a crash loop fails only the crashing tasks and the pool keeps serving', async () => {
     const pool = makePool({ workers: 2 })

@@ -12,24 +12,21 @@
  * 2–5 µs per line on this machine against ~0.5 µs for one `JSON.stringify` of the same fields
  * (bench/tracing, "+ access log"), a template string ({@link accessLine}) less again, and the
  * issue's target leaves the whole middleware stack about 2 µs per request. The level is checked once, when the log is opened: `ACCESS_LOG=off` or a
- * `LOG_LEVEL` above info mounts no hook at all.
+ * `LOG_LEVEL` above info adds no stage at all.
  *
  * @example
  * ```ts
  * const access = createAccessLog(config)           // null when off
- * app.use(accessLogPlugin(access, config.trustProxy))
+ * if (access) stages.push(accessLogStage(access)) // src/app.ts
  * // {"level":30,"time":"…","pid":1,"msg":"request","method":"GET","route":"/users/:id","path":"/users/7","status":200,"durationMs":0.412,"requestId":"k3x9q2-1a","traceId":"4bf9…","client":"127.0.0.1"}
  * await access?.close()                            // flushes buffered lines
  * ```
  */
-import { Elysia } from 'elysia'
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import pino from 'pino'
 import type { Config } from '../../config.ts'
-import { clientAddress, serverOf } from '../client-ip.ts'
-import { finalStatus, requestTiming, routeOf, type RequestOutcome } from '../metrics/index.ts'
-import { requestIdOf } from '../request-id/index.ts'
+import type { Stage } from '../front/index.ts'
 
 /** The fields of one access-log line. */
 export interface AccessEntry {
@@ -176,28 +173,29 @@ function bytes(value: string | null): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined
 }
 
-/** Elysia plugin: one access-log line per request; mounts no hook when `log` is null. */
-export function accessLogPlugin(log: AccessLog | null, trustProxy: boolean) {
-  const plugin = new Elysia({ name: 'highperf/access-log' }).use(requestTiming()).decorate('traceId', '').decorate('clientAddress', '')
-  if (log === null) return plugin
-  return plugin
-    // Taken while the request is live: Bun's requestIP() answers null once the response is sent.
-    // Shared with the rate limiter (resolved once per request: see src/http/rate-limit/index.ts).
-    .onRequest((ctx) => { if (ctx.clientAddress === '') ctx.clientAddress = clientAddress(ctx.request, serverOf(plugin), trustProxy) })
-    .onAfterResponse({ as: 'global' }, (ctx) => {
-      const c = ctx as RequestOutcome
-      const response = c.response
+/**
+ * Stage: one access-log line per answered request (refusals and 404s included).
+ *
+ * @example createFront(app, [metricsStage(m), accessLogStage(createAccessLog(config)), ...], options)
+ */
+export function accessLogStage(log: AccessLog): Stage {
+  return {
+    name: 'access-log',
+    after(state, response) {
+      const request = state.request
       log.write({
-        method: ctx.request.method,
-        route: routeOf(ctx.route),
-        path: ctx.path,
-        status: finalStatus(response, ctx.set.status, c.error, c.code),
-        durationMs: Math.round((performance.now() - ctx.startedAt) * 1000) / 1000,
-        requestId: requestIdOf(ctx.set),
-        traceId: ctx.traceId || undefined,
-        client: ctx.clientAddress,
-        bytesIn: bytes(ctx.request.headers.get('content-length')),
-        bytesOut: response instanceof Response ? bytes(response.headers.get('content-length')) : undefined,
+        method: state.method,
+        route: state.route,
+        path: state.path,
+        status: response.status,
+        durationMs: Math.round((performance.now() - state.startedAt) * 1000) / 1000,
+        requestId: state.requestId,
+        traceId: state.traceId || undefined,
+        // Still live here: the front runs `after` before handing the response to Bun.
+        client: state.client(),
+        bytesIn: bytes(request.headers.get('content-length')),
+        bytesOut: bytes(response.headers.get('content-length')),
       })
-    })
+    },
+  }
 }

@@ -9,18 +9,17 @@
  * length nor the position of the first wrong byte shows in the response time. The token is never
  * logged and never echoed.
  *
- * Runs in `onRequest`, before the body is parsed: an unauthenticated upload costs nothing.
+ * Runs in the front's `before`, before the body is parsed: an unauthenticated upload costs nothing.
  *
  * @example
  * ```ts
- * app.use(auth({ apiToken: config.apiToken, authReads: config.authReads }))
+ * stages.push(auth({ apiToken: config.apiToken, authReads: config.authReads }))
  * ```
  */
 import { isDocsPath, isProbePath } from '../probe-paths.ts'
-import { Elysia } from 'elysia'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../../errors.ts'
-import { onRequestHook } from '../guard-hooks.ts'
+import type { Stage } from '../front/index.ts'
 
 /** Settings of {@link auth}; `apiToken: ''` turns auth off. */
 export interface AuthOptions {
@@ -116,21 +115,23 @@ export function isMutating(method: string): boolean {
 }
 
 /**
- * Elysia plugin: see the module comment. With no token configured it adds no hook at all.
+ * Stage: see the module comment. With no token configured it does no work at all.
  *
- * @example app.use(auth({ apiToken: 's3cret', authReads: false }))
+ * @example stages.push(auth({ apiToken: 's3cret', authReads: false }))
  */
-export function auth(options: AuthOptions) {
-  const plugin = new Elysia({ name: 'highperf/auth', seed: options.authReads })
-  if (options.apiToken === '') return plugin
+export function auth(options: AuthOptions): Stage {
+  if (options.apiToken === '') return { name: 'auth' }
   const verifier = verifierFor(options.apiToken)
   const reads = options.authReads
-  return plugin.onRequest(onRequestHook(({ request, path }) => {
-    if (!reads && !isMutating(request.method)) return
-    if (isAuthExempt(path)) return
-    if (verifier.isAuthenticated(request)) return
-    throw new AppError('unauthorized', 'A valid bearer token is required: send Authorization: Bearer <token>', {
-      headers: { 'www-authenticate': WWW_AUTHENTICATE },
-    })
-  }))
+  return {
+    name: 'auth',
+    before(state) {
+      if (!reads && !isMutating(state.method)) return
+      if (isAuthExempt(state.path)) return
+      if (verifier.isAuthenticated(state.request)) return
+      throw new AppError('unauthorized', 'A valid bearer token is required: send Authorization: Bearer <token>', {
+        headers: { 'www-authenticate': WWW_AUTHENTICATE },
+      })
+    },
+  }
 }

@@ -21,7 +21,7 @@
  *
  * @example
  * ```ts
- * app.use(requestId()).use(bodyLimit(config.maxBodySize)).use(recovery(log))
+ * app.use(bodyLimit(config.maxBodySize)).use(recovery(log))
  * ```
  */
 import { Elysia } from 'elysia'
@@ -40,8 +40,8 @@ function tooLargeError(max: number): AppError {
   return new AppError('payload_too_large', `The request body is larger than ${max} bytes`, { headers: { connection: 'close' } })
 }
 
-function tooLarge(max: number, set: { headers: Record<string, unknown> }): Response {
-  const body = errorBody('payload_too_large', `The request body is larger than ${max} bytes`, requestIdOf(set))
+function tooLarge(max: number, request: Request, set: { headers: Record<string, unknown> }): Response {
+  const body = errorBody('payload_too_large', `The request body is larger than ${max} bytes`, requestIdOf(request))
   set.headers.connection = 'close'
   return new Response(JSON.stringify(body), { status: 413, headers: { 'content-type': 'application/json; charset=utf-8' } })
 }
@@ -84,7 +84,7 @@ export function limitBody(request: Request, max: number): void {
  *
  * @example
  * ```ts
- * new Elysia().use(requestId()).use(bodyLimit(1024 * 1024)).use(recovery(log))
+ * new Elysia().use(bodyLimit(1024 * 1024)).use(recovery(log))
  * ```
  */
 export function bodyLimit(maxBytes: number) {
@@ -98,14 +98,14 @@ export function bodyLimit(maxBytes: number) {
         return undefined
       }
       // Bun refuses a malformed Content-Length with 400 before the app runs, so this is a number.
-      if (Number(declared) > maxBytes) return tooLarge(maxBytes, set)
+      if (Number(declared) > maxBytes) return tooLarge(maxBytes, request, set)
       return undefined
     }))
-    .onError({ as: 'global' }, ({ code, error, set }) => {
+    .onError({ as: 'global' }, ({ code, error, request, set }) => {
       // Elysia wraps whatever a body parser throws in a ParseError (a 400); keep our 413.
       if (code !== 'PARSE') return
       const cause = (error as Error).cause
       if (!(cause instanceof AppError) || cause.code !== 'payload_too_large') return
-      return tooLarge(maxBytes, set)
+      return tooLarge(maxBytes, request, set)
     })
 }

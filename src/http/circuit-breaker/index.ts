@@ -9,22 +9,22 @@
  * docs are exempt, and so are unmatched paths (no template, no breaker).
  *
  * The breaker is `src/sync/circuit-breaker.ts`, one per template (a bounded set: templates are
- * code, never user input). Admission happens in `beforeHandle` (the template is known; validation
- * already ran, so a 422 never touches the breaker); the verdict in `afterResponse`, which runs for
- * every outcome, so a half-open breaker cannot wait forever for its probe.
+ * code, never user input). Admission happens in the front's `before` (the template is known before
+ * the route runs); the verdict in `after`, which runs for every outcome, so a half-open breaker
+ * cannot wait forever for its probe. Elysia's own refusals of a request (validation, malformed
+ * body) are the client's fault and give no verdict either way.
  *
  * @example
  * ```ts
  * const breakers = circuitBreaker({ failureThreshold: 20, openDurationMs: 2000 })
- * app.use(breakers)
+ * stages.push(breakers)
  * breakers.states() // { '/users/:id': 'closed' }
  * ```
  */
 import { isDocsPath, isProbePath } from '../probe-paths.ts'
-import { Elysia } from 'elysia'
 import { AppError } from '../../errors.ts'
 import { CircuitBreaker, type BreakerState } from '../../sync/circuit-breaker.ts'
-import { afterResponse, finalStatus } from '../guard-hooks.ts'
+import { UNMATCHED_ROUTE, type Stage } from '../front/index.ts'
 
 /** Settings of {@link circuitBreaker}. */
 export interface CircuitBreakerPluginOptions {
@@ -80,14 +80,14 @@ export function isBreakerExempt(route: string): boolean {
 }
 
 /**
- * Elysia plugin: see the module comment. The plugin exposes `states()` and `breaker(route)`.
+ * Stage: see the module comment. It exposes `states()` and `breaker(route)`.
  *
- * @example app.use(circuitBreaker({ failureThreshold: 20, openDurationMs: 2000, onStateChange: (r, s) => metrics.breakerState(r, s) }))
+ * @example stages.push(circuitBreaker({ failureThreshold: 20, openDurationMs: 2000, onStateChange: (r, s) => metrics.breakerState(r, s) }))
  */
-export function circuitBreaker(options: CircuitBreakerPluginOptions) {
+export function circuitBreaker(options: CircuitBreakerPluginOptions): Stage & { states(): Record<string, BreakerState>; breaker(route: string): CircuitBreaker } {
   const breakers = new Map<string, CircuitBreaker>()
-  // The breaker that admitted a request, waiting for its verdict in afterResponse, kept on the
-  // Request under a per-plugin symbol rather than in a WeakMap: a property write is ~60 ns, a
+  // The breaker that admitted a request, waiting for its verdict in `after`, kept on the
+  // Request under a per-stage symbol rather than in a WeakMap: a property write is ~60 ns, a
   // WeakMap set ~170 ns plus GC work per entry (bench/middleware, "+ circuit breaker"). Cleared by
   // writing undefined, never `delete` (which would turn the object into a slow dictionary).
   const ADMITTED = Symbol('highperf.breaker')
@@ -109,28 +109,32 @@ export function circuitBreaker(options: CircuitBreakerPluginOptions) {
     return b
   }
 
-  const plugin = new Elysia({ name: 'highperf/circuit-breaker', seed: { t: options.failureThreshold, d: options.openDurationMs } })
-    .onBeforeHandle({ as: 'global' }, ({ request, route }) => {
-      if (isBreakerExempt(route)) return
+  return {
+    name: 'circuit-breaker',
+    before(state) {
+      const route = state.route
+      if (route === UNMATCHED_ROUTE || isBreakerExempt(route)) return
       const b = breakerOf(route)
       if (!b.allow()) {
         onRejected?.(route)
         const retryAfter = Math.max(1, Math.ceil(b.retryAfterMs() / 1000))
         throw new AppError('circuit_open', `The circuit breaker of ${route} is open; retry in ${retryAfter} s`, { retryAfter })
       }
-      ;(request as Admitted)[ADMITTED] = b
-    })
-    .onAfterResponse({ as: 'global' }, afterResponse(({ request, set, responseValue, error, route }) => {
-      const b = (request as Admitted)[ADMITTED]
+      ;(state.request as Admitted)[ADMITTED] = b
+    },
+    after(state, response) {
+      const request = state.request as Admitted
+      const b = request[ADMITTED]
       if (b === undefined) return
-      ;(request as Admitted)[ADMITTED] = undefined
-      const verdict = verdictOf(finalStatus(error, set, responseValue), error, route ?? '')
+      request[ADMITTED] = undefined
+      const error = state.error
+      const status = response.status
+      // Elysia's refusals (validation, parse) are not AppErrors: the client's fault, no verdict.
+      const verdict = status < 500 && error !== undefined && !(error instanceof AppError) ? 'none' : verdictOf(status, error, state.route)
       if (verdict === 'failure') b.failure()
       else if (verdict === 'success') b.success()
       else b.abandon()
-    }))
-
-  return Object.assign(plugin, {
+    },
     /** State of every route's breaker that has seen traffic. */
     states(): Record<string, BreakerState> {
       const out: Record<string, BreakerState> = {}
@@ -139,5 +143,5 @@ export function circuitBreaker(options: CircuitBreakerPluginOptions) {
     },
     /** The breaker of a route template (created on first use). */
     breaker: breakerOf,
-  })
+  }
 }

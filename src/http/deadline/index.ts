@@ -4,13 +4,14 @@
  * `AppError('client_closed')`). Handlers hand it to the pool, `fetch` and sleeps through
  * {@link requestSignal}; docs/resilience.md has the table of deadlines per route.
  *
- * The clock starts in `beforeHandle`, when the route template is known (the deadline is chosen by
- * template, never by raw path) and after the body is parsed (`MAX_BODY_SIZE` bounds that).
+ * The clock starts when the front takes the request; the deadline is chosen by route template,
+ * never by raw path. Reading the body counts against it (`MAX_BODY_SIZE` bounds that).
  *
- * Cheap by laziness: the plugin itself only stores `{start, ms}` per request. The
+ * Cheap by laziness: the stage itself only stores `{start, ms}` per request. The
  * `AbortController`, its timer and the disconnect listener are made on the first
- * `requestSignal()` call, so `GET /healthz` or a sqlite read that never asks pays two
- * `performance.now()` calls and one small object on the request, not a controller and a timer (bench/middleware).
+ * `requestSignal()` call, so `GET /healthz` or a sqlite read that never asks pays one small
+ * object on the request (the clock is the front's `startedAt`), not a controller and a timer
+ * (bench/middleware).
  *
  * Handlers that ignore the signal are NOT raced, and their late answers are NOT replaced:
  * racing would answer 504 while the work keeps running unseen by MAX_INFLIGHT and the breaker
@@ -20,15 +21,14 @@
  *
  * @example
  * ```ts
- * app.use(deadline({ requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000 }))
+ * stages.push(deadline({ requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000 }))
  * app.get('/slow', async ({ request }) => {
  *   await pool.run('primes', input, { signal: requestSignal(request), timeoutMs: remainingMs(request) })
  * })
  * ```
  */
-import { Elysia } from 'elysia'
 import { AppError } from '../../errors.ts'
-import { afterResponse } from '../guard-hooks.ts'
+import type { Stage } from '../front/index.ts'
 
 /** A deadline in ms, or `'none'` for routes bounded only by client disconnect. */
 export type DeadlineRule = number | 'none'
@@ -101,7 +101,7 @@ function arm(state: RequestDeadline): void {
 /**
  * The request's cancellation signal: aborts with `AppError('deadline_exceeded')` at the route's
  * deadline and with `AppError('client_closed')` when the client disconnects. Always the same
- * signal for the same request. Works for any `Request`: one the plugin never saw gets a signal
+ * signal for the same request. Works for any `Request`: one the stage never saw gets a signal
  * that aborts on disconnect only.
  *
  * @example
@@ -186,11 +186,11 @@ function isTaskRoute(route: string): boolean {
 }
 
 /**
- * Elysia plugin: see the module comment.
+ * Stage: see the module comment.
  *
- * @example app.use(deadline({ requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000, overrides: { '/reports/:id': 5_000 } }))
+ * @example stages.push(deadline({ requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000, overrides: { '/reports/:id': 5_000 } }))
  */
-export function deadline(options: DeadlineOptions) {
+export function deadline(options: DeadlineOptions): Stage {
   const onTimeout = options.onTimeout
   // Deadline per "method route", computed once per template: the per-request cost is one Map get.
   const byRoute = new Map<string, number>()
@@ -207,30 +207,34 @@ export function deadline(options: DeadlineOptions) {
     }
     return ms
   }
-  return new Elysia({ name: 'highperf/deadline', seed: options })
-    .onBeforeHandle({ as: 'global' }, ({ request, route }) => {
-      let ms = ruleOf(request.method, route)
-      if (ms !== Infinity && isTaskRoute(route)) {
+  return {
+    name: 'deadline',
+    before(state) {
+      const request = state.request
+      let ms = ruleOf(state.method, state.route)
+      if (ms !== Infinity && isTaskRoute(state.route)) {
         const asked = queryTimeout(request.url)
         if (asked !== undefined) ms = Math.min(asked, options.taskTimeout)
       }
-      const state = stateOf(request)
-      if (state === undefined) {
-        setState(request, new RequestDeadline(performance.now(), ms))
+      const existing = stateOf(request)
+      if (existing === undefined) {
+        setState(request, new RequestDeadline(state.startedAt, ms))
         return
       }
-      // requestSignal() was called before us (a derive): keep its signal, start the clock now.
-      state.start = performance.now()
-      state.ms = ms
-      arm(state)
-    })
-    .onAfterResponse({ as: 'global' }, afterResponse(({ request, route, error }) => {
-      const state = stateOf(request)
-      if (state !== undefined && state.timer !== undefined) {
-        clearTimeout(state.timer)
-        state.timer = undefined
+      // requestSignal() was called before us: keep its signal, start the clock now.
+      existing.start = state.startedAt
+      existing.ms = ms
+      arm(existing)
+    },
+    after(state) {
+      const existing = stateOf(state.request)
+      if (existing !== undefined && existing.timer !== undefined) {
+        clearTimeout(existing.timer)
+        existing.timer = undefined
         armed--
       }
-      if (onTimeout !== undefined && error instanceof AppError && error.code === 'deadline_exceeded') onTimeout(route ?? 'unmatched')
-    }))
+      const error = state.error
+      if (onTimeout !== undefined && error instanceof AppError && error.code === 'deadline_exceeded') onTimeout(state.route)
+    },
+  }
 }

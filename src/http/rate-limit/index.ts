@@ -3,7 +3,7 @@
  * Over the limit → 429 `rate_limited` with `Retry-After`; every limited response carries
  * `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft
  * "RateLimit header fields for HTTP"). `/healthz`, `/readyz` and `/metrics` are exempt.
- * `RATE_LIMIT_RPS=0` mounts nothing (benchmarks).
+ * `RATE_LIMIT_RPS=0` adds no work (benchmarks).
  *
  * The client is the socket peer (`X-Forwarded-For` only with `TRUST_PROXY`, see client-ip.ts;
  * IPv6 clients by their /64, which one host usually owns whole),
@@ -11,21 +11,20 @@
  * all holders of the one token share one bucket, and an invalid token never buys a fresh bucket
  * (it is keyed by address like an anonymous request).
  *
- * Runs in `onRequest`, before auth (so token guessing is rate limited too) and before the body is
+ * Runs in the front's `before`, before auth (so token guessing is rate limited too) and before the body is
  * read. Hot path cost: one LRU lookup and three header strings; the Decision object is reused and
  * the `RateLimit-Limit` value is one precomputed string (bench/middleware).
  *
  * @example
  * ```ts
  * const limit = rateLimit({ rps: 1000, burst: 2000, trustProxy: false, apiToken: '' })
- * app.use(limit)
+ * createFront(app, [..., limit, ...], options)
  * ```
  */
 import { isProbePath } from '../probe-paths.ts'
-import { Elysia } from 'elysia'
 import { AppError } from '../../errors.ts'
-import { clientAddress, clientBucket, serverOf } from '../client-ip.ts'
-import { onRequestHook } from '../guard-hooks.ts'
+import { clientBucket } from '../client-ip.ts'
+import type { RequestState, Stage } from '../front/index.ts'
 import { verifierFor } from '../auth/index.ts'
 import { MemoryRateLimiter, type Decision, type RateLimiter } from './limiter.ts'
 
@@ -61,18 +60,20 @@ export function isRateLimitExempt(path: string): boolean {
   return isProbePath(path)
 }
 
+// What `after` needs of a Decision: one small object of one shape per limited request.
+class Quota {
+  constructor(readonly limit: number, readonly remaining: number, readonly resetSec: number) {}
+}
+
 /**
- * Elysia plugin: see the module comment. The returned plugin exposes `rejected()`, the 429 count.
+ * Stage: see the module comment. It exposes `rejected()`, the 429 count.
  *
- * @example app.use(rateLimit({ rps: 1000, burst: 2000, trustProxy: false, apiToken: '', onRejected: () => metrics.rateLimited() }))
+ * @example stages.push(rateLimit({ rps: 1000, burst: 2000, trustProxy: false, apiToken: '', onRejected: () => metrics.rateLimited() }))
  */
-export function rateLimit(options: RateLimitOptions) {
+export function rateLimit(options: RateLimitOptions): Stage & { rejected(): number } {
   let rejected = 0
-  const plugin = new Elysia({ name: 'highperf/rate-limit', seed: { rps: options.rps, burst: options.burst, trustProxy: options.trustProxy } })
-    // The client's address once resolved (shared with the access log; see the hooks below).
-    .decorate('clientAddress', '')
   const stats = { rejected: () => rejected }
-  if (options.rps <= 0 && options.limiter === undefined) return Object.assign(plugin, stats)
+  if (options.rps <= 0 && options.limiter === undefined) return { name: 'rate-limit', ...stats }
 
   const limiter: RateLimiter = options.limiter ?? new MemoryRateLimiter({
     rps: options.rps,
@@ -80,20 +81,21 @@ export function rateLimit(options: RateLimitOptions) {
     ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
     ...(options.now !== undefined ? { now: options.now } : {}),
   })
-  const trustProxy = options.trustProxy
   const verifier = options.apiToken === '' ? undefined : verifierFor(options.apiToken)
   const onRejected = options.onRejected
+  // The quota of a request, kept for `after`, which puts the RateLimit-* headers on whatever the
+  // answer turns out to be (the 429 included). Copied out of the Decision, which the in-process
+  // limiter reuses for every call; on the Request under a per-stage symbol.
+  const QUOTA = Symbol('highperf.rate-limit')
+  type Decided = Request & { [QUOTA]?: Quota | undefined }
   let limitText = String(options.burst)
   let limitOf = options.burst
 
-  const apply = (d: Decision, headers: Record<string, string | number>): void => {
-    if (d.limit !== limitOf) {
-      limitOf = d.limit
-      limitText = String(d.limit)
-    }
-    headers['ratelimit-limit'] = limitText
-    headers['ratelimit-remaining'] = String(d.remaining)
-    headers['ratelimit-reset'] = String(d.resetSec)
+  const keyOf = (state: RequestState): string =>
+    verifier !== undefined && verifier.isAuthenticated(state.request) ? TOKEN_CLIENT : clientBucket(state.client())
+
+  const decide = (state: RequestState, d: Decision): void => {
+    ;(state.request as Decided)[QUOTA] = new Quota(d.limit, d.remaining, d.resetSec)
     if (!d.allowed) {
       rejected++
       onRejected?.()
@@ -101,34 +103,28 @@ export function rateLimit(options: RateLimitOptions) {
     }
   }
 
-  // The client address is shared with the access log through the context's `clientAddress`
-  // (whichever hook runs first resolves it): Bun's server.requestIP() allocates an object and
-  // formats the address on every call, and two calls per request were ~10 % of the server's CPU on
-  // GET /users/:id under wrk (bun --cpu-prof on bench/http/profile.ts). Both plugins get
-  // TRUST_PROXY from the same config. The hooks take the context whole but only read fields of it:
-  // handing it to a function would make Elysia parse every request's query, headers and cookies.
-  if (limiter.async === true) {
-    plugin.onRequest(onRequestHook(async (ctx) => {
-      if (isRateLimitExempt(ctx.path)) return
-      const request = ctx.request
-      let key = TOKEN_CLIENT
-      if (verifier === undefined || !verifier.isAuthenticated(request)) {
-        if (ctx.clientAddress === '') ctx.clientAddress = clientAddress(request, serverOf(plugin), trustProxy)
-        key = clientBucket(ctx.clientAddress)
+  return {
+    name: 'rate-limit',
+    ...stats,
+    before(state) {
+      if (isRateLimitExempt(state.path)) return
+      const decision = limiter.consume(keyOf(state))
+      if (decision instanceof Promise) return decision.then((d) => decide(state, d))
+      decide(state, decision)
+    },
+    after(state, response) {
+      const request = state.request as Decided
+      const d = request[QUOTA]
+      if (d === undefined) return
+      request[QUOTA] = undefined
+      if (d.limit !== limitOf) {
+        limitOf = d.limit
+        limitText = String(d.limit)
       }
-      apply(await limiter.consume(key), ctx.set.headers)
-    }))
-  } else {
-    plugin.onRequest(onRequestHook((ctx) => {
-      if (isRateLimitExempt(ctx.path)) return
-      const request = ctx.request
-      let key = TOKEN_CLIENT
-      if (verifier === undefined || !verifier.isAuthenticated(request)) {
-        if (ctx.clientAddress === '') ctx.clientAddress = clientAddress(request, serverOf(plugin), trustProxy)
-        key = clientBucket(ctx.clientAddress)
-      }
-      apply(limiter.consume(key) as Decision, ctx.set.headers)
-    }))
+      const h = response.headers
+      h.set('ratelimit-limit', limitText)
+      h.set('ratelimit-remaining', String(d.remaining))
+      h.set('ratelimit-reset', String(d.resetSec))
+    },
   }
-  return Object.assign(plugin, stats)
 }

@@ -4,7 +4,10 @@
  * bounded LRU table.
  *
  * Memory is bounded by `maxClients`: the table holds at most that many buckets and evicts the
- * least recently used one to admit a new client. An idle bucket refills to full, and a full bucket
+ * least recently used one to admit a new client. It starts small ({@link INITIAL_CAPACITY}) and
+ * grows fourfold whenever it is full, up to `maxClients`: an `LRUCache` allocates index arrays for
+ * its whole `max` up front (~1.4 MB for 50 000), which an idle server or one with few clients
+ * would carry for nothing (docs/operations.md#startup-time-and-memory). An idle bucket refills to full, and a full bucket
  * is indistinguishable from a fresh one, so evicting it changes nobody's limit. Only when more than
  * `maxClients` clients are active within one refill period (burst / rps seconds) can an evicted,
  * partly drained bucket come back full: the limit errs towards letting traffic through, memory
@@ -35,8 +38,8 @@ export interface Decision {
 
 /**
  * Decides whether a client may make one more request. A shared store (Redis) answers with a
- * promise and sets `async: true` so the plugin mounts an async hook; the in-process one answers
- * synchronously.
+ * promise (the rate-limit stage returns it and the front awaits it); the in-process one answers
+ * synchronously, so the common path never awaits.
  *
  * @example
  * ```ts
@@ -57,7 +60,7 @@ export interface MemoryRateLimiterOptions {
   rps: number
   /** Bucket size per client (>= 1). */
   burst: number
-  /** Most clients remembered at once (default 50 000, about 5 MB). */
+  /** Most clients remembered at once (default 50 000, about 5 MB when that many are seen). */
   maxClients?: number
   /** Clock in ms (default `performance.now`); tests inject one. */
   now?: () => number
@@ -65,6 +68,9 @@ export interface MemoryRateLimiterOptions {
 
 /** The default bound of the per-client table. */
 export const DEFAULT_MAX_CLIENTS = 50_000
+
+/** Buckets the table has room for before its first growth (then ×4 each time, up to `maxClients`). */
+export const INITIAL_CAPACITY = 1024
 
 /**
  * Token bucket per client in a bounded LRU table; see the module comment.
@@ -81,16 +87,19 @@ export const DEFAULT_MAX_CLIENTS = 50_000
 export class MemoryRateLimiter implements RateLimiter {
   readonly rps: number
   readonly burst: number
+  readonly maxClients: number
   readonly #now: () => number
-  readonly #table: LRUCache<string, TokenBucket>
+  #table: LRUCache<string, TokenBucket>
   readonly #decision: Decision
 
   constructor(options: MemoryRateLimiterOptions) {
     if (!(options.rps > 0)) throw new RangeError(`rate limit rps must be > 0, got ${options.rps}`)
     this.rps = options.rps
     this.burst = options.burst
+    this.maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS
+    if (!(this.maxClients >= 1)) throw new RangeError(`rate limit maxClients must be >= 1, got ${options.maxClients}`)
     this.#now = options.now ?? (() => performance.now())
-    this.#table = new LRUCache<string, TokenBucket>({ max: options.maxClients ?? DEFAULT_MAX_CLIENTS })
+    this.#table = new LRUCache<string, TokenBucket>({ max: Math.min(INITIAL_CAPACITY, this.maxClients) })
     this.#decision = { allowed: true, limit: options.burst, remaining: options.burst, resetSec: 0, retryAfterSec: 0 }
   }
 
@@ -99,10 +108,16 @@ export class MemoryRateLimiter implements RateLimiter {
     return this.#table.size
   }
 
+  /** Buckets the table holds before it grows or, at `maxClients`, evicts. */
+  get capacity(): number {
+    return this.#table.max
+  }
+
   consume(key: string): Decision {
     let bucket = this.#table.get(key)
     if (bucket === undefined) {
       bucket = new TokenBucket(this.rps, this.burst, this.#now)
+      if (this.#table.size === this.#table.max && this.#table.max < this.maxClients) this.#grow()
       this.#table.set(key, bucket)
     }
     const d = this.#decision
@@ -111,5 +126,13 @@ export class MemoryRateLimiter implements RateLimiter {
     d.resetSec = Math.ceil(bucket.resetMs() / 1000)
     d.retryAfterSec = d.allowed ? 0 : Math.max(1, Math.ceil(bucket.retryAfterMs() / 1000))
     return d
+  }
+
+  /** Moves every bucket to a table four times larger (a few ms at 16k clients, three times at most). */
+  #grow(): void {
+    const bigger = new LRUCache<string, TokenBucket>({ max: Math.min(this.#table.max * 4, this.maxClients) })
+    // Least recently used first: re-inserting in this order keeps the eviction order.
+    for (const key of this.#table.rkeys()) bigger.set(key, this.#table.peek(key) as TokenBucket)
+    this.#table = bigger
   }
 }

@@ -5,6 +5,11 @@
  * No stack trace leaves the server: an error that is not an {@link AppError} is logged with its
  * stack under the request id and answered as a bare 500 `internal`.
  *
+ * Two callers: Elysia's error handler (errors of routes, parsing and validation, 404s) and the
+ * front (src/http/front), which renders a stage's refusal with {@link errorResponse}. Both record
+ * the error on the request's state, so the breaker, metrics and deadline stages judge the outcome
+ * by its code.
+ *
  * @example
  * ```ts
  * app.use(recovery(log))
@@ -14,6 +19,7 @@ import { Elysia } from 'elysia'
 import { AppError, errorBody, type ErrorCode } from '../../errors.ts'
 import type { Logger } from '../../log.ts'
 import { requestIdOf } from '../request-id/index.ts'
+import { stateOf } from '../front/state.ts'
 
 /** One failing field of a 422. */
 export interface FieldError {
@@ -44,39 +50,60 @@ function json(status: number, code: ErrorCode | string, message: string, request
   })
 }
 
-/** Elysia plugin: the global error handler. */
+/**
+ * The response for an {@link AppError}: its status, the envelope, `Retry-After` and its extra
+ * headers. Logged at warn level when it is a 5xx.
+ *
+ * @example errorResponse(new AppError('rate_limited', 'slow down', { retryAfter: 2 }), 'k3x9-1', log) // 429, Retry-After: 2
+ */
+export function errorResponse(error: AppError, requestId: string, log: Logger): Response {
+  if (error.status >= 500) log.warn({ requestId, code: error.code, err: error.message, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed')
+  const res = json(error.status, error.code, error.message, requestId, error.details)
+  if (error.retryAfter !== undefined) res.headers.set('retry-after', String(Math.max(1, Math.ceil(error.retryAfter))))
+  if (error.headers) for (const name in error.headers) res.headers.set(name, error.headers[name] as string)
+  return res
+}
+
+/**
+ * The response for anything a handler, a stage or Elysia threw: an {@link AppError} as itself, a
+ * validation error as 422 with the failing fields, a parse error as 400, no route as 404,
+ * anything else as a logged 500.
+ *
+ * @example renderError(new Error('boom'), 'NOT_FOUND' as const, request, '/nope', 'k3x9-1', log)
+ */
+export function renderError(error: unknown, code: unknown, request: Request, path: string, requestId: string, log: Logger): Response {
+  if (error instanceof AppError) return errorResponse(error, requestId, log)
+  switch (code) {
+    case 'VALIDATION': {
+      const where = (error as ValidationLike).type ?? 'body'
+      const details = validationDetails(error)
+      const first = details[0]
+      const message = first ? `${where}${first.path === '/' ? '' : ` ${first.path}`}: ${first.message}` : `the ${where} does not match the schema`
+      return json(422, 'validation_failed', message, requestId, details)
+    }
+    case 'PARSE':
+      return json(400, 'invalid_json', 'The request body is not valid JSON (or not of its declared content type)', requestId)
+    case 'NOT_FOUND':
+      return json(404, 'route_not_found', `No route for ${request.method} ${path}`, requestId)
+    case 'INVALID_COOKIE_SIGNATURE':
+      return json(400, 'bad_request', 'A cookie signature is invalid', requestId)
+    default: {
+      const status = (error as { status?: unknown }).status
+      if (typeof status === 'number' && status === 413) return json(413, 'payload_too_large', 'The request body is too large', requestId)
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        return json(status, 'bad_request', 'The request was rejected', requestId)
+      }
+      log.error({ requestId, err: error }, 'unhandled error')
+      return json(500, 'internal', 'Internal server error', requestId)
+    }
+  }
+}
+
+/** Elysia plugin: the global error handler (see the module comment). */
 export function recovery(log: Logger) {
-  return new Elysia({ name: 'highperf/recovery' }).onError({ as: 'global' }, ({ code, error, set, request, path }) => {
-    const requestId = requestIdOf(set)
-    if (error instanceof AppError) {
-      if (error.retryAfter !== undefined) set.headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfter)))
-      if (error.headers) Object.assign(set.headers, error.headers)
-      if (error.status >= 500) log.warn({ requestId, code: error.code, err: error.message, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed')
-      return json(error.status, error.code, error.message, requestId, error.details)
-    }
-    switch (code) {
-      case 'VALIDATION': {
-        const where = (error as ValidationLike).type ?? 'body'
-        const details = validationDetails(error)
-        const first = details[0]
-        const message = first ? `${where}${first.path === '/' ? '' : ` ${first.path}`}: ${first.message}` : `the ${where} does not match the schema`
-        return json(422, 'validation_failed', message, requestId, details)
-      }
-      case 'PARSE':
-        return json(400, 'invalid_json', 'The request body is not valid JSON (or not of its declared content type)', requestId)
-      case 'NOT_FOUND':
-        return json(404, 'route_not_found', `No route for ${request.method} ${path}`, requestId)
-      case 'INVALID_COOKIE_SIGNATURE':
-        return json(400, 'bad_request', 'A cookie signature is invalid', requestId)
-      default: {
-        const status = (error as { status?: unknown }).status
-        if (typeof status === 'number' && status === 413) return json(413, 'payload_too_large', 'The request body is too large', requestId)
-        if (typeof status === 'number' && status >= 400 && status < 500) {
-          return json(status, 'bad_request', 'The request was rejected', requestId)
-        }
-        log.error({ requestId, err: error }, 'unhandled error')
-        return json(500, 'internal', 'Internal server error', requestId)
-      }
-    }
+  return new Elysia({ name: 'highperf/recovery' }).onError({ as: 'global' }, ({ code, error, request, path }) => {
+    const state = stateOf(request)
+    if (state !== undefined) state.error = error
+    return renderError(error, code, request, path, requestIdOf(request), log)
   })
 }

@@ -6,13 +6,15 @@
  * request: a counter costs one increment and one short string, where `crypto.randomUUID()` costs
  * 16 random bytes and a 36-char string on every request (bench/http shows the hot path).
  *
+ * The front (src/http/front) resolves the id of every request and sets the header on every answer,
+ * errors and 404s included.
+ *
  * @example
  * ```ts
- * app.use(requestId())
- * // GET / -> X-Request-Id: k3x9q2-1042
+ * resolveRequestId(request.headers.get(REQUEST_ID_HEADER)) // 'k3x9q2-1042', or the client's own id
  * ```
  */
-import { Elysia } from 'elysia'
+import { stateOf } from '../front/state.ts'
 
 /** The header carrying the request id, both ways. */
 export const REQUEST_ID_HEADER = 'x-request-id'
@@ -38,15 +40,11 @@ export function resolveRequestId(incoming: string | null): string {
   return incoming !== null && SAFE_ID.test(incoming) ? incoming : newRequestId()
 }
 
-/** The request id of a request already seen by {@link requestId} (read back from the response headers). */
-export function requestIdOf(set: { headers: Record<string, unknown> }): string {
-  const id = set.headers[REQUEST_ID_HEADER]
-  return typeof id === 'string' ? id : ''
-}
-
-/** Elysia plugin: sets `X-Request-Id` on every response, including errors and 404s. */
-export function requestId() {
-  return new Elysia({ name: 'highperf/request-id' }).onRequest(({ request, set }) => {
-    set.headers[REQUEST_ID_HEADER] = resolveRequestId(request.headers.get(REQUEST_ID_HEADER))
-  })
+/**
+ * The request id the front gave a request ('' for a Request it never saw), for error bodies.
+ *
+ * @example errorBody('not_found', 'no such user', requestIdOf(request))
+ */
+export function requestIdOf(request: Request): string {
+  return stateOf(request)?.requestId ?? ''
 }

@@ -2,59 +2,72 @@
  * Tracing middleware: W3C `traceparent` in and out, and one OpenTelemetry server span per request
  * when an OTLP endpoint is configured.
  *
- * Always: a valid incoming `traceparent` continues its trace, anything else starts a new one; the
- * response carries `traceparent` naming this request's server span, and `traceId` is on the
- * context for the access log. With `tracing` null (no `OTEL_EXPORTER_OTLP_ENDPOINT`) that is the
- * whole cost: one `onRequest` hook, no span objects, no after-response hook, no SDK loaded
- * (bench/tracing measures it). With a tracer, the span is named `METHOD /route/template` and carries
- * `http.request.method`, `http.route`, `http.response.status_code` and `url.path`.
+ * With a tracer (`OTEL_EXPORTER_OTLP_ENDPOINT` set): a valid incoming `traceparent` continues its
+ * trace, anything else starts a new one; every response carries `traceparent` naming this
+ * request's server span, and `traceId` is on the request's state for the access log. The span is
+ * named `METHOD /route/template` and carries `http.request.method`, `http.route`,
+ * `http.response.status_code` and `url.path`.
+ *
+ * Without one, tracing costs one header lookup: a request with a valid `traceparent` is
+ * propagated (the response and the access log carry its trace id, with a fresh parent id), one
+ * without starts nothing, so no ids are made and no header is sent. No span objects, no `after`,
+ * no SDK loaded (bench/tracing measures it).
  *
  * @example
  * ```ts
- * app.use(tracingPlugin(await createTracing(config)))
+ * createFront(app, [tracingStage(await createTracing(config)), ...], options)
  * // GET /users/1 with traceparent: 00-<trace>-<parent>-01 -> response traceparent: 00-<trace>-<span>-01
  * ```
  */
-import { Elysia } from 'elysia'
-import { finalStatus, type RequestOutcome } from '../metrics/index.ts'
-import type { Span, Tracing } from './exporter.ts'
-import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './traceparent.ts'
+import { UNMATCHED_ROUTE, type Stage } from '../front/index.ts'
+import type { Tracing } from './exporter.ts'
+import type { Span } from './exporter.ts'
+import { formatTraceparent, newSpanId, parseTraceparent } from './traceparent.ts'
 
 /** The header, both ways. */
 export const TRACEPARENT_HEADER = 'traceparent'
 
-/** Elysia plugin: `traceparent` propagation, plus server spans when `tracing` is not null. */
-export function tracingPlugin(tracing: Tracing | null) {
-  // Decorated so the fields exist on every context from creation (no hidden-class change per request).
-  const plugin = new Elysia({ name: 'highperf/tracing' })
-    .decorate('traceId', '')
-    .decorate('span', null as Span | null)
+/**
+ * Stage: `traceparent` propagation, plus a server span per request when `tracing` is not null.
+ *
+ * @example createFront(app, [tracingStage(await createTracing(config)), ...], options)
+ */
+export function tracingStage(tracing: Tracing | null): Stage {
   if (tracing === null) {
-    plugin.onRequest((ctx) => {
-      const parent = parseTraceparent(ctx.request.headers.get(TRACEPARENT_HEADER))
-      const traceId = parent === undefined ? newTraceId() : parent.traceId
-      ctx.traceId = traceId
-      // Not exporting, so this span is not recorded: keep the caller's sampled flag, else 00.
-      ctx.set.headers[TRACEPARENT_HEADER] = formatTraceparent(traceId, newSpanId(), parent === undefined ? 0 : parent.flags)
-    })
-  } else {
-    plugin
-      .onRequest((ctx) => {
-        // Elysia fills `path` before onRequest hooks run; its PreContext type does not declare it.
-        const path = (ctx as unknown as { path: string }).path
-        const span = tracing.startServerSpan(ctx.request.method, path, parseTraceparent(ctx.request.headers.get(TRACEPARENT_HEADER)))
-        const sc = span.spanContext()
-        ctx.span = span
-        ctx.traceId = sc.traceId
-        ctx.set.headers[TRACEPARENT_HEADER] = formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags)
-      })
-      .onAfterResponse({ as: 'global' }, (ctx) => {
-        const span = ctx.span
-        if (span === null) return
-        ctx.span = null
-        const c = ctx as RequestOutcome
-        tracing.endServerSpan(span, ctx.request.method, ctx.route || undefined, finalStatus(c.response, ctx.set.status, c.error, c.code))
-      })
+    return {
+      name: 'tracing',
+      before(state) {
+        const header = state.request.headers.get(TRACEPARENT_HEADER)
+        // No trace context and no exporter: nothing to continue and nothing to record, so no ids
+        // are made and no header is sent (the "zero cost when unset" of docs/observability.md).
+        if (header === null) return
+        const parent = parseTraceparent(header)
+        if (parent === undefined) return
+        state.traceId = parent.traceId
+        // This hop is part of the caller's trace but records no span: a fresh parent id for the
+        // hops after it, the caller's sampled flag kept.
+        state.traceparent = formatTraceparent(parent.traceId, newSpanId(), parent.flags)
+      },
+    }
   }
-  return plugin.as('global')
+  // The span of a request, on the Request under a module symbol (see src/http/front/state.ts for why not a WeakMap).
+  const SPAN = Symbol('highperf.span')
+  type WithSpan = Request & { [SPAN]?: Span | undefined }
+  return {
+    name: 'tracing',
+    before(state) {
+      const span = tracing.startServerSpan(state.method, state.path, parseTraceparent(state.request.headers.get(TRACEPARENT_HEADER)))
+      const sc = span.spanContext()
+      ;(state.request as WithSpan)[SPAN] = span
+      state.traceId = sc.traceId
+      state.traceparent = formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags)
+    },
+    after(state, response) {
+      const request = state.request as WithSpan
+      const span = request[SPAN]
+      if (span === undefined) return
+      request[SPAN] = undefined
+      tracing.endServerSpan(span, state.method, state.route === UNMATCHED_ROUTE ? undefined : state.route, response.status)
+    },
+  }
 }
