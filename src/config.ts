@@ -71,9 +71,11 @@ export interface Config {
   otelEndpoint: string
   otelServiceName: string
   reusePort: boolean
+  sqliteLocking: 'auto' | 'exclusive' | 'shared'
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+const SQLITE_LOCKINGS = ['auto', 'exclusive', 'shared'] as const
 
 /** The table of every setting: drives parsing, validation, `--help` and the README's table. */
 export const SPECS: readonly Spec[] = [
@@ -81,7 +83,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'HOST', key: 'host', kind: 'string', def: '0.0.0.0', help: 'Address to bind' },
   { env: 'WORKERS', key: 'workers', kind: 'int', def: String(availableParallelism()), min: 1, max: 256, help: 'Worker threads in the pool (default: available parallelism)' },
   { env: 'QUEUE_LIMIT', key: 'queueLimit', kind: 'int', def: '1024', min: 1, max: 1_000_000, help: 'Tasks waiting in the main queue, beyond the 128 each worker holds, before new ones get 503' },
-  { env: 'WORKER_NICE', key: 'workerNice', kind: 'int', def: '-1', min: -1, max: 19, help: 'Nice value each pool worker thread sets for itself on Linux, so the event loop wins the CPU over CPU-bound tasks (0: same priority as the main thread; -1: 10 when WORKERS leave no core to the main thread, else 0)' },
+  { env: 'WORKER_NICE', key: 'workerNice', kind: 'int', def: '-1', min: -1, max: 19, help: 'Nice value each pool worker thread sets for itself on Linux, so the event loop wins the CPU over CPU-bound tasks (0: same priority as the main thread; -1: 5 when WORKERS leave no core to the main thread, else 0)' },
   { env: 'DATA_DIR', key: 'dataDir', kind: 'path', def: './data', help: 'Directory for the SQLite databases' },
   { env: 'FILES_DIR', key: 'filesDir', kind: 'path', def: './public', help: 'Directory served under /files/' },
   { env: 'MAX_BODY_SIZE', key: 'maxBodySize', kind: 'bytes', def: '1mb', min: 1024, help: 'Largest request body accepted (413 above), e.g. 1mb, 512kb' },
@@ -116,6 +118,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', key: 'otelEndpoint', kind: 'url', def: '', help: 'OTLP/HTTP endpoint for traces (unset: tracing export off)' },
   { env: 'OTEL_SERVICE_NAME', key: 'otelServiceName', kind: 'string', def: 'highperf', help: 'service.name of exported spans' },
   { env: 'REUSE_PORT', key: 'reusePort', kind: 'bool', def: 'false', help: 'SO_REUSEPORT: several processes share the port' },
+  { env: 'SQLITE_LOCKING', key: 'sqliteLocking', kind: 'enum', def: 'auto', values: SQLITE_LOCKINGS, help: 'users/messages databases: exclusive (this process owns them; reads take no file locks), shared (several processes), auto (exclusive unless REUSE_PORT)' },
 ]
 
 /** A bad configuration value; `main.ts` prints `message` and exits 2. */

@@ -61,10 +61,12 @@ export async function buildDeps(config: Config, log: Logger, options: BuildOptio
   if (accessLog) closers.push(() => accessLog.close())
   const tracing = await createTracing(config)
   if (tracing) closers.push(() => tracing.shutdown())
-  const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
+  // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING).
+  const exclusive = config.sqliteLocking === 'exclusive' || (config.sqliteLocking === 'auto' && !config.reusePort)
+  const users = UserStore.open(join(config.dataDir, 'users.sqlite'), { exclusive })
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
-  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log, start: options.startPool ?? true })
+  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, start: options.startPool ?? true })
   closers.push(() => pool.close(config.shutdownTimeout))
   lifecycle.addCheck('pool', () => pool.alive > 0)
   // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
@@ -72,7 +74,7 @@ export async function buildDeps(config: Config, log: Logger, options: BuildOptio
   await jobs.start()
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   closers.push(() => jobs.close())
-  const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'))
+  const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'), { exclusive })
   closers.push(() => messages.close())
   // One client per server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every request.
   const llm = LlmClient.fromConfig(config, log)

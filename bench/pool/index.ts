@@ -6,8 +6,8 @@
  * - tasks: echo (a 7-byte JSON string) and cpu (~50 µs of integer mixing, calibrated at start)
  * - RSS of the main process after 200 k (warm baseline) and after 1 M echo tasks through the pool
  * - highperf's pool twice: plain `run(task, input)`, and with a signal and timeoutMs per task as
- *   the HTTP routes call it; the targets use the plain row. highperf's workers run at nice 10
- *   (the pool's default, WORKER_NICE); the baselines' threads keep the default priority.
+ *   the HTTP routes call it; the targets use the plain row. highperf's workers run at nice 5 with
+ *   2 workers on 2 cores (the pool's default, WORKER_NICE); the baselines' threads keep the default priority.
  *
  * Run alone: `bun bench/pool/index.ts` (about 2 minutes); writes bench/results/pool.md.
  */

@@ -11,8 +11,8 @@
  * process, main thread included, which is the opposite of the point.
  *
  * Why: bench/tasks-http measured `/healthz` p99 at 5.46 ms with 2 workers at nice 0 on 2 cores
- * running ~5 ms tasks (each wake-up of the event loop waited for a worker's time slice); see
- * bench/README.md for the figure with niced workers.
+ * running ~5 ms tasks (each wake-up of the event loop waited for a worker's time slice); 2.29 ms at
+ * nice 5 (bench/README.md).
  *
  * @example
  * ```ts

@@ -15,7 +15,7 @@
  * ```
  */
 import type { Database, Statement } from 'bun:sqlite'
-import { openDatabase } from './sqlite.ts'
+import { closeDatabase, openDatabase, type OpenDatabaseOptions } from './sqlite.ts'
 
 /** Token counts of one exchange. */
 export interface MessageUsage {
@@ -113,8 +113,8 @@ export class MessageStore {
    * const messages = MessageStore.open('./data/messages.sqlite')
    * ```
    */
-  static open(path: string): MessageStore {
-    const db = openDatabase(path)
+  static open(path: string, options: OpenDatabaseOptions = {}): MessageStore {
+    const db = openDatabase(path, options)
     try {
       return new MessageStore(db)
     } catch (err) {
@@ -177,6 +177,6 @@ export class MessageStore {
 
   /** Closes the database; further calls throw. */
   close(): void {
-    this.#db.close()
+    closeDatabase(this.#db, [this.#insert, this.#get, this.#firstPage, this.#pageAfter, this.#count])
   }
 }

@@ -19,7 +19,7 @@
  */
 import type { Database, Statement } from 'bun:sqlite'
 import { AppError } from '../errors.ts'
-import { openDatabase } from './sqlite.ts'
+import { closeDatabase, openDatabase, type OpenDatabaseOptions } from './sqlite.ts'
 
 /** A stored user, as the API returns it. */
 export interface User {
@@ -92,8 +92,8 @@ export class UserStore {
    * const users = UserStore.open('./data/users.sqlite')
    * ```
    */
-  static open(path: string): UserStore {
-    const db = openDatabase(path)
+  static open(path: string, options: OpenDatabaseOptions = {}): UserStore {
+    const db = openDatabase(path, options)
     try {
       return new UserStore(db)
     } catch (err) {
@@ -167,6 +167,6 @@ export class UserStore {
 
   /** Closes the database; further calls throw. */
   close(): void {
-    this.#db.close()
+    closeDatabase(this.#db, [this.#insert, this.#get, this.#firstPage, this.#pageAfter, this.#delete, this.#count])
   }
 }

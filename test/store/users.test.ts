@@ -20,8 +20,30 @@ describe('openDatabase', () => {
       expect(db.query('PRAGMA synchronous').get()).toEqual({ synchronous: 1 })
       expect(db.query('PRAGMA busy_timeout').get()).toEqual({ timeout: 1234 })
       expect(db.query('PRAGMA foreign_keys').get()).toEqual({ foreign_keys: 1 })
+      expect(db.query('PRAGMA locking_mode').get()).toEqual({ locking_mode: 'normal' })
     } finally {
       db.close()
+    }
+  })
+
+  test('exclusive: the owner reads and writes, another connection is locked out until it closes', () => {
+    const path = join(tmp.dir, 'owned.sqlite')
+    const owner = UserStore.open(path, { exclusive: true })
+    const ada = owner.create({ name: 'Ada', email: 'ada@example.com' })
+    expect(owner.get(ada.id)).toEqual(ada)
+    const other = new Database(path)
+    try {
+      other.run('PRAGMA busy_timeout = 0')
+      expect(() => other.query('SELECT count(*) AS n FROM users').get()).toThrow(/locked/)
+    } finally {
+      other.close()
+      owner.close()
+    }
+    const after = new Database(path, { readonly: true })
+    try {
+      expect(after.query('SELECT count(*) AS n FROM users').get()).toEqual({ n: 1 })
+    } finally {
+      after.close()
     }
   })
 })
