@@ -48,7 +48,11 @@ const ROOT = resolve(import.meta.dir, '..')
 /** Every file a `new Worker(...)` starts. Add a line here when you add a worker entry. */
 export const WORKER_ENTRIES: readonly string[] = ['src/pool/worker.ts']
 
-/** Tier-up threshold scale the main thread starts with; src/main.ts sets 1 once listening. */
+/**
+ * Tier-up threshold scale the main thread starts with (keep it equal to STARTUP_JIT_POLICY in
+ * src/startup-jit.ts, which covers the rest of start-up; importing that here would run its side
+ * effect in the build); src/main.ts sets 1 once listening.
+ */
 export const STARTUP_JIT_POLICY = 20
 
 /** How long the profiling start may take before the build gives up. */
@@ -126,7 +130,9 @@ async function listeningUrl(stdout: ReadableStream<Uint8Array>): Promise<string>
   let text = ''
   for await (const chunk of stdout) {
     text += decoder.decode(chunk, { stream: true })
-    for (const line of text.split('\n')) {
+    const lines = text.split('\n')
+    text = lines.pop() ?? '' // a line not yet complete waits for the next chunk
+    for (const line of lines) {
       if (!line.includes('"highperf listening"')) continue
       const { url } = JSON.parse(line) as { url?: unknown }
       if (typeof url === 'string') {

@@ -21,6 +21,7 @@
  * ```sh
  * bun bench/http/index.ts                 # ~2.5 minutes
  * BENCH_DURATION=2 BENCH_ROUNDS=1 bun bench/http/index.ts   # a quick look
+ * BENCH_STARTUP_RUNS=0 bun bench/http/index.ts               # throughput only, no binary build
  * ```
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -203,7 +204,8 @@ async function measureStartup(built: string, name: string, env: Record<string, s
 
 let startup: Startup = { firstOk: [], rss: [], anon: [], stopMs: [], size: 0 }
 let rawStartup: Startup | undefined
-{
+if (STARTUP_RUNS === 0) startup.note = 'skipped (BENCH_STARTUP_RUNS=0)'
+else {
   const built = join(tmp, 'build', 'highperf')
   const b = Bun.spawnSync([process.execPath, 'run', 'scripts/build.ts', '--outfile', built], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
   if (b.exitCode !== 0) {

@@ -7,11 +7,12 @@
  * least recently used one to admit a new client. It starts small ({@link INITIAL_CAPACITY}) and
  * grows fourfold whenever it is full, up to `maxClients`: an `LRUCache` allocates index arrays for
  * its whole `max` up front (~1.4 MB for 50 000), which an idle server or one with few clients
- * would carry for nothing (docs/operations.md#startup-time-and-memory). An idle bucket refills to full, and a full bucket
- * is indistinguishable from a fresh one, so evicting it changes nobody's limit. Only when more than
- * `maxClients` clients are active within one refill period (burst / rps seconds) can an evicted,
- * partly drained bucket come back full: the limit errs towards letting traffic through, memory
- * never grows.
+ * would carry for nothing (docs/operations.md#startup-time-and-memory).
+ *
+ * An idle bucket refills to full, and a full bucket is indistinguishable from a fresh one, so
+ * evicting it changes nobody's limit. Only when more than `maxClients` clients are active within
+ * one refill period (burst / rps seconds) can an evicted, partly drained bucket come back full:
+ * the limit errs towards letting traffic through, memory never grows.
  *
  * @example
  * ```ts
