@@ -100,6 +100,7 @@ const variants: Variant[] = [
   { name: 'raw Bun.serve', cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: {}, users: 'map' },
   // The floors highperf's mandatory work sets (bench/http/raw.ts): for information, next to the targets.
   { name: 'raw + required headers', cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: { RAW_MODE: 'headers' }, users: 'map' },
+  { name: 'raw + headers, sqlite read', cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: { RAW_MODE: 'sqlite', RAW_DB: join(tmp, 'raw-users.sqlite') }, users: 'map' },
   { name: 'raw + headers, client ip, access line', cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: { RAW_MODE: 'full', RAW_ACCESS_LOG: join(tmp, 'raw-access.log') }, users: 'map' },
   {
     name: 'highperf, stack off',
@@ -273,15 +274,17 @@ lines.push(`| /healthz, full stack ≥ 1.8 × Go net/http | ${fmt(rGo ?? Number.
 const floorHz = known(paired(find('raw + required headers', 'GET /healthz'), find('raw Bun.serve', 'GET /healthz')))
 const floorHzFull = known(paired(find('raw + headers, client ip, access line', 'GET /healthz'), find('raw Bun.serve', 'GET /healthz')))
 const floorUs = known(paired(find('raw + required headers', 'GET /users/:id'), find('raw Bun.serve', 'GET /users/:id')))
+const floorUsSql = known(paired(find('raw + headers, sqlite read', 'GET /users/:id'), find('raw Bun.serve', 'GET /users/:id')))
 lines.push(`| floor: raw Bun.serve + the two required headers, /healthz (for information) | ${pct(100 * (floorHz ?? Number.NaN))} | — |`)
 lines.push(`| floor: raw + headers + client ip + access line, /healthz (for information) | ${pct(100 * (floorHzFull ?? Number.NaN))} | — |`)
 lines.push(`| floor: raw + the two required headers, /users/:id Map lookup (for information) | ${pct(100 * (floorUs ?? Number.NaN))} | — |`)
+lines.push(`| floor: raw + the two required headers, /users/:id bun:sqlite read (for information) | ${pct(100 * (floorUsSql ?? Number.NaN))} | — |`)
 lines.push(`| binary: first 200 from /healthz ≤ 100 ms after spawn (median of ${startup.firstOk.length}) | ${fmt(firstOk, 0)} ms | ${check(known(firstOk), (v) => v <= 100)} |`)
 lines.push(`| binary: idle RSS < 60 MB (median, 0.5 s after first 200) | ${fmt(idleRss, 1)} MB | ${check(known(idleRss), (v) => v < 60)} |`)
 lines.push('')
 if (startup.note) lines.push(`Binary not measured: ${startup.note}`, '')
 else {
-  lines.push(`Binary: ${fmt(startup.size / 1e6, 0)} MB, started alone in an empty directory with defaults (WORKERS = cores); first-200 range ${fmt(Math.min(...startup.firstOk), 0)}–${fmt(Math.max(...startup.firstOk), 0)} ms (spawn → a 1 ms poll loop of GET /healthz from CPU ${LOAD_CPU}), SIGTERM → exit median ${fmt(median(startup.stopMs), 0)} ms. Of the idle RSS, ${fmt(median(startup.anon), 1)} MB is anonymous memory (JS heaps, worker threads, malloc); the rest is file-backed pages of the executable itself (shared, reclaimable).${rawStartup ? ` For scale, raw.ts compiled the same way: first 200 after ${fmt(median(rawStartup.firstOk), 0)} ms, idle RSS ${fmt(median(rawStartup.rss), 1)} MB (${fmt(median(rawStartup.anon), 1)} MB anonymous).` : ''}`, '')
+  lines.push(`Binary: ${fmt(startup.size / 1e6, 0)} MB, started alone in an empty directory with defaults, pinned to one CPU (so WORKERS defaults to 1 here; bench/startup measures it with this machine's cores); first-200 range ${fmt(Math.min(...startup.firstOk), 0)}–${fmt(Math.max(...startup.firstOk), 0)} ms (spawn → a 1 ms poll loop of GET /healthz from CPU ${LOAD_CPU}), SIGTERM → exit median ${fmt(median(startup.stopMs), 0)} ms. Of the idle RSS, ${fmt(median(startup.anon), 1)} MB is anonymous memory (JS heaps, worker threads, malloc); the rest is file-backed pages of the executable itself (shared, reclaimable).${rawStartup ? ` For scale, raw.ts compiled the same way: first 200 after ${fmt(median(rawStartup.firstOk), 0)} ms, idle RSS ${fmt(median(rawStartup.rss), 1)} MB (${fmt(median(rawStartup.anon), 1)} MB anonymous).` : ''}`, '')
 }
 lines.push('The machine is shared and was loaded by other work during runs: figures are noisy; compare rows of one run, not runs.', '')
 

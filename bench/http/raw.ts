@@ -10,6 +10,9 @@
  *   `X-Request-Id` (the client's own when it sent one, else a counter, as highperf does) and
  *   `Server`. Reading the request's header makes Bun build the request's Headers object: part
  *   of the mandatory cost (~0.3 µs in process, bench/tracing's front rows).
+ * - `sqlite`: `headers`, and `/users/:id` is a bun:sqlite read as in highperf (the same pragmas:
+ *   WAL, synchronous NORMAL, exclusive locking; a prepared `SELECT … WHERE id = ?`) in a database
+ *   at `RAW_DB` holding one user.
  * - `full`: `headers`, plus what the full stack must learn or write per request at the least: the
  *   client's address (`server.requestIP`, the rate limiter's key and the access log's client) and
  *   one access-log line appended to a buffer flushed to a file every 64 KiB.
@@ -18,9 +21,11 @@
  * ```sh
  * PORT=4000 bun bench/http/raw.ts
  * RAW_MODE=headers PORT=4000 bun bench/http/raw.ts
+ * RAW_MODE=sqlite RAW_DB=/tmp/raw.sqlite PORT=4000 bun bench/http/raw.ts
  * ```
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
+import { Database } from 'bun:sqlite'
 import type { Server } from 'bun'
 
 const users = new Map<number, { id: number; name: string; email: string; createdAt: string }>([
@@ -36,8 +41,21 @@ function healthz(): Response {
   return new Response('ok')
 }
 type Routed = Request & { params: Record<string, string> }
+type User = { id: number; name: string; email: string; createdAt: string }
+function openUsers(path: string): (id: number) => User | null {
+  const db = new Database(path, { create: true, strict: true })
+  db.run('PRAGMA locking_mode = EXCLUSIVE')
+  db.run('PRAGMA journal_mode = WAL')
+  db.run('PRAGMA synchronous = NORMAL')
+  db.run('CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, created_at TEXT NOT NULL)')
+  db.run("INSERT OR IGNORE INTO users VALUES (1, 'Bench User', 'bench@example.com', '2026-01-01T00:00:00.000Z')")
+  const get = db.prepare<User, [number]>('SELECT id, name, email, created_at AS createdAt FROM users WHERE id = ?1')
+  return (id) => get.get(id)
+}
+const lookup: (id: number) => User | null | undefined = mode === 'sqlite' ? openUsers(process.env.RAW_DB ?? ':memory:') : (id) => users.get(id)
+
 function user(req: Routed): Response {
-  const u = users.get(Number(req.params.id))
+  const u = lookup(Number(req.params.id))
   return u ? Response.json(u) : new Response('not found', { status: 404 })
 }
 
