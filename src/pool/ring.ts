@@ -111,6 +111,8 @@ export class Ring {
   /** Byte offset of the current payload in `u8`. */
   payloadOffset = 0
 
+  /** A Buffer view of the whole ring (no copy), for {@link text}. */
+  readonly #buf: Buffer
   // The encode-buffer pool: one scratch buffer reused for strings whose size is unknown until encoded.
   #scratch = new Uint8Array(4096)
 
@@ -125,6 +127,7 @@ export class Ring {
   constructor(sab: SharedArrayBuffer, side?: SideChannel) {
     this.i32 = new Int32Array(sab)
     this.u8 = new Uint8Array(sab)
+    this.#buf = Buffer.from(sab)
     this.capacity = sab.byteLength - RING_DATA_OFFSET
     this.#mask = this.capacity - 1
     this.maxInline = this.capacity / 4
@@ -329,7 +332,17 @@ export class Ring {
   /** The current payload decoded as UTF-8, read straight from shared memory. */
   text(): string {
     if (this.isSide) return decoder.decode(this.#recvSide())
-    return decoder.decode(this.u8.subarray(this.payloadOffset, this.payloadOffset + this.length))
+    const u8 = this.u8
+    const start = this.payloadOffset
+    const end = start + this.length
+    // A leading BOM: TextDecoder drops it (JSON.parse would reject it); keep that behaviour.
+    if (this.length >= 3 && u8[start] === 0xef && u8[start + 1] === 0xbb && u8[start + 2] === 0xbf) {
+      return decoder.decode(u8.subarray(start, end))
+    }
+    // Buffer#toString over one Buffer view of the whole ring: no subarray per message. A worker
+    // decodes every task input here: ~55 ns less per message than TextDecoder on a fresh
+    // subarray (decode + JSON.parse of a 7-byte input, 188 → 132–145 ns; bench/pool "echo/s").
+    return this.#buf.toString('utf8', start, end)
   }
 
   /** Frees the current message's space for the writer. */

@@ -234,13 +234,10 @@ endStartupJit()
 Bun.gc(true)
 
 let spin = SPIN_MIN
-let DBG_idle = 0, DBG_waits = 0, DBG_hits = 0, DBG_tasks = 0, DBG_last = performance.now()
 while (Atomics.load(ctl, CTL_STOP) === 0) {
   if (!req.poll()) {
     const t0 = performance.now()
     const hit = req.waitForData(spin, IDLE_WAIT_MS)
-    DBG_idle += performance.now() - t0; DBG_waits++; if (hit) DBG_hits++
-    if (performance.now() - DBG_last > 1000) { console.log(`worker idle ${(DBG_idle / (performance.now() - DBG_last) * 100).toFixed(0)}% waits ${DBG_waits} hits ${DBG_hits} tasks ${DBG_tasks} spin ${spin}`); DBG_last = performance.now(); DBG_idle = 0; DBG_waits = 0; DBG_hits = 0; DBG_tasks = 0 }
     // Adaptive: spin longer when work came during the spin or soon after we parked (a longer
     // spin would have caught it and saved the main thread a futex wake); shorter after a real
     // idle period, so an idle pool decays to ~64 loads per wake-up and costs ~0 % CPU.
@@ -252,7 +249,6 @@ while (Atomics.load(ctl, CTL_STOP) === 0) {
     continue
   }
   const id = req.id
-  DBG_tasks++
   const name = names[req.extra] ?? ''
   let input: string
   try {

@@ -244,6 +244,29 @@ describe('deadline sweep', () => {
 })
 
 describe('crashes', () => {
+  test('a result is not held back behind a long task that follows it on the same worker', async () => {
+    // A result must never wait for the task after it (e.g. were results published in batches).
+    const pool = makePool({ workers: 1 })
+    await until(() => pool.alive === 1)
+    let heldWhenEchoArrived = -1
+    const echo = pool.run('echo', '1').then(() => { heldWhenEchoArrived = pool.stats().running })
+    const spin = pool.run('t.spin', '{"ms":1000}')
+    await echo
+    expect(heldWhenEchoArrived).toBe(1) // the spin task was still running
+    await spin
+  })
+
+  test('results a worker finished before it crashed are delivered, not failed', async () => {
+    // The echoes before t.exit reach the worker in one burst and finish before it dies.
+    const pool = makePool({ workers: 1 })
+    await until(() => pool.alive === 1)
+    const echoes = Array.from({ length: 10 }, (_, i) => json(pool.run('echo', String(i))))
+    const crash = codeOf(pool.run('t.exit', '{}'))
+    expect(await Promise.all(echoes)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(await crash).toBe('worker_crashed')
+    expect(pool.stats().tasks['echo']?.failed ?? 0).toBe(0)
+  })
+
   test('a crash loop fails only the crashing tasks and the pool keeps serving', async () => {
     const pool = makePool({ workers: 2 })
     const crashing: Array<Promise<string>> = []

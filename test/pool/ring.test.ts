@@ -28,6 +28,16 @@ function readOne(r: Ring): { id: number; extra: number; bytes: Uint8Array } {
 }
 
 describe('ring', () => {
+  test('text() decodes UTF-8 like TextDecoder: multi-byte characters, and a leading BOM dropped', () => {
+    const { w, r } = pair(1024)
+    for (const s of ['{"a":"é€😀"}', '\uFEFF{"bom":1}', '']) {
+      expect(w.writeBytes(REQ_QUEUED, 1, 0, new TextEncoder().encode(s))).toBe(true)
+      expect(r.poll()).toBe(true)
+      expect(r.text()).toBe(new TextDecoder().decode(new TextEncoder().encode(s)))
+      r.release()
+    }
+  })
+
   test('an empty ring polls false and a written message reads back with its header', () => {
     const { w, r } = pair(256)
     expect(r.poll()).toBe(false)
