@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { createApp, createStages } from '../../src/app.ts'
 import { testConfig } from '../../src/config.ts'
 import { accessLine, createAccessLog } from '../../src/http/access-log/index.ts'
-import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../../src/http/tracing/traceparent.ts'
+import { formatTraceparent, newSpanId, parseTraceparent } from '../../src/http/tracing/traceparent.ts'
 import { startServer } from '../../src/server.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
 
@@ -26,7 +26,7 @@ describe('access log to a file', () => {
     const t = await testDeps({ accessLog: file, logLevel: 'info' })
     const app = createApp(t.deps, { routes: (e) => e.get('/things/:id', ({ params }) => ({ id: params.id })).post('/things', () => ({ ok: true })) })
     // Tracing is off (no OTLP endpoint): only a request carrying a trace context has a trace id.
-    const incoming = formatTraceparent(newTraceId(), newSpanId(), 1)
+    const incoming = formatTraceparent(crypto.randomUUID().replaceAll('-', ''), newSpanId(), 1)
     const a = await app.handle(new Request('http://localhost/things/7?api_key=sekrit-query', { headers: { ...SECRETS, 'x-request-id': 'req-123', traceparent: incoming } }))
     const b = await app.handle(new Request('http://localhost/missing'))
     const c = await app.handle(new Request('http://localhost/things', { method: 'POST', headers: { ...SECRETS, 'content-type': 'application/json', 'content-length': '7' }, body: '{"a":1}' }))

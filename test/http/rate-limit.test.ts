@@ -118,7 +118,6 @@ describe('rate limit stage', () => {
   test('an async (shared-store) limiter drops in behind the same interface', async () => {
     let calls = 0
     const limiter = {
-      async: true as const,
       async consume() {
         calls++
         await Bun.sleep(1)

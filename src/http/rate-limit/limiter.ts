@@ -45,13 +45,11 @@ export interface Decision {
  * @example
  * ```ts
  * class RedisRateLimiter implements RateLimiter {
- *   readonly async = true
  *   async consume(key: string): Promise<Decision> { ... }
  * }
  * ```
  */
 export interface RateLimiter {
-  readonly async?: boolean
   consume(key: string): Decision | Promise<Decision>
 }
 

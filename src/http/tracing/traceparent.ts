@@ -81,11 +81,6 @@ function randomHex(bytes: number, zero: string): string {
   }
 }
 
-/** A new random 16-byte trace id (32 hex chars, never all zeros). */
-export function newTraceId(): string {
-  return randomHex(16, ZERO_TRACE)
-}
-
 /** A new random 8-byte span id (16 hex chars, never all zeros). */
 export function newSpanId(): string {
   return randomHex(8, ZERO_SPAN)
