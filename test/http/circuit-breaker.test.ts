@@ -237,5 +237,6 @@ describe('circuit breaker stage', () => {
     expect(verdictOf(499, new AppError('client_closed'), '/users/:id')).toBe('none')
     expect(verdictOf(404, new AppError('not_found'), '/users/:id')).toBe('success')
     expect(verdictOf(200, undefined, '/users/:id')).toBe('success')
+    expect(verdictOf(422, new Error('validation'), '/users')).toBe('none')
   })
 })

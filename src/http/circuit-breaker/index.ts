@@ -58,13 +58,14 @@ const CLIENT_DEADLINE_ROUTES: ReadonlySet<string> = new Set(['/tasks/:name'])
 
 /**
  * What an answer says about its route: `failure` (a 5xx the route caused), `none` (the client left,
- * or a {@link NEUTRAL_CODES} outcome) or `success`.
+ * Elysia refused the request before the handler ran (validation, parse: errors that are not
+ * AppErrors, below 500), or a {@link NEUTRAL_CODES} outcome) or `success`.
  *
  * @example verdictOf(500, new Error('boom'), '/users/:id') // 'failure'
  */
 export function verdictOf(status: number, error: unknown, route: string): 'failure' | 'none' | 'success' {
   if (status === 499) return 'none'
-  if (status < 500) return 'success'
+  if (status < 500) return error !== undefined && error !== null && !(error instanceof AppError) ? 'none' : 'success'
   if (error instanceof AppError && NEUTRAL_CODES.has(error.code)) return 'none'
   if (status === 504 && CLIENT_DEADLINE_ROUTES.has(route)) return 'none'
   return 'failure'
@@ -127,10 +128,7 @@ export function circuitBreaker(options: CircuitBreakerPluginOptions): Stage & { 
       const b = request[ADMITTED]
       if (b === undefined) return
       request[ADMITTED] = undefined
-      const error = state.error
-      const status = response.status
-      // Elysia's refusals (validation, parse) are not AppErrors: the client's fault, no verdict.
-      const verdict = status < 500 && error !== undefined && !(error instanceof AppError) ? 'none' : verdictOf(status, error, state.route)
+      const verdict = verdictOf(response.status, state.error, state.route)
       if (verdict === 'failure') b.failure()
       else if (verdict === 'success') b.success()
       else b.abandon()
