@@ -74,6 +74,7 @@ export class Doorbell {
     Atomics.store(bell, BELL_SLEEPING, 1)
     const seen = Atomics.load(bell, BELL_RING)
     if (this.drain() > 0 || Atomics.load(bell, BELL_SLEEPING) === 0) {
+      Atomics.store(bell, BELL_SLEEPING, 0)
       this.#again()
       return
     }
@@ -84,6 +85,7 @@ export class Doorbell {
     }
     const r = Atomics.waitAsync(bell, BELL_RING, seen)
     if (!r.async) {
+      Atomics.store(bell, BELL_SLEEPING, 0)
       this.#again()
       return
     }
@@ -94,7 +96,6 @@ export class Doorbell {
 
   /** More responses may be coming: look again soon, letting resolved callers run first. */
   #again(): void {
-    Atomics.store(this.#i32, BELL_SLEEPING, 0)
     // Microtasks keep a busy pipeline tight; every 16th round yields to I/O and timers so the
     // HTTP server is never starved by a stream of results.
     if (++this.#rounds < MICROTASK_ROUNDS) queueMicrotask(this.#onBell)
@@ -104,13 +105,24 @@ export class Doorbell {
     }
   }
 
+  /**
+   * One round: drain, then either go round again (something was there, so more is likely
+   * coming) or park. A busy round never touches SLEEPING: it stays 0, so workers skip the bell,
+   * and the word's cache line is not pulled back and forth between the main thread and every
+   * worker (three stores per round before, each a full fence that had to win the line back).
+   */
   readonly #onBell = (): void => {
-    this.#armed = false
-    Atomics.store(this.#i32, BELL_SLEEPING, 0)
+    if (this.#armed) {
+      this.#armed = false
+      Atomics.store(this.#i32, BELL_SLEEPING, 0)
+    }
+    let n = 0
     try {
-      this.drain()
+      n = this.drain()
     } finally {
-      this.#sleep() // whatever happened, the doorbell is re-armed
+      // whatever happened, the doorbell is re-armed
+      if (n > 0 && !this.#stopped) this.#again()
+      else this.#sleep()
     }
   }
 }

@@ -38,6 +38,27 @@ describe('ring', () => {
     }
   })
 
+  test('text() gives the same string on its ASCII fast path and its UTF-8 path, at every length', () => {
+    const { w, r } = pair(1 << 12)
+    const enc = new TextEncoder()
+    const dec = new TextDecoder()
+    for (let n = 0; n <= 300; n++) {
+      // Pure ASCII (the Latin-1 fast path up to 256 bytes), then one non-ASCII byte at the end,
+      // in the middle and at the start (the UTF-8 path), then invalid UTF-8 (replacement chars).
+      const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(32 + ((i * 7) % 95))).join('')
+      const variants: Uint8Array[] = [enc.encode(ascii), enc.encode(ascii + 'é'), enc.encode(ascii.slice(0, n >> 1) + '€' + ascii.slice(n >> 1)), enc.encode('😀' + ascii)]
+      const invalid = enc.encode(ascii + 'x')
+      invalid[invalid.length - 1] = 0xff
+      variants.push(invalid)
+      for (const bytes of variants) {
+        expect(w.writeBytes(REQ_QUEUED, 1, 0, bytes)).toBe(true)
+        expect(r.poll()).toBe(true)
+        expect(r.text()).toBe(dec.decode(bytes))
+        r.release()
+      }
+    }
+  })
+
   test('an empty ring polls false and a written message reads back with its header', () => {
     const { w, r } = pair(256)
     expect(r.poll()).toBe(false)

@@ -23,6 +23,19 @@ describe('task registry', () => {
     }
   })
 
+  test('runAt runs a task by its catalogue index exactly as run does by name, and an unknown index is unknown_task', () => {
+    const exec = createExecutor(TASKS)
+    const catalog = exec.catalog()
+    catalog.forEach((info, i) => {
+      if (info.name === 'sleep') return // asynchronous; covered by its own tests
+      const input = JSON.stringify(info.example)
+      expect(JSON.stringify(exec.runAt(i, input, testContext()))).toBe(JSON.stringify(exec.run(info.name, input, testContext())))
+    })
+    let caught: unknown
+    try { exec.runAt(catalog.length, '{}', testContext()) } catch (e) { caught = e }
+    expect((caught as AppError).code).toBe('unknown_task')
+  })
+
   test('the catalogue is plain JSON: names, summaries, schemas and examples', () => {
     const catalog = createExecutor(TASKS).catalog()
     expect(JSON.parse(JSON.stringify(catalog))).toEqual(catalog)
