@@ -35,7 +35,7 @@ import {
   REQ_QUEUED, RES_OK, RES_PROGRESS, WHY_CANCELED, WHY_TIMEOUT,
 } from './protocol.ts'
 import { Doorbell } from './doorbell.ts'
-import { abortReason, decodeError, DONE, IN_WORKER, QUEUED, Task } from './task.ts'
+import { abortReason, decodeError, DONE, IN_WORKER, QUEUED, Task, type TaskMeta, type Watch } from './task.ts'
 import { TaskQueue } from './queue.ts'
 import type { Ring } from './ring.ts'
 import { Slot } from './slot.ts'
@@ -49,7 +49,13 @@ export interface PoolOptions {
   workers: number
   /** Tasks waiting in the main queue before `run` rejects with `queue_full` (config.queueLimit). */
   queueLimit: number
-  /** Most tasks one worker holds at once (in its ring plus the running one). Default 128. */
+  /**
+   * Most tasks one worker holds at once (in its ring plus the running one). Default 1024: deep
+   * enough that 1000 tasks in flight go straight into the rings, without a trip through the main
+   * queue (pipelined echo +22 % with 1 worker and +32 % with 2 against 128; bench/pool, A/B in
+   * docs/pool.md). It does not change back-pressure: `queueLimit` counts tasks waiting in the
+   * rings too. Priorities and cancellation hold whatever the window (stealing, see #preempt).
+   */
   window?: number
   /** Bytes of each request and response ring (a power of two). Default 256 KiB. */
   ringBytes?: number
@@ -124,7 +130,7 @@ export class WorkerPool implements TaskRunner {
 
   constructor(options: PoolOptions) {
     this.#opts = {
-      window: 128,
+      window: 1024,
       ringBytes: 1 << 18,
       graceMs: 1000,
       spinMax: 16_384,
@@ -135,7 +141,13 @@ export class WorkerPool implements TaskRunner {
     if (!(this.#opts.workers >= 1)) throw new RangeError('workers must be at least 1')
     this.#bell = new Doorbell(() => this.#drainAll(), this.#opts.wake === 'message')
     this.#slots = new Array(this.#opts.workers).fill(undefined)
-    this.#watchdog = setInterval(() => this.#drainAll(), 250)
+    // Also re-pumps: a ring can be momentarily full of requests stolen back (which the worker
+    // skips without answering, so no result triggers a pump), and queued tasks must not wait on
+    // a result that never comes.
+    this.#watchdog = setInterval(() => {
+      this.#drainAll()
+      if (this.#queue.size > 0) this.#pump()
+    }, 250)
     this.#watchdog.unref()
     this.#bell.start()
     if (options.start !== false) this.start()
@@ -172,12 +184,16 @@ export class WorkerPool implements TaskRunner {
     }
     const signal = options?.signal
     if (signal !== undefined && signal.aborted) return Promise.reject(abortReason(signal))
-    if (this.#queue.size >= this.#opts.queueLimit) {
+    // Tasks accepted and not finished, less one running per worker: what waits to start, in the
+    // main queue or in a worker's ring. Counting the rings too keeps QUEUE_LIMIT a bound on
+    // waiting work whatever the window (the main queue alone let window × workers more in).
+    if (this.#outstanding - this.#opts.workers >= this.#opts.queueLimit) {
       return Promise.reject(new AppError('queue_full', 'The worker pool queue is full', { retryAfter: 1 }))
     }
-    const t = new Task(this.#nextId, task, input, options, meta.counters, meta.idx)
+    const t = new Task(this.#nextId, meta, input, options, options?.priority ?? 0)
     this.#nextId = this.#nextId >= 0x3fffffff ? 1 : this.#nextId + 1
     if (this.#outstanding++ === 0) this.#watchdog.ref()
+    t.acceptedAt = this.#now()
     const timeoutMs = options?.timeoutMs
     const timed = timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)
     if (signal !== undefined || timed) {
@@ -185,20 +201,13 @@ export class WorkerPool implements TaskRunner {
       // polls `signal.aborted` and the deadline every SWEEP_MS and arms a listener and a timer
       // only for tasks that outlive it. A listener plus a timer per task cut pipelined echo with
       // a signal and timeoutMs from 1.65 M/s to 0.42 M/s (bench/pool "echo/s, signal+timeout").
-      if (timed) t.deadline = this.#now() + (timeoutMs as number)
+      if (timed) t.deadline = t.acceptedAt + (timeoutMs as number)
       this.#watch(t)
     }
     if (t.priority > 0) {
-      t.enqueuedAt = this.#now()
       this.#queue.push(t)
       this.#preempt()
-    } else if (this.#queue.size === 0 && this.#dispatch(t)) {
-      // Straight into a worker's ring: no queue wait, and no clock read to measure one.
-      t.counters.wait.record(0)
-    } else {
-      t.enqueuedAt = this.#now()
-      this.#queue.push(t)
-    }
+    } else if (this.#queue.size > 0 || !this.#dispatch(t)) this.#queue.push(t)
     return t.promise
   }
 
@@ -217,10 +226,16 @@ export class WorkerPool implements TaskRunner {
   /** A snapshot for `GET /pool` and `/metrics`. */
   stats(): PoolStats {
     const now = performance.now()
+    // A worker runs one task at a time: the rest of what it holds waits in its ring (or finished
+    // with the result not read yet), and counts as queued.
     let running = 0
+    let inRings = 0
     const utilization: number[] = []
     for (const s of this.#slots) {
-      running += s ? s.count : 0
+      if (s !== undefined && s.count > 0) {
+        running++
+        inRings += s.count - 1
+      }
       utilization.push(s ? s.utilization(now) : 0)
     }
     const tasks: PoolStats['tasks'] = {}
@@ -228,7 +243,7 @@ export class WorkerPool implements TaskRunner {
     return {
       workers: this.#opts.workers,
       alive: this.alive,
-      queued: this.#queue.size,
+      queued: this.#queue.size + inRings,
       running,
       queueLimit: this.#opts.queueLimit,
       utilization,
@@ -295,10 +310,10 @@ export class WorkerPool implements TaskRunner {
     const requeue = slot.stealUnstarted()
     for (const t of slot.takeAll()) {
       if (t.state === DONE) {
-        clearTimeout(t.killTimer)
+        clearTimeout(t.watch?.killTimer)
         continue
       }
-      t.counters.failed++
+      t.meta.counters.failed++
       this.#settle(t, new AppError('worker_crashed', `The worker running task '${t.name}' crashed`, { cause: err }))
     }
     for (let i = requeue.length - 1; i >= 0; i--) {
@@ -319,7 +334,7 @@ export class WorkerPool implements TaskRunner {
       // A worker that dies before it is ready (a broken entrypoint or task module) would make
       // queued tasks wait forever: fail them now; later ones wait for the retried workers.
       for (const t of this.#queue.drain()) {
-        t.counters.failed++
+        t.meta.counters.failed++
         this.#settle(t, new AppError('worker_crashed', `No pool worker could start: ${String(err)}`))
       }
     }
@@ -345,15 +360,16 @@ export class WorkerPool implements TaskRunner {
 
   /** Writes a task into the least-loaded ready worker's ring; false when none has room. */
   #dispatch(t: Task): boolean {
-    if (t.taskIdx < 0) {
+    const meta = t.meta
+    if (meta.idx < 0) {
       const index = this.#index
       if (index === undefined) return false
-      const taskIdx = index.get(t.name)
-      if (taskIdx === undefined) {
-        this.#settle(t, new AppError('unknown_task', `No task is registered as '${t.name}'`))
+      const idx = index.get(meta.name)
+      if (idx === undefined) {
+        this.#settle(t, new AppError('unknown_task', `No task is registered as '${meta.name}'`))
         return true
       }
-      t.taskIdx = taskIdx
+      meta.idx = idx
     }
     // Indexed loop, no iterator: this runs once per task (bench/pool "echo/s").
     const slots = this.#slots
@@ -369,18 +385,13 @@ export class WorkerPool implements TaskRunner {
   /** Writes a task into one worker's ring. False only when that ring is momentarily full of large messages. */
   #sendTo(slot: Slot<Task>, t: Task): boolean {
     const ok = typeof t.input === 'string'
-      ? slot.req.writeString(REQ_QUEUED, t.id, t.taskIdx, t.input)
-      : slot.req.writeBytes(REQ_QUEUED, t.id, t.taskIdx, t.input)
+      ? slot.req.writeString(REQ_QUEUED, t.id, t.meta.idx, t.input)
+      : slot.req.writeBytes(REQ_QUEUED, t.id, t.meta.idx, t.input)
     if (!ok) return false
     t.pos = slot.req.lastPos
     t.slot = slot
     t.state = IN_WORKER
     slot.push(t)
-    if (t.enqueuedAt !== 0) {
-      // It waited in the main queue: measured once, at its first dispatch.
-      t.counters.wait.record((this.#now() - t.enqueuedAt) * 1000)
-      t.enqueuedAt = 0
-    }
     return true
   }
 
@@ -429,7 +440,9 @@ export class WorkerPool implements TaskRunner {
       if (!victim) return
       // Straight to the idle worker (least-loaded dispatch could hand some back to the victim,
       // behind its long task); what does not fit goes to the front of the queue.
-      const stolen = victim.stealUnstarted()
+      // Half of what it holds, newest first: all of it would make the two workers hand the
+      // backlog back and forth each time one runs dry (with deep windows, ~1000 CASes a time).
+      const stolen = victim.stealUnstarted(victim.count >> 1)
       let i = 0
       for (; i < stolen.length && idle.count < this.#opts.window; i++) {
         if (!this.#sendTo(idle, stolen[i] as Task)) break
@@ -489,7 +502,7 @@ export class WorkerPool implements TaskRunner {
   #drainSlot(slot: Slot<Task>): number {
     const res = slot.res
     let n = 0
-    let now = 0 // read once per drain, only if a task with a deadline finished
+    let now = 0 // read once per drain, when the first result arrives
     while (res.poll()) {
       // Free the worker's response space once per 64 messages, not per message (releaseDeferred).
       if ((++n & 63) === 0) res.publishHead()
@@ -509,34 +522,40 @@ export class WorkerPool implements TaskRunner {
       const t = slot.shift(res.id)
       slot.busyUs += res.extra
       if (!t || t.state === DONE) {
-        if (t) clearTimeout(t.killTimer)
+        if (t) clearTimeout(t.watch?.killTimer)
         skipSafely(res)
         continue
       }
-      t.counters.run.record(res.extra)
+      const counters = t.meta.counters
+      const runUs = res.extra
+      counters.run.record(runUs)
+      if (now === 0) now = performance.now()
+      // Queue wait: from run() to the result, less the run: the main queue and the worker's ring,
+      // plus the result's trip back (microseconds). Measured here, the dispatch path reads no clock.
+      counters.wait.record((now - t.acceptedAt) * 1000 - runUs)
       let payload: Uint8Array | string
       try {
         payload = kind === RES_OK ? res.bytes() : res.text() // the one copy out of shared memory
       } catch (e) {
         // Only a lost side-channel message can get here; never let it stop the drain loop.
         res.release()
-        t.counters.failed++
+        counters.failed++
         this.#settle(t, new AppError('task_failed', 'The task result was lost in transit', { cause: e }))
         continue
       }
       res.releaseDeferred()
-      if (t.deadline !== 0 && (now === 0 ? (now = performance.now()) : now) >= t.deadline) {
+      if (t.deadline !== 0 && now >= t.deadline) {
         // Finished past its deadline before the sweep noticed: a deadline is a hard limit.
-        t.counters.timedOut++
+        counters.timedOut++
         this.#settle(t, timeoutError(t))
       } else if (typeof payload !== 'string') {
-        t.counters.ok++
+        counters.ok++
         this.#settle(t, payload)
       } else {
         const err = decodeError(payload)
-        if (err.code === 'task_timeout') t.counters.timedOut++
-        else if (err.code === 'client_closed') t.counters.canceled++
-        else t.counters.failed++
+        if (err.code === 'task_timeout') counters.timedOut++
+        else if (err.code === 'client_closed') counters.canceled++
+        else counters.failed++
         this.#settle(t, err)
       }
     }
@@ -548,9 +567,10 @@ export class WorkerPool implements TaskRunner {
   #settle(t: Task, outcome: Uint8Array | AppError): void {
     if (t.state === DONE) return
     t.state = DONE
-    if (t.swept === 2) {
-      if (t.timer !== undefined) clearTimeout(t.timer)
-      if (t.onAbort) t.options?.signal?.removeEventListener('abort', t.onAbort)
+    const w = t.watch
+    if (w !== undefined && w.swept === 2) {
+      if (w.timer !== undefined) clearTimeout(w.timer)
+      if (w.onAbort) t.options?.signal?.removeEventListener('abort', w.onAbort)
     }
     if (--this.#outstanding === 0) {
       this.#watchdog.unref()
@@ -564,6 +584,7 @@ export class WorkerPool implements TaskRunner {
 
   /** Adds a task with a signal or deadline to the sweep (and starts the sweep timer). */
   #watch(t: Task): void {
+    t.watch = { swept: 0, timer: undefined, killTimer: undefined, onAbort: undefined }
     this.#watched.push(t)
     if (this.#sweepTimer === undefined) {
       this.#sweepTimer = setTimeout(this.#sweep, SWEEP_MS)
@@ -592,11 +613,11 @@ export class WorkerPool implements TaskRunner {
       const signal = t.options?.signal
       if (signal !== undefined && signal.aborted) this.#abort(t, abortReason(signal), WHY_CANCELED)
       else if (t.deadline !== 0 && now >= t.deadline) this.#abort(t, timeoutError(t), WHY_TIMEOUT)
-      else if (t.swept === 0 || t.state === QUEUED) {
+      else if ((t.watch as Watch).swept === 0 || t.state === QUEUED) {
         // First sweep (it may have started just now), or still in the main queue (polling it is
         // cheap, and arming thousands of queued tasks on one shared signal would make every
         // removeEventListener O(listeners)): armed at a later sweep once a worker holds it.
-        t.swept = 1
+        ;(t.watch as Watch).swept = 1
         w[keep++] = t
       } else this.#arm(t, signal, now)
     }
@@ -609,12 +630,13 @@ export class WorkerPool implements TaskRunner {
 
   /** A task outlived the sweep: react to its abort and deadline at once from now on. */
   #arm(t: Task, signal: AbortSignal | undefined, now: number): void {
-    t.swept = 2
+    const w = t.watch as Watch
+    w.swept = 2
     if (signal !== undefined) {
-      t.onAbort = () => this.#abort(t, abortReason(signal), WHY_CANCELED)
-      signal.addEventListener('abort', t.onAbort, { once: true })
+      w.onAbort = () => this.#abort(t, abortReason(signal), WHY_CANCELED)
+      signal.addEventListener('abort', w.onAbort, { once: true })
     }
-    if (t.deadline !== 0) t.timer = setTimeout(() => this.#abort(t, timeoutError(t), WHY_TIMEOUT), t.deadline - now)
+    if (t.deadline !== 0) w.timer = setTimeout(() => this.#abort(t, timeoutError(t), WHY_TIMEOUT), t.deadline - now)
   }
 
   #abort(t: Task, err: AppError, why: number): void {
@@ -622,14 +644,14 @@ export class WorkerPool implements TaskRunner {
     const counted = err.code === 'task_timeout' ? 'timedOut' : 'canceled'
     if (t.state === QUEUED) {
       this.#queue.cancel(t)
-      t.counters[counted]++
+      t.meta.counters[counted]++
       this.#settle(t, err)
       return
     }
     const slot = t.slot as Slot<Task>
     if (slot.req.steal(t.pos, t.id)) {
       slot.remove(t) // never started
-      t.counters[counted]++
+      t.meta.counters[counted]++
       this.#settle(t, err)
       this.#pump()
       return
@@ -642,13 +664,14 @@ export class WorkerPool implements TaskRunner {
       slot.worker.postMessage({ t: 'cancel', id: t.id, why })
       slot.worker.unref()
     } catch { /* a dead worker is handled by #lost */ }
-    t.counters[counted]++
+    t.meta.counters[counted]++
     this.#settle(t, err)
-    t.killTimer = setTimeout(() => {
+    const killTimer = setTimeout(() => {
       this.#drainSlot(slot)
       if (!slot.dead && slot.front() === t) this.#lost(slot, new Error(`task '${t.name}' ignored its cancellation`))
     }, this.#opts.graceMs)
-    t.killTimer.unref()
+    killTimer.unref()
+    ;(t.watch ??= { swept: 2, timer: undefined, killTimer: undefined, onAbort: undefined }).killTimer = killTimer
   }
 
   // ---------------------------------------------------------------- shutdown
@@ -704,20 +727,13 @@ export class WorkerPool implements TaskRunner {
     if (idx === undefined) return undefined
     let meta = this.#meta.get(name)
     if (meta === undefined) {
-      meta = { idx, counters: new TaskCounters() }
+      meta = { name, idx, counters: new TaskCounters() }
       // Once the catalog is known only its names get here; before that, cap the map.
       if (this.#meta.size < 1000) this.#meta.set(name, meta)
     }
     meta.idx = idx
     return meta
   }
-}
-
-/** What run() looks up per task name. */
-interface TaskMeta {
-  /** Index in the workers' catalog; -1 while it is unknown. */
-  idx: number
-  counters: TaskCounters
 }
 
 /**

@@ -137,12 +137,13 @@ export class Slot<T extends SlotTask> {
   }
 
   /**
-   * Steals back every task the worker has not claimed yet, newest first, stopping at the first
-   * one it already took (everything older is taken too: it claims in order). Returns them oldest first.
+   * Steals back the tasks the worker has not claimed yet (at most `max`), newest first, stopping
+   * at the first one it already took (everything older is taken too: it claims in order).
+   * Returns them oldest first.
    */
-  stealUnstarted(): T[] {
+  stealUnstarted(max = Infinity): T[] {
     const out: T[] = []
-    while (this.count > 0) {
+    while (this.count > 0 && out.length < max) {
       const last = this.#items[this.#items.length - 1] as T
       if (!this.req.steal(last.pos, last.id)) break
       this.#items.pop()
