@@ -82,7 +82,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'PORT', key: 'port', kind: 'int', def: '3000', min: 0, max: 65535, help: 'TCP port to listen on (0 picks a free one)' },
   { env: 'HOST', key: 'host', kind: 'string', def: '0.0.0.0', help: 'Address to bind' },
   { env: 'WORKERS', key: 'workers', kind: 'int', def: String(availableParallelism()), min: 1, max: 256, help: 'Worker threads in the pool (default: available parallelism)' },
-  { env: 'QUEUE_LIMIT', key: 'queueLimit', kind: 'int', def: '1024', min: 1, max: 1_000_000, help: 'Tasks waiting in the main queue, beyond the 128 each worker holds, before new ones get 503' },
+  { env: 'QUEUE_LIMIT', key: 'queueLimit', kind: 'int', def: '1024', min: 1, max: 1_000_000, help: 'Tasks waiting to start (in the main queue or a worker\'s ring) before new ones get 503' },
   { env: 'WORKER_NICE', key: 'workerNice', kind: 'int', def: '-1', min: -1, max: 19, help: 'Nice value each pool worker thread sets for itself on Linux, so the event loop wins the CPU over CPU-bound tasks (0: same priority as the main thread; -1: 5 when WORKERS leave no core to the main thread, else 0)' },
   { env: 'DATA_DIR', key: 'dataDir', kind: 'path', def: './data', help: 'Directory for the SQLite databases' },
   { env: 'FILES_DIR', key: 'filesDir', kind: 'path', def: './public', help: 'Directory served under /files/' },

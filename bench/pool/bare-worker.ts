@@ -1,8 +1,9 @@
 /**
  * Bare ring baseline worker (bare.ts): fixed slots, no claims, no stats. In `int` mode it answers
- * [id, arg] with [id, result]; in `json` mode it decodes the JSON text, parses it, stringifies it
- * back into the response slot and reads the clock once per task (see bare.ts). It rings the
- * doorbell only while the main thread sleeps.
+ * [id, arg] with [id, result]; in `json` mode it decodes the JSON text, parses it, runs the cpu
+ * task for `{"n": iterations}` (else echoes), stringifies the result into the response slot and
+ * reads the clock once per task (see bare.ts). It rings the doorbell only while the main thread
+ * sleeps.
  *
  * @example new Worker(url, { workerData: { req, res, bell, mode: 'int' } })
  */
@@ -44,7 +45,9 @@ while (Atomics.load(rq, STOP) === 0) {
     let text = ''
     if (json) {
       const at = (s + 2) * 4
-      text = JSON.stringify(JSON.parse(rqBuf.toString('utf8', at, at + arg)))
+      // The cpu task is {"n": iterations}, as the pool's bench.cpu; anything else is echoed.
+      const v = JSON.parse(rqBuf.toString('utf8', at, at + arg)) as { n?: unknown } | null
+      text = JSON.stringify(v !== null && typeof v === 'object' && typeof v.n === 'number' ? cpuWork(v.n) : v)
       busyUs += performance.now() // the one clock read a per-task run-time histogram needs
     }
     head = (head + 1) | 0

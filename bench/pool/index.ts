@@ -1,6 +1,8 @@
 /**
  * bench/pool: highperf's WorkerPool against raw postMessage, piscina, tinypool and a bare ring.
  *
+ * - baselines: raw postMessage, piscina, tinypool, the bare ring (bare.ts: int slots, no JSON) and
+ *   the bare ring + JSON work (json mode: the per-task work any JSON pool must do, nothing else)
  * - round trip: one task in flight, 1 worker, p50/p99 in µs
  * - pipelined: 1000 in flight for ~1 s, 1 and 2 workers, tasks/s (median of 3 runs)
  * - tasks: echo (a 7-byte JSON string) and cpu (~50 µs of integer mixing, calibrated at start)
@@ -59,6 +61,13 @@ const factories: Array<[string, Factory]> = [
     const bare = new BareRing(workers)
     await bare.ready()
     return { name: 'bare ring', echo: () => bare.run(0), cpu: () => bare.run(CPU_ITERS), close: () => bare.close() }
+  }],
+  // The bare ring doing only the per-task work any JSON pool must do (bare.ts, json mode): how
+  // much of the bare ring's speed that work alone leaves.
+  ['bare ring + JSON work', async (workers) => {
+    const bare = new BareRing(workers, 'json')
+    await bare.ready()
+    return { name: 'bare ring + JSON work', echo: () => bare.runJson(ECHO), cpu: () => bare.runJson(cpuJson), close: () => bare.close() }
   }],
   ['postMessage', async (workers) => {
     const ws = Array.from({ length: workers }, () => new Worker(new URL('./pm-worker.ts', import.meta.url)))
@@ -221,6 +230,8 @@ const checks: Array<[string, string, boolean]> = [
 ]
 lines.push('| target | measured | met |', '|---|---:|:---:|')
 for (const [t, m, ok] of checks) lines.push(`| ${t} | ${m} | ${ok ? 'yes' : 'no'} |`)
+const bareJson = byName('bare ring + JSON work')
+lines.push('', `The bare ring + JSON work row is the bare ring doing only what any JSON pool must do per task (decode, parse, stringify, one clock read, copy the result out): ${ratio(best(bareJson), best(bare))} of the bare ring's best echo; highperf's pool is ${ratio(best(hp), best(bareJson))} of it.`)
 lines.push('', `Encode-buffer pool (30 KB string into the ring): reused scratch buffer ${scratch.scratch.toFixed(0)} ns/message, TextEncoder.encode per message ${scratch.fresh.toFixed(0)} ns/message.`)
 const md = lines.join('\n') + '\n'
 writeResult('pool', md)

@@ -47,7 +47,7 @@ import type { WorkerEvent } from './worker.ts'
 export interface PoolOptions {
   /** Worker threads (config.workers). */
   workers: number
-  /** Tasks waiting in the main queue before `run` rejects with `queue_full` (config.queueLimit). */
+  /** Tasks waiting to start (main queue and rings) before `run` rejects with `queue_full` (config.queueLimit). */
   queueLimit: number
   /**
    * Most tasks one worker holds at once (in its ring plus the running one). Default 1024: deep

@@ -23,9 +23,9 @@ const PoolStatsSchema = t.Object(
   {
     workers: t.Integer({ description: 'Configured workers (WORKERS)' }),
     alive: t.Integer({ description: 'Workers running now' }),
-    queued: t.Integer({ description: 'Tasks waiting for a worker' }),
-    running: t.Integer({ description: 'Tasks on a worker' }),
-    queueLimit: t.Integer({ description: 'QUEUE_LIMIT: queued tasks before 503' }),
+    queued: t.Integer({ description: 'Tasks waiting to start: in the main queue or in a worker\'s ring' }),
+    running: t.Integer({ description: 'Workers running a task now (one task each at a time)' }),
+    queueLimit: t.Integer({ description: 'QUEUE_LIMIT: tasks waiting to start before 503' }),
     utilization: t.Array(t.Number({ minimum: 0, maximum: 1 }), { description: 'Per worker, fraction of time spent running tasks' }),
     restarts: t.Integer({ description: 'Workers replaced after a crash or an ignored deadline' }),
     tasks: t.Record(

@@ -142,6 +142,28 @@ describe('scheduling', () => {
     await Promise.all([block, ...q])
   })
 
+  test('queue_full counts tasks waiting in a worker ring too: a deep window does not widen the limit', async () => {
+    const pool = makePool({ workers: 1, window: 1024, queueLimit: 5 })
+    await until(() => pool.alive === 1)
+    const block = pool.run('t.sleep', '{"ms":200}')
+    await until(() => pool.stats().running === 1)
+    const waiting = Array.from({ length: 5 }, (_, i) => pool.run('echo', String(i)))
+    expect(pool.stats()).toMatchObject({ running: 1, queued: 5 }) // all five in the worker's ring
+    const err = await pool.run('echo', '6').catch((e: AppError) => e)
+    expect((err as AppError).code).toBe('queue_full')
+    await Promise.all([block, ...waiting])
+    expect(await json(pool.run('echo', '7'))).toBe(7) // room again once they ran
+  })
+
+  test('queue wait covers the time a task waited in a worker ring behind another', async () => {
+    const pool = makePool({ workers: 1 })
+    await until(() => pool.alive === 1)
+    await Promise.all([pool.run('t.sleep', '{"ms":120}'), pool.run('echo', '1')])
+    const echo = pool.stats().tasks.echo
+    expect(echo?.queueWaitMs.p50).toBeGreaterThanOrEqual(100) // it sat in the ring behind the sleep
+    expect(echo?.runMs.p50).toBeLessThan(50)
+  })
+
   test('no head-of-line blocking: short tasks behind a long one move to the idle worker', async () => {
     const pool = makePool({ workers: 2, window: 32 })
     await until(() => pool.alive === 2)

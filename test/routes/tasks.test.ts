@@ -158,9 +158,9 @@ describe('POST /tasks/:name', () => {
   })
 
   test('a queue that is full answers 503 with Retry-After', async () => {
-    // The main queue holds what no worker has room for. With the workers not started yet, every
-    // task waits there, so a queue of 1 is full after the first request: deterministic, where a
-    // running worker would take up to its window (128) of tasks into its ring first.
+    // QUEUE_LIMIT counts tasks waiting to start, less one running per worker. With the workers not
+    // started yet, none finishes while the requests arrive, so with 1 worker and a limit of 1 the
+    // third request is refused: deterministic, whatever the timing of a running worker.
     const tmp = tempDir()
     const small = await buildDeps(
       testConfig({ dataDir: tmp.dir, workers: 1, queueLimit: 1, rateLimitRps: 0 }),
