@@ -127,6 +127,8 @@ export class WorkerPool implements TaskRunner {
   #clock = 0
   /** A #flush microtask is queued. */
   #flushQueued = false
+  /** Until when (batch clock, ms) the window stays narrow because a task with a priority came (0: not narrow). */
+  #narrowUntil = 0
 
   constructor(options: PoolOptions) {
     this.#opts = {
@@ -204,6 +206,7 @@ export class WorkerPool implements TaskRunner {
       if (timed) t.deadline = t.acceptedAt + (timeoutMs as number)
       this.#watch(t)
     }
+    if (t.priority !== 0) this.#narrowUntil = t.acceptedAt + NARROW_MS
     if (t.priority > 0) {
       this.#queue.push(t)
       this.#preempt()
@@ -373,7 +376,7 @@ export class WorkerPool implements TaskRunner {
     }
     // Indexed loop, no iterator: this runs once per task (bench/pool "echo/s").
     const slots = this.#slots
-    const window = this.#opts.window
+    const window = this.#narrowUntil === 0 ? this.#opts.window : this.#window()
     let best: Slot<Task> | undefined
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]
@@ -393,6 +396,18 @@ export class WorkerPool implements TaskRunner {
     t.state = IN_WORKER
     slot.push(t)
     return true
+  }
+
+  /**
+   * The window while priorities are in use: at most NARROW_WINDOW, so a preempt steals back and
+   * rewrites a few dozen tasks per worker, not a thousand (a stream mixing priorities would
+   * otherwise pay ~1000 CAS + rewrites per prioritised task). Back to the full window once no
+   * task with a priority came for NARROW_MS.
+   */
+  #window(): number {
+    if (this.#now() < this.#narrowUntil) return Math.min(this.#opts.window, NARROW_WINDOW)
+    this.#narrowUntil = 0
+    return this.#opts.window
   }
 
   /** The batch clock (see #clock). */
@@ -755,6 +770,11 @@ export const DEFAULT_WORKER_NICE = 5
 export function autoNice(workers: number): number {
   return workers >= availableParallelism() ? DEFAULT_WORKER_NICE : 0
 }
+
+/** The window while tasks with priorities are coming (see WorkerPool's #window). */
+const NARROW_WINDOW = 32
+/** How long after the last task with a priority the window stays narrow. */
+const NARROW_MS = 1000
 
 /** Period of the deadline sweep (see WorkerPool's #sweep): how late a young task's cancellation may be noticed. */
 const SWEEP_MS = 2

@@ -7,8 +7,12 @@ import { afterAll, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
 import { WorkerPool } from '../../src/pool/pool.ts'
 
-const pool = new WorkerPool({ workers: 2, queueLimit: 100_000, window: 64, ringBytes: 1 << 16, extraTasks: new URL('./fixtures/tasks.ts', import.meta.url) })
-afterAll(() => pool.close(1000))
+const EXTRA = new URL('./fixtures/tasks.ts', import.meta.url)
+/** A small window and ring: many wrap-arounds, side paths and steals. */
+const small = new WorkerPool({ workers: 2, queueLimit: 100_000, window: 64, ringBytes: 1 << 16, extraTasks: EXTRA })
+/** The defaults: deep rings (window 1024), priorities narrowing the window while they come. */
+const deep = new WorkerPool({ workers: 2, queueLimit: 100_000, extraTasks: EXTRA })
+afterAll(() => Promise.all([small.close(1000), deep.close(1000)]))
 const dec = new TextDecoder()
 
 function rng(seed: number) {
@@ -16,14 +20,14 @@ function rng(seed: number) {
   return () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 4294967296 }
 }
 
-test('30k tasks with random sizes, priorities and cancellations all settle correctly', async () => {
-  const r = rng(99)
+async function storm(pool: WorkerPool, seed: number, bigMax: number): Promise<void> {
+  const r = rng(seed)
   const n = 30_000
   let canceledAsked = 0
   const runs: Array<Promise<'ok' | 'canceled' | string>> = []
   for (let i = 0; i < n; i++) {
     const x = r()
-    const size = x < 0.98 ? Math.floor(r() * 300) : Math.floor(r() * 40_000) // up to ~2.5x the 16 KiB inline limit
+    const size = x < 0.98 ? Math.floor(r() * 300) : Math.floor(r() * bigMax) // up to ~2.5x the ring's inline limit
     const input = JSON.stringify({ i, s: 'é'.repeat(size % 7) + 'a'.repeat(size) })
     const ac = new AbortController()
     const slow = r() < 0.01
@@ -51,4 +55,12 @@ test('30k tasks with random sizes, priorities and cancellations all settle corre
   expect(s.queued).toBe(0)
   expect(s.running).toBe(0)
   expect(s.restarts).toBe(0)
+}
+
+test('30k tasks with random sizes, priorities and cancellations all settle correctly (small window and ring)', async () => {
+  await storm(small, 99, 40_000) // 16 KiB inline limit
+}, 60_000)
+
+test('30k tasks with random sizes, priorities and cancellations all settle correctly (default window and ring)', async () => {
+  await storm(deep, 7, 160_000) // 64 KiB inline limit
 }, 60_000)
