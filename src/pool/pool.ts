@@ -27,72 +27,23 @@
  * await pool.close(5000)
  * ```
  */
-import { availableParallelism } from 'node:os'
 import { AppError } from '../errors.ts'
 import type { TaskInfo } from '../tasks/types.ts'
 import {
   CTL_CANCEL, CTL_CANCEL_WHY, CTL_STOP,
-  REQ_QUEUED, RES_OK, RES_PROGRESS, WHY_CANCELED, WHY_TIMEOUT,
+  REQ_QUEUED, RES_OK, RES_PROGRESS, WHY_CANCELED,
 } from './protocol.ts'
 import { Doorbell } from './doorbell.ts'
-import { abortReason, decodeError, DONE, IN_WORKER, QUEUED, Task, type TaskMeta, type Watch } from './task.ts'
+import { DeadlineSweep, timeoutError } from './deadlines.ts'
+import { abortReason, decodeError, DONE, IN_WORKER, QUEUED, Task, type TaskMeta } from './task.ts'
 import { TaskQueue } from './queue.ts'
+import { RestartBackoff } from './restarts.ts'
 import type { Ring } from './ring.ts'
 import { Slot } from './slot.ts'
 import { TaskCounters } from './stats.ts'
-import type { PoolStats, RunOptions, TaskRunner } from './types.ts'
+import { autoNice } from './nice.ts'
+import type { PoolOptions, PoolStats, RunOptions, TaskRunner } from './types.ts'
 import type { WorkerEvent } from './worker.ts'
-
-/** Settings of a {@link WorkerPool}. */
-export interface PoolOptions {
-  /** Worker threads (config.workers). */
-  workers: number
-  /** Tasks waiting to start (main queue and rings) before `run` rejects with `queue_full` (config.queueLimit). */
-  queueLimit: number
-  /**
-   * Most tasks one worker holds at once (in its ring plus the running one). Default 1024: deep
-   * enough that 1000 tasks in flight go straight into the rings, without a trip through the main
-   * queue (pipelined echo +22 % with 1 worker and +32 % with 2 against 128; bench/pool, A/B in
-   * docs/pool.md). It does not change back-pressure: `queueLimit` counts tasks waiting in the
-   * rings too. Priorities and cancellation hold whatever the window (stealing, see #preempt).
-   */
-  window?: number
-  /** Bytes of each request and response ring (a power of two). Default 256 KiB. */
-  ringBytes?: number
-  /** How long a canceled or timed-out task may keep running before its worker is replaced. Default 1000 ms. */
-  graceMs?: number
-  /**
-   * Most Atomics.load iterations an idle worker spins before it parks (the spin adapts between
-   * 64 and this). Spinning saves the main thread a futex wake per batch; past a point it only
-   * burns a core. Default 16 384.
-   */
-  spinMax?: number
-  /**
-   * How a worker wakes the parked main thread: a one-number `postMessage` (default; p50 round
-   * trip ~10 µs here) or `Atomics.notify` on a word the main thread awaits with
-   * `Atomics.waitAsync` (~19 µs: its wake-up goes a slower way through Bun's event loop).
-   * Both keep one notification per sleep (see doorbell.ts).
-   */
-  wake?: 'message' | 'waitAsync'
-  /**
-   * Nice value (0..19) each worker thread sets for itself on Linux, so the event loop wins the
-   * CPU over CPU-bound tasks (config.workerNice, `WORKER_NICE`; nice.ts). 0 leaves workers at
-   * the main thread's priority; a no-op off Linux. Default (or negative): auto, see
-   * {@link autoNice}.
-   */
-  nice?: number
-  /** Module URL exporting `TASKS`, loaded into workers besides the registry (tests only). */
-  extraTasks?: URL | string
-  /** Where restarts and crashes are reported. */
-  log?: { warn(obj: object, msg: string): void }
-  /**
-   * `false`: no worker starts until {@link WorkerPool.start} is called (tasks queue meanwhile).
-   * The server spawns its workers only once it listens, so their start-up does not compete with
-   * its own for the CPU (docs/operations.md#startup). Default `true`: workers start at once.
-   */
-  start?: boolean
-}
-
 
 /** The worker pool; see the file comment. */
 export class WorkerPool implements TaskRunner {
@@ -104,9 +55,7 @@ export class WorkerPool implements TaskRunner {
   readonly #meta = new Map<string, TaskMeta>()
   #catalog: TaskInfo[] = []
   #index: Map<string, number> | undefined
-  /** Tasks with a signal or deadline not yet armed with a listener and timer (see #sweep). */
-  #watched: Task[] = []
-  #sweepTimer: ReturnType<typeof setTimeout> | undefined
+  readonly #sweep = new DeadlineSweep((t, err, why) => this.#abort(t, err, why))
   #nextId = 1
   #outstanding = 0
   #restarts = 0
@@ -114,8 +63,7 @@ export class WorkerPool implements TaskRunner {
   #closed: Promise<void> | undefined
   #onIdle: (() => void) | undefined
   readonly #watchdog: ReturnType<typeof setInterval>
-  readonly #crashes: number[] = []
-  #startFailures = 0
+  readonly #backoff: RestartBackoff
   #started = false
   /**
    * performance.now() as read once per microtask batch (0: not read yet in this batch; #flush
@@ -143,6 +91,7 @@ export class WorkerPool implements TaskRunner {
     if (!(this.#opts.workers >= 1)) throw new RangeError('workers must be at least 1')
     this.#bell = new Doorbell(() => this.#drainAll(), this.#opts.wake === 'message')
     this.#slots = new Array(this.#opts.workers).fill(undefined)
+    this.#backoff = new RestartBackoff(this.#opts.workers)
     // Also re-pumps: a ring can be momentarily full of requests stolen back (which the worker
     // skips without answering, so no result triggers a pump), and queued tasks must not wait on
     // a result that never comes.
@@ -204,7 +153,7 @@ export class WorkerPool implements TaskRunner {
       // only for tasks that outlive it. A listener plus a timer per task cut pipelined echo with
       // a signal and timeoutMs from 1.65 M/s to 0.42 M/s (bench/pool "echo/s, signal+timeout").
       if (timed) t.deadline = t.acceptedAt + (timeoutMs as number)
-      this.#watch(t)
+      this.#sweep.watch(t)
     }
     if (t.priority !== 0) this.#narrowUntil = t.acceptedAt + NARROW_MS
     if (t.priority > 0) {
@@ -341,15 +290,7 @@ export class WorkerPool implements TaskRunner {
         this.#settle(t, new AppError('worker_crashed', `No pool worker could start: ${String(err)}`))
       }
     }
-    // A crash loop must not become a CPU loop: back off when crashes come fast.
-    const now = performance.now()
-    this.#crashes.push(now)
-    while (this.#crashes.length > 0 && (this.#crashes[0] as number) < now - 1000) this.#crashes.shift()
-    // Workers that die before they are even ready (a broken module) back off up to 30 s.
-    this.#startFailures = wasReady ? 0 : this.#startFailures + 1
-    const delay = this.#startFailures > 0
-      ? Math.min(30_000, 50 * 2 ** Math.min(this.#startFailures, 10))
-      : this.#crashes.length > 2 * this.#opts.workers ? Math.min(1000, 25 * this.#crashes.length) : 0
+    const delay = this.#backoff.next(wasReady)
     if (delay === 0) this.#spawn(slot.index)
     else {
       this.#slots[slot.index] = undefined
@@ -582,11 +523,7 @@ export class WorkerPool implements TaskRunner {
   #settle(t: Task, outcome: Uint8Array | AppError): void {
     if (t.state === DONE) return
     t.state = DONE
-    const w = t.watch
-    if (w !== undefined && w.swept === 2) {
-      if (w.timer !== undefined) clearTimeout(w.timer)
-      if (w.onAbort) t.options?.signal?.removeEventListener('abort', w.onAbort)
-    }
+    DeadlineSweep.release(t)
     if (--this.#outstanding === 0) {
       this.#watchdog.unref()
       this.#checkIdle()
@@ -596,63 +533,6 @@ export class WorkerPool implements TaskRunner {
   }
 
   // ---------------------------------------------------------------- cancel, timeout
-
-  /** Adds a task with a signal or deadline to the sweep (and starts the sweep timer). */
-  #watch(t: Task): void {
-    t.watch = { swept: 0, timer: undefined, killTimer: undefined, onAbort: undefined }
-    this.#watched.push(t)
-    if (this.#sweepTimer === undefined) {
-      this.#sweepTimer = setTimeout(this.#sweep, SWEEP_MS)
-      this.#sweepTimer.unref() // outstanding tasks keep the process alive through the watchdog
-    }
-  }
-
-  /**
-   * The deadline sweep: every SWEEP_MS while tasks with a signal or deadline are young, cancel
-   * those whose signal aborted or whose deadline passed, and arm an abort listener and a precise
-   * timer on those that survived a whole sweep period (long tasks then react at once). Short
-   * tasks, the bulk of a busy pool, finish before that and never pay for a listener or timer.
-   * A young task's cancellation or deadline is noticed within SWEEP_MS; a result arriving past
-   * the deadline is still failed with task_timeout (#drainSlot), and a queued task whose signal
-   * aborted is never dispatched (#pump). Tasks in the main queue are polled, never armed, so the
-   * listeners and timers alive at once are bounded by the tasks workers hold (window × workers).
-   */
-  readonly #sweep = (): void => {
-    this.#sweepTimer = undefined
-    const now = performance.now()
-    const w = this.#watched
-    let keep = 0
-    for (let i = 0; i < w.length; i++) {
-      const t = w[i] as Task
-      if (t.state === DONE) continue
-      const signal = t.options?.signal
-      if (signal !== undefined && signal.aborted) this.#abort(t, abortReason(signal), WHY_CANCELED)
-      else if (t.deadline !== 0 && now >= t.deadline) this.#abort(t, timeoutError(t), WHY_TIMEOUT)
-      else if ((t.watch as Watch).swept === 0 || t.state === QUEUED) {
-        // First sweep (it may have started just now), or still in the main queue (polling it is
-        // cheap, and arming thousands of queued tasks on one shared signal would make every
-        // removeEventListener O(listeners)): armed at a later sweep once a worker holds it.
-        ;(t.watch as Watch).swept = 1
-        w[keep++] = t
-      } else this.#arm(t, signal, now)
-    }
-    w.length = keep
-    if (keep > 0) {
-      this.#sweepTimer = setTimeout(this.#sweep, SWEEP_MS)
-      this.#sweepTimer.unref()
-    }
-  }
-
-  /** A task outlived the sweep: react to its abort and deadline at once from now on. */
-  #arm(t: Task, signal: AbortSignal | undefined, now: number): void {
-    const w = t.watch as Watch
-    w.swept = 2
-    if (signal !== undefined) {
-      w.onAbort = () => this.#abort(t, abortReason(signal), WHY_CANCELED)
-      signal.addEventListener('abort', w.onAbort, { once: true })
-    }
-    if (t.deadline !== 0) w.timer = setTimeout(() => this.#abort(t, timeoutError(t), WHY_TIMEOUT), t.deadline - now)
-  }
 
   #abort(t: Task, err: AppError, why: number): void {
     if (t.state === DONE) return
@@ -751,37 +631,10 @@ export class WorkerPool implements TaskRunner {
   }
 }
 
-/**
- * The nice value workers take when the workers leave no core to the main thread. At nice 5 a
- * worker weighs about a third of the main thread in the kernel's scheduler: bench/tasks-http's
- * `/healthz` p99 with 2 workers on 2 cores went from 5.46 ms to 2.29 ms (1.72 ms at nice 10,
- * which starves workers more against other processes: a stress test ran 40× slower once).
- */
-export const DEFAULT_WORKER_NICE = 5
-
-/**
- * The `nice` default: DEFAULT_WORKER_NICE when `workers` ≥ the cores available (the event loop
- * has to share a core with a worker), else 0. With a core to spare the event loop needs no help,
- * and niced workers only lose CPU to other processes on the machine (bench/pool, 1 worker on
- * 2 cores with other work running: 0.1–0.6 M echo/s at nice 10 against 0.8–0.9 M at nice 0).
- *
- * @example autoNice(2) // 5 on a 2-core machine, 0 on an 8-core one
- */
-export function autoNice(workers: number): number {
-  return workers >= availableParallelism() ? DEFAULT_WORKER_NICE : 0
-}
-
 /** The window while tasks with priorities are coming (see WorkerPool's #window). */
 const NARROW_WINDOW = 32
 /** How long after the last task with a priority the window stays narrow. */
 const NARROW_MS = 1000
-
-/** Period of the deadline sweep (see WorkerPool's #sweep): how late a young task's cancellation may be noticed. */
-const SWEEP_MS = 2
-
-function timeoutError(t: Task): AppError {
-  return new AppError('task_timeout', `Task '${t.name}' did not finish within ${t.options?.timeoutMs ?? 0} ms`)
-}
 
 function skipSafely(res: Ring): void {
   try {

@@ -55,3 +55,53 @@ export interface TaskRunner {
   catalog(): readonly TaskInfo[]
   stats(): PoolStats
 }
+
+/** Settings of a {@link WorkerPool}. */
+export interface PoolOptions {
+  /** Worker threads (config.workers). */
+  workers: number
+  /** Tasks waiting to start (main queue and rings) before `run` rejects with `queue_full` (config.queueLimit). */
+  queueLimit: number
+  /**
+   * Most tasks one worker holds at once (in its ring plus the running one). Default 1024: deep
+   * enough that 1000 tasks in flight go straight into the rings, without a trip through the main
+   * queue (pipelined echo +22 % with 1 worker and +32 % with 2 against 128; bench/pool, A/B in
+   * docs/pool.md). It does not change back-pressure: `queueLimit` counts tasks waiting in the
+   * rings too. Priorities and cancellation hold whatever the window (stealing, see #preempt).
+   */
+  window?: number
+  /** Bytes of each request and response ring (a power of two). Default 256 KiB. */
+  ringBytes?: number
+  /** How long a canceled or timed-out task may keep running before its worker is replaced. Default 1000 ms. */
+  graceMs?: number
+  /**
+   * Most Atomics.load iterations an idle worker spins before it parks (the spin adapts between
+   * 64 and this). Spinning saves the main thread a futex wake per batch; past a point it only
+   * burns a core. Default 16 384.
+   */
+  spinMax?: number
+  /**
+   * How a worker wakes the parked main thread: a one-number `postMessage` (default; p50 round
+   * trip ~10 µs here) or `Atomics.notify` on a word the main thread awaits with
+   * `Atomics.waitAsync` (~19 µs: its wake-up goes a slower way through Bun's event loop).
+   * Both keep one notification per sleep (see doorbell.ts).
+   */
+  wake?: 'message' | 'waitAsync'
+  /**
+   * Nice value (0..19) each worker thread sets for itself on Linux, so the event loop wins the
+   * CPU over CPU-bound tasks (config.workerNice, `WORKER_NICE`; nice.ts). 0 leaves workers at
+   * the main thread's priority; a no-op off Linux. Default (or negative): auto, see
+   * {@link autoNice}.
+   */
+  nice?: number
+  /** Module URL exporting `TASKS`, loaded into workers besides the registry (tests only). */
+  extraTasks?: URL | string
+  /** Where restarts and crashes are reported. */
+  log?: { warn(obj: object, msg: string): void }
+  /**
+   * `false`: no worker starts until {@link WorkerPool.start} is called (tasks queue meanwhile).
+   * The server spawns its workers only once it listens, so their start-up does not compete with
+   * its own for the CPU (docs/operations.md#startup). Default `true`: workers start at once.
+   */
+  start?: boolean
+}

@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { getPriority } from 'node:os'
 import { lowerThreadPriority, threadId } from '../../src/pool/nice.ts'
 import { availableParallelism } from 'node:os'
-import { autoNice, DEFAULT_WORKER_NICE, WorkerPool } from '../../src/pool/pool.ts'
+import { autoNice, DEFAULT_WORKER_NICE } from '../../src/pool/nice.ts'
+import { WorkerPool } from '../../src/pool/pool.ts'
 import { loadConfig } from '../../src/config.ts'
 
 const linux = existsSync('/proc/thread-self')

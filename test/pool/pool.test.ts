@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
-import { WorkerPool, type PoolOptions } from '../../src/pool/pool.ts'
+import { WorkerPool } from '../../src/pool/pool.ts'
+import type { PoolOptions } from '../../src/pool/types.ts'
 
 const EXTRA = new URL('./fixtures/tasks.ts', import.meta.url)
 const dec = new TextDecoder()
