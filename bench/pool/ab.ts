@@ -7,20 +7,13 @@
 import { Worker } from 'node:worker_threads'
 import { WorkerPool } from '../../src/pool/pool.ts'
 import { BareRing } from './bare.ts'
+import { pipelined } from './measure.ts'
 
 const REPS = Number(process.argv[2] ?? 3)
 const MS = Number(process.argv[3] ?? 1000)
 const ECHO = '{"v":1}'
 const INFLIGHT = 1000
 
-async function pipelined(fn: () => Promise<unknown>, ms: number): Promise<number> {
-  let done = 0
-  const end = performance.now() + ms
-  const caller = async () => { while (performance.now() < end) { await fn(); done++ } }
-  const t0 = performance.now()
-  await Promise.all(Array.from({ length: INFLIGHT }, caller))
-  return done / ((performance.now() - t0) / 1000)
-}
 
 for (const workers of [1, 2]) {
   const pool = new WorkerPool({ workers, queueLimit: 1_000_000, ...(process.env.WINDOW ? { window: Number(process.env.WINDOW) } : {}) })
@@ -35,7 +28,7 @@ for (const workers of [1, 2]) {
   await Promise.all(ws.map(() => pm()))
   const runs: Array<[string, () => Promise<unknown>]> = [['pool', () => pool.run('echo', ECHO)], ['bare', () => bare.run(0)], ['postMessage', pm]]
   const xs: Record<string, number[]> = {}
-  for (let r = 0; r < REPS; r++) for (const [n, f] of runs) (xs[n] ??= []).push(await pipelined(f, MS))
+  for (let r = 0; r < REPS; r++) for (const [n, f] of runs) (xs[n] ??= []).push(await pipelined(f, MS, INFLIGHT))
   const med = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)] as number
   const m = Object.fromEntries(Object.entries(xs).map(([n, a]) => [n, med(a)]))
   console.log(`${workers}w  pool ${(m.pool! / 1e6).toFixed(2)} M  bare ${(m.bare! / 1e6).toFixed(2)} M  pm ${(m.postMessage! / 1e3).toFixed(0)} k  pool/bare ${(m.pool! / m.bare!).toFixed(2)}  pool/pm ${(m.pool! / m.postMessage!).toFixed(2)}`)

@@ -22,6 +22,7 @@ import { Tinypool } from 'tinypool'
 import { WorkerPool } from '../../src/pool/pool.ts'
 import { Ring } from '../../src/pool/ring.ts'
 import { BareRing } from './bare.ts'
+import { pipelined } from './measure.ts'
 import { calibrate } from './work.ts'
 import { writeResult } from '../lib/report.ts'
 import { upperMedian as median } from '../lib/stats.ts'
@@ -102,15 +103,6 @@ const factories: Array<[string, Factory]> = [
   }],
 ]
 
-/** Tasks per second with `INFLIGHT` callers each awaiting its task and starting the next. */
-async function pipelined(fn: () => Promise<unknown>, ms: number): Promise<number> {
-  let done = 0
-  const end = performance.now() + ms
-  const caller = async () => { while (performance.now() < end) { await fn(); done++ } }
-  const t0 = performance.now()
-  await Promise.all(Array.from({ length: INFLIGHT }, caller))
-  return done / ((performance.now() - t0) / 1000)
-}
 
 /** Appends `n` round-trip times (µs, one task in flight) to `out`, after 200 warm-up calls. */
 async function roundTrips(fn: () => Promise<unknown>, n: number, out: number[]): Promise<void> {
@@ -170,7 +162,7 @@ for (const workers of [1, 2]) {
   for (const kind of ['echo', 'cpu'] as const) {
     const xs: number[][] = runners.map(() => [])
     for (let rep = 0; rep < REPEATS; rep++) {
-      for (let i = 0; i < runners.length; i++) xs[i]?.push(await pipelined((runners[i] as Runner)[kind], RUN_MS))
+      for (let i = 0; i < runners.length; i++) xs[i]?.push(await pipelined((runners[i] as Runner)[kind], RUN_MS, INFLIGHT))
     }
     xs.forEach((x, i) => {
       const row = rows[i] as Row
