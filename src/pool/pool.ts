@@ -220,7 +220,7 @@ export class WorkerPool implements TaskRunner {
       ringBytes: this.#opts.ringBytes,
       spinMax: this.#opts.spinMax,
       bell: this.#bell.sab,
-      bellMessage: this.#bell.viaMessage,
+      ...(this.#bell.viaMessage ? { onBell: this.#ring } : {}),
       nice: this.#opts.nice,
       ...(this.#opts.extraTasks ? { extraTasks: String(this.#opts.extraTasks) } : {}),
     })
@@ -230,10 +230,6 @@ export class WorkerPool implements TaskRunner {
       // Bun 1.4.5 re-refs a worker when one of its messages arrives: unref again, or a pool
       // left open would keep the process alive (tested in pool.test.ts).
       worker.unref()
-      if (m === 0) {
-        this.#bell.ring()
-        return
-      }
       if (m.t !== 'ready' || slot.dead) return
       if (this.#index === undefined) {
         this.#catalog = m.catalog
@@ -350,6 +346,9 @@ export class WorkerPool implements TaskRunner {
     this.#narrowUntil = 0
     return this.#opts.window
   }
+
+  /** A worker rang the doorbell (message mode). */
+  readonly #ring = (): void => this.#bell.ring()
 
   /** The batch clock (see #clock). */
   #now(): number {

@@ -41,14 +41,14 @@ export interface WorkerInit {
   extraTasks?: string
   /** Upper bound of the adaptive spin (Atomics.load iterations before parking). */
   spinMax: number
-  /** Ring the doorbell with a postMessage instead of Atomics.notify. */
-  bellMessage?: boolean
+  /** Where to ring the doorbell with a postMessage (message mode); absent: Atomics.notify. */
+  bellPort?: MessagePort
   /** Nice value this thread sets for itself (0: leave it); see nice.ts. */
   nice?: number
 }
 
-/** Messages a worker posts on parentPort: `ready` once, and `0` as the doorbell in message mode (results use the ring). */
-export type WorkerEvent = { t: 'ready'; catalog: ReturnType<ReturnType<typeof createExecutor>['catalog']> } | 0
+/** What a worker posts on parentPort: `ready` once (results use the ring, the doorbell its own port). */
+export type WorkerEvent = { t: 'ready'; catalog: ReturnType<ReturnType<typeof createExecutor>['catalog']> }
 
 const SPIN_MIN = 64
 const IDLE_WAIT_MS = 1000
@@ -57,6 +57,7 @@ const SHORT_PARK_MS = 0.2
 const SIDE_WAIT_TRIES = 5000
 
 const init = workerData as WorkerInit
+const bellPort = init.bellPort
 // First thing: a CPU-bound task must never hold the CPU against the event loop (nice.ts).
 if (init.nice !== undefined && init.nice > 0) lowerThreadPriority(init.nice)
 const SPIN_MAX = Math.max(SPIN_MIN, init.spinMax)
@@ -143,7 +144,7 @@ function ringBell(): void {
   // Only a parked main thread needs the doorbell, and only once per sleep: the exchange makes
   // the rest of a burst skip it (see doorbell.ts for the ordering argument and the two modes).
   if (Atomics.load(bell, BELL_SLEEPING) !== 0 && Atomics.exchange(bell, BELL_SLEEPING, 0) !== 0) {
-    if (init.bellMessage) parentPort?.postMessage(0)
+    if (bellPort) bellPort.postMessage(0)
     else {
       Atomics.add(bell, BELL_RING, 1)
       Atomics.notify(bell, BELL_RING)
