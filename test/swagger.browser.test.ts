@@ -39,7 +39,9 @@ describe.skipIf(!haveChromium)('Swagger UI in headless Chromium', () => {
         '--disable-background-networking', '--disable-component-update', '--disable-sync',
       ],
     })
-  })
+    // Chromium's first start on a fresh machine (font caches) or a loaded one takes seconds: give
+    // the hook the launch's own 20 s, not bun's 5 s default (a fresh-clone CI run timed out here).
+  }, 30_000)
 
   afterAll(async () => {
     await context?.close().catch(() => {})
