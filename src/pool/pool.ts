@@ -270,7 +270,7 @@ export class WorkerPool implements TaskRunner {
       t.slot = undefined
       this.#queue.unshift(t) // it keeps its turn: back at the front of its priority
     }
-    slot.port.close()
+    slot.closePorts()
     if (this.#closing) {
       this.#slots[slot.index] = undefined
       this.#checkIdle()
@@ -607,6 +607,7 @@ export class WorkerPool implements TaskRunner {
     await Promise.race([Promise.all(exits), new Promise((r) => { timer = setTimeout(r, 1000) })])
     clearTimeout(timer)
     for (const s of this.#slots) if (s && !s.dead) { s.dead = true; await s.worker.terminate() }
+    for (const s of this.#slots) s?.closePorts()
     clearInterval(this.#watchdog)
     this.#bell.stop()
   }

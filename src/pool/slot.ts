@@ -71,6 +71,8 @@ export class Slot<T extends SlotTask> {
     readonly res: Ring,
     readonly ctl: Int32Array,
     readonly port: MessagePort,
+    /** The doorbell's port in message mode (see SpawnOptions.onBell). */
+    readonly bellPort: MessagePort | undefined,
   ) {}
 
   /**
@@ -93,10 +95,12 @@ export class Slot<T extends SlotTask> {
     }
     const init: WorkerInit = { req: reqSab, res: resSab, ctl: ctlSab, bell: o.bell, port: port2, spinMax: o.spinMax }
     const transfer: MessagePort[] = [port2]
+    let bellPort: MessagePort | undefined
     if (o.onBell) {
       const bell = new MessageChannel()
-      bell.port1.on('message', o.onBell)
-      bell.port1.unref()
+      bellPort = bell.port1
+      bellPort.on('message', o.onBell)
+      bellPort.unref()
       init.bellPort = bell.port2
       transfer.push(bell.port2)
     }
@@ -106,7 +110,13 @@ export class Slot<T extends SlotTask> {
     // Workers never keep the process alive by themselves; outstanding tasks do (the pool's watchdog).
     worker.unref()
     port1.unref()
-    return new Slot<T>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1)
+    return new Slot<T>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1, bellPort)
+  }
+
+  /** Closes the main thread's ends of the side-channel and doorbell ports (the worker is gone). */
+  closePorts(): void {
+    this.port.close()
+    this.bellPort?.close()
   }
 
   /** Tasks held by this worker. */
