@@ -82,7 +82,8 @@ describe('DeadlineSweep', () => {
     settled.state = DONE
     sweep.watch(waiting)
     sweep.watch(settled)
-    await Bun.sleep(SWEEP_MS * 20)
+    await until(() => waiting.watch?.swept === 1)
+    await Bun.sleep(SWEEP_MS * 20) // more sweeps: still polled, not armed
     expect(waiting.watch?.swept).toBe(1)
     expect(expired).toEqual([])
   })
