@@ -44,28 +44,27 @@ describe('DeadlineSweep', () => {
     expect(expired).toEqual([`deadline_exceeded/${WHY_CANCELED}`])
   })
 
-  test('a running task that outlives two sweeps is armed: its abort then acts at once', async () => {
+  /** A running task with a signal and a deadline `ms` away, watched until the sweep armed it. */
+  async function armed(ms: number): Promise<{ t: Task; ac: AbortController; expired: string[] }> {
     const expired: string[] = []
     const sweep = new DeadlineSweep((_t, err) => expired.push(err.code))
     const ac = new AbortController()
-    const t = task({ signal: ac.signal, timeoutMs: 60_000 }, 60_000)
+    const t = task({ signal: ac.signal, timeoutMs: ms }, ms)
     running(t)
     sweep.watch(t)
     await until(() => t.watch?.swept === 2)
     expect(t.watch?.swept).toBe(2)
+    return { t, ac, expired }
+  }
+
+  test('a running task that outlives two sweeps is armed: its abort then acts at once', async () => {
+    const { ac, expired } = await armed(60_000)
     ac.abort()
     expect(expired).toEqual(['client_closed']) // synchronously, from the listener
   })
 
   test('release drops an armed task\'s listener and timer', async () => {
-    const expired: string[] = []
-    const sweep = new DeadlineSweep((_t, err) => expired.push(err.code))
-    const ac = new AbortController()
-    const t = task({ signal: ac.signal, timeoutMs: 300 }, 300)
-    running(t)
-    sweep.watch(t)
-    await until(() => t.watch?.swept === 2)
-    expect(t.watch?.swept).toBe(2)
+    const { t, ac, expired } = await armed(300)
     DeadlineSweep.release(t)
     ac.abort()
     await Bun.sleep(400) // past the deadline
