@@ -72,10 +72,12 @@ export interface Config {
   otelServiceName: string
   reusePort: boolean
   sqliteLocking: 'auto' | 'exclusive' | 'shared'
+  poolWake: 'message' | 'waitAsync'
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 const SQLITE_LOCKINGS = ['auto', 'exclusive', 'shared'] as const
+const POOL_WAKES = ['message', 'waitAsync'] as const
 
 /** The table of every setting: drives parsing, validation, `--help` and the README's table. */
 export const SPECS: readonly Spec[] = [
@@ -83,6 +85,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'HOST', key: 'host', kind: 'string', def: '0.0.0.0', help: 'Address to bind' },
   { env: 'WORKERS', key: 'workers', kind: 'int', def: String(availableParallelism()), min: 1, max: 256, help: 'Worker threads in the pool (default: available parallelism)' },
   { env: 'QUEUE_LIMIT', key: 'queueLimit', kind: 'int', def: '1024', min: 1, max: 1_000_000, help: 'Tasks waiting to start (in the main queue or a worker\'s ring) before new ones get 503' },
+  { env: 'POOL_WAKE', key: 'poolWake', kind: 'enum', def: 'message', values: POOL_WAKES, help: 'How pool workers wake the parked main thread: message (a postMessage on a port) or waitAsync (Atomics.notify); docs/pool.md compares them' },
   { env: 'WORKER_NICE', key: 'workerNice', kind: 'int', def: '-1', min: -1, max: 19, help: 'Nice value each pool worker thread sets for itself on Linux, so the event loop wins the CPU over CPU-bound tasks (0: same priority as the main thread; -1: 5 when WORKERS leave no core to the main thread, else 0)' },
   { env: 'DATA_DIR', key: 'dataDir', kind: 'path', def: './data', help: 'Directory for the SQLite databases' },
   { env: 'FILES_DIR', key: 'filesDir', kind: 'path', def: './public', help: 'Directory served under /files/' },

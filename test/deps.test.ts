@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
+import { WorkerPool } from '../src/pool/pool.ts'
 import { testDeps } from './support/deps.ts'
 
 // Whether another connection can read the users database while the server's stores are open.
@@ -50,4 +51,22 @@ describe('buildDeps: SQLITE_LOCKING', () => {
       await t.close()
     }
   })
+})
+
+describe('buildDeps: POOL_WAKE', () => {
+  for (const wake of ['message', 'waitAsync'] as const) {
+    test(`${wake}: the pool runs tasks one at a time and many at once`, async () => {
+      const t = await testDeps({ workers: 1, poolWake: wake })
+      try {
+        expect(t.deps.pool).toBeInstanceOf(WorkerPool)
+        expect((t.deps.pool as WorkerPool).wake).toBe(wake)
+        const dec = new TextDecoder()
+        for (let i = 0; i < 20; i++) expect(dec.decode(await t.deps.pool.run('echo', String(i)))).toBe(String(i))
+        const many = await Promise.all(Array.from({ length: 500 }, (_, i) => t.deps.pool.run('echo', String(i))))
+        expect(many.map((b) => Number(dec.decode(b)))).toEqual(Array.from({ length: 500 }, (_, i) => i))
+      } finally {
+        await t.close()
+      }
+    })
+  }
 })

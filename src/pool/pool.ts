@@ -168,6 +168,11 @@ export class WorkerPool implements TaskRunner {
     return this.#catalog
   }
 
+  /** How workers wake the parked main thread (the `wake` option, `POOL_WAKE`). */
+  get wake(): 'message' | 'waitAsync' {
+    return this.#opts.wake
+  }
+
   /** Workers that are up and taking tasks. */
   get alive(): number {
     let n = 0
