@@ -19,37 +19,29 @@ function readableByOthers(dataDir: string): boolean {
   }
 }
 
+/** Whether another connection can read users.sqlite while a server built with `overrides` has it open. */
+async function sharedWith(overrides: Parameters<typeof testDeps>[0]): Promise<boolean> {
+  const t = await testDeps(overrides)
+  try {
+    t.deps.users.create({ name: 'Ada', email: 'ada@example.com' })
+    return readableByOthers(t.deps.config.dataDir)
+  } finally {
+    await t.close()
+  }
+}
+
 describe('buildDeps: SQLITE_LOCKING', () => {
   test('auto without REUSE_PORT: this process owns users.sqlite, no other connection reads it', async () => {
-    const t = await testDeps()
-    try {
-      t.deps.users.create({ name: 'Ada', email: 'ada@example.com' })
-      expect(readableByOthers(t.deps.config.dataDir)).toBe(false)
-    } finally {
-      await t.close()
-    }
+    expect(await sharedWith({})).toBe(false)
   })
 
   test('auto with REUSE_PORT, and shared: other processes share the file', async () => {
-    for (const overrides of [{ reusePort: true }, { sqliteLocking: 'shared' as const }]) {
-      const t = await testDeps(overrides)
-      try {
-        t.deps.users.create({ name: 'Ada', email: 'ada@example.com' })
-        expect(readableByOthers(t.deps.config.dataDir)).toBe(true)
-      } finally {
-        await t.close()
-      }
-    }
+    expect(await sharedWith({ reusePort: true })).toBe(true)
+    expect(await sharedWith({ sqliteLocking: 'shared' })).toBe(true)
   })
 
   test('exclusive even with REUSE_PORT when asked', async () => {
-    const t = await testDeps({ reusePort: true, sqliteLocking: 'exclusive' })
-    try {
-      t.deps.users.create({ name: 'Ada', email: 'ada@example.com' })
-      expect(readableByOthers(t.deps.config.dataDir)).toBe(false)
-    } finally {
-      await t.close()
-    }
+    expect(await sharedWith({ reusePort: true, sqliteLocking: 'exclusive' })).toBe(false)
   })
 })
 
