@@ -53,6 +53,11 @@ export const ERRORS = {
   deadline_exceeded: { status: 504, message: 'The request deadline passed' },
   task_timeout: { status: 504, message: 'The task did not finish within its time limit' },
   upstream_timeout: { status: 504, message: 'The upstream service did not answer in time' },
+  // Storage (src/store/sqlite.ts storageError): the server's disk, not the request, failed.
+  insufficient_storage: { status: 507, message: "The server's disk is full; retry later" },
+  storage_busy: { status: 503, message: 'The database is busy; retry' },
+  storage_read_only: { status: 503, message: 'The database is read-only on the server; retry later' },
+  storage_unavailable: { status: 503, message: "The server's disk failed the operation; retry later" },
 } as const satisfies Record<string, { status: number; message: string }>
 
 /** A stable, snake_case error code from {@link ERRORS}. */

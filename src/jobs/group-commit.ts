@@ -10,6 +10,12 @@
  *
  * A write that throws rejects its own promise only (SQLite rolls back that statement, not the
  * transaction); a failed COMMIT rejects every write of the batch, since none of it is durable.
+ * One exception: on a full disk or an I/O error SQLite may roll back the whole transaction
+ * itself (sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"). The writes
+ * already run are then undone, and the rest would each commit on their own in autocommit mode
+ * while the final COMMIT fails and rejects them: the batch stops there and every write of it is
+ * rejected with that error. Storage failures reach callers as their AppError (`storageError`:
+ * 507 `insufficient_storage` for a full disk).
  *
  * @example
  * ```ts
@@ -18,6 +24,7 @@
  * ```
  */
 import type { Database } from 'bun:sqlite'
+import { storageError } from '../store/sqlite.ts'
 
 interface PendingWrite {
   run: () => unknown
@@ -56,12 +63,20 @@ export class GroupCommit {
     try {
       this.#db.run('BEGIN IMMEDIATE')
       for (let i = 0; i < ops.length; i++) {
-        try { outcomes[i] = { ok: true, value: ops[i]!.run() } } catch (err) { outcomes[i] = { ok: false, value: err } }
+        try {
+          outcomes[i] = { ok: true, value: ops[i]!.run() }
+        } catch (err) {
+          // SQLite rolled the whole transaction back (see the module comment): nothing of the
+          // batch holds, and nothing more may run outside a transaction.
+          if (!this.#db.inTransaction) throw err
+          outcomes[i] = { ok: false, value: storageError(err, 'write the job') }
+        }
       }
       this.#db.run('COMMIT')
     } catch (err) {
       try { this.#db.run('ROLLBACK') } catch { /* no transaction left to roll back */ }
-      for (const op of ops) op.reject(err)
+      const mapped = storageError(err, 'write the job')
+      for (const op of ops) op.reject(mapped)
       return
     }
     for (let i = 0; i < ops.length; i++) {

@@ -5,6 +5,10 @@
  * fsync per job. Every statement is prepared once; every state change is a single conditional
  * UPDATE (atomic by itself) or a transaction.
  *
+ * Storage failures surface as their AppError (`storageError`: a full disk is 507
+ * `insufficient_storage`, a lock held too long 503 `storage_busy`), for writes through the group
+ * commit and for reads here; the runner retries an outcome it could not write on these codes.
+ *
  * @example
  * ```ts
  * const store = openSqliteJobStore(join(config.dataDir, 'jobs.sqlite'))
@@ -12,7 +16,7 @@
  * ```
  */
 import type { Database, Statement } from 'bun:sqlite'
-import { openDatabase } from '../store/sqlite.ts'
+import { openDatabase, runReturning, storageError } from '../store/sqlite.ts'
 import { GroupCommit } from './group-commit.ts'
 import type { Job, JobError, JobState, PipelineStage } from './model.ts'
 import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
@@ -187,7 +191,7 @@ export class SqliteJobStore implements JobStore {
   #cancelOne(id: string, now: number): { job: Job; from: JobState } | undefined {
     const before = this.#byId.get(id)
     if (!before) return undefined
-    const r = this.#cancel.get(now, id)
+    const r = runReturning(this.#cancel, now, id)
     return { job: toJob(r ?? before), from: before.state }
   }
 
@@ -198,17 +202,26 @@ export class SqliteJobStore implements JobStore {
   }
 
   async get(id: string): Promise<Job | undefined> {
-    return this.getSync(id)
+    return this.#read('read the job', () => this.getSync(id))
   }
 
   async findByKey(key: string): Promise<Job | undefined> {
-    const r = this.#byKey.get(key)
+    const r = this.#read('read the job', () => this.#byKey.get(key))
     return r ? toJob(r) : undefined
   }
 
   async result(id: string): Promise<Uint8Array | undefined> {
-    const r = this.#result.get(id)
+    const r = this.#read('read the job result', () => this.#result.get(id))
     return r?.result ?? undefined
+  }
+
+  /** Runs a read, turning a storage failure into its AppError (the async API rejects with it). */
+  #read<T>(what: string, run: () => T): T {
+    try {
+      return run()
+    } catch (err) {
+      throw storageError(err, what)
+    }
   }
 
   async list(q: ListQuery): Promise<ListPage> {
@@ -220,7 +233,7 @@ export class SqliteJobStore implements JobStore {
     args.push(q.limit + 1)
     // A handful of shapes at most (state? task? cursor?): db.query caches each compiled statement.
     const sql = `SELECT ${COLS} FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?${args.length}`
-    const rows = this.#db.query<Row, Bind[]>(sql).all(...args)
+    const rows = this.#read('list the jobs', () => this.#db.query<Row, Bind[]>(sql).all(...args))
     const more = rows.length > q.limit
     const jobs = (more ? rows.slice(0, q.limit) : rows).map(toJob)
     const page: ListPage = { jobs }
@@ -242,16 +255,16 @@ export class SqliteJobStore implements JobStore {
   }
 
   async nextRunAt(): Promise<number | undefined> {
-    return this.#nextRunAt.get()?.t ?? undefined
+    return this.#read('read the job queue', () => this.#nextRunAt.get())?.t ?? undefined
   }
 
   progress(id: string, pct: number, message: string, now: number): Promise<boolean> {
-    return this.#write(() => this.#progress.get(pct, message, now, id) !== null)
+    return this.#write(() => runReturning(this.#progress, pct, message, now, id) !== null)
   }
 
   /** Synchronous completion (local store only). */
   completeSync(id: string, result: Uint8Array, now: number): Job | undefined {
-    const r = this.#complete.get(result, now, id)
+    const r = runReturning(this.#complete, result, now, id)
     return r ? toJob(r) : undefined
   }
 
@@ -261,21 +274,21 @@ export class SqliteJobStore implements JobStore {
 
   fail(id: string, error: JobError, now: number): Promise<Job | undefined> {
     return this.#write(() => {
-      const r = this.#fail.get(error.code, error.message, now, id)
+      const r = runReturning(this.#fail, error.code, error.message, now, id)
       return r ? toJob(r) : undefined
     })
   }
 
   retry(id: string, runAt: number, error: JobError, now: number): Promise<Job | undefined> {
     return this.#write(() => {
-      const r = this.#retry.get(runAt, error.code, error.message, now, id)
+      const r = runReturning(this.#retry, runAt, error.code, error.message, now, id)
       return r ? toJob(r) : undefined
     })
   }
 
   release(id: string, runAt: number, now: number): Promise<Job | undefined> {
     return this.#write(() => {
-      const r = this.#release.get(runAt, now, id)
+      const r = runReturning(this.#release, runAt, now, id)
       return r ? toJob(r) : undefined
     })
   }
@@ -298,7 +311,7 @@ export class SqliteJobStore implements JobStore {
 
   async counts(): Promise<Record<JobState, number>> {
     const out: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
-    for (const { state, n } of this.#counts.all()) out[state] = n
+    for (const { state, n } of this.#read('count the jobs', () => this.#counts.all())) out[state] = n
     return out
   }
 

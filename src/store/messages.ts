@@ -5,6 +5,9 @@
  * Ids come from `AUTOINCREMENT`, so an id is never reused and a cursor never skips or repeats a row.
  * Usage is three nullable columns rather than a JSON blob: they can be summed in SQL.
  *
+ * A SQLite storage failure becomes its AppError (a full disk → 507 `insufficient_storage`, see
+ * `storageError`); reads keep working while writes are refused.
+ *
  * @example
  * ```ts
  * const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'))
@@ -15,7 +18,7 @@
  * ```
  */
 import type { Database, Statement } from 'bun:sqlite'
-import { closeDatabase, openDatabase, type OpenDatabaseOptions } from './sqlite.ts'
+import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 
 /** Token counts of one exchange. */
 export interface MessageUsage {
@@ -133,7 +136,12 @@ export class MessageStore {
    */
   create(m: NewMessage): Message {
     const u = m.usage
-    const row = this.#insert.get(m.input, m.system ?? null, m.response, m.model, u?.promptTokens ?? null, u?.completionTokens ?? null, u?.totalTokens ?? null, new Date().toISOString())
+    let row: Row | null
+    try {
+      row = runReturning(this.#insert, m.input, m.system ?? null, m.response, m.model, u?.promptTokens ?? null, u?.completionTokens ?? null, u?.totalTokens ?? null, new Date().toISOString())
+    } catch (err) {
+      throw storageError(err, 'store the message')
+    }
     if (row === null) throw new Error('INSERT … RETURNING returned no row')
     return toMessage(row)
   }
@@ -147,7 +155,12 @@ export class MessageStore {
    * ```
    */
   get(id: number): Message | null {
-    const row = this.#get.get(id)
+    let row: Row | null
+    try {
+      row = this.#get.get(id)
+    } catch (err) {
+      throw storageError(err, 'read the message')
+    }
     return row === null ? null : toMessage(row)
   }
 
@@ -163,7 +176,12 @@ export class MessageStore {
    */
   list(options: { limit: number; after?: number }): MessagePage {
     const limit = Math.max(1, Math.floor(options.limit))
-    const rows = options.after === undefined ? this.#firstPage.all(limit + 1) : this.#pageAfter.all(options.after, limit + 1)
+    let rows: Row[]
+    try {
+      rows = options.after === undefined ? this.#firstPage.all(limit + 1) : this.#pageAfter.all(options.after, limit + 1)
+    } catch (err) {
+      throw storageError(err, 'list the messages')
+    }
     const more = rows.length > limit
     if (more) rows.length = limit
     const items = rows.map(toMessage)

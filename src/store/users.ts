@@ -8,6 +8,10 @@
  * All calls are synchronous (bun:sqlite is): on the main thread each one is a single indexed
  * statement measured in microseconds, cheaper than a hop to a worker would be.
  *
+ * A failing disk is the server's problem, not the client's: every call turns a SQLite storage
+ * failure into its AppError (a full disk → 507 `insufficient_storage`, see `storageError`), and
+ * reads keep working while writes are refused.
+ *
  * @example
  * ```ts
  * const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
@@ -19,7 +23,7 @@
  */
 import type { Database, Statement } from 'bun:sqlite'
 import { AppError } from '../errors.ts'
-import { closeDatabase, openDatabase, type OpenDatabaseOptions } from './sqlite.ts'
+import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 
 /** A stored user, as the API returns it. */
 export interface User {
@@ -111,7 +115,12 @@ export class UserStore {
    * ```
    */
   create(input: NewUser): User {
-    const row = this.#insert.get(input.name, input.email, new Date().toISOString())
+    let row: User | null
+    try {
+      row = runReturning(this.#insert, input.name, input.email, new Date().toISOString())
+    } catch (err) {
+      throw storageError(err, 'store the user')
+    }
     if (row === null) {
       throw new AppError('conflict', 'A user with this email already exists', { details: [{ path: '/email', message: 'already registered' }] })
     }
@@ -127,7 +136,11 @@ export class UserStore {
    * ```
    */
   get(id: number): User | null {
-    return this.#get.get(id)
+    try {
+      return this.#get.get(id)
+    } catch (err) {
+      throw storageError(err, 'read the user')
+    }
   }
 
   /**
@@ -142,7 +155,12 @@ export class UserStore {
    */
   list(options: ListOptions): UserPage {
     const limit = Math.max(1, Math.floor(options.limit))
-    const rows = options.after === undefined ? this.#firstPage.all(limit + 1) : this.#pageAfter.all(options.after, limit + 1)
+    let rows: User[]
+    try {
+      rows = options.after === undefined ? this.#firstPage.all(limit + 1) : this.#pageAfter.all(options.after, limit + 1)
+    } catch (err) {
+      throw storageError(err, 'list the users')
+    }
     if (rows.length <= limit) return { items: rows, nextCursor: null }
     rows.length = limit
     return { items: rows, nextCursor: String(rows[limit - 1]!.id) }
@@ -157,7 +175,11 @@ export class UserStore {
    * ```
    */
   delete(id: number): boolean {
-    return this.#delete.get(id) !== null
+    try {
+      return runReturning(this.#delete, id) !== null
+    } catch (err) {
+      throw storageError(err, 'delete the user')
+    }
   }
 
   /** How many users are stored (for tests and diagnostics). */

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { openSqliteJobStore } from '../../src/jobs/sqlite-store.ts'
+import { openSqliteJobStore, SqliteJobStore } from '../../src/jobs/sqlite-store.ts'
+import { openDatabase } from '../../src/store/sqlite.ts'
+import { AppError } from '../../src/errors.ts'
 import { newJob } from '../../src/jobs/model.ts'
 import { tempDir } from '../support/deps.ts'
 import { runJobStoreSuite } from './store-suite.ts'
@@ -57,6 +59,39 @@ describe('SqliteJobStore specifics', () => {
       expect((await again.get(a.id))?.input).toBe('1')
       expect((await again.get(b.id))?.input).toBe('2')
       await again.close()
+    } finally {
+      tmp.remove()
+    }
+  })
+
+  test('group commit on a full disk: when SQLite rolls the whole batch back, every write of it is rejected as insufficient_storage and none commits on its own', async () => {
+    const tmp = tempDir('highperf-jobs-')
+    try {
+      const path = join(tmp.dir, 'jobs.sqlite')
+      const db = openDatabase(path)
+      const s = new SqliteJobStore(db)
+      // A real SQLITE_FULL without a full filesystem: the file may not grow past a few pages.
+      const pages = (db.query('PRAGMA page_count').get() as { page_count: number }).page_count
+      db.run(`PRAGMA max_page_count = ${pages + 4}`)
+      const a = newJob({ task: 'echo', input: '"a"' }, Date.now())
+      const big = newJob({ task: 'echo', input: JSON.stringify('x'.repeat(200_000)) }, Date.now())
+      const c = newJob({ task: 'echo', input: '"c"' }, Date.now())
+      // One turn: one transaction. The big insert fails with SQLITE_FULL and SQLite rolls the
+      // transaction back; the insert of c must not then run (and commit) in autocommit mode.
+      const results = await Promise.allSettled([s.insert(a), s.insert(big), s.insert(c)])
+      for (const r of results) {
+        expect(r.status).toBe('rejected')
+        const err = (r as PromiseRejectedResult).reason as AppError
+        expect(err).toBeInstanceOf(AppError)
+        expect([err.code, err.status, err.retryAfter]).toEqual(['insufficient_storage', 507, 30])
+      }
+      expect(await s.get(a.id)).toBeUndefined()
+      expect(await s.get(c.id)).toBeUndefined()
+      // Space returns: the same store writes again.
+      db.run('PRAGMA max_page_count = 1000000')
+      expect((await s.insert(c)).created).toBe(true)
+      expect((await s.get(c.id))?.input).toBe('"c"')
+      await s.close()
     } finally {
       tmp.remove()
     }
