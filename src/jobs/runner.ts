@@ -15,6 +15,13 @@
  * `queue_full` and `pool_closed` put the job back without counting the attempt (not the job's
  * fault); anything else retries after {@link backoffDelay} while attempts remain.
  *
+ * Outcomes that cannot be written. A job's result, failure or retry is one store write; when the
+ * store refuses it (disk full, lock, I/O error) the runner keeps the outcome and writes it again
+ * with backoff (outcome-writer.ts) until it lands, so the job turns final as soon as space is
+ * back, without a restart. Any other refusal is retried a few times, then a result that cannot
+ * be stored fails the job (`internal`). Only a stop while the store still refuses leaves a job
+ * `running`: the next start re-queues it.
+ *
  * @example
  * ```ts
  * const runner = new JobRunner({ store, pool, log, concurrency: 4, queueLimit: 1000, backoffBase: 1000, ttl: 86_400_000 })
@@ -29,6 +36,7 @@ import type { Logger } from '../log.ts'
 import { backoffDelay } from '../sync/index.ts'
 import { JobEvents, type JobListener } from './events.ts'
 import { isFinal, newJob, type Job, type JobError, type JobState, type NewJob } from './model.ts'
+import { writeOutcome } from './outcome-writer.ts'
 import { runPipeline } from './pipeline.ts'
 import { SubmitValidator } from './validate.ts'
 import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
@@ -90,6 +98,10 @@ export class JobRunner {
   #drainDeadline = 0
   /** Set when close() aborts what still runs after the grace: a job claimed later is aborted at once. */
   #aborting = false
+  /** Aborted with #aborting: outcome writes still being retried stop waiting (see {@link #record}). */
+  readonly #stopRetries = new AbortController()
+  /** Claims failed in a row (a full disk): only the first of a streak is logged. */
+  #claimFailures = 0
   readonly #validator: SubmitValidator
 
   constructor(options: JobRunnerOptions) {
@@ -229,6 +241,7 @@ export class JobRunner {
     // The grace period: a timed-out wait only stops waiting, it cancels nothing.
     if (left > 0) await this.#active.wait(AbortSignal.timeout(left)).catch(() => {})
     this.#aborting = true
+    this.#stopRetries.abort(SHUTDOWN)
     for (const ac of this.#running.values()) ac.abort(SHUTDOWN)
     await this.#active.wait()
     this.#closed = true
@@ -267,6 +280,8 @@ export class JobRunner {
           } finally {
             this.#inPool -= free
           }
+          if (this.#claimFailures > 0) this.#o.log.info({ failures: this.#claimFailures }, 'job runner claims jobs again')
+          this.#claimFailures = 0
           this.#inPool += jobs.length
           this.#counts.queued -= jobs.length
           this.#counts.running += jobs.length
@@ -283,7 +298,8 @@ export class JobRunner {
         }
       } while (this.#again)
     } catch (err) {
-      this.#o.log.error({ err }, 'job runner could not claim jobs; retrying in 1 s')
+      // Logged once per streak: a full disk would otherwise log the same error every second.
+      if (this.#claimFailures++ === 0) this.#o.log.error({ err }, 'job runner could not claim jobs; retrying every second')
       this.#wakeAt_(this.#o.now() + 1000)
     } finally {
       this.#filling = false
@@ -316,9 +332,10 @@ export class JobRunner {
     this.events.emit(job.id, { type: 'state', job })
     void this.#execute(job, ac)
       .catch((err) => {
-        // The store refused the outcome (e.g. disk full): the job stays `running` in the store and
-        // the next start re-queues it; the process must not die of an unhandled rejection.
-        this.#o.log.error({ err, id: job.id }, 'cannot record the outcome of a job')
+        // #record gave up (the server is stopping while the store still refuses, or the store is
+        // broken beyond a full disk): the job stays `running` in the store and the next start
+        // re-queues it; the process must not die of an unhandled rejection.
+        this.#o.log.error({ err, id: job.id }, 'cannot record the outcome of a job; the next start re-queues it')
       })
       .finally(() => {
         this.#running.delete(job.id)
@@ -344,8 +361,22 @@ export class JobRunner {
       return
     }
     this.#leavePool()
-    const done = await this.#o.store.complete(job.id, bytes, this.#o.now())
+    let done: Job | undefined
+    try {
+      done = await this.#record(job, 'result', () => this.#o.store.complete(job.id, bytes, this.#o.now()))
+    } catch (err) {
+      if (this.#stopRetries.signal.aborted) throw err
+      // Refused for a reason that does not pass (e.g. a result the store cannot hold): the job
+      // fails with that reason instead of staying `running`.
+      const error: JobError = { code: 'internal', message: `the result could not be stored: ${err instanceof Error ? err.message : String(err)}` }
+      done = await this.#record(job, 'failure', () => this.#o.store.fail(job.id, error, this.#o.now()))
+    }
     if (done) this.#transition('running', done)
+  }
+
+  /** Writes one outcome of `job` until the store takes it or close() stops the retries. */
+  #record(job: Job, what: string, write: () => Promise<Job | undefined>): Promise<Job | undefined> {
+    return writeOutcome(write, { id: job.id, what, log: this.#o.log, signal: this.#stopRetries.signal, random: this.#o.random })
   }
 
   /**
@@ -362,13 +393,15 @@ export class JobRunner {
     if (ac.signal.reason === CANCELED) return // cancel() already stored and published it
     const code = err instanceof AppError ? err.code : 'task_failed'
     const error: JobError = { code, message: err instanceof Error ? err.message : String(err) }
+    const store = this.#o.store
     let after: Job | undefined
     if (ac.signal.reason === SHUTDOWN || NOT_THE_JOBS_FAULT.has(code)) {
-      after = await this.#o.store.release(job.id, ac.signal.reason === SHUTDOWN ? now : now + 250, now)
+      after = await this.#record(job, 'release', () => store.release(job.id, ac.signal.reason === SHUTDOWN ? now : now + 250, now))
     } else if (!PERMANENT.has(code) && job.attempts < job.maxAttempts) {
-      after = await this.#o.store.retry(job.id, now + backoffDelay(job.attempts, this.#o.backoffBase, MAX_JOB_BACKOFF_MS, this.#o.random, 'equal'), error, now)
+      const runAt = now + backoffDelay(job.attempts, this.#o.backoffBase, MAX_JOB_BACKOFF_MS, this.#o.random, 'equal')
+      after = await this.#record(job, 'retry', () => store.retry(job.id, runAt, error, now))
     } else {
-      after = await this.#o.store.fail(job.id, error, now)
+      after = await this.#record(job, 'failure', () => store.fail(job.id, error, now))
     }
     if (after) this.#transition('running', after)
   }

@@ -7,6 +7,11 @@
  * (e.g. `complete` only moves a `running` job), so a cancel racing a completion has exactly one
  * winner and a final state is never overwritten.
  *
+ * A store reports a failure of its storage that passes on its own as an AppError with one of the
+ * codes of `STORAGE_TRANSIENT` (outcome-writer.ts): `insufficient_storage` (507, disk full),
+ * `storage_busy`, `storage_read_only`, `storage_unavailable` (503). Routes answer them as such,
+ * and the runner retries a job's outcome write refused with them until it lands.
+ *
  * @example
  * ```ts
  * const { job, created } = await store.insert(newJob({ task: 'echo', input: '{}' }, Date.now()))

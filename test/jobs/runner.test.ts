@@ -220,24 +220,6 @@ describe('JobRunner', () => {
     expect((err as AppError).retryAfter).toBe(1)
   })
 
-  test('a store that refuses an outcome does not crash the runner; later jobs still run', async () => {
-    const tmp = tempDir('highperf-runner-')
-    cleanups.push(tmp.remove)
-    const store = openSqliteJobStore(join(tmp.dir, 'jobs.sqlite'))
-    let refuse = true
-    const original = store.complete.bind(store)
-    store.complete = (id, result, now) => {
-      if (refuse) { refuse = false; return Promise.reject(new Error('disk full')) }
-      return original(id, result, now)
-    }
-    const { runner, ready } = setup({ store, concurrency: 1 })
-    await ready
-    const first = await submit(runner, { task: 'echo', input: '1' })
-    const second = await submit(runner, { task: 'echo', input: '2' })
-    expect((await settle(runner, second.id)).state).toBe('succeeded')
-    expect((await runner.get(first.id))?.state).toBe('running') // re-queued by the next start
-  })
-
   test('a repeated submit with its Idempotency-Key finds its job even when the queue is full', async () => {
     const { runner } = setup({ queueLimit: 1 }, false)
     const first = await runner.submit({ task: 'echo', input: '1', idempotencyKey: 'same' })
