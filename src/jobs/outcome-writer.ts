@@ -21,14 +21,20 @@ import { backoffDelay, sleep } from '../sync/index.ts'
  * Codes a {@link JobStore} reports a failure of its storage with that passes on its own (the
  * SQLite store: `storageError` in src/store/sqlite.ts): an outcome write refused with one of them
  * is retried until it lands.
+ *
+ * @example STORAGE_TRANSIENT.has(new AppError('insufficient_storage').code) // true
  */
 export const STORAGE_TRANSIENT: ReadonlySet<string> = new Set(['insufficient_storage', 'storage_busy', 'storage_read_only', 'storage_unavailable'])
 
-/** The longest wait between two tries of an outcome write, ms. */
+/**
+ * The longest wait between two tries of an outcome write, ms: space freed is noticed this soon.
+ *
+ * @example backoffDelay(20, 50, MAX_OUTCOME_BACKOFF_MS, Math.random, 'equal') // 2500..5000
+ */
 export const MAX_OUTCOME_BACKOFF_MS = 5_000
 
 /** Tries of a write refused for any other reason before {@link writeOutcome} gives up. */
-export const OTHER_WRITE_TRIES = 3
+const OTHER_WRITE_TRIES = 3
 
 /** Options of {@link writeOutcome}. */
 export interface WriteOutcomeOptions {

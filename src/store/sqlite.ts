@@ -38,6 +38,8 @@ import { AppError } from '../errors.ts'
  * Bytes a WAL file is truncated to when SQLite restarts it (`PRAGMA journal_size_limit`): twice
  * the ~4 MB a WAL reaches between two automatic checkpoints, so the steady state never pays a
  * truncate and regrow.
+ *
+ * @example db.query('PRAGMA journal_size_limit').get() // { journal_size_limit: WAL_SIZE_LIMIT }
  */
 export const WAL_SIZE_LIMIT = 8 * 1024 * 1024
 
