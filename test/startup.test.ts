@@ -4,7 +4,7 @@
  * writing of the log (src/log.ts) a fatal line depends on.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createLogger } from '../src/log.ts'
 import { checkTlsFiles, listenError, openAtStart, prepareDataDir, StartupError, warnIfFilesDirMissing } from '../src/startup/index.ts'
@@ -42,7 +42,28 @@ describe('prepareDataDir', () => {
   })
 })
 
+describe('prepareDataDir: what stands in the way', () => {
+  test('a symbolic link to nothing is named as such, with its target', () => {
+    const link = join(tmp.dir, 'dangling-data')
+    symlinkSync(join(tmp.dir, 'nowhere'), link)
+    expect((thrown(() => prepareDataDir(link)) as Error).message).toStartWith(`DATA_DIR ${link} is a symbolic link to ${join(tmp.dir, 'nowhere')}, which does not exist`)
+  })
+})
+
 describe('openAtStart', () => {
+  test('a FIFO where a database should be is named before SQLite opens it (SQLite says only "disk I/O error")', () => {
+    const dir = join(tmp.dir, 'fifo-db')
+    mkdirSync(dir)
+    const path = join(dir, 'users.sqlite')
+    expect(Bun.spawnSync(['mkfifo', path]).exitCode).toBe(0)
+    let opened = false
+    const err = thrown(() => openAtStart(path, () => { opened = true }))
+    expect(err).toMatchObject({ code: 'database', path })
+    expect((err as Error).message).toContain('is not a regular file')
+    expect(opened).toBe(false)
+  })
+
+
   test('a file that is no database becomes a StartupError naming it; the open error stays as its cause', () => {
     const dir = join(tmp.dir, 'garbage')
     mkdirSync(dir)

@@ -14,7 +14,7 @@
  * const users = openAtStart(join(dir, 'users.sqlite'), () => UserStore.open(join(dir, 'users.sqlite')))
  * ```
  */
-import { accessSync, constants, lstatSync, mkdirSync, statSync } from 'node:fs'
+import { accessSync, constants, lstatSync, mkdirSync, readlinkSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { errorCode, shortReason, StartupError, thisProcess, runningUid } from './error.ts'
 
@@ -36,13 +36,26 @@ function fileInTheWay(path: string): string | undefined {
   return undefined
 }
 
+/** What stands where a directory was expected (mkdir said EEXIST): "is a file, not a directory"… */
+function whatIsThere(path: string): string {
+  try {
+    const st = statSync(path)
+    return st.isFile() ? 'is a file, not a directory' : 'is not a directory'
+  } catch {
+    // stat failed where lstat found something: a symbolic link to nothing.
+    let target = '?'
+    try { target = readlinkSync(path) } catch { /* keep '?' */ }
+    return `is a symbolic link to ${target}, which does not exist`
+  }
+}
+
 /** A failed mkdir/access of DATA_DIR as a StartupError. */
 function dataDirError(dir: string, err: unknown, creating: boolean): StartupError {
   const code = errorCode(err)
   const cause = { cause: err }
   switch (code) {
     case 'EEXIST':
-      return new StartupError('data_dir', dir, `DATA_DIR ${dir} is a file, not a directory`, 'move the file away, or set DATA_DIR (--data-dir) to a directory (it is created if missing)', cause)
+      return new StartupError('data_dir', dir, `DATA_DIR ${dir} ${whatIsThere(dir)}`, 'move it away, or set DATA_DIR (--data-dir) to a directory (it is created if missing)', cause)
     case 'ENOTDIR': {
       const file = fileInTheWay(dir) ?? dirname(dir)
       return new StartupError('data_dir', dir, `DATA_DIR ${dir} cannot be created: ${file} is a file, not a directory`, `set DATA_DIR (--data-dir) to a path under a directory`, cause)
@@ -76,9 +89,12 @@ export function prepareDataDir(dataDir: string): string {
   } catch (err) {
     throw dataDirError(dir, err, true)
   }
-  // mkdir -p succeeds on a symlink to a directory, and says EEXIST for a file; a symlink to a
-  // file is caught here.
-  if (!statSync(dir).isDirectory()) throw dataDirError(dir, Object.assign(new Error('not a directory'), { code: 'EEXIST' }), true)
+  // mkdir -p succeeds on a symlink to a directory, and says EEXIST for anything else there.
+  let isDirectory = false
+  try {
+    isDirectory = statSync(dir).isDirectory()
+  } catch { /* gone again: reported as EEXIST below */ }
+  if (!isDirectory) throw dataDirError(dir, Object.assign(new Error('not a directory'), { code: 'EEXIST' }), true)
   try {
     // W to create the databases and their -wal files, X to reach them.
     accessSync(dir, constants.W_OK | constants.X_OK)
@@ -93,12 +109,18 @@ function checkDatabaseFile(path: string): void {
   for (const file of [path, `${path}-wal`, `${path}-shm`]) {
     let st
     try {
-      st = lstatSync(file)
-    } catch {
-      continue // missing: SQLite creates it
+      st = statSync(file)
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw new StartupError('database', file, `${file} cannot be used: ${shortReason(err)}`, 'fix it or its permissions', { cause: err })
+      if (lstatSync(file, { throwIfNoEntry: false }) === undefined) continue // missing: SQLite creates it
+      throw new StartupError('database', file, `${file} ${whatIsThere(file)}`, 'remove or fix the link (a missing database is created at start)', { cause: err })
     }
     if (st.isDirectory()) {
       throw new StartupError('database', file, `${file} is a directory, not a database file`, 'remove or rename it (a missing database is created at start)')
+    }
+    // SQLite answers a FIFO or a device with a bare "disk I/O error": only regular files (or links to them).
+    if (!st.isFile()) {
+      throw new StartupError('database', file, `${file} is not a regular file`, 'remove or rename it (a missing database is created at start)')
     }
     try {
       accessSync(file, constants.R_OK | constants.W_OK)
