@@ -36,7 +36,7 @@ import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
-import { checkStartup, openAtStart, startAtStart } from './startup/index.ts'
+import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
 
 /** Options of {@link buildDeps}. */
 export interface BuildOptions {
@@ -86,7 +86,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   const lifecycle = new Lifecycle()
   // A fresh registry per instance: two servers (or two tests) in one process never share series.
   const metrics = createMetrics()
-  const accessLog = createAccessLog(config)
+  const accessLog = openAccessLogAtStart(config.accessLog, () => createAccessLog(config))
   if (accessLog) closers.push(() => accessLog.close())
   const tracing = await createTracing(config)
   if (tracing) closers.push(() => tracing.shutdown())

@@ -69,6 +69,12 @@ async function expectStartFails(extra: Record<string, string> | ((run: number) =
   runs.forEach((r, i) => expectOneClearLine(r, typeof expected === 'function' ? expected(i) : expected))
 }
 
+// A tmpfs mounted read-only: EROFS for everyone, root included.
+const readOnly = fresh('read-only')
+mkdirSync(readOnly)
+const mounted = Bun.spawnSync(['mount', '-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', readOnly], { stderr: 'pipe' }).exitCode === 0
+if (mounted) cleanups.push(() => { Bun.spawnSync(['umount', readOnly]) })
+
 describe('a damaged database: one line naming the file, in 20 of 20 starts', () => {
   for (const db of ['users', 'jobs', 'messages']) {
     test(`a ${db}.sqlite that is not a database`, async () => {
@@ -129,11 +135,6 @@ describe('an unusable DATA_DIR: one line naming it and the fix, in 20 of 20 star
     await expectStartFails({ DATA_DIR: join(file, 'data') }, [`DATA_DIR ${join(file, 'data')}`, `${file} is a file`], 5)
   }, 60_000)
 
-  // A tmpfs mounted read-only: EROFS for everyone, root included.
-  const readOnly = fresh('read-only')
-  mkdirSync(readOnly)
-  const mounted = Bun.spawnSync(['mount', '-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', readOnly], { stderr: 'pipe' }).exitCode === 0
-  if (mounted) cleanups.push(() => { Bun.spawnSync(['umount', readOnly]) })
   test.skipIf(!mounted)(`a read-only DATA_DIR (skipped if no read-only tmpfs can be mounted: ${mounted ? 'mounted' : 'mount failed'})`, async () => {
     await expectStartFails({ DATA_DIR: readOnly }, [`DATA_DIR ${readOnly}`, 'read-only file system', 'read-write'])
     // And one that would have to be created there.
@@ -214,6 +215,17 @@ describe('a wrong TLS file: one line naming it and the fix', () => {
     writeFileSync(locked, await Bun.file(key).text())
     chmodSync(locked, 0o000)
     await expectStartFails({ TLS_CERT_FILE: cert, TLS_KEY_FILE: locked }, [`TLS_KEY_FILE ${locked} is not readable`, 'permission denied'], 5, cmd)
+  }, 60_000)
+})
+
+describe('an unusable ACCESS_LOG file: one line naming it and the fix', () => {
+  test('a directory', async () => {
+    await expectStartFails({ ACCESS_LOG: tmp.dir }, [`ACCESS_LOG ${tmp.dir} is a directory`, 'ACCESS_LOG (--access-log)'], 5)
+  }, 60_000)
+
+  test.skipIf(!mounted)(`on a read-only file system (skipped if no read-only tmpfs can be mounted: ${mounted ? 'mounted' : 'mount failed'})`, async () => {
+    const file = join(readOnly, 'access.log')
+    await expectStartFails({ ACCESS_LOG: file }, [`ACCESS_LOG ${file} is on a read-only file system`, 'ACCESS_LOG (--access-log)'], 5)
   }, 60_000)
 })
 

@@ -5,6 +5,7 @@
  * - `TLS_CERT_FILE` / `TLS_KEY_FILE`: readable PEM, the key the certificate's (./tls.ts).
  * - `DATA_DIR`: created if missing, a directory, writable (./data-dir.ts); each database file is
  *   checked and opened through {@link openAtStart}.
+ * - `ACCESS_LOG` naming a file: opened through {@link openAccessLogAtStart} (./access-log.ts).
  * - `FILES_DIR`: not required (a missing one answers 404s), so only one warning at start.
  * - Listening: a taken port, an address this machine does not have, a privileged port
  *   ({@link listenError}).
@@ -24,6 +25,7 @@ import { checkTlsFiles } from './tls.ts'
 
 export { StartupError, type StartupErrorCode } from './error.ts'
 export { openAtStart, prepareDataDir, startAtStart } from './data-dir.ts'
+export { openAccessLogAtStart } from './access-log.ts'
 export { checkTlsFiles } from './tls.ts'
 
 /**
