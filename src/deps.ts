@@ -10,6 +10,11 @@
  * a part that hangs (an OTLP endpoint that never answers a final flush, a worker stuck in native
  * code) must not keep the process from exiting.
  *
+ * Start-up checks come first (src/startup: TLS files, DATA_DIR, FILES_DIR), and each database is
+ * opened through `openAtStart`, so a failure is a `StartupError` naming the file and the fix; a
+ * part that fails to open closes the parts opened before it, so an embedding process that catches
+ * the error is left with no worker running and no database locked.
+ *
  * @example
  * ```ts
  * const built = await buildDeps(config, log)
@@ -17,7 +22,6 @@
  * await built.close()
  * ```
  */
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AppDeps } from './app.ts'
 import type { Config } from './config.ts'
@@ -32,6 +36,7 @@ import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
+import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
 
 /** Options of {@link buildDeps}. */
 export interface BuildOptions {
@@ -52,29 +57,56 @@ export interface BuiltDeps {
 
 /** Builds every dependency of the app from the configuration (see the module comment for the order). */
 export async function buildDeps(config: Config, log: Logger, options: BuildOptions = {}): Promise<BuiltDeps> {
-  mkdirSync(config.dataDir, { recursive: true })
+  const dataDir = checkStartup(config, log)
+  const closers: Closer[] = []
+  try {
+    return await wire(config, log, options, dataDir, closers)
+  } catch (err) {
+    await closeAll(closers, config, log)
+    throw err
+  }
+}
+
+type Closer = () => Promise<void> | void
+
+/** Runs `closers` in reverse order of creation, each bounded; errors are logged, not thrown. */
+async function closeAll(closers: Closer[], config: Config, log: Logger): Promise<void> {
+  const bound = config.shutdownTimeout + 1000
+  for (const c of closers.reverse()) {
+    try {
+      await withTimeout(async () => { await c() }, bound)
+    } catch (err) {
+      log.error({ err }, 'error or timeout while closing')
+    }
+  }
+}
+
+/** Creates the parts in order, pushing each one's closer as soon as it exists. */
+async function wire(config: Config, log: Logger, options: BuildOptions, dataDir: string, closers: Closer[]): Promise<BuiltDeps> {
   const lifecycle = new Lifecycle()
-  const closers: Array<() => Promise<void> | void> = []
   // A fresh registry per instance: two servers (or two tests) in one process never share series.
   const metrics = createMetrics()
-  const accessLog = createAccessLog(config)
+  const accessLog = openAccessLogAtStart(config.accessLog, () => createAccessLog(config))
   if (accessLog) closers.push(() => accessLog.close())
   const tracing = await createTracing(config)
   if (tracing) closers.push(() => tracing.shutdown())
   // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING).
   const exclusive = config.sqliteLocking === 'exclusive' || (config.sqliteLocking === 'auto' && !config.reusePort)
-  const users = UserStore.open(join(config.dataDir, 'users.sqlite'), { exclusive })
+  const usersPath = join(dataDir, 'users.sqlite')
+  const users = openAtStart(usersPath, () => UserStore.open(usersPath, { exclusive }))
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
   const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, wake: config.poolWake, start: options.startPool ?? true })
   closers.push(() => pool.close(config.shutdownTimeout))
   lifecycle.addCheck('pool', () => pool.alive > 0)
   // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
-  const jobs = openJobs(config, pool, log)
-  await jobs.start()
-  lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
+  const jobsPath = join(dataDir, 'jobs.sqlite')
+  const jobs = openAtStart(jobsPath, () => openJobs(config, pool, log))
   closers.push(() => jobs.close())
-  const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'), { exclusive })
+  await startAtStart(jobsPath, () => jobs.start())
+  lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
+  const messagesPath = join(dataDir, 'messages.sqlite')
+  const messages = openAtStart(messagesPath, () => MessageStore.open(messagesPath, { exclusive }))
   closers.push(() => messages.close())
   // One client per server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every request.
   const llm = LlmClient.fromConfig(config, log)
@@ -86,16 +118,7 @@ export async function buildDeps(config: Config, log: Logger, options: BuildOptio
   const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
-    closing ??= (async () => {
-      const bound = config.shutdownTimeout + 1000
-      for (const c of closers.reverse()) {
-        try {
-          await withTimeout(async () => { await c() }, bound)
-        } catch (err) {
-          log.error({ err }, 'error or timeout while closing')
-        }
-      }
-    })()
+    closing ??= closeAll(closers, config, log)
     return closing
   }
   return { deps, pool, close }

@@ -3,6 +3,11 @@
  *
  * Exit codes: 0 after a clean shutdown, 2 for a bad configuration, 1 when the server cannot start.
  *
+ * A failure before the server listens is one line on stderr, `highperf: …`, naming the setting or
+ * file at fault and the fix (docs/operations.md#start-up-failures). It is written synchronously:
+ * `process.exit` does not wait for asynchronous writes, and a line written that way was lost in
+ * some starts when stderr/stdout were pipes (a container runtime, systemd, a test).
+ *
  * @example
  * ```sh
  * PORT=8080 bun run src/main.ts
@@ -12,8 +17,9 @@
 // First: keeps the start-up code, module bodies included, out of the JIT (see settleAfterStart).
 import { endStartupJit } from './startup-jit.ts'
 import { ConfigError, loadConfig } from './config.ts'
-import { createLogger } from './log.ts'
+import { createLogger, endLogger, writeLineSync, type Logger } from './log.ts'
 import { startServer } from './server.ts'
+import { listenError, StartupError } from './startup/index.ts'
 import { VERSION } from './version.ts'
 
 /** How long after listening the main thread collects its start-up garbage (see below). */
@@ -30,13 +36,19 @@ function settleAfterStart(): void {
   setTimeout(() => Bun.gc(true), START_GC_DELAY_MS).unref()
 }
 
+/** The process logger once created: written out before exiting (see {@link exit}). */
+let processLog: Logger | undefined
+
+/** One line on stderr, synchronously (see the module comment). */
+const fatalLine = (text: string): void => writeLineSync(2, `highperf: ${text}`)
+
 async function main(): Promise<number> {
   let result
   try {
     result = loadConfig(process.argv.slice(2), process.env)
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`highperf: ${e.message}\n`)
+      fatalLine(e.message)
       return 2
     }
     throw e
@@ -51,17 +63,21 @@ async function main(): Promise<number> {
   }
   const config = result.config
   const log = createLogger(config)
+  processLog = log
   let srv
   try {
     srv = await startServer(config, { log })
   } catch (err) {
-    // A taken port is an operator's everyday mistake: one clear line, no stack trace.
-    if ((err as { code?: unknown }).code === 'EADDRINUSE') {
-      process.stderr.write(`highperf: cannot listen on ${config.host}:${config.port}: the address is already in use; choose another with PORT or --port\n`)
+    // An operator's everyday mistakes (a taken port, a read-only DATA_DIR, a wrong certificate
+    // path): one clear line, no stack trace.
+    const known = err instanceof StartupError ? err : listenError(err, config.host, config.port)
+    if (known) {
+      fatalLine(`cannot start: ${known.message}`)
       return 1
     }
+    // Anything else is unexpected: one line here, the stack in the log.
+    fatalLine(`cannot start: ${err instanceof Error ? err.message : String(err)} (details in the log)`.replace(/[\r\n]+/g, ' '))
     log.fatal({ err }, 'cannot start')
-    log.flush()
     return 1
   }
   log.info({ url: srv.url, version: VERSION, workers: config.workers }, 'highperf listening')
@@ -80,5 +96,10 @@ async function main(): Promise<number> {
   })
 }
 
-const code = await main()
-process.exit(code)
+/** Exits with `code` once the log is written out: `process.exit` would drop its last lines. */
+async function exit(code: number): Promise<never> {
+  if (processLog) await endLogger(processLog)
+  process.exit(code)
+}
+
+await exit(await main())

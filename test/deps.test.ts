@@ -1,8 +1,13 @@
 import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { testConfig } from '../src/config.ts'
+import { buildDeps } from '../src/deps.ts'
+import { createLogger } from '../src/log.ts'
 import { WorkerPool } from '../src/pool/pool.ts'
-import { testDeps } from './support/deps.ts'
+import { StartupError } from '../src/startup/index.ts'
+import { tempDir, testDeps } from './support/deps.ts'
 
 // Whether another connection can read the users database while the server's stores are open.
 function readableByOthers(dataDir: string): boolean {
@@ -61,4 +66,40 @@ describe('buildDeps: POOL_WAKE', () => {
       }
     })
   }
+})
+
+describe('buildDeps: start-up failures', () => {
+  test('a damaged messages.sqlite is a StartupError naming it, and what was opened before is closed again', async () => {
+    const tmp = tempDir()
+    try {
+      const dataDir = join(tmp.dir, 'data')
+      mkdirSync(dataDir)
+      writeFileSync(join(dataDir, 'messages.sqlite'), 'no database here '.repeat(500))
+      // messages.sqlite opens last: users.sqlite (exclusively locked), jobs and the pool are open by then.
+      const config = testConfig({ dataDir, filesDir: tmp.dir, workers: 1 })
+      const err = await buildDeps(config, createLogger({ logLevel: 'silent' })).then(() => undefined, (e: unknown) => e)
+      expect(err).toBeInstanceOf(StartupError)
+      expect(err).toMatchObject({ code: 'database', path: join(dataDir, 'messages.sqlite') })
+      // Closed again: another connection can read users.sqlite (its exclusive lock is gone).
+      expect(readableByOthers(dataDir)).toBe(true)
+    } finally {
+      tmp.remove()
+    }
+  })
+
+  test('a missing FILES_DIR is one warning, at build time, naming it', async () => {
+    const lines: Array<{ level: number; msg: string }> = []
+    const log = createLogger({ logLevel: 'info' }, { write: (s: string) => { lines.push(JSON.parse(s)) } })
+    const tmp = tempDir()
+    const missing = join(tmp.dir, 'public')
+    const built = await buildDeps(testConfig({ dataDir: join(tmp.dir, 'data'), filesDir: missing, workers: 1 }), log, { startPool: false })
+    try {
+      const warnings = lines.filter((l) => l.level === 40 && l.msg.includes(missing))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]?.msg).toContain('FILES_DIR (--files-dir)')
+    } finally {
+      await built.close()
+      tmp.remove()
+    }
+  })
 })

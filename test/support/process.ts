@@ -64,3 +64,57 @@ export async function waitHealthy(url: string, proc: Subprocess, timeoutMs = 20_
     await Bun.sleep(10)
   }
 }
+
+/** What one run of a process left behind. */
+export interface RunOutput {
+  /** The exit code; null when it did not exit within the time limit and was killed. */
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * Runs `cmd` `times` times, `batch` at once, each with stdout and stderr as pipes (the case where
+ * a line written asynchronously before `process.exit` can be lost), and resolves with every
+ * output. A run still going after `timeoutMs` is killed (code null), so a start that unexpectedly
+ * succeeds fails the test instead of hanging it. `env` may be a function of the run's number, to
+ * give each run its own DATA_DIR (runs at once on one DATA_DIR fight over its locks).
+ *
+ * @example
+ * ```ts
+ * const runs = await runRepeatedly([process.execPath, 'run', 'src/main.ts'], { DATA_DIR: file }, 20)
+ * expect(runs.filter((r) => r.stderr === '')).toHaveLength(0)
+ * ```
+ */
+export async function runRepeatedly(cmd: string[], env: Record<string, string> | ((run: number) => Record<string, string>), times: number, batch = 5, timeoutMs = 20_000): Promise<RunOutput[]> {
+  let runs = 0
+  const once = async (): Promise<RunOutput> => {
+    const s = spawnHighperf(cmd, typeof env === 'function' ? env(runs++) : env)
+    const timer = setTimeout(() => s.proc.kill('SIGKILL'), timeoutMs)
+    try {
+      const { code, stdout, stderr } = await s.output()
+      return { code: s.proc.signalCode === null ? code : null, stdout, stderr }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  const all: RunOutput[] = []
+  for (let done = 0; done < times; done += batch) {
+    all.push(...await Promise.all(Array.from({ length: Math.min(batch, times - done) }, once)))
+  }
+  return all
+}
+
+/**
+ * `cmd` prefixed so that it runs without root's power to ignore file permissions (the
+ * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH capabilities), so a `chmod 000` file is unreadable to it
+ * as it would be to the unprivileged user a server runs as. Unchanged when not root; undefined
+ * when root and `setpriv` (util-linux) is missing.
+ *
+ * @example const cmd = withoutFileCapabilities([process.execPath, 'run', 'src/main.ts'])
+ */
+export function withoutFileCapabilities(cmd: string[]): string[] | undefined {
+  if (process.getuid?.() !== 0) return cmd
+  const setpriv = Bun.which('setpriv')
+  return setpriv ? [setpriv, '--inh-caps=-all', '--bounding-set=-all', ...cmd] : undefined
+}
