@@ -28,8 +28,9 @@ import type { Logger } from '../../log.ts'
 import type { PeerSource } from '../client-ip.ts'
 import { renderError } from '../recovery/index.ts'
 import { REQUEST_ID_HEADER, resolveRequestId } from '../request-id/index.ts'
-import { RouteTable } from './router.ts'
+import { RouteTable, UNMATCHED_ROUTE } from './router.ts'
 import { attachState, RequestState } from './state.ts'
+import { ELYSIA_PATH_FROM, invalidHost, locatePath, pathAt, retarget } from './target.ts'
 
 export { RequestState, stateOf } from './state.ts'
 export { RouteTable, UNMATCHED_ROUTE } from './router.ts'
@@ -64,15 +65,6 @@ export interface Front {
   handle(request: Request): Promise<Response>
   /** The route table the stages key by. */
   readonly routes: RouteTable
-}
-
-// The path of a request URL without building a URL object: Bun hands over absolute URLs
-// ("http://host:port/path?query"); the path starts at the first '/' after the authority.
-function pathOf(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  if (start === -1) return '/'
-  const q = url.indexOf('?', start)
-  return q === -1 ? url.slice(start) : url.slice(start, q)
 }
 
 /**
@@ -148,17 +140,35 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
 
   const fetch = (request: Request, server: PeerSource | null): Response | Promise<Response> => {
     const startedAt = performance.now()
-    const path = pathOf(request.url)
+    // One path for every decision, and the same one Elysia routes by (./target.ts): the hot path
+    // is a host of four characters or more, where Elysia's own cut agrees.
+    const url = request.url
+    const start = locatePath(url)
+    let path: string
+    let refusal: AppError | undefined
+    if (start >= ELYSIA_PATH_FROM) {
+      path = pathAt(url, start)
+    } else {
+      const r = retarget(request, url, start)
+      path = r.path
+      refusal = r.refusal
+    }
+    const headers = request.headers
+    // Bun joins repeated Host lines with ", " and uses the first for the URL; a comma is never
+    // part of a valid host, so this catches a second Host (RFC 9112 §3.2: 400).
+    const host = headers.get('host')
+    if (host !== null && host.indexOf(',') !== -1) refusal ??= invalidHost()
     const state = new RequestState(
       request,
       path,
-      routes.match(request.method, path),
-      resolveRequestId(request.headers.get(REQUEST_ID_HEADER)),
+      refusal === undefined ? routes.match(request.method, path) : UNMATCHED_ROUTE,
+      resolveRequestId(headers.get(REQUEST_ID_HEADER)),
       server,
       trustProxy,
       startedAt,
     )
     attachState(state)
+    if (refusal !== undefined) return finish(state, refuse(state, refusal))
     try {
       for (let i = 0; i < befores.length; i++) {
         const p = (befores[i] as (s: RequestState) => void | Promise<void>)(state)
