@@ -16,6 +16,7 @@ import { startServer, type RunningServer } from '../../src/server.ts'
 import { createRoutes } from '../../src/app.ts'
 import { createFront, type Stage } from '../../src/http/front/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
+import { canonicalUrl, ELYSIA_PATH_FROM, locatePath, NOT_A_PATH, pathAt } from '../../src/http/front/target.ts'
 import { rawRequest, type RawResponse } from '../support/raw-http.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
 
@@ -200,7 +201,14 @@ describe('the front matches the route Elysia runs', () => {
     for (const { method, path } of templates) {
       mirror = mirror.route(method, path, () => new Response(`ran ${path}`, { headers: { 'x-ran': path } }))
     }
-    const reportRoute: Stage = { name: 'report', after(state, response) { response.headers.set('x-front-route', state.route) } }
+    const reportRoute: Stage = {
+      name: 'report',
+      before(state) { state.client() },
+      after(state, response) {
+        response.headers.set('x-front-route', state.route)
+        response.headers.set('x-client', state.client())
+      },
+    }
     const front = createFront(mirror, [reportRoute], { serverName: 'test', log: silentLogger(), trustProxy: false })
     server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: front.fetch })
   })
@@ -229,4 +237,112 @@ describe('the front matches the route Elysia runs', () => {
     expect(checked).toBeGreaterThan(5000)
     expect(wrong.slice(0, 40)).toEqual([])
   }, 300_000)
+
+  test('a request whose URL the front rewrote keeps its client address (server.requestIP needs the native Request)', async () => {
+    for (const form of ['Host: x', 'HTTP/1.0 without Host', 'absolute https://x']) {
+      const head = (FORMS[form] as (m: string, t: string, p: number) => string)('GET', '/healthz', server.port as number)
+      const res = await rawRequest(server.port as number, `${head}Connection: close\r\n\r\n`)
+      expect(`${form}: ${res.status} ${res.headers['x-client']}`).toBe(`${form}: 200 127.0.0.1`)
+    }
+  })
+})
+
+describe('the request target (src/http/front/target.ts)', () => {
+  /** Elysia 1.4's own cut of the path (its compiled handler and getPath). */
+  const elysiaPath = (url: string) => {
+    const s = url.indexOf('/', 11)
+    const q = url.indexOf('?', s + 1)
+    return url.substring(s, q === -1 ? undefined : q)
+  }
+
+  test('finds the path after any authority, or at 0 for a relative URL; anything else is not a path', () => {
+    expect(locatePath('http://localhost:3000/users?x=1')).toBe(21)
+    expect(locatePath('http://x/users')).toBe(8)
+    expect(locatePath('https://db/users')).toBe(10)
+    expect(locatePath('http://[::1]/users')).toBe(12)
+    expect(locatePath('/users')).toBe(0)
+    expect(locatePath('//x/users')).toBe(0)
+    for (const url of ['x:443', 'localhost:443', 'http:443', 'ftp://x/a', 'http:/x', 'httpx//a/b', '', '*']) expect(`${url} ${locatePath(url)}`).toBe(`${url} ${NOT_A_PATH}`)
+  })
+
+  test('the canonical URL is the same URL (a URL parser reads the same href) and Elysia cuts the same path from it', () => {
+    const urls = [
+      'http://x/swagger/users', 'http://x/', 'http://db/users/1?x=/y', 'http://api/a', 'https://x/a', 'https://db/a', 'http://x:1/a', 'http://x:80/a',
+      'http://x:8080/a', 'http://[::1]/a', 'http://a.b/swagger/users', 'http://x/a#f/b', 'http://x:abc/a', 'http://x//a/b',
+    ]
+    for (const url of urls) {
+      const start = locatePath(url)
+      if (start >= ELYSIA_PATH_FROM) continue
+      const canonical = canonicalUrl(url, start)
+      expect(canonical.indexOf('/', ELYSIA_PATH_FROM)).toBe(canonical.indexOf('/', url.indexOf('//') + 2))
+      expect(elysiaPath(canonical)).toBe(pathAt(url, start))
+      if (URL.canParse(url)) expect(`${url} -> ${new URL(canonical).href}`).toBe(`${url} -> ${new URL(url).href}`)
+    }
+    expect(canonicalUrl('http://x/swagger/users', 8)).toBe('http://x:80/swagger/users')
+    expect(canonicalUrl('/users?x=1', 0)).toBe('http://localhost/users?x=1')
+    expect(elysiaPath(canonicalUrl('/swagger/users', 0))).toBe('/swagger/users')
+  })
+
+  test('the path is cut at the query as Elysia cuts it; a fragment stays in (so it matches no route, for both)', () => {
+    expect(pathAt('http://localhost/users/7?x=1', 16)).toBe('/users/7')
+    expect(pathAt('http://localhost/users/7#f?x', 16)).toBe('/users/7#f')
+    expect(pathAt('/a?b', 0)).toBe('/a')
+  })
+})
+
+describe('X-Content-Type-Options: nosniff on every answer', () => {
+  let srv: RunningServer
+  beforeAll(async () => {
+    const files = join(tmp.dir, 'nosniff-files')
+    await Bun.write(join(files, 'page.html'), '<script>alert(1)</script>')
+    srv = await startServer(testConfig({
+      port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'nosniff'), filesDir: files, workers: 1, apiToken: TOKEN, maxBodySize: 2048,
+    }), { log: silentLogger() })
+  })
+  afterAll(() => srv.shutdown())
+
+  test('2xx, 3xx, 4xx and 5xx alike: JSON, HTML, files, ranges, streams, HEAD, refusals and the front\'s own 400s', async () => {
+    const auth = `Authorization: Bearer ${TOKEN}\r\n`
+    const job = await fetch(`${srv.url}jobs`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"task":"primes","input":{"limit":10}}' })
+    const jobId = ((await job.json()) as { id: string }).id
+    const json = 'Content-Type: application/json\r\n'
+    const etag = (await fetch(`${srv.url}swagger/assets/swagger-ui.css`)).headers.get('etag')
+    const cases: Array<[string, string]> = [
+      ['GET /healthz HTTP/1.1\r\nHost: x\r\n', '200'],
+      ['HEAD /healthz HTTP/1.1\r\nHost: localhost\r\n', '200'],
+      ['GET /metrics HTTP/1.1\r\nHost: localhost\r\n', '200'],
+      ['GET /swagger HTTP/1.1\r\nHost: localhost\r\n', '200'],
+      ['GET /swagger/json HTTP/1.1\r\nHost: localhost\r\n', '200'],
+      ['GET /swagger/assets/swagger-ui.css HTTP/1.1\r\nHost: localhost\r\n', '200'],
+      ['GET /files/page.html HTTP/1.1\r\nHost: localhost\r\n', '200'],
+      ['HEAD /files/page.html HTTP/1.1\r\nHost: localhost\r\n', '200'],
+      ['GET /files/page.html HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-3\r\n', '206'],
+      ['GET /files/page.html HTTP/1.1\r\nHost: localhost\r\nRange: bytes=900-\r\n', '416'],
+      ['GET /files/nope HTTP/1.1\r\nHost: localhost\r\n', '404'],
+      [`POST /users HTTP/1.1\r\nHost: localhost\r\n${auth}${json}Content-Length: 42\r\n\r\n{"name":"Ann","email":"ann@example.com"}  `, '201'],
+      [`GET /jobs/${jobId}/events HTTP/1.1\r\nHost: localhost\r\n`, '200'],
+      ['GET /users/999 HTTP/1.1\r\nHost: localhost\r\n', '404'],
+      ['GET /nope HTTP/1.1\r\nHost: localhost\r\n', '404'],
+      ['GET /users?limit=abc HTTP/1.1\r\nHost: localhost\r\n', '422'],
+      [`POST /users HTTP/1.1\r\nHost: localhost\r\n${auth}${json}Content-Length: 5\r\n\r\n{"a":`, '400'],
+      [`POST /users HTTP/1.1\r\nHost: localhost\r\n${json}Content-Length: 2\r\n\r\n{}`, '401'],
+      [`POST /users HTTP/1.1\r\nHost: localhost\r\n${auth}${json}Content-Length: 999999\r\n\r\n`, '413'],
+      ['GET /healthz HTTP/1.1\r\nHost: a/b\r\n', '400'],
+      ['CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n', '400'],
+      [`POST /tasks/nope HTTP/1.1\r\nHost: localhost\r\n${auth}${json}Content-Length: 2\r\n\r\n{}`, '404'],
+      [`GET /swagger/assets/swagger-ui.css HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: ${etag}\r\n`, '304'],
+      // No LLM upstream configured: 503 llm_not_configured.
+      [`POST /messages HTTP/1.1\r\nHost: localhost\r\n${auth}${json}Content-Length: 16\r\n\r\n{"input":"Hola"}`, '503'],
+    ]
+    const missing: string[] = []
+    for (const [head, status] of cases) {
+      const [line] = head.split('\r\n')
+      const text = head.includes('\r\n\r\n') ? head.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n') : `${head}Connection: close\r\n\r\n`
+      const res = await rawRequest(srv.port, text, { timeoutMs: 1500 })
+      if (String(res.status) !== status || res.headers['x-content-type-options'] !== 'nosniff') {
+        missing.push(`${line}: ${res.status} (wanted ${status}), x-content-type-options: ${res.headers['x-content-type-options']}`)
+      }
+    }
+    expect(missing).toEqual([])
+  }, 30_000)
 })

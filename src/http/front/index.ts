@@ -11,8 +11,8 @@
  * OpenAPI and the error handler (src/http/recovery), which records its error on the request's
  * {@link RequestState} so the stages see how the route ended.
  *
- * Every answer, refusals and 404s included, carries `X-Request-Id`, `Server` and (when a trace
- * context exists) `traceparent`, and passes every stage's `after`, in reverse order: metrics, the
+ * Every answer, refusals and 404s included, carries `X-Request-Id`, `Server`,
+ * `X-Content-Type-Options: nosniff` and (when a trace context exists) `traceparent`, and passes every stage's `after`, in reverse order: metrics, the
  * access log and the breaker's verdict see guards' refusals too.
  *
  * @example
@@ -105,6 +105,9 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     const h = res.headers
     h.set(REQUEST_ID_HEADER, state.requestId)
     h.set('server', serverName)
+    // Every answer, JSON errors and user files included: a browser must never sniff a body into
+    // HTML or script (a stored file, an error echoing input).
+    h.set('x-content-type-options', 'nosniff')
     if (state.traceparent !== '') h.set('traceparent', state.traceparent)
   }
 
