@@ -85,6 +85,8 @@ export interface HighperfApp {
   readonly fetch: Front['fetch']
   /** One request in-process through the whole stack (tests, benchmarks). */
   readonly handle: Front['handle']
+  /** The front itself: `server.ts` ends a drain with its `shutdown()` (503 to every waiting request). */
+  readonly front: Front
 }
 
 /**
@@ -137,7 +139,7 @@ export function createApp(deps: AppDeps, options: CreateAppOptions = {}): Highpe
   const elysia = options.routes === undefined ? routes : options.routes(routes)
   const stages = createStages(deps)
   const front = createFront(elysia, stages, { serverName: SERVER_NAME, log: deps.log, trustProxy: deps.config.trustProxy })
-  return { elysia, stages, fetch: front.fetch, handle: front.handle }
+  return { elysia, stages, fetch: front.fetch, handle: front.handle, front }
 }
 
 /** The Elysia app's type, for Eden clients and typed tests. */

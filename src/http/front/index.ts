@@ -65,6 +65,14 @@ export interface Front {
   handle(request: Request): Promise<Response>
   /** The route table the stages key by. */
   readonly routes: RouteTable
+  /**
+   * The end of a drain: every request still waiting for its route (queued for the pool, reading
+   * a slow body…) is answered 503 `shutting_down` now, and so is every request that arrives
+   * later; returns how many were waiting. The routes' late answers are dropped.
+   */
+  shutdown(): number
+  /** How many requests are waiting for an asynchronous answer right now. */
+  readonly waiting: number
 }
 
 /**
@@ -82,6 +90,9 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
   const handler = app.fetch
 
   const finish = (state: RequestState, response: Response): Response => {
+    // Already answered (cut at shutdown): this late answer goes nowhere and counts for nothing.
+    if (state.answered) return response
+    state.answered = true
     let res = response
     try {
       setHeaders(res, state)
@@ -127,6 +138,22 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     return finish(state, res)
   }
 
+  // Requests waiting for an asynchronous answer, each with the function that answers it 503 at
+  // once; a request leaves the set when its own answer arrives. Synchronous answers never enter:
+  // the set costs only the requests that wait anyway (the pool, a body, an async limiter).
+  const waiting = new Set<() => void>()
+  let closing = false
+  const shuttingDown = (): AppError => new AppError('shutting_down', 'The server is shutting down; retry on another instance', { headers: { connection: 'close' } })
+
+  const track = (state: RequestState, answer: Promise<Response>): Promise<Response> => new Promise<Response>((resolve) => {
+    const cut = (): void => resolve(finish(state, refuse(state, shuttingDown())))
+    waiting.add(cut)
+    answer.then(
+      (res) => { waiting.delete(cut); resolve(res) },
+      (err: unknown) => { waiting.delete(cut); resolve(finish(state, refuse(state, err))) },
+    )
+  })
+
   // The rest of the stack once a stage returned a Promise (rare: an asynchronous limiter).
   const resume = async (state: RequestState, pending: Promise<void>, next: number): Promise<Response> => {
     try {
@@ -161,6 +188,7 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     // part of a valid host, so this catches a second Host (RFC 9112 §3.2: 400).
     const host = headers.get('host')
     if (host !== null && host.indexOf(',') !== -1) refusal ??= invalidHost()
+    if (closing) refusal = shuttingDown()
     const state = new RequestState(
       request,
       path,
@@ -175,17 +203,28 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     try {
       for (let i = 0; i < befores.length; i++) {
         const p = (befores[i] as (s: RequestState) => void | Promise<void>)(state)
-        if (p !== undefined) return resume(state, p, i + 1)
+        if (p !== undefined) return track(state, resume(state, p, i + 1))
       }
     } catch (err) {
       return finish(state, refuse(state, err))
     }
-    return route(state)
+    const res = route(state)
+    return res instanceof Promise ? track(state, res) : res
   }
 
   return {
     fetch,
     handle: async (request) => fetch(request, null),
     routes,
+    shutdown() {
+      closing = true
+      const cuts = [...waiting]
+      waiting.clear()
+      for (const cut of cuts) cut()
+      return cuts.length
+    },
+    get waiting() {
+      return waiting.size
+    },
   }
 }
