@@ -26,7 +26,7 @@ import { deadline } from './http/deadline/index.ts'
 import { circuitBreaker } from './http/circuit-breaker/index.ts'
 import { openapiDocs } from './http/openapi/index.ts'
 import { healthRoutes } from './routes/health.ts'
-import { bodyLimit } from './http/body-limit/index.ts'
+import { bodyLimit, declaredBodyLimit } from './http/body-limit/index.ts'
 import { userRoutes } from './routes/users.ts'
 import { fileRoutes } from './routes/files.ts'
 import type { UserStore } from './store/users.ts'
@@ -94,13 +94,16 @@ export interface HighperfApp {
  * runs last and sees every outcome; then the guards, cheapest refusals first, all before the body
  * is read.
  *
- * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker']
+ * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker']
  */
 export function createStages(deps: AppDeps): Stage[] {
   const { config, metrics } = deps
   const stages: Stage[] = [metricsStage(metrics), tracingStage(deps.tracing)]
   if (deps.accessLog !== null) stages.push(accessLogStage(deps.accessLog))
   stages.push(
+    // First of the guards: a declared oversize body gets its 413 and a closed connection before
+    // any other refusal leaves Bun draining the body.
+    declaredBodyLimit(config.maxBodySize),
     maxInflight({ limit: config.maxInflight, onShed: () => metrics.shed('max_inflight') }),
     rateLimit({ rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited() }),
     auth({ apiToken: config.apiToken, authReads: config.authReads }),
