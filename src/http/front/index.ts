@@ -11,6 +11,11 @@
  * OpenAPI and the error handler (src/http/recovery), which records its error on the request's
  * {@link RequestState} so the stages see how the route ended.
  *
+ * The path every stage judges is found once (./target.ts) and is the path Elysia routes by, for
+ * every Host and request-target form: the route template the guards see (`state.route`) is the
+ * route that runs. A request whose Host is invalid or repeated is refused 400 `invalid_host`
+ * before any stage's `before`.
+ *
  * Every answer, refusals and 404s included, carries `X-Request-Id`, `Server`,
  * `X-Content-Type-Options: nosniff` and (when a trace context exists) `traceparent`, and passes every stage's `after`, in reverse order: metrics, the
  * access log and the breaker's verdict see guards' refusals too.
