@@ -151,7 +151,10 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
   const shuttingDown = (): AppError => new AppError('shutting_down', 'The server is shutting down; retry on another instance', { headers: { connection: 'close' } })
 
   const track = (state: RequestState, answer: Promise<Response>): Promise<Response> => new Promise<Response>((resolve) => {
-    const cut = (): void => resolve(finish(state, refuse(state, shuttingDown())))
+    const cut = (): void => {
+      // Answered already, its promise not yet settled (a microtask away): that answer stands.
+      if (!state.answered) resolve(finish(state, refuse(state, shuttingDown())))
+    }
     waiting.add(cut)
     answer.then(
       (res) => { waiting.delete(cut); resolve(res) },
