@@ -96,13 +96,13 @@ describe('API_TOKEN holds for every Host and request-target form', () => {
     await closed.shutdown()
   })
 
-  test('every mutating route, plain and behind a /swagger prefix: 401 without a token, nothing stored', async () => {
+  test('every mutating route, plain, behind a /swagger prefix (plain or percent-encoded), with a slash or a query: 401 without a token, nothing stored', async () => {
     const mutating = routeList(open).filter((r) => r.method !== 'GET')
     expect(mutating.length).toBeGreaterThanOrEqual(8)
     const wrong: string[] = []
     for (const { method, path } of mutating) {
       for (const form of Object.keys(FORMS)) {
-        for (const target of [concrete(path), `/swagger${concrete(path)}`, `${concrete(path)}/`]) {
+        for (const target of [concrete(path), `/swagger${concrete(path)}`, `${concrete(path)}/`, `/%73wagger${concrete(path)}`, `${concrete(path)}?x=/swagger/#f`]) {
           const res = await send(open.port, form, method, target)
           if (res.status !== 401) wrong.push(`${form} ${method} ${target} -> ${res.status} ${res.body.slice(0, 80)}`)
         }
