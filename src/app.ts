@@ -26,7 +26,7 @@ import { deadline } from './http/deadline/index.ts'
 import { circuitBreaker } from './http/circuit-breaker/index.ts'
 import { openapiDocs } from './http/openapi/index.ts'
 import { healthRoutes } from './routes/health.ts'
-import { bodyLimit } from './http/body-limit/index.ts'
+import { bodyLimit, declaredBodyLimit } from './http/body-limit/index.ts'
 import { userRoutes } from './routes/users.ts'
 import { fileRoutes } from './routes/files.ts'
 import type { UserStore } from './store/users.ts'
@@ -85,6 +85,8 @@ export interface HighperfApp {
   readonly fetch: Front['fetch']
   /** One request in-process through the whole stack (tests, benchmarks). */
   readonly handle: Front['handle']
+  /** The front itself: `server.ts` ends a drain with its `shutdown()` (503 to every waiting request). */
+  readonly front: Front
 }
 
 /**
@@ -92,13 +94,16 @@ export interface HighperfApp {
  * runs last and sees every outcome; then the guards, cheapest refusals first, all before the body
  * is read.
  *
- * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker']
+ * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker']
  */
 export function createStages(deps: AppDeps): Stage[] {
   const { config, metrics } = deps
   const stages: Stage[] = [metricsStage(metrics), tracingStage(deps.tracing)]
   if (deps.accessLog !== null) stages.push(accessLogStage(deps.accessLog))
   stages.push(
+    // First of the guards: a declared oversize body gets its 413 and a closed connection before
+    // any other refusal leaves Bun draining the body.
+    declaredBodyLimit(config.maxBodySize),
     maxInflight({ limit: config.maxInflight, onShed: () => metrics.shed('max_inflight') }),
     rateLimit({ rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited() }),
     auth({ apiToken: config.apiToken, authReads: config.authReads }),
@@ -137,7 +142,7 @@ export function createApp(deps: AppDeps, options: CreateAppOptions = {}): Highpe
   const elysia = options.routes === undefined ? routes : options.routes(routes)
   const stages = createStages(deps)
   const front = createFront(elysia, stages, { serverName: SERVER_NAME, log: deps.log, trustProxy: deps.config.trustProxy })
-  return { elysia, stages, fetch: front.fetch, handle: front.handle }
+  return { elysia, stages, fetch: front.fetch, handle: front.handle, front }
 }
 
 /** The Elysia app's type, for Eden clients and typed tests. */

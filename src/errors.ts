@@ -17,6 +17,7 @@
 export const ERRORS = {
   // 4xx: the client's input or situation.
   bad_request: { status: 400, message: 'The request is malformed' },
+  invalid_host: { status: 400, message: 'The Host header is invalid or sent more than once' },
   invalid_json: { status: 400, message: 'The request body is not valid JSON' },
   invalid_id: { status: 400, message: 'The id in the path is not valid' },
   unauthorized: { status: 401, message: 'A valid bearer token is required' },

@@ -6,8 +6,9 @@
  *
  * Shutdown order: readiness turns 503 and drain hooks run (jobs stop being taken); after
  * `SHUTDOWN_DELAY` the listener closes (no new connections) while in-flight requests finish,
- * bounded by `SHUTDOWN_TIMEOUT`; then connections still open are cut and the dependencies close
- * in reverse order of creation (`buildDeps` in src/deps.ts knows that order).
+ * bounded by `SHUTDOWN_TIMEOUT`; then every request still waiting is answered 503
+ * `shutting_down` (the front's `shutdown()`), connections still open are closed, and the
+ * dependencies close in reverse order of creation (`buildDeps` in src/deps.ts knows that order).
  * Bun's `server.stop(false)` is used rather than Elysia's `app.stop()`, which aborts in-flight
  * requests.
  *
@@ -24,6 +25,12 @@ import { createApp, type AppDeps } from './app.ts'
 import { buildDeps } from './deps.ts'
 import { createLogger, type Logger } from './log.ts'
 import { BUN_BODY_CEILING } from './http/body-limit/index.ts'
+
+/**
+ * After SHUTDOWN_TIMEOUT, how long the 503s given to waiting requests have to be written before
+ * the remaining connections are closed (it ends sooner once every request has finished).
+ */
+export const SHUTDOWN_FLUSH_MS = 1000
 
 /** A running server. */
 export interface RunningServer {
@@ -99,7 +106,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       const how = await Promise.race([drained.then(() => 'drained' as const), timedOut])
       clearTimeout(timer)
       if (how === 'timeout') {
-        log.warn({ shutdownTimeout: config.shutdownTimeout }, 'in-flight requests outlived SHUTDOWN_TIMEOUT; closing them')
+        // Requests still waiting (queued for the pool, a slow body…) get a 503 envelope instead
+        // of a cut connection; then Bun has a moment to write those answers before the
+        // connections close (a response already streaming, such as SSE, is cut).
+        const answered = app.front.shutdown()
+        log.warn({ shutdownTimeout: config.shutdownTimeout, answered503: answered }, 'requests outlived SHUTDOWN_TIMEOUT; answered 503 shutting_down, closing connections')
+        await Promise.race([drained, Bun.sleep(SHUTDOWN_FLUSH_MS)])
         await server.stop(true)
       }
       await built.close()

@@ -118,9 +118,9 @@ describe('app', () => {
     const t = await testDeps({ workers: 1 })
     made.push(t)
     const names = (deps: typeof t.deps) => createStages(deps).map((s) => s.name)
-    expect(names(t.deps)).toEqual(['metrics', 'tracing', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
+    expect(names(t.deps)).toEqual(['metrics', 'tracing', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
     const withLog = { ...t.deps, accessLog: { write: () => {}, close: async () => {} } }
-    expect(names(withLog)).toEqual(['metrics', 'tracing', 'access-log', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
+    expect(names(withLog)).toEqual(['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
     expect(createApp(t.deps).stages.map((s) => s.name)).toEqual(names(t.deps))
   })
 })

@@ -7,6 +7,11 @@ import { createFront } from '../../src/http/front/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { silentLogger } from '../../src/log.ts'
 import { chunked, rawRequest } from '../support/raw-http.ts'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { testConfig } from '../../src/config.ts'
+import { startServer, type RunningServer } from '../../src/server.ts'
+import { tempDir } from '../support/deps.ts'
 
 const streamOf = (parts: Uint8Array[]) =>
   new ReadableStream<Uint8Array>({
@@ -156,5 +161,77 @@ describe('bodyLimit on a real server', () => {
     expect(await (await fetch(url('/get'))).text()).toBe('ok')
     const res = await fetch(url('/raw'), { method: 'POST' })
     expect(await res.json()).toEqual({ bytes: 0, samePeer: true })
+  })
+})
+
+/**
+ * Writes `head` (no body) and records what comes back, read by read, until the server closes the
+ * connection or `timeoutMs` passes: whether the answer came at once, in one write, and whether the
+ * server closed without waiting for the body.
+ */
+function headOnly(port: number, head: string, timeoutMs = 3000): Promise<{ reads: string[]; closed: boolean; ms: number }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    const reads: string[] = []
+    const t0 = performance.now()
+    let done = false
+    const finish = (closed: boolean) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      socket.destroy()
+      resolve({ reads, closed, ms: performance.now() - t0 })
+    }
+    const timer = setTimeout(() => finish(false), timeoutMs)
+    socket.on('data', (d: Buffer) => reads.push(d.toString('latin1')))
+    socket.on('close', () => finish(true))
+    socket.on('error', () => finish(true))
+    socket.write(head)
+  })
+}
+
+describe('a declared Content-Length over MAX_BODY_SIZE, on the real server', () => {
+  const TOKEN = 'body-limit-token-77'
+  const tmp = tempDir('highperf-body-limit-')
+  let srv: RunningServer
+  beforeAll(async () => {
+    srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'data'), workers: 1, maxBodySize: 2048, apiToken: TOKEN }), { log: silentLogger() })
+  })
+  afterAll(async () => {
+    await srv.shutdown()
+    tmp.remove()
+  })
+  const auth = `Authorization: Bearer ${TOKEN}\r\n`
+
+  test('Expect: 100-continue: Bun\'s forced 100 Continue and the 413 envelope leave in one write, and the connection closes without the body', async () => {
+    const r = await headOnly(srv.port, `POST /users HTTP/1.1\r\nHost: localhost\r\n${auth}Content-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n`)
+    expect(r.closed).toBe(true)
+    const first = r.reads[0] ?? ''
+    // uWS writes the interim 100 before any JavaScript runs (Bun.serve cannot turn it off); the
+    // final answer must be right behind it, not after the client starts uploading.
+    expect(first).toStartWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 413 ')
+    expect(first).toContain('"code":"payload_too_large"')
+    expect(first.toLowerCase()).toContain('connection: close')
+    expect(r.ms).toBeLessThan(2000)
+  })
+
+  test('Expect in another casing (no interim answer from Bun): the 413 is the first and only answer', async () => {
+    const r = await headOnly(srv.port, `POST /users HTTP/1.1\r\nHost: localhost\r\n${auth}Content-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-Continue\r\n\r\n`)
+    expect(r.closed).toBe(true)
+    expect(r.reads.join('')).toStartWith('HTTP/1.1 413 ')
+  })
+
+  test('without a token: 413 and a closed connection, not a 401 on a connection Bun would then drain', async () => {
+    const r = await headOnly(srv.port, `POST /users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n`)
+    expect(r.closed).toBe(true)
+    expect(r.reads.join('')).toContain('HTTP/1.1 413 ')
+    expect(r.reads.join('')).not.toContain('HTTP/1.1 401 ')
+  })
+
+  test('any method: a GET or DELETE declaring an oversize body is refused unread, the connection closed', async () => {
+    for (const line of ['GET /healthz', 'GET /users/1', `DELETE /users/1`]) {
+      const r = await headOnly(srv.port, `${line} HTTP/1.1\r\nHost: localhost\r\n${auth}Content-Length: 10000000\r\n\r\n`)
+      expect(`${line}: closed=${r.closed} ${(r.reads.join('').split('\r\n')[0])}`).toBe(`${line}: closed=true HTTP/1.1 413 Payload Too Large`)
+    }
   })
 })

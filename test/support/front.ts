@@ -23,5 +23,6 @@ export interface StackAppOptions {
 export function stackApp(stages: readonly Stage[], routes: (app: AnyElysia) => AnyElysia, options: StackAppOptions = {}): Front & { elysia: AnyElysia } {
   const log = options.log ?? silentLogger()
   const elysia = routes(new Elysia().use(recovery(log)))
-  return { ...createFront(elysia, stages, { serverName: 'highperf/test', log, trustProxy: options.trustProxy ?? false }), elysia }
+  // Object.assign, not a spread: a spread would copy the front's `waiting` getter as a number.
+  return Object.assign(createFront(elysia, stages, { serverName: 'highperf/test', log, trustProxy: options.trustProxy ?? false }), { elysia })
 }

@@ -1,8 +1,9 @@
 /**
- * Bearer-token auth: with `API_TOKEN` set, POST/PUT/PATCH/DELETE need
+ * Bearer-token auth: with `API_TOKEN` set, every method but GET/HEAD/OPTIONS needs
  * `Authorization: Bearer <token>`; reads too when `AUTH_READS=true`. Otherwise 401 `unauthorized`
  * with `WWW-Authenticate: Bearer realm="highperf"`. Health, readiness, metrics and the API docs
- * stay open so probes and scrapers need no secret.
+ * stay open so probes and scrapers need no secret: exactly those routes, judged by the route
+ * template the front matched, which is the route Elysia runs (src/http/front/target.ts).
  *
  * The comparison is constant-time: both the expected token and the presented one are hashed with
  * SHA-256 and the 32-byte digests compared with `crypto.timingSafeEqual`, so neither the token's
@@ -16,7 +17,7 @@
  * stages.push(auth({ apiToken: config.apiToken, authReads: config.authReads }))
  * ```
  */
-import { isDocsPath, isProbePath } from '../probe-paths.ts'
+import { isDocsRoute, isProbeRoute } from '../probe-paths.ts'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../../errors.ts'
 import type { Stage } from '../front/index.ts'
@@ -97,21 +98,24 @@ export function verifierFor(token: string): TokenVerifier {
 }
 
 /**
- * Paths that never need a token: health, readiness, metrics and the API docs.
+ * Route templates that never need a token: health, readiness, metrics and the API docs. By
+ * template, not path (src/http/probe-paths.ts): a request the front matched to no route is
+ * `unmatched`, which is never exempt.
  *
  * @example isAuthExempt('/swagger/json') // true
  */
-export function isAuthExempt(path: string): boolean {
-  return isProbePath(path) || isDocsPath(path)
+export function isAuthExempt(route: string): boolean {
+  return isProbeRoute(route) || isDocsRoute(route)
 }
 
 /**
- * True for methods that change state and so always need the token.
+ * True for methods that need the token even when reads are open: every method but the reads
+ * GET, HEAD and OPTIONS, so an unusual method (PURGE, PROPFIND…) is never a way around it.
  *
  * @example isMutating('PATCH') // true
  */
 export function isMutating(method: string): boolean {
-  return method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE'
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS'
 }
 
 /**
@@ -127,7 +131,7 @@ export function auth(options: AuthOptions): Stage {
     name: 'auth',
     before(state) {
       if (!reads && !isMutating(state.method)) return
-      if (isAuthExempt(state.path)) return
+      if (isAuthExempt(state.route)) return
       if (verifier.isAuthenticated(state.request)) return
       throw new AppError('unauthorized', 'A valid bearer token is required: send Authorization: Bearer <token>', {
         headers: { 'www-authenticate': WWW_AUTHENTICATE },

@@ -1,13 +1,22 @@
 /**
- * Body limit middleware: a request body over `MAX_BODY_SIZE` gets a 413 with the JSON error
- * envelope, whether the client declared its length or streamed it chunked.
+ * Body limit: a request body over `MAX_BODY_SIZE` gets a 413 with the JSON error envelope, whether
+ * the client declared its length or streamed it chunked. Two parts, for the two cases:
+ * - {@link declaredBodyLimit}, a stage of the front, first of the guards: a `Content-Length` over
+ *   the limit, on any method, is refused before anything else looks at the request.
+ * - {@link bodyLimit}, an Elysia plugin: a body without a declared length is counted as it is read.
  *
  * Why not just Bun's `maxRequestBodySize`: Bun answers an oversize body itself with a bare
  * `413` and no body, before the app sees the request (declared length) or while the app reads it
  * (chunked), so the client never gets the envelope or its request id. So `server.ts` gives Bun
  * {@link BUN_BODY_CEILING} and this plugin enforces the real limit:
  * - `Content-Length` over the limit: answered at once, unread, with `Connection: close` (Bun then
- *   drops the connection instead of draining the body).
+ *   drops the connection instead of draining the body). The stage does it for every method (a
+ *   GET declaring 10 GB would otherwise be read and thrown away after its answer, to keep the
+ *   connection), before the other guards: an unauthenticated client declaring an oversize body
+ *   gets the 413 and a closed connection, not a 401 on a connection Bun must then drain.
+ *   `Expect: 100-continue`: Bun writes `100 Continue` itself before any JavaScript runs (uWS does,
+ *   for every route; Bun.serve has no option to stop it), so the 413 is the next bytes in the same
+ *   write, and a client (curl) reads both and never sends the body (docs/operations.md).
  * - no `Content-Length` but a body (chunked): the request's body readers (`json()`, `text()`,
  *   `arrayBuffer()`, `body`, …) are pointed at a copy of the stream that counts bytes and fails
  *   with `AppError('payload_too_large')` past the limit (see {@link limitBody}). Nothing is read
@@ -26,6 +35,7 @@
  */
 import { Elysia } from 'elysia'
 import { AppError, errorBody } from '../../errors.ts'
+import type { Stage } from '../front/index.ts'
 import { requestIdOf } from '../request-id/index.ts'
 import { syncHook } from '../sync-hook.ts'
 
@@ -44,6 +54,23 @@ function tooLarge(max: number, request: Request, set: { headers: Record<string, 
   const body = errorBody('payload_too_large', `The request body is larger than ${max} bytes`, requestIdOf(request))
   set.headers.connection = 'close'
   return new Response(JSON.stringify(body), { status: 413, headers: { 'content-type': 'application/json; charset=utf-8' } })
+}
+
+/**
+ * Stage: a declared `Content-Length` over `maxBytes`, on any method, is refused with 413
+ * `payload_too_large` and `Connection: close` before the body is read. Put it first of the guards.
+ *
+ * @example stages.push(declaredBodyLimit(config.maxBodySize), maxInflight(...), ...)
+ */
+export function declaredBodyLimit(maxBytes: number): Stage {
+  return {
+    name: 'body-limit',
+    before(state) {
+      const declared = state.request.headers.get('content-length')
+      // Bun refuses a malformed Content-Length with 400 before the app runs, so this is a number.
+      if (declared !== null && Number(declared) > maxBytes) throw tooLargeError(maxBytes)
+    },
+  }
 }
 
 const BODY_READERS = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text', 'clone'] as const
@@ -79,8 +106,10 @@ export function limitBody(request: Request, max: number): void {
 }
 
 /**
- * Elysia plugin enforcing `maxBytes` on request bodies. Mount it after the request id and before
- * recovery (its error hook must see Elysia's parse errors first).
+ * Elysia plugin enforcing `maxBytes` on request bodies: bodies without a declared length are
+ * counted as they are read; a declared length over the limit is refused here too, for an app
+ * without {@link declaredBodyLimit} in front. Mount it before recovery (its error hook must see
+ * Elysia's parse errors first).
  *
  * @example
  * ```ts

@@ -21,7 +21,7 @@
  * breakers.states() // { '/users/:id': 'closed' }
  * ```
  */
-import { isDocsPath, isProbePath } from '../probe-paths.ts'
+import { isDocsRoute, isProbeRoute } from '../probe-paths.ts'
 import { AppError } from '../../errors.ts'
 import { CircuitBreaker, type BreakerState } from '../../sync/circuit-breaker.ts'
 import { UNMATCHED_ROUTE, type Stage } from '../front/index.ts'
@@ -77,7 +77,7 @@ export function verdictOf(status: number, error: unknown, route: string): 'failu
  * @example isBreakerExempt('/healthz') // true
  */
 export function isBreakerExempt(route: string): boolean {
-  return isProbePath(route) || isDocsPath(route)
+  return isProbeRoute(route) || isDocsRoute(route)
 }
 
 /**

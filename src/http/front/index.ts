@@ -11,8 +11,13 @@
  * OpenAPI and the error handler (src/http/recovery), which records its error on the request's
  * {@link RequestState} so the stages see how the route ended.
  *
- * Every answer, refusals and 404s included, carries `X-Request-Id`, `Server` and (when a trace
- * context exists) `traceparent`, and passes every stage's `after`, in reverse order: metrics, the
+ * The path every stage judges is found once (./target.ts) and is the path Elysia routes by, for
+ * every Host and request-target form: the route template the guards see (`state.route`) is the
+ * route that runs. A request whose Host is invalid or repeated is refused 400 `invalid_host`
+ * before any stage's `before`.
+ *
+ * Every answer, refusals and 404s included, carries `X-Request-Id`, `Server`,
+ * `X-Content-Type-Options: nosniff` and (when a trace context exists) `traceparent`, and passes every stage's `after`, in reverse order: metrics, the
  * access log and the breaker's verdict see guards' refusals too.
  *
  * @example
@@ -28,8 +33,9 @@ import type { Logger } from '../../log.ts'
 import type { PeerSource } from '../client-ip.ts'
 import { renderError } from '../recovery/index.ts'
 import { REQUEST_ID_HEADER, resolveRequestId } from '../request-id/index.ts'
-import { RouteTable } from './router.ts'
+import { RouteTable, UNMATCHED_ROUTE } from './router.ts'
 import { attachState, RequestState } from './state.ts'
+import { ELYSIA_PATH_FROM, invalidHost, locatePath, pathAt, retarget } from './target.ts'
 
 export { RequestState, stateOf } from './state.ts'
 export { RouteTable, UNMATCHED_ROUTE } from './router.ts'
@@ -64,15 +70,14 @@ export interface Front {
   handle(request: Request): Promise<Response>
   /** The route table the stages key by. */
   readonly routes: RouteTable
-}
-
-// The path of a request URL without building a URL object: Bun hands over absolute URLs
-// ("http://host:port/path?query"); the path starts at the first '/' after the authority.
-function pathOf(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  if (start === -1) return '/'
-  const q = url.indexOf('?', start)
-  return q === -1 ? url.slice(start) : url.slice(start, q)
+  /**
+   * The end of a drain: every request still waiting for its route (queued for the pool, reading
+   * a slow body…) is answered 503 `shutting_down` now, and so is every request that arrives
+   * later; returns how many were waiting. The routes' late answers are dropped.
+   */
+  shutdown(): number
+  /** How many requests are waiting for an asynchronous answer right now. */
+  readonly waiting: number
 }
 
 /**
@@ -90,6 +95,9 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
   const handler = app.fetch
 
   const finish = (state: RequestState, response: Response): Response => {
+    // Already answered (cut at shutdown): this late answer goes nowhere and counts for nothing.
+    if (state.answered) return response
+    state.answered = true
     let res = response
     try {
       setHeaders(res, state)
@@ -113,6 +121,9 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     const h = res.headers
     h.set(REQUEST_ID_HEADER, state.requestId)
     h.set('server', serverName)
+    // Every answer, JSON errors and user files included: a browser must never sniff a body into
+    // HTML or script (a stored file, an error echoing input).
+    h.set('x-content-type-options', 'nosniff')
     if (state.traceparent !== '') h.set('traceparent', state.traceparent)
   }
 
@@ -132,6 +143,25 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     return finish(state, res)
   }
 
+  // Requests waiting for an asynchronous answer, each with the function that answers it 503 at
+  // once; a request leaves the set when its own answer arrives. Synchronous answers never enter:
+  // the set costs only the requests that wait anyway (the pool, a body, an async limiter).
+  const waiting = new Set<() => void>()
+  let closing = false
+  const shuttingDown = (): AppError => new AppError('shutting_down', 'The server is shutting down; retry on another instance', { headers: { connection: 'close' } })
+
+  const track = (state: RequestState, answer: Promise<Response>): Promise<Response> => new Promise<Response>((resolve) => {
+    const cut = (): void => {
+      // Answered already, its promise not yet settled (a microtask away): that answer stands.
+      if (!state.answered) resolve(finish(state, refuse(state, shuttingDown())))
+    }
+    waiting.add(cut)
+    answer.then(
+      (res) => { waiting.delete(cut); resolve(res) },
+      (err: unknown) => { waiting.delete(cut); resolve(finish(state, refuse(state, err))) },
+    )
+  })
+
   // The rest of the stack once a stage returned a Promise (rare: an asynchronous limiter).
   const resume = async (state: RequestState, pending: Promise<void>, next: number): Promise<Response> => {
     try {
@@ -148,31 +178,61 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
 
   const fetch = (request: Request, server: PeerSource | null): Response | Promise<Response> => {
     const startedAt = performance.now()
-    const path = pathOf(request.url)
+    // One path for every decision, and the same one Elysia routes by (./target.ts): the hot path
+    // is a host of four characters or more, where Elysia's own cut agrees.
+    const url = request.url
+    const start = locatePath(url)
+    let path: string
+    let refusal: AppError | undefined
+    if (start >= ELYSIA_PATH_FROM) {
+      path = pathAt(url, start)
+    } else {
+      const r = retarget(request, url, start)
+      path = r.path
+      refusal = r.refusal
+    }
+    const headers = request.headers
+    // Bun joins repeated Host lines with ", " and uses the first for the URL; a comma is never
+    // part of a valid host, so this catches a second Host (RFC 9112 §3.2: 400).
+    const host = headers.get('host')
+    if (host !== null && host.indexOf(',') !== -1) refusal ??= invalidHost()
+    if (closing) refusal = shuttingDown()
     const state = new RequestState(
       request,
       path,
-      routes.match(request.method, path),
-      resolveRequestId(request.headers.get(REQUEST_ID_HEADER)),
+      refusal === undefined ? routes.match(request.method, path) : UNMATCHED_ROUTE,
+      resolveRequestId(headers.get(REQUEST_ID_HEADER)),
       server,
       trustProxy,
       startedAt,
     )
     attachState(state)
+    if (refusal !== undefined) return finish(state, refuse(state, refusal))
     try {
       for (let i = 0; i < befores.length; i++) {
         const p = (befores[i] as (s: RequestState) => void | Promise<void>)(state)
-        if (p !== undefined) return resume(state, p, i + 1)
+        if (p !== undefined) return track(state, resume(state, p, i + 1))
       }
     } catch (err) {
       return finish(state, refuse(state, err))
     }
-    return route(state)
+    const res = route(state)
+    return res instanceof Promise ? track(state, res) : res
   }
 
   return {
     fetch,
     handle: async (request) => fetch(request, null),
     routes,
+    shutdown() {
+      closing = true
+      const cuts = [...waiting]
+      waiting.clear()
+      for (const cut of cuts) cut()
+      return cuts.length
+    },
+    get waiting() {
+      return waiting.size
+    },
   }
 }

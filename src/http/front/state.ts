@@ -36,6 +36,11 @@ export class RequestState {
    * breaker, the metrics and the deadline stages judge the outcome by its code.
    */
   error: unknown = undefined
+  /**
+   * True once the front has answered: a request cut at shutdown (503 `shutting_down`) whose route
+   * answers later must not be answered, nor counted by the stages, a second time.
+   */
+  answered = false
   readonly #server: PeerSource | null
   readonly #trustProxy: boolean
   #client = ''

@@ -18,7 +18,7 @@
  * shed.stats() // { inflight: 3, limit: 64, shed: 0 }
  * ```
  */
-import { isProbePath } from '../probe-paths.ts'
+import { isProbeRoute } from '../probe-paths.ts'
 import { AppError } from '../../errors.ts'
 import type { Stage } from '../front/index.ts'
 
@@ -59,7 +59,7 @@ export function maxInflight(options: MaxInflightOptions): Stage & { stats(): Max
     name: 'max-inflight',
     stats,
     before(state) {
-      if (isProbePath(state.path)) return
+      if (isProbeRoute(state.route)) return
       if (inflight >= limit) {
         shed++
         onShed?.()

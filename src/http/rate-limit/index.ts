@@ -21,7 +21,7 @@
  * createFront(app, [..., limit, ...], options)
  * ```
  */
-import { isProbePath } from '../probe-paths.ts'
+import { isProbeRoute } from '../probe-paths.ts'
 import { AppError } from '../../errors.ts'
 import { clientBucket } from '../client-ip.ts'
 import type { RequestState, Stage } from '../front/index.ts'
@@ -52,12 +52,12 @@ export interface RateLimitOptions {
 export const TOKEN_CLIENT = 'api-token'
 
 /**
- * Paths never rate limited.
+ * Route templates never rate limited (the probes and the scrape).
  *
  * @example isRateLimitExempt('/metrics') // true
  */
-export function isRateLimitExempt(path: string): boolean {
-  return isProbePath(path)
+export function isRateLimitExempt(route: string): boolean {
+  return isProbeRoute(route)
 }
 
 // What `after` needs of a Decision: one small object of one shape per limited request.
@@ -107,7 +107,7 @@ export function rateLimit(options: RateLimitOptions): Stage & { rejected(): numb
     name: 'rate-limit',
     ...stats,
     before(state) {
-      if (isRateLimitExempt(state.path)) return
+      if (isRateLimitExempt(state.route)) return
       const decision = limiter.consume(keyOf(state))
       if (decision instanceof Promise) return decision.then((d) => decide(state, d))
       decide(state, decision)
