@@ -128,6 +128,26 @@ describe('POST /jobs and the result', () => {
     expect((await fetch(`${base}jobs?state=done`)).status).toBe(422)
   })
 
+  test('GET /jobs?limit takes whole numbers 1-1000 only: 1.5, 1e2, -1, NaN and 1001 are 422, never a 500 from SQLite', async () => {
+    for (const limit of ['1.5', '1e2', '-1', 'NaN', '1001', '0x10', ' 5', '']) {
+      const res = await fetch(`${base}jobs?limit=${encodeURIComponent(limit)}`)
+      expect({ limit, status: res.status }).toEqual({ limit, status: 422 })
+      const err = ((await res.json()) as { error: { code: string; details: Array<{ path: string }> } }).error
+      expect(err.code).toBe('validation_failed')
+      expect(err.details[0]?.path).toBe('/limit')
+    }
+    for (const limit of ['1', '50', '1000']) expect((await fetch(`${base}jobs?limit=${limit}`)).status).toBe(200)
+  })
+
+  test('a deep input or pipeline is 422 too_deep, not a 500 from JSON.stringify', async () => {
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000)
+    for (const body of [`{"task":"echo","input":${deep}}`, `{"pipeline":[{"task":"echo","input":${deep}}]}`]) {
+      const res = await fetch(`${base}jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      expect(res.status).toBe(422)
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('too_deep')
+    }
+  })
+
   test('invalid task input is reported by the worker: the job fails with invalid_input, once', async () => {
     const job = await submit({ task: 'sleep', input: { ms: 'soon' }, maxAttempts: 5 })
     const done = await settle(job.id)

@@ -100,6 +100,17 @@ describe('POST /tasks/:name', () => {
     expect(body.error.details?.some((d) => d.path === '/algorithm')).toBe(true)
   })
 
+  test('an input nested 50 000 levels deep is 422 too_deep from the worker, not a 500 stack overflow', async () => {
+    const deep = '['.repeat(50_000) + ']'.repeat(50_000)
+    for (const [path, body] of [['/tasks/echo', deep], ['/tasks/json.stats', `{"field":"a","items":${deep}}`]] as const) {
+      const res = await post(path, body)
+      expect({ path, status: res.status }).toEqual({ path, status: 422 })
+      const err = ((await res.json()) as Envelope).error
+      expect(err.code).toBe('too_deep')
+      expect(err.message).toContain('deeper than 64 levels')
+    }
+  })
+
   test('a task-raised not_found keeps its 404 (cars.lookup of an unknown id)', async () => {
     const res = await post('/tasks/cars.lookup', '{"id":999}')
     expect(res.status).toBe(404)
