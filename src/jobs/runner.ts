@@ -31,6 +31,9 @@ import { JobEvents, type JobListener } from './events.ts'
 import { isFinal, newJob, type Job, type JobError, type JobState, type NewJob } from './model.ts'
 import { runPipeline } from './pipeline.ts'
 import { SubmitValidator } from './validate.ts'
+
+/** The longest delay `setTimeout` honours (2^31 - 1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647
 import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
 
 /**
@@ -294,11 +297,14 @@ export class JobRunner {
     if (at >= this.#wakeAt) return
     this.#clearWake()
     this.#wakeAt = at
+    // Capped at the largest delay a timer takes (~24.8 days): past it setTimeout fires after 1 ms,
+    // and a job delayed 30 days (delayMs allows it) made the runner poll every millisecond.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.#o.now()))
     this.#wakeTimer = setTimeout(() => {
       this.#wakeTimer = undefined
       this.#wakeAt = Infinity
       this.#pump()
-    }, Math.max(0, at - this.#o.now()))
+    }, delay)
     this.#wakeTimer.unref?.()
   }
 

@@ -148,6 +148,23 @@ describe('POST /jobs and the result', () => {
     }
   })
 
+  test('a job delayed 30 days (the most delayMs allows) waits quietly: no timer overflow, no polling every millisecond', async () => {
+    const overflows: string[] = []
+    const onWarning = (w: Error) => { if (w.name === 'TimeoutOverflowWarning') overflows.push(w.message) }
+    process.on('warning', onWarning)
+    try {
+      const res = await post({ task: 'echo', input: 1, delayMs: 30 * 24 * 3_600_000 })
+      expect(res.status).toBe(202)
+      const job = (await res.json()) as JobBody
+      await Bun.sleep(200)
+      expect(overflows).toEqual([])
+      expect(((await (await fetch(`${base}jobs/${job.id}`)).json()) as JobBody).state).toBe('queued')
+      expect((await fetch(`${base}jobs/${job.id}`, { method: 'DELETE' })).status).toBe(200)
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   test('invalid task input is reported by the worker: the job fails with invalid_input, once', async () => {
     const job = await submit({ task: 'sleep', input: { ms: 'soon' }, maxAttempts: 5 })
     const done = await settle(job.id)
