@@ -12,6 +12,7 @@ import { MAX_DETAILS, schemaErrors } from '../../src/http/recovery/details.ts'
 import { silentLogger } from '../../src/log.ts'
 import { MAX_JSON_DEPTH } from '../../src/json/depth.ts'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { FormatRegistry } from '@sinclair/typebox'
 import { testDeps, type TestDeps } from '../support/deps.ts'
 
 type Envelope = { error: { code: string; message: string; requestId: string; details?: unknown } }
@@ -123,6 +124,21 @@ describe('bounded validation errors', () => {
     const text = await res.text()
     expect(text).not.toContain('qqqqqqqq')
     expect(((JSON.parse(text) as Envelope).error.details as unknown[]).length).toBeLessThanOrEqual(MAX_DETAILS)
+  })
+
+  test('the email format refuses a string too long to be an address before its regex runs (a crafted 800 KB one cost 288 ms)', async () => {
+    const email = FormatRegistry.Get('email')
+    expect(email?.('ada@example.com')).toBe(true)
+    expect(email?.(`a@${'b'.repeat(63)}.${'c'.repeat(63)}.com`)).toBe(true)
+    const crafted = `a@a${'.a'.repeat(400_000)}!`
+    let called = false
+    const spy = { length: crafted.length, replace: () => { called = true; return '' }, [Symbol.toPrimitive]: () => { called = true; return crafted } }
+    // The guard reads only the length: a value that is not even a string is refused without the regex touching it.
+    expect(email?.(spy as unknown as string)).toBe(false)
+    expect(called).toBe(false)
+    const res = await post('/users', JSON.stringify({ name: 'a', email: crafted }))
+    expect(res.status).toBe(422)
+    expect(((await res.json()) as Envelope).error.details).toEqual([{ path: '/email', message: 'Expected string length less or equal to 254' }, { path: '/email', message: "Expected string to match 'email' format" }])
   })
 
   test('a union names what its variants expected (Elysia\'s t.Integer is numeric-string or integer)', () => {
