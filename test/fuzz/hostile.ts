@@ -54,7 +54,7 @@ export const GENERIC_FRAGMENTS: readonly string[] = [
   'null', 'true', '0', '-0', '-1', '1.5', '1e400', '-1e400', '1e-400', '9007199254740993', '-9223372036854775809',
   '""', '"NaN"', '"Infinity"', '"1.5"', '"-1"', '" 1"', `"${'x'.repeat(70_000)}"`, '"\\u0000"', '"\\ud800"', '"\\u202e\\ufeff"',
   '"../../../etc/passwd"', '"%FF%FE"', '[]', '{}', '[null]', '[{}]', '{"__proto__":{"polluted":1}}', '{"constructor":{"prototype":{"polluted":1}}}',
-  deepArray(65), deepArray(20_000), deepObject(2_000), `[${deepArray(63)}]`,
+  deepArray(65), deepArray(20_000), deepArray(60_000), deepObject(2_000), `[${deepArray(63)}]`,
 ]
 
 /** Schema-aware boundary fragments: one past each limit, the limits themselves, wrong members. */
@@ -146,6 +146,8 @@ export function bodyVariants(schema: JsonSchema, depth = 2, sample: unknown = sa
       out.push({ label: `${where}/${key} missing`, json: splice(JSON.stringify(rest)) })
     }
     out.push({ label: `${where}/unknown property`, json: splice(spliceKey(obj, 'fuzzUnknown', '1')) })
+    out.push({ label: `${where}/__proto__ key`, json: splice(spliceKey(obj, '__proto__', '{"polluted":1,"task":"echo"}')) })
+    out.push({ label: `${where}/constructor key`, json: splice(spliceKey(obj, 'constructor', '{"prototype":{"polluted":1}}')) })
   }
   walk(schema, sample, (f) => f, '', 1)
   return out

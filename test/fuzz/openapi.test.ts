@@ -258,5 +258,7 @@ describe('fuzz: every OpenAPI operation and every task schema', () => {
     const problems = outcomes.filter((o) => o.problem !== null)
     console.log(`fuzz: ${outcomes.length} requests (${probes.length} fetch, ${raw.length} raw) in ${seconds} s; statuses ${JSON.stringify(Object.fromEntries([...byStatus].sort((a, b) => a[0] - b[0])))}; problems ${problems.length}`)
     expect(problems.map((o) => `${o.probe.label}: ${o.problem}`)).toEqual([])
+    // The server runs in this process: `__proto__` and `constructor` keys polluted nothing here.
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   }, 120_000)
 })
