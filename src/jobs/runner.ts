@@ -11,7 +11,7 @@
  * queue limit), so a burst of 100 000 queued jobs waits in SQLite, not in the pool, and a request
  * is at most one job's run time away from a free worker.
  *
- * Errors. `invalid_input`, `invalid_json`, `unknown_task` fail at once (retrying cannot help);
+ * Errors. `invalid_input`, `invalid_json`, `too_deep`, `unknown_task` fail at once (retrying cannot help);
  * `queue_full` and `pool_closed` put the job back without counting the attempt (not the job's
  * fault); anything else retries after {@link backoffDelay} while attempts remain.
  *
@@ -64,7 +64,7 @@ export interface JobRunnerOptions {
 }
 
 /** Error codes that retrying cannot fix. */
-const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'unknown_task', 'bad_request', 'validation_failed'])
+const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'too_deep', 'unknown_task', 'bad_request', 'validation_failed'])
 /** Error codes that say the pool, not the job, could not run it now. */
 const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
 const CANCELED = Symbol('canceled')

@@ -148,6 +148,15 @@ describe('POST /jobs and the result', () => {
     }
   })
 
+  test('a stored input nested too deep (not from HTTP: the body check stops those) fails the job at once with too_deep, no retries', async () => {
+    const deep = '['.repeat(100) + ']'.repeat(100)
+    const { job } = await srv.deps.jobs.submit({ task: 'echo', input: deep, maxAttempts: 3 })
+    const done = await settle(job.id)
+    expect(done.state).toBe('failed')
+    expect(done.error?.code).toBe('too_deep')
+    expect(done.attempts).toBe(1)
+  })
+
   test('a job delayed 30 days (the most delayMs allows) waits quietly: no timer overflow, no polling every millisecond', async () => {
     const overflows: string[] = []
     const onWarning = (w: Error) => { if (w.name === 'TimeoutOverflowWarning') overflows.push(w.message) }
