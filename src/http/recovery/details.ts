@@ -7,13 +7,16 @@
  * costs tens of ms, a deeply nested array overflows the stack: a 500), echoes client data back,
  * and it recomputes the error list each time it is read. Here the error iterator is lazy and is
  * stopped after {@link MAX_DETAILS} entries, so building the list costs the same for a body with
- * 20 wrong items as for one with 100 000.
+ * 20 wrong items as for one with 100 000. The list also ends at a string longer than
+ * {@link LONG_STRING} characters that failed its `maxLength`, before the iterator regex-tests it.
  *
  * @example
  * ```ts
  * const details = schemaErrors(check.Errors(body)) // [{ path: '/name', message: 'Expected string' }]
  * ```
  */
+
+import { ValueErrorType } from '@sinclair/typebox/errors'
 
 /** One failing field of a 422. */
 export interface FieldError {
@@ -24,10 +27,19 @@ export interface FieldError {
 /** The most entries a 422 lists; the first is also named in the message. */
 export const MAX_DETAILS = 20
 
+/**
+ * A string longer than this that failed its `maxLength` ends the list (see {@link schemaErrors}).
+ * Below it, the checks that would follow cost microseconds.
+ */
+export const LONG_STRING = 4096
+
 /** What this module reads of a TypeBox `ValueError`. */
 export interface ValueErrorLike {
   path?: string
   message?: string
+  /** TypeBox's `ValueErrorType`. */
+  type?: number
+  value?: unknown
   /** A union's failure per variant (TypeBox's lazy `ValueErrorIterator`s). */
   errors?: ReadonlyArray<{ First(): ValueErrorLike | undefined }>
 }
@@ -61,6 +73,10 @@ export function schemaErrors(errors: Iterable<ValueErrorLike>, max = MAX_DETAILS
   for (const e of errors) {
     out.push({ path: e.path || '/', message: messageOf(e) })
     if (out.length >= max) break
+    // TypeBox goes on to run the string's `pattern` and `format` regexes after its maxLength
+    // failed (the check itself stops there): Elysia's email regex takes ~0.7 µs a character on a
+    // crafted string, 288 ms for 800 KB. A client needs no more than "too long" about such a value.
+    if (e.type === ValueErrorType.StringMaxLength && typeof e.value === 'string' && e.value.length > LONG_STRING) break
   }
   return out
 }
