@@ -68,6 +68,12 @@ describe('jsonDepthExceeds', () => {
     expect(jsonDepthExceeds('{"k[[[[":"v{{{{"}', 1)).toBe(false)
   })
 
+  test('only the four ASCII brackets count: look-alikes (U+015B, U+017B, fullwidth) do not', () => {
+    // Outside strings these make invalid JSON, but the scan must not count them either way.
+    expect(jsonDepthExceeds('\u015b\u017b\uff3b\uff5b\u035b', 0)).toBe(false)
+    expect(jsonDepthExceeds('[\u015d]', 1)).toBe(false)
+  })
+
   test('stops at the first level past the limit, without reading the rest', () => {
     // The tail is not JSON at all: only the first 65 brackets are ever looked at.
     expect(jsonDepthExceeds('['.repeat(65) + '"unterminated', 64)).toBe(true)
