@@ -88,6 +88,15 @@ function fillPath(path: string, params: Parameter[], values: Record<string, stri
 const HEADER_VALUES = ['', ' ', 'x'.repeat(8000), 'bytes=-0', 'bytes=0-0,0-1,0-2,0-3,0-4,0-5,0-6,0-7,0-8,0-9', 'bytes=99999999999999999999-', 'bytes=a-b',
   'W/"x", *', 'Mon, 32 Foo 99999 99:99:99 GMT', '\t\tvalue', 'é', '1e400']
 
+/** Headers every request may carry, each set sent to every operation. */
+const COMMON_HEADERS: ReadonlyArray<Record<string, string>> = [
+  { traceparent: '00-' + 'f'.repeat(32) + '-' + 'f'.repeat(16) + '-ff', 'x-request-id': 'x'.repeat(5000) },
+  { traceparent: 'garbage', 'x-request-id': '../../<script>%00', 'x-forwarded-for': '1.2.3.4, ::ffff:999.1.1.1, not-an-ip, ' + '9'.repeat(100) },
+  { 'accept-encoding': 'gzip;q=NaN, br;q=-1, *;q=1e400', accept: 'application/json;q=2, */*;q=x', 'accept-language': 'é'.repeat(100) },
+  { cookie: Array.from({ length: 200 }, (_, i) => `c${i}=${'v'.repeat(20)}`).join('; '), 'if-none-match': '*', 'if-modified-since': 'yesterday' },
+  { authorization: 'Bearer ' + 'x'.repeat(4000) },
+]
+
 const CONTENT_TYPES = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=fuzz', 'multipart/form-data',
   'application/json; charset=utf-16', 'application/vnd.api+json', 'application/octet-stream', '*/*', 'application/json;;;', 'a'.repeat(2000)]
 
@@ -124,6 +133,7 @@ function operationProbes(path: string, method: string, op: Operation): Probe[] {
       ['bracketed', `${p.name}[]=${ok}`], ['object form', `${p.name}[a]=${ok}`], ['1000 copies', Array.from({ length: 1000 }, () => `${p.name}=${ok}`).join('&')],
     ] as const) probes.push(withBody({ label: `${key} query ${p.name} ${label}`, target: `${base}${q}${q ? '&' : '?'}${query}` }))
   }
+  COMMON_HEADERS.forEach((headers, i) => probes.push(withBody({ label: `${key} hostile common headers #${i}`, target: `${base}${q}`, headers })))
   probes.push(withBody({ label: `${key} unknown query`, target: `${base}${q}${sep}fuzz=%FF&fuzz=1&__proto__[x]=1&constructor[prototype][x]=1` }))
   for (const p of params.filter((x) => x.in === 'header')) {
     for (const v of HEADER_VALUES) probes.push(withBody({ label: `${key} header ${p.name}=${short(v)}`, target: `${base}${q}`, headers: { [p.name]: v } }))
