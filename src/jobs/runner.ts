@@ -31,10 +31,10 @@ import { JobEvents, type JobListener } from './events.ts'
 import { isFinal, newJob, type Job, type JobError, type JobState, type NewJob } from './model.ts'
 import { runPipeline } from './pipeline.ts'
 import { SubmitValidator } from './validate.ts'
+import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
 
 /** The longest delay `setTimeout` honours (2^31 - 1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 2_147_483_647
-import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
 
 /**
  * The longest wait between two attempts of a job. Retries use equal jitter (uniform in [c/2, c]):

@@ -42,7 +42,7 @@ interface ErrorsSource {
  * checked by src/http/json-body before Elysia sees them), at most {@link MAX_DETAILS}, without
  * echoing values. Reads the validator's lazy error iterator, not `error.all` (see ./details.ts).
  *
- * @example validationDetails(err) // [{ path: '/limit', message: 'Expected union value' }]
+ * @example validationDetails(err) // [{ path: '/limit', message: "Expected string to match '^(?:[1-9]|[1-9][0-9]|100)$'" }]
  */
 export function validationDetails(error: unknown): FieldError[] {
   const { validator, value } = error as ValidationLike
