@@ -35,6 +35,8 @@ export const ERRORS = {
   range_not_satisfiable: { status: 416, message: 'The requested range cannot be satisfied' },
   validation_failed: { status: 422, message: 'The request does not match the schema' },
   invalid_input: { status: 422, message: 'The task input does not match its schema' },
+  // JSON nested past MAX_JSON_DEPTH (src/json/depth.ts): refused before any recursive work.
+  too_deep: { status: 422, message: 'The JSON is nested too deeply' },
   rate_limited: { status: 429, message: 'Too many requests' },
   client_closed: { status: 499, message: 'The client closed the request' },
   // 5xx: ours or upstream's.

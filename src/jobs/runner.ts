@@ -11,7 +11,7 @@
  * queue limit), so a burst of 100 000 queued jobs waits in SQLite, not in the pool, and a request
  * is at most one job's run time away from a free worker.
  *
- * Errors. `invalid_input`, `invalid_json`, `unknown_task` fail at once (retrying cannot help);
+ * Errors. `invalid_input`, `invalid_json`, `too_deep`, `unknown_task` fail at once (retrying cannot help);
  * `queue_full` and `pool_closed` put the job back without counting the attempt (not the job's
  * fault); anything else retries after {@link backoffDelay} while attempts remain.
  *
@@ -41,6 +41,9 @@ import { runPipeline } from './pipeline.ts'
 import { SubmitValidator } from './validate.ts'
 import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
 
+/** The longest delay `setTimeout` honours (2^31 - 1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647
+
 /**
  * The longest wait between two attempts of a job. Retries use equal jitter (uniform in [c/2, c]):
  * jobs that failed together (e.g. after a worker crash) spread out, and none is retried at once.
@@ -69,7 +72,7 @@ export interface JobRunnerOptions {
 }
 
 /** Error codes that retrying cannot fix. */
-const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'unknown_task', 'bad_request', 'validation_failed'])
+const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'too_deep', 'unknown_task', 'bad_request', 'validation_failed'])
 /** Error codes that say the pool, not the job, could not run it now. */
 const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
 const CANCELED = Symbol('canceled')
@@ -310,11 +313,14 @@ export class JobRunner {
     if (at >= this.#wakeAt) return
     this.#clearWake()
     this.#wakeAt = at
+    // Capped at the largest delay a timer takes (~24.8 days): past it setTimeout fires after 1 ms,
+    // and a job delayed 30 days (delayMs allows it) made the runner poll every millisecond.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.#o.now()))
     this.#wakeTimer = setTimeout(() => {
       this.#wakeTimer = undefined
       this.#wakeAt = Infinity
       this.#pump()
-    }, Math.max(0, at - this.#o.now()))
+    }, delay)
     this.#wakeTimer.unref?.()
   }
 

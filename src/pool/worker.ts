@@ -193,7 +193,7 @@ function finishErr(id: number, e: unknown, t0: number): void {
   const err = e === reason && reason instanceof AppError ? reason : e
   if (err instanceof AppError) {
     const code = err.code === 'task_timeout' || err.code === 'client_closed' || err.code === 'unknown_task' ||
-      err.code === 'invalid_json' || err.code === 'invalid_input' ||
+      err.code === 'invalid_json' || err.code === 'invalid_input' || err.code === 'too_deep' ||
       // A task may say a resource is missing (cars.lookup of an unknown id -> 404).
       err.code === 'not_found' ? err.code : 'task_failed'
     try {

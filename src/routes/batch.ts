@@ -34,6 +34,7 @@ import { AppError } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
+import { jsonBody } from '../http/json-body/index.ts'
 import { remainingMs } from '../http/deadline/index.ts'
 import { JSON_HEADERS, runOptions, timeoutQuery } from './tasks.ts'
 
@@ -137,10 +138,10 @@ export function batchRoutes({ pool, config }: BatchRouteDeps) {
       return new Response(new Blob(parts as Array<string | Uint8Array<ArrayBuffer>>), { headers: JSON_HEADERS })
     },
     {
-      body: t.Object(
+      ...jsonBody(t.Object(
         { items: t.Array(BatchItem, { description: `At most BATCH_LIMIT (${config.batchLimit}) items; more is a 413` }) },
         { examples: [{ items: [{ task: 'primes', input: { n: 100 } }, { task: 'hash', input: { text: 'hello' } }] }] },
-      ),
+      )),
       query: timeoutQuery(config),
       detail: {
         summary: 'Runs a list of tasks on the pool; one result per item, in input order',

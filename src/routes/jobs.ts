@@ -22,6 +22,7 @@ import { isJobId } from '../jobs/ids.ts'
 import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, viewOf, type Job, type JobState, type NewJob } from '../jobs/model.ts'
 import { jobEventStream } from '../jobs/sse.ts'
 import { ErrorSchema } from './schemas.ts'
+import { jsonBody } from '../http/json-body/index.ts'
 
 /** What the jobs routes need. */
 export interface JobsRouteDeps {
@@ -100,7 +101,9 @@ const IdParams = t.Object({ id: t.String({ examples: ['019a9f1c-7c3e-7d2a-8b41-5
 const ListQuerySchema = t.Object({
   state: t.Optional(StateSchema),
   task: t.Optional(t.String({ maxLength: 100 })),
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000, default: 50 })),
+  // A digit pattern, not t.Numeric: Numeric lets 1.5 through, and SQLite refuses a fractional
+  // LIMIT with a datatype mismatch (a 500). Same shape as GET /users' limit.
+  limit: t.Optional(t.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: 'Page size, 1-1000 (default 50)', examples: ['50'] })),
   cursor: t.Optional(t.String({ description: 'nextCursor of the previous page' })),
 })
 
@@ -176,7 +179,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         return viewOf(job)
       },
       {
-        body: SubmitSchema,
+        ...jsonBody(SubmitSchema),
         headers: SubmitHeaders,
         detail: {
           summary: 'Submit a job (a task or a pipeline); answers 202 with Location at once',
@@ -189,7 +192,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
     .get(
       '/jobs',
       async ({ query }) => {
-        const q: { limit: number; state?: JobState; task?: string; cursor?: string } = { limit: query.limit ?? 50 }
+        const q: { limit: number; state?: JobState; task?: string; cursor?: string } = { limit: query.limit === undefined ? 50 : Number(query.limit) }
         if (query.state) q.state = query.state
         if (query.task) q.task = query.task
         if (query.cursor) {

@@ -37,6 +37,7 @@ import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
 import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
+import { jsonBody } from '../http/json-body/index.ts'
 
 /** What the messages routes need. */
 export interface MessagesRouteDeps {
@@ -157,7 +158,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return status(201, message)
       },
       {
-        body: NewMessageSchema,
+        ...jsonBody(NewMessageSchema),
         detail: {
           summary: 'Sends one message to the LLM and stores the exchange',
           description:
@@ -203,13 +204,13 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return { results }
       },
       {
-        body: t.Object(
+        ...jsonBody(t.Object(
           {
             inputs: t.Array(input, { description: `User messages, at most BATCH_LIMIT (${config.batchLimit}); more is a 413` }),
             system, model, temperature,
           },
           { examples: [{ inputs: ['Hola', 'Adiós'], system: 'Answer in one sentence.' }] },
-        ),
+        )),
         detail: {
           summary: 'Sends many messages to the LLM; one result per input, in input order',
           description:

@@ -25,11 +25,12 @@ import type { TaskInfo } from '../tasks/types.ts'
 import type { RunOptions, TaskRunner } from '../pool/types.ts'
 import { requestSignal, remainingMs } from '../http/deadline/index.ts'
 import { ErrorSchema } from './schemas.ts'
+import { clientSchema } from '../tasks/client-limits.ts'
 
 /** What the task routes need. */
 export interface TaskRouteDeps {
   pool: TaskRunner
-  config: Pick<Config, 'taskTimeout'>
+  config: Pick<Config, 'taskTimeout' | 'maxBodySize'>
 }
 
 /** Headers of every task result: the bytes are JSON already. */
@@ -133,11 +134,32 @@ function requestBodyDoc(pool: TaskRunner) {
   }
 }
 
+/**
+ * The catalogue as clients see it: each input schema's size bounds clamped to what a request body
+ * can hold (src/tasks/client-limits.ts). Computed once per catalogue the pool reports.
+ */
+function clientCatalog(maxBodySize: number): (catalog: readonly TaskInfo[]) => TaskInfo[] {
+  let from: readonly TaskInfo[] | undefined
+  let view: TaskInfo[] = []
+  return (catalog) => {
+    if (catalog !== from) {
+      from = catalog
+      view = catalog.map((task) => ({ ...task, input: clientSchema(task.input, maxBodySize) }))
+    }
+    return view
+  }
+}
+
 /** Elysia plugin with `GET /tasks` and `POST /tasks/:name`. */
 export function taskRoutes({ pool, config }: TaskRouteDeps) {
+  const forClients = clientCatalog(config.maxBodySize)
   return new Elysia({ name: 'highperf/routes/tasks' })
-    .get('/tasks', async ({ request }) => ({ tasks: [...(await catalogOf(pool, requestSignal(request)))] }), {
-      detail: { summary: 'Lists the registered tasks with their input schemas and examples', tags: ['tasks'] },
+    .get('/tasks', async ({ request }) => ({ tasks: forClients(await catalogOf(pool, requestSignal(request))) }), {
+      detail: {
+        summary: 'Lists the registered tasks with their input schemas and examples',
+        description: 'Size bounds (maxLength, maxItems) are those a request body of MAX_BODY_SIZE can hold: a task may accept more from a pipeline stage, never from a client.',
+        tags: ['tasks'],
+      },
       response: { 200: TaskListSchema, 503: ErrorSchema },
     })
     .post(

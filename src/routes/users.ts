@@ -24,6 +24,7 @@ import { Type } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
 import type { UserStore } from '../store/users.ts'
 import { ErrorSchema } from './schemas.ts'
+import { jsonBody } from '../http/json-body/index.ts'
 
 const EXAMPLE_USER = { id: 1, name: 'Ada Lovelace', email: 'ada@example.com', createdAt: '2026-01-01T12:00:00.000Z' }
 
@@ -76,6 +77,18 @@ export const DEFAULT_PAGE_SIZE = 20
 // Media types are case-insensitive (RFC 9110 §8.3.1).
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i
 
+/** `prepare` of `POST /users`: 415 unless declared JSON, then names and emails trimmed in place. */
+function requireJsonAndTrim(body: unknown, request: Request): void {
+  if (!JSON_TYPE.test(request.headers.get('content-type') ?? '')) {
+    throw new AppError('unsupported_media_type', 'POST /users takes an application/json body')
+  }
+  if (typeof body === 'object' && body !== null) {
+    const b = body as Record<string, unknown>
+    if (typeof b.name === 'string') b.name = b.name.trim()
+    if (typeof b.email === 'string') b.email = b.email.trim()
+  }
+}
+
 /** The id of the path as a number; ids past the safe range can name no row, so they are 404s. */
 function userId(raw: string): number {
   const id = Number(raw)
@@ -101,23 +114,11 @@ export function userRoutes(users: UserStore) {
         return status(201, user)
       },
       {
-        // Runs after parsing and before validation: JSON sent under another content type is
-        // refused as such (not as a schema mismatch), and surrounding spaces never reach the database.
-        transform({ body, request }) {
-          if (!JSON_TYPE.test(request.headers.get('content-type') ?? '')) {
-            throw new AppError('unsupported_media_type', 'POST /users takes an application/json body')
-          }
-          if (typeof body === 'object' && body !== null) {
-            const b = body as Record<string, unknown>
-            if (typeof b.name === 'string') b.name = b.name.trim()
-            if (typeof b.email === 'string') b.email = b.email.trim()
-          }
-        },
-        body: NewUserSchema,
-        // Always parsed as JSON, so the document lists only application/json (by default the
-        // OpenAPI plugin also lists form and multipart). A non-JSON body is then a 400, or a 415
-        // from the content-type check above when it happens to be valid JSON.
-        parse: 'json',
+        // Parsed and checked by jsonBody (src/http/json-body: depth bound, bounded 422s); its
+        // `prepare` runs after parsing and before the check: JSON sent under another content
+        // type is refused as such (not as a schema mismatch), and surrounding spaces never reach
+        // the database. A body that is not JSON is a 400 before that, whatever its type.
+        ...jsonBody(NewUserSchema, { prepare: requireJsonAndTrim }),
         detail: {
           summary: 'Creates a user',
           description: '201 with Location; 409 if the email is taken (ignoring case); 422 names the failing field; 400 malformed JSON; 413 body too large; 415 Content-Type is not application/json.',

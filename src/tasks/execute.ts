@@ -3,8 +3,9 @@
  * a compiled TypeBox check, and runs it. The pool's worker loop calls {@link TaskExecutor.run};
  * the main thread never parses a task payload.
  *
- * Failures it raises itself are `AppError`s: `unknown_task`, `invalid_json`, `invalid_input`
- * (with the failing paths in `details`). A handler's own error propagates unchanged; the pool
+ * Failures it raises itself are `AppError`s: `unknown_task`, `invalid_json`, `too_deep` (an
+ * input nested deeper than `MAX_JSON_DEPTH`, src/json/depth.ts), `invalid_input` (with the
+ * failing paths in `details`). A handler's own error propagates unchanged; the pool
  * reports it as `task_failed` with the handler's message.
  *
  * @example
@@ -16,6 +17,7 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import type { TSchema } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
+import { MAX_JSON_DEPTH, parseBoundedJson } from '../json/depth.ts'
 import type { TaskContext, TaskDefinition, TaskInfo } from './types.ts'
 
 /** Runs registered tasks by name inside a worker. */
@@ -80,8 +82,11 @@ function runPrepared(task: Prepared, inputJson: string, ctx: TaskContext): unkno
   let input: unknown
   try {
     // An empty body means "no input": tasks whose schema accepts an empty object run with {}.
-    input = inputJson.length === 0 ? {} : JSON.parse(inputJson)
-  } catch {
+    // The depth bound comes first: an input nested 50 000 levels deep would otherwise reach the
+    // check, the handler and the result's JSON.stringify, and overflow the stack.
+    input = inputJson.length === 0 ? {} : parseBoundedJson(inputJson, MAX_JSON_DEPTH, `the input of task '${name}'`)
+  } catch (err) {
+    if (err instanceof AppError) throw err
     throw new AppError('invalid_json', `The input of task '${name}' is not valid JSON`)
   }
   const check = (task.check ??= TypeCompiler.Compile(task.def.input))

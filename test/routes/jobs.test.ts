@@ -128,6 +128,52 @@ describe('POST /jobs and the result', () => {
     expect((await fetch(`${base}jobs?state=done`)).status).toBe(422)
   })
 
+  test('GET /jobs?limit takes whole numbers 1-1000 only: 1.5, 1e2, -1, NaN and 1001 are 422, never a 500 from SQLite', async () => {
+    for (const limit of ['1.5', '1e2', '-1', 'NaN', '1001', '0x10', ' 5', '']) {
+      const res = await fetch(`${base}jobs?limit=${encodeURIComponent(limit)}`)
+      expect({ limit, status: res.status }).toEqual({ limit, status: 422 })
+      const err = ((await res.json()) as { error: { code: string; details: Array<{ path: string }> } }).error
+      expect(err.code).toBe('validation_failed')
+      expect(err.details[0]?.path).toBe('/limit')
+    }
+    for (const limit of ['1', '50', '1000']) expect((await fetch(`${base}jobs?limit=${limit}`)).status).toBe(200)
+  })
+
+  test('a deep input or pipeline is 422 too_deep, not a 500 from JSON.stringify', async () => {
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000)
+    for (const body of [`{"task":"echo","input":${deep}}`, `{"pipeline":[{"task":"echo","input":${deep}}]}`]) {
+      const res = await fetch(`${base}jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      expect(res.status).toBe(422)
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('too_deep')
+    }
+  })
+
+  test('a stored input nested too deep (not from HTTP: the body check stops those) fails the job at once with too_deep, no retries', async () => {
+    const deep = '['.repeat(100) + ']'.repeat(100)
+    const { job } = await srv.deps.jobs.submit({ task: 'echo', input: deep, maxAttempts: 3 })
+    const done = await settle(job.id)
+    expect(done.state).toBe('failed')
+    expect(done.error?.code).toBe('too_deep')
+    expect(done.attempts).toBe(1)
+  })
+
+  test('a job delayed 30 days (the most delayMs allows) waits quietly: no timer overflow, no polling every millisecond', async () => {
+    const overflows: string[] = []
+    const onWarning = (w: Error) => { if (w.name === 'TimeoutOverflowWarning') overflows.push(w.message) }
+    process.on('warning', onWarning)
+    try {
+      const res = await post({ task: 'echo', input: 1, delayMs: 30 * 24 * 3_600_000 })
+      expect(res.status).toBe(202)
+      const job = (await res.json()) as JobBody
+      await Bun.sleep(200)
+      expect(overflows).toEqual([])
+      expect(((await (await fetch(`${base}jobs/${job.id}`)).json()) as JobBody).state).toBe('queued')
+      expect((await fetch(`${base}jobs/${job.id}`, { method: 'DELETE' })).status).toBe(200)
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   test('invalid task input is reported by the worker: the job fails with invalid_input, once', async () => {
     const job = await submit({ task: 'sleep', input: { ms: 'soon' }, maxAttempts: 5 })
     const done = await settle(job.id)

@@ -32,6 +32,31 @@ describe('GET /tasks', () => {
   })
 })
 
+describe('GET /tasks bounds', () => {
+  test('every size bound it reports fits in MAX_BODY_SIZE, so a client can send what the schema allows (text said 8 MiB; bodies stop at 1 MiB)', async () => {
+    const max = t.deps.config.maxBodySize
+    const { tasks } = (await (await app.handle(new Request('http://localhost/tasks'))).json()) as { tasks: Array<{ name: string; input: Record<string, unknown> }> }
+    const hash = tasks.find((x) => x.name === 'hash')?.input as { properties: { text: { maxLength: number }; bytes: { maxLength: number } } }
+    expect(hash.properties.text.maxLength).toBe(max - 2)
+    expect(hash.properties.bytes.maxLength).toBe(max - 2)
+    const found: number[] = []
+    const walk = (v: unknown): void => {
+      if (v === null || typeof v !== 'object') return
+      for (const [k, x] of Object.entries(v)) {
+        if ((k === 'maxLength' || k === 'maxItems') && typeof x === 'number') found.push(x)
+        else walk(x)
+      }
+    }
+    walk(tasks)
+    expect(found.length).toBeGreaterThan(5)
+    for (const b of found) expect(b).toBeLessThanOrEqual(max)
+    // A text as long as the body allows works; one byte more body is the 413 the bound announced.
+    const room = max - '{"text":""}'.length
+    expect((await post('/tasks/hash', JSON.stringify({ text: 'a'.repeat(room) }))).status).toBe(200)
+    expect((await post('/tasks/hash', JSON.stringify({ text: 'a'.repeat(room + 1) }))).status).toBe(413)
+  })
+})
+
 describe('POST /tasks/:name', () => {
   test('runs a task on the pool and answers 200 application/json with its result', async () => {
     const res = await post('/tasks/primes', '{"n":1000}')
@@ -98,6 +123,17 @@ describe('POST /tasks/:name', () => {
     expect(body.error.code).toBe('invalid_input')
     expect(body.error.requestId).toBeTruthy()
     expect(body.error.details?.some((d) => d.path === '/algorithm')).toBe(true)
+  })
+
+  test('an input nested 50 000 levels deep is 422 too_deep from the worker, not a 500 stack overflow', async () => {
+    const deep = '['.repeat(50_000) + ']'.repeat(50_000)
+    for (const [path, body] of [['/tasks/echo', deep], ['/tasks/json.stats', `{"field":"a","items":${deep}}`]] as const) {
+      const res = await post(path, body)
+      expect({ path, status: res.status }).toEqual({ path, status: 422 })
+      const err = ((await res.json()) as Envelope).error
+      expect(err.code).toBe('too_deep')
+      expect(err.message).toContain('deeper than 64 levels')
+    }
   })
 
   test('a task-raised not_found keeps its 404 (cars.lookup of an unknown id)', async () => {

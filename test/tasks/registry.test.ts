@@ -3,6 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { TASKS } from '../../src/tasks/registry.ts'
 import { createExecutor } from '../../src/tasks/execute.ts'
 import { AppError } from '../../src/errors.ts'
+import { MAX_JSON_DEPTH } from '../../src/json/depth.ts'
 import { testContext } from './support.ts'
 
 describe('task registry', () => {
@@ -52,5 +53,19 @@ describe('task registry', () => {
       expect(caught).toBeInstanceOf(AppError)
       expect((caught as AppError).code).toBe('invalid_input')
     }
+  })
+
+  test('an input nested past MAX_JSON_DEPTH is too_deep before any check or handler runs (50 000 levels used to overflow the stack)', () => {
+    const exec = createExecutor(TASKS)
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n)
+    for (const [name, input] of [['echo', deep(50_000)], ['json.stats', `{"field":"a","items":${deep(50_000)}}`], ['hash', `{"text":${deep(100)}}`]] as const) {
+      let caught: unknown
+      try { exec.run(name, input, testContext()) } catch (e) { caught = e }
+      expect(caught).toBeInstanceOf(AppError)
+      expect({ name, code: (caught as AppError).code }).toEqual({ name, code: 'too_deep' })
+      expect((caught as AppError).message).toBe(`JSON nesting deeper than ${MAX_JSON_DEPTH} levels in the input of task '${name}'`)
+    }
+    // The limit itself passes: echo gives back a value nested exactly MAX_JSON_DEPTH levels.
+    expect(JSON.stringify(exec.run('echo', deep(MAX_JSON_DEPTH), testContext()))).toBe(deep(MAX_JSON_DEPTH))
   })
 })

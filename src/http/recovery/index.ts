@@ -16,31 +16,42 @@
  * ```
  */
 import { Elysia } from 'elysia'
+import { Kind, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import { AppError, errorBody, type ErrorCode } from '../../errors.ts'
+import { schemaErrors, validationMessage, type FieldError, type ValueErrorLike } from './details.ts'
 import type { Logger } from '../../log.ts'
 import { requestIdOf } from '../request-id/index.ts'
 import { stateOf } from '../front/state.ts'
 
-/** One failing field of a 422. */
-export interface FieldError {
-  path: string
-  message: string
-}
+export { schemaErrors, validationMessage, MAX_DETAILS, type FieldError } from './details.ts'
 
+/** What {@link validationDetails} reads of Elysia's `ValidationError`. */
 interface ValidationLike {
-  all?: Array<{ path?: string; message?: string; summary?: string }>
   type?: string
+  value?: unknown
+  validator?: unknown
 }
 
-/** Turns Elysia's validation error into the list of failing paths, without echoing values. */
+interface ErrorsSource {
+  Errors(value: unknown): Iterable<ValueErrorLike>
+}
+
+/**
+ * The failing paths of an Elysia validation error (query, params, headers, cookies; bodies are
+ * checked by src/http/json-body before Elysia sees them), at most {@link MAX_DETAILS}, without
+ * echoing values. Reads the validator's lazy error iterator, not `error.all` (see ./details.ts).
+ *
+ * @example validationDetails(err) // [{ path: '/limit', message: "Expected string to match '^(?:[1-9]|[1-9][0-9]|100)$'" }]
+ */
 export function validationDetails(error: unknown): FieldError[] {
-  const all = (error as ValidationLike).all ?? []
-  const out: FieldError[] = []
-  for (const e of all) {
-    out.push({ path: e.path || '/', message: e.summary ?? e.message ?? 'invalid' })
-    if (out.length >= 20) break
+  const { validator, value } = error as ValidationLike
+  if (validator !== null && typeof validator === 'object' && typeof (validator as Partial<ErrorsSource>).Errors === 'function') {
+    return schemaErrors((validator as ErrorsSource).Errors(value))
   }
-  return out
+  const schema = (validator as { schema?: unknown } | undefined)?.schema ?? validator
+  if (schema !== null && typeof schema === 'object' && Kind in schema) return schemaErrors(Value.Errors(schema as TSchema, value))
+  return []
 }
 
 function json(status: number, code: ErrorCode | string, message: string, requestId: string, details?: unknown): Response {
@@ -77,12 +88,15 @@ export function renderError(error: unknown, code: unknown, request: Request, pat
     case 'VALIDATION': {
       const where = (error as ValidationLike).type ?? 'body'
       const details = validationDetails(error)
-      const first = details[0]
-      const message = first ? `${where}${first.path === '/' ? '' : ` ${first.path}`}: ${first.message}` : `the ${where} does not match the schema`
-      return json(422, 'validation_failed', message, requestId, details)
+      return json(422, 'validation_failed', validationMessage(where, details), requestId, details)
     }
-    case 'PARSE':
+    case 'PARSE': {
+      // A body parser's own refusal (too_deep, validation_failed, unsupported_media_type, …)
+      // arrives wrapped in Elysia's ParseError: answer with it, not with a generic 400.
+      const cause = (error as Error).cause
+      if (cause instanceof AppError) return errorResponse(cause, requestId, log)
       return json(400, 'invalid_json', 'The request body is not valid JSON (or not of its declared content type)', requestId)
+    }
     case 'NOT_FOUND':
       return json(404, 'route_not_found', `No route for ${request.method} ${path}`, requestId)
     case 'INVALID_COOKIE_SIGNATURE':
@@ -103,7 +117,9 @@ export function renderError(error: unknown, code: unknown, request: Request, pat
 export function recovery(log: Logger) {
   return new Elysia({ name: 'highperf/recovery' }).onError({ as: 'global' }, ({ code, error, request, path }) => {
     const state = stateOf(request)
-    if (state !== undefined) state.error = error
+    // A parser's AppError is the outcome the stages judge (its code), not Elysia's wrapper.
+    const cause = code === 'PARSE' ? (error as Error).cause : undefined
+    if (state !== undefined) state.error = cause instanceof AppError ? cause : error
     return renderError(error, code, request, path, requestIdOf(request), log)
   })
 }
