@@ -317,7 +317,7 @@ describe('over real HTTP (startServer): clients cannot open or close a breaker',
     send(srv, 'GET', 'jobs?limit=abc'), // 422 query
     send(srv, 'GET', 'jobs/not-an-id'), // 400 invalid_id
     send(srv, 'POST', 'jobs', { token: true, body: '{bad' }), // 400 invalid_json
-    send(srv, 'POST', 'jobs', { token: true, type: 'text/plain', body: '{"task":"echo"}' }), // 422
+    send(srv, 'POST', 'jobs', { token: true, body: '{"task":"echo","input":{},"unknown":1}' }), // 422 unknown field
     send(srv, 'POST', 'jobs', { token: true, body: JSON.stringify({ task: 'echo', input: { v: 'x'.repeat(4000) } }) }), // 413
     send(srv, 'POST', 'users', { token: true, body: '{bad' }), // 400
     send(srv, 'POST', 'users', { token: true, type: 'text/plain', body: '{"name":"a","email":"a@example.com"}' }), // 415
