@@ -46,7 +46,7 @@ import { messagesRoutes } from './routes/messages.ts'
 import type { LlmClient } from './llm/client.ts'
 import type { MessageStore } from './store/messages.ts'
 
-/** Everything the routes need, built once by `server.ts` (or by a test). */
+/** Everything the routes need, built once by `buildDeps` in src/deps.ts (or by a test). */
 export interface AppDeps {
   config: Config
   log: Logger

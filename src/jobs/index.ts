@@ -1,6 +1,6 @@
 /**
  * Jobs, assembled: the store in `DATA_DIR/jobs.sqlite` and the runner on the pool, with the
- * settings from the config. `server.ts` and the test deps build jobs through {@link openJobs}.
+ * settings from the config. `buildDeps` (src/deps.ts), for the server and the test deps, builds jobs through {@link openJobs}.
  *
  * @example
  * ```ts

@@ -5,7 +5,8 @@
  * The SDK modules are imported dynamically: a server without an endpoint never loads them, so
  * startup and memory are unaffected (importing them costs ~100 ms on this machine). Spans go
  * through a `BatchSpanProcessor` (queued in memory, sent every few seconds or per 512 spans, off
- * the request path); `shutdown()` flushes what is queued, and `startServer` registers it as a closer.
+ * the request path); `shutdown()` flushes what is queued, and `buildDeps` (src/deps.ts) registers
+ * it as a closer.
  *
  * @example
  * ```ts
