@@ -66,7 +66,7 @@ export interface PoolOptions {
    * Most tasks one worker holds at once (in its ring plus the running one). Default 1024: deep
    * enough that 1000 tasks in flight go straight into the rings, without a trip through the main
    * queue (pipelined echo +22 % with 1 worker and +32 % with 2 against 128; bench/pool, A/B in
-   * docs/pool.md). It does not change back-pressure: `queueLimit` counts tasks waiting in the
+   * docs/pool-tuning-log.md). It does not change back-pressure: `queueLimit` counts tasks waiting in the
    * rings too. Priorities and cancellation hold whatever the window (stealing, see #preempt).
    */
   window?: number
