@@ -101,7 +101,8 @@ export interface PoolOptions {
   /**
    * `false`: no worker starts until {@link WorkerPool.start} is called (tasks queue meanwhile).
    * The server spawns its workers only once it listens, so their start-up does not compete with
-   * its own for the CPU (docs/operations.md#startup). Default `true`: workers start at once.
+   * its own for the CPU (docs/operations.md#startup-time-and-memory). Default `true`: workers
+   * start at once.
    */
   start?: boolean
 }
