@@ -1,0 +1,146 @@
+/**
+ * The `curl` examples of README.md and docs/*.md run as written against the app, in the order a
+ * reader would type them (one fresh server per document, so `POST /users` then `GET /users/1`
+ * holds), and answer what the text around them says:
+ * - a `# HTTP/1.1 NNN` line after the command: that status;
+ * - a `# {"error":{"code":"…"` answer: that code and its status (src/errors.ts);
+ * - a `# {…}` answer that is complete JSON: exactly that body;
+ * - otherwise: a 2xx.
+ * Not run: commands with a placeholder (`<id>`), a literal job id (ids are made at submit),
+ * streams (`curl -N`), stdin bodies (`@-`), files (they need files in FILES_DIR) and hosts other
+ * than localhost:3000. `/messages` runs against a local fake of the LLM upstream.
+ *
+ * The pipeline of docs/jobs.md is submitted too and must succeed.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { Glob } from 'bun'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createApp } from '../../src/app.ts'
+import { ERRORS, type ErrorCode } from '../../src/errors.ts'
+import { testDeps } from '../support/deps.ts'
+import { startFakeLlm } from '../support/fake-llm.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const DOCS = ['README.md', ...[...new Glob('docs/*.md').scanSync(ROOT)].sort()]
+
+/** One runnable example: the request and what the document says it answers. */
+interface Example {
+  line: number
+  command: string
+  method: string
+  path: string
+  headers: Record<string, string>
+  body: string | undefined
+  expect: { status: number } | { code: ErrorCode } | { json: unknown } | { ok: true }
+}
+
+/** Why a curl command is not run, or undefined when it is. */
+function skipReason(command: string): string | undefined {
+  if (!command.includes('localhost:3000')) return 'another host'
+  if (/<\w+>/.test(command)) return 'placeholder'
+  if (/[0-9a-f]{8}-[0-9a-f]{4}-/.test(command)) return 'a literal job id'
+  if (/\s-N\s/.test(command)) return 'stream'
+  if (command.includes('@-')) return 'stdin body'
+  if (command.includes('/files/')) return 'files'
+  return undefined
+}
+
+/** The curl examples of one markdown document, in order. */
+function examplesOf(markdown: string): Example[] {
+  const lines = markdown.split('\n')
+  const out: Example[] = []
+  for (let i = 0; i < lines.length; i++) {
+    // A command line of a shell block starts with `curl` (one fed from a pipe reads stdin: skipped).
+    if (!(lines[i] as string).startsWith('curl ')) continue
+    let command = lines[i] as string
+    const at = i
+    while (command.trimEnd().endsWith('\\') && i + 1 < lines.length) command = `${command.trimEnd().slice(0, -1)} ${(lines[++i] as string).trim()}`
+    const comment = /\s#\s(.*)$/.exec(command.replace(/'[^']*'/g, (q) => q.replaceAll('#', '\u0000')))
+    command = command.split(' | ')[0] as string
+    if (skipReason(command) !== undefined) continue
+    const quoted = (flag: string) => [...command.matchAll(new RegExp(`${flag} '([^']*)'`, 'g'))].map((m) => m[1] as string)
+    const body = quoted('-d')[0]
+    const url = /'?localhost:3000(\/[^'\s]*)'?/.exec(command)?.[1] as string
+    const headers: Record<string, string> = {}
+    for (const h of quoted('-H')) headers[h.slice(0, h.indexOf(':')).trim().toLowerCase()] = h.slice(h.indexOf(':') + 1).trim()
+    const method = /-X (\w+)/.exec(command)?.[1] ?? (body !== undefined ? 'POST' : /-\w*I/.test(command) ? 'HEAD' : 'GET')
+    // What the document says it answers: a trailing comment, or the comment lines just after.
+    const said = [comment?.[1]?.replaceAll('\u0000', '#') ?? '']
+    for (let j = i + 1; j < lines.length && (lines[j] as string).startsWith('#'); j++) said.push((lines[j] as string).slice(1).trim())
+    const text = said.join(' ').trim()
+    const status = /HTTP\/1\.1 (\d{3})/.exec(text)?.[1]
+    const code = /"error":\{"code":"(\w+)"/.exec(text)?.[1]
+    let expectation: Example['expect'] = { ok: true }
+    if (status !== undefined) expectation = { status: Number(status) }
+    else if (code !== undefined) expectation = { code: code as ErrorCode }
+    else if (text.startsWith('{')) {
+      try {
+        expectation = { json: JSON.parse(text) }
+      } catch {
+        // An abbreviated answer (`…`, `...`): only its success is checked.
+      }
+    }
+    out.push({ line: at + 1, command, method, path: url, headers, body, expect: expectation })
+  }
+  return out
+}
+
+const fake = startFakeLlm()
+afterAll(() => fake.stop())
+
+describe('the curl examples of the docs run as written', () => {
+  test('the docs have examples to run (or the loop below would check nothing)', () => {
+    const all = DOCS.flatMap((d) => examplesOf(readFileSync(join(ROOT, d), 'utf8')))
+    expect(all.length).toBeGreaterThan(15)
+    expect(all.filter((e) => 'json' in e.expect).length).toBeGreaterThan(0)
+    expect(all.filter((e) => 'code' in e.expect).length).toBeGreaterThan(0)
+  })
+
+  test.each(DOCS)('%s', async (doc) => {
+    const examples = examplesOf(readFileSync(join(ROOT, doc), 'utf8'))
+    if (examples.length === 0) return
+    const t = await testDeps({ requestTimeout: 30_000, llmBaseUrl: fake.url, llmApiKey: 'sk-test' })
+    try {
+      const app = createApp(t.deps)
+      const wrong: string[] = []
+      for (const e of examples) {
+        const res = await app.handle(new Request(`http://localhost:3000${e.path}`, { method: e.method, headers: e.headers, body: e.body ?? null }))
+        const text = await res.text()
+        const got = `${res.status} ${text.slice(0, 200)}`
+        const ok = 'status' in e.expect ? res.status === e.expect.status
+          : 'code' in e.expect ? res.status === ERRORS[e.expect.code].status && text.includes(`"code":"${e.expect.code}"`)
+          : 'json' in e.expect ? res.status < 300 && Bun.deepEquals(JSON.parse(text), e.expect.json)
+          : res.status >= 200 && res.status < 300
+        if (!ok) wrong.push(`${doc}:${e.line} ${e.command}\n  expected ${JSON.stringify(e.expect)}, got ${got}`)
+      }
+      expect(wrong).toEqual([])
+    } finally {
+      await t.close()
+    }
+  })
+})
+
+describe('the JSON examples of docs/jobs.md', () => {
+  test('its pipeline example succeeds', async () => {
+    const jobsMd = readFileSync(join(ROOT, 'docs/jobs.md'), 'utf8')
+    const block = /```json\n(\{"pipeline"[^\n]*)\n```/.exec(jobsMd)?.[1]
+    expect(block).toBeDefined()
+    const t = await testDeps({ requestTimeout: 30_000 })
+    try {
+      const app = createApp(t.deps)
+      const res = await app.handle(new Request('http://localhost/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: block as string }))
+      expect(res.status).toBe(202)
+      const { id } = (await res.json()) as { id: string }
+      let job: { state: string; error?: unknown } = { state: 'queued' }
+      for (let i = 0; i < 200 && (job.state === 'queued' || job.state === 'running'); i++) {
+        await Bun.sleep(50)
+        job = (await (await app.handle(new Request(`http://localhost/jobs/${id}`))).json()) as typeof job
+      }
+      expect(job).toMatchObject({ state: 'succeeded' })
+    } finally {
+      await t.close()
+    }
+  })
+})
