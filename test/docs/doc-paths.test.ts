@@ -29,9 +29,18 @@ const headings = (doc: string) => new Set(read(doc).split('\n').filter((l) => /^
 // template (`<name>`, `*`, `{a,b}`) follows, and not inside a longer path or URL.
 const PATH = /(?<![\w./@:-])((?:src|test|bench|docs|scripts|\.ci)\/[\w./-]*[\w/])(#[\w-]+)?(?![<*{])/g
 
+// A brace list of paths, as shells expand it: `test/llm/{sse,wire}.test.ts`.
+const BRACES = /(?<![\w./@:-])((?:src|test|bench|docs|scripts|\.ci)\/[\w./-]*)\{([\w.,-]+)\}([\w./-]*[\w/])?/g
+
 /** What is wrong with each path (and `#anchor` of a doc) that `text` names. */
 function missingPaths(text: string): string[] {
   const out: string[] = []
+  for (const m of text.matchAll(BRACES)) {
+    for (const part of (m[2] as string).split(',')) {
+      const path = `${m[1]}${part}${m[3] ?? ''}`
+      if (!existsSync(join(ROOT, path))) out.push(path)
+    }
+  }
   for (const m of text.matchAll(PATH)) {
     const path = m[1] as string
     if (IGNORED.some((dir) => path.startsWith(dir))) continue
@@ -72,6 +81,7 @@ describe('paths and anchors the docs name exist', () => {
   test('the checks catch a missing file, a missing heading and a broken link, and skip templates', () => {
     expect(missingPaths('see src/pool/nowhere.ts and docs/pool.md#no-such-section')).toEqual(['src/pool/nowhere.ts', 'docs/pool.md#no-such-section (no such heading)'])
     expect(missingPaths('write `src/tasks/<name>.ts`; see docs/pool.md#files and bench/results/pool.md')).toEqual([])
+    expect(missingPaths('test/llm/{sse,wire,nope}.test.ts')).toEqual(['test/llm/nope.test.ts'])
     expect(slug('Startup time and memory')).toBe('startup-time-and-memory')
     expect(slug('`POOL_WAKE`: message or waitAsync?')).toBe('pool_wake-message-or-waitasync')
   })

@@ -10,7 +10,8 @@
  * streams (`curl -N`), stdin bodies (`@-`), files (they need files in FILES_DIR) and hosts other
  * than localhost:3000. `/messages` runs against a local fake of the LLM upstream.
  *
- * The pipeline of docs/jobs.md is submitted too and must succeed.
+ * The pipeline of docs/jobs.md is submitted too and must succeed, and the task that docs/tasks.md
+ * shows how to add runs on a real worker pool.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Glob } from 'bun'
@@ -19,7 +20,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createApp } from '../../src/app.ts'
 import { ERRORS, type ErrorCode } from '../../src/errors.ts'
-import { testDeps } from '../support/deps.ts'
+import { WorkerPool } from '../../src/pool/pool.ts'
+import { tempDir, testDeps } from '../support/deps.ts'
 import { startFakeLlm } from '../support/fake-llm.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -141,6 +143,33 @@ describe('the JSON examples of docs/jobs.md', () => {
       expect(job).toMatchObject({ state: 'succeeded' })
     } finally {
       await t.close()
+    }
+  })
+})
+
+describe('the task example of docs/tasks.md ("Adding a task")', () => {
+  test('runs on a real pool as written and answers what its handler says', async () => {
+    const tasksMd = readFileSync(join(ROOT, 'docs/tasks.md'), 'utf8')
+    const section = tasksMd.slice(tasksMd.indexOf('## Adding a task'))
+    const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1]?.replaceAll(/^ {3}/gm, '')
+    expect(code).toContain('defineTask(')
+    const name = /export const (\w+) = defineTask/.exec(code as string)?.[1] as string
+    // The file as written, loaded from a temporary directory: its two imports point at the real
+    // modules, and a TASKS list hands it to the pool's workers (the `extraTasks` option).
+    const module = (code as string)
+      .replace("from './types.ts'", `from '${join(ROOT, 'src/tasks/types.ts')}'`)
+      .replace("from '@sinclair/typebox'", `from '${Bun.resolveSync('@sinclair/typebox', ROOT)}'`)
+    const dir = tempDir('highperf-task-example-')
+    const file = join(dir.dir, `${name}.ts`)
+    await Bun.write(file, `${module}\nexport const TASKS = [${name}]\n`)
+    const pool = new WorkerPool({ workers: 1, queueLimit: 16, extraTasks: Bun.pathToFileURL(file) })
+    try {
+      const out = await pool.run(name, '{"text":"hello"}', { timeoutMs: 10_000 })
+      expect(JSON.parse(new TextDecoder().decode(out))).toEqual({ text: 'HELLO' })
+      expect(pool.catalog().map((t) => t.name)).toContain(name)
+    } finally {
+      await pool.close(5_000)
+      dir.remove()
     }
   })
 })
