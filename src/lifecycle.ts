@@ -3,7 +3,7 @@
  *
  * `/readyz` reads it; `main.ts` calls {@link Lifecycle.beginDrain} on SIGTERM so load balancers stop
  * sending traffic while in-flight requests finish. Parts that must be healthy for the server to
- * be ready (the worker pool, a Redis connection) register a check.
+ * be ready register a check (today the worker pool: at least one worker up).
  *
  * @example
  * ```ts
