@@ -20,7 +20,7 @@ import type { Config } from '../config.ts'
 import type { JobRunner } from '../jobs/runner.ts'
 import { isJobId } from '../jobs/ids.ts'
 import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, viewOf, type Job, type JobState, type NewJob } from '../jobs/model.ts'
-import { jobEventStream } from '../jobs/sse.ts'
+import { jobEventStream } from './job-events.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 

@@ -32,12 +32,12 @@ import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import { remainingMs, requestSignal } from '../http/deadline/index.ts'
 import type { LlmClient } from '../llm/client.ts'
-import { sseFrame } from '../llm/sse.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
 import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
+import { SSE_HEADERS, sseFrame } from '../http/sse.ts'
 
 /** What the messages routes need. */
 export interface MessagesRouteDeps {
@@ -93,8 +93,6 @@ const ListQuery = t.Object({
   limit: t.Optional(t.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: 'Page size, 1-100 (default 20)', examples: ['20'] })),
   cursor: t.Optional(t.String({ pattern: '^(?:0|[1-9][0-9]{0,15})$', description: 'nextCursor of the previous page', examples: ['20'] })),
 })
-
-const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' }
 
 function chatRequest(b: { input: string; system?: string | undefined; model?: string | undefined; temperature?: number | undefined }): ChatRequest {
   const req: ChatRequest = { input: b.input }
