@@ -36,7 +36,7 @@ import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { remainingMs } from '../http/deadline/index.ts'
-import { JSON_HEADERS, runOptions, timeoutQuery } from './tasks.ts'
+import { JSON_HEADERS, runOptions, timeoutQuery } from './pool-call.ts'
 
 /** What the batch route needs. */
 export interface BatchRouteDeps {

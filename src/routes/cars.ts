@@ -19,7 +19,7 @@ import type { Config } from '../config.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import { CARS } from '../store/cars.ts'
 import { ErrorSchema, IdParams } from './schemas.ts'
-import { JSON_HEADERS, jsonBytes, runOptions } from './tasks.ts'
+import { JSON_HEADERS, jsonBytes, runOptions } from './pool-call.ts'
 
 /** What the cars routes need. */
 export interface CarRouteDeps {
