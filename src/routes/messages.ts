@@ -12,9 +12,10 @@
  *   `{results: [{ok: true, message} | {ok: false, error: {code, message}}]}` in input order.
  *   At most BATCH_LIMIT inputs (413 above); at most LLM_CONCURRENCY upstream calls at once across
  *   the whole server (the client's one semaphore), and one batch never queues more than that many
- *   calls ahead of other requests (an ErrGroup with that limit). Each item gets what is left of the
- *   batch's deadline (LLM_TIMEOUT) minus a small reserve, so slow items fail in their slots and the
- *   batch still answers; a client that disconnects cancels queued items and aborts running calls.
+ *   calls ahead of other requests (the batch fan-out, src/routes/fan-out.ts, with that limit).
+ *   Each item gets what is left of the batch's deadline (LLM_TIMEOUT) minus the fan-out's reserve,
+ *   so slow items fail in their slots and the batch still answers; a client that disconnects
+ *   cancels queued items and aborts running calls.
  * - `GET /messages?limit&cursor` (keyset paging on the id), `GET /messages/:id`.
  *
  * Upstream failures: 503 `llm_not_configured` (set LLM_BASE_URL), 503 `circuit_open` +
@@ -34,8 +35,8 @@ import { remainingMs, requestSignal } from '../http/deadline/index.ts'
 import type { LlmClient } from '../llm/client.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
-import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
+import { batchReserveMs, itemError, runBatch } from './fan-out.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { SSE_HEADERS, sseFrame } from '../http/sse.ts'
 
@@ -106,11 +107,6 @@ function store(messages: MessageStore, req: ChatRequest, r: ChatResult): Message
   return messages.create({ input: req.input, system: req.system, response: r.content, model: r.model, usage: r.usage })
 }
 
-/** An item's error as the batch reports it: code and message, never a stack. */
-function itemError(err: unknown): { code: string; message: string } {
-  return err instanceof AppError ? { code: err.code, message: err.message } : { code: 'internal', message: 'Internal error' }
-}
-
 /**
  * Runs a streamed exchange and answers with SSE: deltas, then the stored message (or an error
  * frame). Cancelling the response body (client gone) cancels the upstream request.
@@ -177,29 +173,13 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         llm.assertConfigured()
         const signal = requestSignal(request)
         const total = remainingMs(request)
-        // Items end this much before the batch's deadline, so their timeouts land in their slots
-        // and the batch still answers 200 instead of one bare 504 for everything.
-        const reserve = total === Infinity ? 0 : Math.min(250, Math.ceil(total * 0.1))
-        const results: Array<{ ok: true; message: Message } | { ok: false; error: { code: string; message: string } }> = new Array(body.inputs.length)
-        const group = new ErrGroup({ limit: inFlight, signal })
-        body.inputs.forEach((text, i) => {
-          group.go(async (itemSignal) => {
-            const req = chatRequest({ ...body, input: text })
-            try {
-              const timeoutMs = Math.floor(remainingMs(request) - reserve)
-              if (timeoutMs < 1) throw new AppError('deadline_exceeded', 'The batch deadline passed before this input was sent')
-              const result = await llm.chat(req, { signal: itemSignal, timeoutMs })
-              results[i] = { ok: true, message: store(messages, req, result) }
-            } catch (err) {
-              // Only the request's end (client gone, deadline) aborts the group: then nobody
-              // reads a partial answer and the whole batch is abandoned.
-              if (itemSignal.aborted) throw err
-              results[i] = { ok: false, error: itemError(err) }
-            }
-          })
-        })
-        await group.wait()
-        return { results }
+        // Each input gets what is left of the batch's deadline (LLM_TIMEOUT) minus the fan-out's
+        // reserve, so its timeout lands in its slot and the batch still answers 200.
+        const outcomes = await runBatch(body.inputs, async (text, { signal: itemSignal, timeoutMs }) => {
+          const req = chatRequest({ ...body, input: text })
+          return store(messages, req, await llm.chat(req, timeoutMs === undefined ? { signal: itemSignal } : { signal: itemSignal, timeoutMs }))
+        }, { limit: inFlight, signal, remainingMs: () => remainingMs(request), reserveMs: batchReserveMs(total) })
+        return { results: outcomes.map((o) => (o.ok ? { ok: true as const, message: o.value } : o)) }
       },
       {
         ...jsonBody(t.Object(
