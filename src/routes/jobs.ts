@@ -96,7 +96,7 @@ const SubmitHeaders = t.Object({
   'idempotency-key': t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Repeat a submit safely: the same key returns the same job' })),
 })
 
-const IdParams = t.Object({ id: t.String({ examples: ['019a9f1c-7c3e-7d2a-8b41-5f0e2a9c1d33'] }) })
+const JobIdParams = t.Object({ id: t.String({ examples: ['019a9f1c-7c3e-7d2a-8b41-5f0e2a9c1d33'] }) })
 
 const ListQuerySchema = t.Object({
   state: t.Optional(StateSchema),
@@ -209,7 +209,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
       },
     )
     .get('/jobs/:id', async ({ params }) => viewOf(await load(params.id)), {
-      params: IdParams,
+      params: JobIdParams,
       detail: { summary: 'A job: state, attempts, progress, error, timestamps', tags },
       response: { 200: JobSchema, 400: ErrorSchema, 404: ErrorSchema },
     })
@@ -232,7 +232,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         return viewOf(job)
       },
       {
-        params: IdParams,
+        params: JobIdParams,
         detail: {
           summary: "A job's result: 200 with the task's JSON, 202 + Retry-After while queued or running, 409 when failed or canceled",
           tags,
@@ -250,7 +250,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         return viewOf(res.job)
       },
       {
-        params: IdParams,
+        params: JobIdParams,
         detail: { summary: 'Cancel a queued or running job (a running task is stopped through its signal); repeated cancels answer the same', tags },
         response: { 200: JobSchema, 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema },
       },
@@ -262,7 +262,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         return jobEventStream(runner, job.id, { heartbeatMs, signal: request.signal, headers: set.headers as Record<string, string> })
       },
       {
-        params: IdParams,
+        params: JobIdParams,
         detail: {
           summary: "Server-Sent Events of a job's state and progress; ends when the job ends",
           description: 'Events: `state` (data: the job) and `progress` (data: {id, progress, message}); a finished job sends one state event and ends. Comment lines are heartbeats.',

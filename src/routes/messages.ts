@@ -35,7 +35,7 @@ import { remainingMs, requestSignal } from '../http/deadline/index.ts'
 import type { LlmClient } from '../llm/client.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
 import { batchReserveMs, itemError, runBatch } from './fan-out.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { SSE_HEADERS, sseFrame } from '../http/sse.ts'
@@ -87,13 +87,6 @@ const ItemResult = t.Union([
   t.Object({ ok: t.Literal(true), message: MessageSchema }),
   t.Object({ ok: t.Literal(false), error: t.Object({ code: t.String({ examples: ['upstream_timeout'] }), message: t.String() }) }),
 ])
-
-const ID_PATTERN = '^[1-9][0-9]{0,15}$'
-const IdParams = t.Object({ id: t.String({ pattern: ID_PATTERN, description: 'Message id: a positive integer', examples: ['1'] }) })
-const ListQuery = t.Object({
-  limit: t.Optional(t.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: 'Page size, 1-100 (default 20)', examples: ['20'] })),
-  cursor: t.Optional(t.String({ pattern: '^(?:0|[1-9][0-9]{0,15})$', description: 'nextCursor of the previous page', examples: ['20'] })),
-})
 
 function chatRequest(b: { input: string; system?: string | undefined; model?: string | undefined; temperature?: number | undefined }): ChatRequest {
   const req: ChatRequest = { input: b.input }
@@ -206,37 +199,23 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
     )
     .get(
       '/messages',
-      ({ query }) => {
-        const limit = query.limit === undefined ? 20 : Number(query.limit)
-        if (query.cursor === undefined) return messages.list({ limit })
-        const after = Number(query.cursor)
-        if (!Number.isSafeInteger(after)) {
-          throw new AppError('validation_failed', 'query /cursor: not a cursor this server issued', { details: [{ path: '/cursor', message: 'not a cursor this server issued' }] })
-        }
-        return messages.list({ limit, after })
-      },
+      ({ query }) => messages.list(pageArgs(query)),
       {
-        query: ListQuery,
+        query: PageQuery,
         detail: { summary: 'Lists stored messages in id order, a page at a time', description: "Keyset paging: pass the previous page's nextCursor as ?cursor=.", tags: ['messages'] },
-        response: {
-          200: t.Object({
-            items: t.Array(MessageSchema),
-            nextCursor: t.Union([t.String(), t.Null()], { description: 'Pass as ?cursor= for the next page; null on the last page' }),
-          }, { examples: [{ items: [EXAMPLE_MESSAGE], nextCursor: null }] }),
-          422: ErrorSchema,
-        },
+        response: { 200: Page(MessageSchema, EXAMPLE_MESSAGE), 422: ErrorSchema },
       },
     )
     .get(
       '/messages/:id',
       ({ params }) => {
-        const id = Number(params.id)
-        const message = Number.isSafeInteger(id) ? messages.get(id) : null
+        const id = positiveId(params.id)
+        const message = id === undefined ? null : messages.get(id)
         if (message === null) throw new AppError('not_found', `message ${params.id} does not exist`)
         return message
       },
       {
-        params: IdParams,
+        params: PositiveIdParams,
         detail: { summary: 'Reads one stored message', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['messages'] },
         response: { 200: MessageSchema, 404: ErrorSchema, 422: ErrorSchema },
       },
