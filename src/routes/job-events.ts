@@ -31,8 +31,9 @@
  */
 import { Channel, recvFrom, select } from '../sync/index.ts'
 import type { JobEvent } from '../jobs/events.ts'
-import { isFinal, viewOf, type Job } from '../jobs/model.ts'
-import { SSE_HEADERS, sseComment, sseFrame, sseRetry } from '../http/sse.ts'
+import { isFinal, type Job } from '../jobs/model.ts'
+import { jobJson } from '../jobs/view.ts'
+import { SSE_HEADERS, sseComment, sseFrame, sseJsonFrame, sseRetry } from '../http/sse.ts'
 
 /** What the stream reads: a job by id, and its events. */
 export interface JobFeed {
@@ -88,7 +89,7 @@ async function* frames(feed: JobFeed, id: string, heartbeatMs: number, stop: Abo
     yield RETRY
     const snap = await feed.get(id)
     if (!snap) return
-    yield sseFrame('state', viewOf(snap))
+    yield sseJsonFrame('state', jobJson(snap))
     if (isFinal(snap.state)) return
     // Events buffered now raced the snapshot: skip the state events it already shows.
     let raced = events.length
@@ -109,7 +110,7 @@ async function* frames(feed: JobFeed, id: string, heartbeatMs: number, stop: Abo
         yield sseFrame('progress', e)
         continue
       }
-      yield sseFrame('state', viewOf(e.job))
+      yield sseJsonFrame('state', jobJson(e.job))
       if (isFinal(e.job.state)) return
     }
   } finally {
