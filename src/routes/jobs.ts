@@ -110,6 +110,7 @@ const ListQuerySchema = t.Object({
   cursor: t.Optional(t.String({ description: 'nextCursor of the previous page' })),
 })
 
+// Not the shared Page(item) of ./schemas.ts: this envelope was published first (why: ./schemas.ts).
 const ListSchema = t.Object({ jobs: t.Array(JobSchema), nextCursor: t.Optional(t.String()) })
 
 const tags = ['jobs']
