@@ -83,8 +83,9 @@ export const PIPELINE_TASK = 'pipeline'
 export interface NewJob {
   task: string
   /**
-   * Compact JSON text (what `JSON.stringify` writes; it is spliced into answers as it is), or ''
-   * for none. Ignored for a pipeline, whose input is `pipeline[0].input`.
+   * JSON text (the route stores what `JSON.stringify` wrote; views splice it in as it is), or ''
+   * for none. Text that is not JSON fails the job with `invalid_json` and is shown as a string.
+   * Ignored for a pipeline, whose input is `pipeline[0].input`.
    */
   input: string
   pipeline?: PipelineStage[]

@@ -5,9 +5,10 @@
  * Why splice: the input is stored as the JSON text the route wrote when the job was submitted.
  * Parsing it back on every view (and every SSE state event) only to serialise it again cost a
  * parse and a stringify per read on the main thread, and for a row stored before request bodies
- * had a depth limit, an unbounded recursive walk of whatever nesting it holds. Spliced, a view
- * costs one `JSON.stringify` of a dozen scalars, whatever the input, the way a job's result is
- * answered as its bytes.
+ * had a depth limit, an unbounded recursive walk of whatever nesting it holds (a 500 for `GET
+ * /jobs` as a whole). Spliced, a view costs one `JSON.stringify` of a dozen scalars and one
+ * linear, non-recursive check that the text is JSON (src/json/is-json.ts), the way a job's
+ * result is answered as its bytes.
  *
  * Field order is the documented `Job` schema's (src/routes/jobs.ts).
  *
@@ -17,11 +18,17 @@
  * // '{"id":"019a…","task":"echo","input":{"a":1},"state":"queued","priority":0,"runAt":"2026-…",…}'
  * ```
  */
+import { isJsonText } from '../json/is-json.ts'
 import { jobInput, type Job, type PipelineStage } from './model.ts'
 
-/** Stored JSON text as a JSON value: '' (no input) is null. */
+/**
+ * Stored input text as a JSON value: '' (no input) is null, JSON text goes in as it is. Text that
+ * is not JSON (only a direct caller of the runner can store it; the job then fails with
+ * `invalid_json`) is shown as a JSON string, so one such job never makes a list unreadable.
+ */
 function spliced(text: string): string {
-  return text === '' ? 'null' : text
+  if (text === '') return 'null'
+  return isJsonText(text) ? text : JSON.stringify(text)
 }
 
 function stageJson(stage: PipelineStage): string {

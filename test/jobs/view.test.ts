@@ -45,6 +45,15 @@ describe('jobJson', () => {
     expect(view.pipeline).toEqual([{ task: 'echo', input: { text: 'x' } }, { task: 'hash' }])
   })
 
+  test('input text that is not JSON (a direct runner caller stored it) is shown as a string, so the view stays JSON', () => {
+    for (const text of ['not json', '{"a":1', '1 2', "{'a':1}"]) {
+      const job = newJob({ task: 'echo', input: text }, T)
+      expect((JSON.parse(jobJson(job)) as { input: unknown }).input).toBe(text)
+    }
+    const pipeline = newJob({ task: PIPELINE_TASK, input: '', pipeline: [{ task: 'echo', input: '[1,' }, { task: 'hash' }] }, T)
+    expect(JSON.parse(jobJson(pipeline))).toMatchObject({ input: '[1,', pipeline: [{ task: 'echo', input: '[1,' }, { task: 'hash' }] })
+  })
+
   test('names that need escaping are escaped; the input text is never re-encoded', () => {
     const job = newJob({ task: 'a"b\\c', input: '{"k" : [1 , 2]}' }, T)
     const text = jobJson(job)

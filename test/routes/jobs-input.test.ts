@@ -86,6 +86,20 @@ describe('a job input is stored once and answered as submitted', () => {
   })
 })
 
+describe('input text that is not JSON (only a direct caller of the runner can store it)', () => {
+  test('the job fails with invalid_json, and it and every list holding it stay readable JSON', async () => {
+    const { job } = await srv.deps.jobs.submit({ task: 'echo', input: '{"a":1', maxAttempts: 3 })
+    let view: { state: string; input: unknown; error?: { code: string } } | undefined
+    for (let i = 0; i < 500 && view?.state !== 'failed'; i++) {
+      view = (await (await fetch(`${srv.url}jobs/${job.id}`)).json()) as typeof view
+      await Bun.sleep(10)
+    }
+    expect(view).toMatchObject({ state: 'failed', input: '{"a":1', error: { code: 'invalid_json' } })
+    const list = (await (await fetch(`${srv.url}jobs?task=echo&limit=1000`)).json()) as { jobs: Array<{ id: string }> }
+    expect(list.jobs.map((j) => j.id)).toContain(job.id)
+  })
+})
+
 describe('rows an earlier version wrote', () => {
   test('a pipeline stored with its first input twice reads as before', async () => {
     const res = await fetch(`${srv.url}jobs/${OLD_PIPELINE}`)
