@@ -153,7 +153,10 @@ function toNewJob(body: typeof SubmitSchema.static, key: string | undefined, now
   return req
 }
 
-/** True when a stored job is what `b` asks for (jobs stored before a pipeline's input was kept once included). */
+/**
+ * True when stored job `a` is what `b` asks for. Inputs are compared through `jobInput`, so a
+ * pipeline stored before its input was kept once (a copy in `input`) still matches its repeat.
+ */
 function sameRequest(a: Job, b: NewJob): boolean {
   return a.task === b.task && jobInput(a) === jobInput(b) && JSON.stringify(a.pipeline ?? null) === JSON.stringify(b.pipeline ?? null)
 }
