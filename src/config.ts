@@ -278,7 +278,6 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
   if ((config.tlsCertFile === '') !== (config.tlsKeyFile === '')) {
     throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither')
   }
-  if (config.rateLimitBurst < 1) throw new ConfigError('RATE_LIMIT_BURST must be at least 1')
   return { kind: 'config', config }
 }
 

@@ -31,6 +31,11 @@ describe('config', () => {
     expect(() => cfg([], { TLS_CERT_FILE: 'a.pem' })).toThrow(ConfigError)
   })
 
+  test('RATE_LIMIT_BURST below 1 is refused by its own bound, naming the variable', () => {
+    expect(() => cfg([], { RATE_LIMIT_BURST: '0' })).toThrow(/RATE_LIMIT_BURST \(--rate-limit-burst\) is "0"; it accepts an integer from 1 to/)
+    expect(cfg([], { RATE_LIMIT_BURST: '1' }).rateLimitBurst).toBe(1)
+  })
+
   test('an unknown flag is a ConfigError, not a crash', () => {
     expect(() => cfg(['--no-such-flag'])).toThrow(ConfigError)
   })

@@ -25,7 +25,7 @@ import { Elysia, type AnyElysia } from 'elysia'
 import { createFront } from '../../src/http/front/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { bodyLimit } from '../../src/http/body-limit/index.ts'
-import { fileRoutes, FILES_PREFIX } from '../../src/routes/files.ts'
+import { fileRoutes, FILES_PREFIX } from '../../src/routes/files/index.ts'
 import { silentLogger } from '../../src/log.ts'
 import { writeResult } from '../lib/report.ts'
 import { upperMedian as median } from '../lib/stats.ts'
@@ -36,7 +36,7 @@ const N = 30_000
 type Variant = 'baseline' | 'shipped' | 'async'
 
 // Elysia fills `path` before onRequest hooks run, but its PreContext type does not declare it
-// (src/routes/files.ts reads it the same way).
+// (src/routes/files/index.ts reads it the same way).
 type PathHook = (facts: { request: Request; path: string }) => Promise<Response | undefined>
 const withPath = (fn: PathHook) => fn as unknown as (context: object) => unknown
 

@@ -18,7 +18,7 @@ import { JobRunner, jobConcurrency } from './runner.ts'
 import { openSqliteJobStore } from './sqlite-store.ts'
 
 export { JobRunner } from './runner.ts'
-export type { Job, JobState, JobView, NewJob } from './model.ts'
+export type { Job, JobState, NewJob } from './model.ts'
 export type { JobStore } from './store.ts'
 
 /** Builds the job runner (not yet started) over the embedded SQLite store. */

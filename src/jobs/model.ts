@@ -47,7 +47,11 @@ export interface Job {
   id: string
   /** The task's name, or {@link PIPELINE_TASK} for a pipeline. */
   task: string
-  /** JSON text of the input (of the first stage, for a pipeline). */
+  /**
+   * JSON text of a single task's input, exactly as submitted ('' for none). A pipeline's input
+   * is its first stage's, stored there only: this is '' for a pipeline (rows written before that
+   * carry a copy, which nothing reads). Read either through {@link jobInput}.
+   */
   input: string
   /** Stages of a pipeline; absent for a single-task job. */
   pipeline?: PipelineStage[]
@@ -78,6 +82,11 @@ export const PIPELINE_TASK = 'pipeline'
 /** What a client asks for; the runner fills the rest. */
 export interface NewJob {
   task: string
+  /**
+   * JSON text (the route stores what `JSON.stringify` wrote; views splice it in as it is), or ''
+   * for none. Text that is not JSON fails the job with `invalid_json` and is shown as a string.
+   * Ignored for a pipeline, whose input is `pipeline[0].input`.
+   */
   input: string
   pipeline?: PipelineStage[]
   priority?: number
@@ -100,7 +109,8 @@ export function newJob(req: NewJob, now: number): Job {
   const job: Job = {
     id: newJobId(),
     task: req.task,
-    input: req.input,
+    // A pipeline's input lives in its first stage: stored once.
+    input: req.pipeline ? '' : req.input,
     state: 'queued',
     priority: req.priority ?? JOB_DEFAULTS.priority,
     runAt: req.runAt ?? now,
@@ -117,55 +127,12 @@ export function newJob(req: NewJob, now: number): Job {
   return job
 }
 
-/** A job as the API shows it: ISO times, the input as JSON, no result bytes. */
-export interface JobView {
-  id: string
-  task: string
-  input: unknown
-  pipeline?: Array<{ task: string; input?: unknown }>
-  state: JobState
-  priority: number
-  runAt: string
-  attempts: number
-  maxAttempts: number
-  timeoutMs: number
-  progress: number
-  progressMessage: string
-  error?: JobError
-  createdAt: string
-  updatedAt: string
-  startedAt?: string
-  finishedAt?: string
-}
-
-function parseOr(text: string): unknown {
-  try { return JSON.parse(text) } catch { return text }
-}
-
 /**
- * The API view of a job.
+ * The JSON text of a job's input: a single task's own, or a pipeline's first stage's (for rows
+ * written before pipelines stored it once, the stage's copy is the one read). '' for none.
  *
- * @example viewOf(job).createdAt // '2026-11-22T05:30:00.000Z'
+ * @example jobInput({ input: '', pipeline: [{ task: 'echo', input: '{"a":1}' }, { task: 'hash' }] }) // '{"a":1}'
  */
-export function viewOf(job: Job): JobView {
-  const v: JobView = {
-    id: job.id,
-    task: job.task,
-    input: job.input === '' ? null : parseOr(job.input),
-    state: job.state,
-    priority: job.priority,
-    runAt: new Date(job.runAt).toISOString(),
-    attempts: job.attempts,
-    maxAttempts: job.maxAttempts,
-    timeoutMs: job.timeoutMs,
-    progress: job.progress,
-    progressMessage: job.progressMessage,
-    createdAt: new Date(job.createdAt).toISOString(),
-    updatedAt: new Date(job.updatedAt).toISOString(),
-  }
-  if (job.pipeline) v.pipeline = job.pipeline.map((s) => (s.input === undefined ? { task: s.task } : { task: s.task, input: parseOr(s.input) }))
-  if (job.error) v.error = job.error
-  if (job.startedAt !== undefined) v.startedAt = new Date(job.startedAt).toISOString()
-  if (job.finishedAt !== undefined) v.finishedAt = new Date(job.finishedAt).toISOString()
-  return v
+export function jobInput(job: Pick<Job, 'input' | 'pipeline'>): string {
+  return job.pipeline ? job.pipeline[0]?.input ?? job.input : job.input
 }

@@ -13,7 +13,7 @@
  */
 import { AppError, isErrorCode } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
-import type { Job } from './model.ts'
+import { jobInput, type Job } from './model.ts'
 
 /** How a pipeline's stages are scheduled. */
 export interface PipelineOptions {
@@ -29,7 +29,7 @@ export async function runPipeline(pool: TaskRunner, job: Job, options: PipelineO
   const now = options.now ?? Date.now
   const n = stages.length
   const deadline = now() + job.timeoutMs
-  let input: string | Uint8Array = stages[0]?.input ?? job.input
+  let input: string | Uint8Array = jobInput(job)
   let output: Uint8Array = new Uint8Array()
   for (let i = 0; i < n; i++) {
     const stage = stages[i]!

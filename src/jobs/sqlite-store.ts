@@ -165,8 +165,8 @@ export class SqliteJobStore implements JobStore {
     this.#counts = db.query(`SELECT state, count(*) AS n FROM jobs GROUP BY state`)
   }
 
-  /** Inserts synchronously: the runner's hot path skips a promise when it knows the store is local. */
-  insertSync(job: Job): InsertResult {
+  /** The insert itself, run inside a group commit. */
+  #insertRow(job: Job): InsertResult {
     const key = job.idempotencyKey ?? null
     const res = this.#insert.run(
       job.id, job.task, job.input, job.pipeline ? JSON.stringify(job.pipeline) : null, job.state, job.priority,
@@ -180,7 +180,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   insert(job: Job): Promise<InsertResult> {
-    return this.#write(() => this.insertSync(job))
+    return this.#write(() => this.#insertRow(job))
   }
 
   #write<T>(run: () => T): Promise<T> {
@@ -195,14 +195,9 @@ export class SqliteJobStore implements JobStore {
     return { job: toJob(r ?? before), from: before.state }
   }
 
-  /** Synchronous read by id (local store only). */
-  getSync(id: string): Job | undefined {
-    const r = this.#byId.get(id)
-    return r ? toJob(r) : undefined
-  }
-
   async get(id: string): Promise<Job | undefined> {
-    return this.#read('read the job', () => this.getSync(id))
+    const r = this.#read('read the job', () => this.#byId.get(id))
+    return r ? toJob(r) : undefined
   }
 
   async findByKey(key: string): Promise<Job | undefined> {
@@ -241,8 +236,8 @@ export class SqliteJobStore implements JobStore {
     return page
   }
 
-  /** Synchronous claim (local store only). */
-  claimSync(now: number, limit: number): Job[] {
+  /** The claim itself, run inside a group commit. */
+  #claimRows(now: number, limit: number): Job[] {
     if (limit <= 0) return []
     const jobs = this.#claim.all(now, limit).map(toJob)
     // RETURNING has no defined order: restore the claim order.
@@ -251,7 +246,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   claim(now: number, limit: number): Promise<Job[]> {
-    return this.#write(() => this.claimSync(now, limit))
+    return this.#write(() => this.#claimRows(now, limit))
   }
 
   async nextRunAt(): Promise<number | undefined> {
@@ -262,14 +257,11 @@ export class SqliteJobStore implements JobStore {
     return this.#write(() => runReturning(this.#progress, pct, message, now, id) !== null)
   }
 
-  /** Synchronous completion (local store only). */
-  completeSync(id: string, result: Uint8Array, now: number): Job | undefined {
-    const r = runReturning(this.#complete, result, now, id)
-    return r ? toJob(r) : undefined
-  }
-
   complete(id: string, result: Uint8Array, now: number): Promise<Job | undefined> {
-    return this.#write(() => this.completeSync(id, result, now))
+    return this.#write(() => {
+      const r = runReturning(this.#complete, result, now, id)
+      return r ? toJob(r) : undefined
+    })
   }
 
   fail(id: string, error: JobError, now: number): Promise<Job | undefined> {

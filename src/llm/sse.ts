@@ -1,15 +1,13 @@
 /**
- * Server-Sent Events in both directions: reading the upstream's token stream (`data: {...}` events
- * ending with `data: [DONE]`, as OpenAI and Ollama send them) and writing highperf's own frames.
+ * Reading the upstream's Server-Sent Events: its token stream (`data: {...}` events ending with
+ * `data: [DONE]`, as OpenAI and Ollama send them). highperf's own SSE answers are written by
+ * src/http/sse.ts.
  *
  * @example
  * ```ts
  * for await (const data of sseData(res.body!)) if (data !== '[DONE]') handle(JSON.parse(data))
- * controller.enqueue(sseFrame('delta', { content: 'Hel' }))  // "event: delta\ndata: {...}\n\n"
  * ```
  */
-
-const encoder = new TextEncoder()
 
 /**
  * Yields the `data` of every event of an SSE byte stream, in order: the `data:` lines of one event
@@ -50,17 +48,4 @@ function dataOf(block: string): string | undefined {
     data = data === undefined ? value : `${data}\n${value}`
   }
   return data
-}
-
-/**
- * One SSE frame: `event: <event>\ndata: <json>\n\n`, encoded. JSON never contains a raw newline,
- * so one `data:` line always suffices.
- *
- * @example
- * ```ts
- * sseFrame('delta', { content: 'Hi' })
- * ```
- */
-export function sseFrame(event: string, data: unknown): Uint8Array {
-  return encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
 }

@@ -6,9 +6,10 @@
  * not an error of the batch: the batch answers 200.
  *
  * Time: `?timeoutMs=` (default TASK_TIMEOUT) is the request's deadline; an item gets what is left
- * of it when it starts, minus a small reserve, so a slow item fails in its slot (`task_timeout`)
- * while the batch still answers; an item whose turn comes inside the reserve is not started and
- * fails with `deadline_exceeded`. The batch thus answers 200 just before its deadline.
+ * of it when it starts, minus the fan-out's reserve (10 %, at most 250 ms: src/routes/fan-out.ts),
+ * so a slow item fails in its slot (`task_timeout`) while the batch still answers; an item whose
+ * turn comes inside the reserve is not started and fails with `deadline_exceeded`. The batch thus
+ * answers 200 just before its deadline.
  *
  * Bounds: at most BATCH_LIMIT items (413 `payload_too_large` above, so a client knows to split);
  * at most 2 × WORKERS items in flight per batch (an `ErrGroup` with a limit), which keeps every
@@ -32,11 +33,11 @@ import { Elysia, t } from 'elysia'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
-import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { remainingMs } from '../http/deadline/index.ts'
-import { JSON_HEADERS, runOptions, timeoutQuery } from './tasks.ts'
+import { JSON_HEADERS, runOptions, timeoutQuery } from './pool-call.ts'
+import { batchReserveMs, runBatch, type BatchOptions, type ItemOutcome } from './fan-out.ts'
 
 /** What the batch route needs. */
 export interface BatchRouteDeps {
@@ -62,61 +63,36 @@ const OK_HEAD = '{"ok":true,"result":'
 const CLOSE_ITEM = '}'
 const CLOSE = ']}'
 
-/** One failed item's JSON: the error's code, message and details, never a stack. */
-function itemError(err: unknown): string {
-  if (err instanceof AppError) {
-    const error = err.details === undefined
-      ? { code: err.code, message: err.message }
-      : { code: err.code, message: err.message, details: err.details }
-    return JSON.stringify({ ok: false, error })
-  }
-  return '{"ok":false,"error":{"code":"internal","message":"Internal error"}}'
+/**
+ * The answer's body parts: each result's JSON bytes between small string parts, in input order,
+ * so the results are never re-serialised (the parts become one `Blob`).
+ */
+function bodyParts(outcomes: ReadonlyArray<ItemOutcome<Uint8Array>>): Array<string | Uint8Array> {
+  const parts: Array<string | Uint8Array> = [OPEN]
+  outcomes.forEach((o, i) => {
+    const comma = i === 0 ? '' : ','
+    if (o.ok) parts.push(comma + OK_HEAD, o.value, CLOSE_ITEM)
+    else parts.push(comma + JSON.stringify({ ok: false, error: o.error }))
+  })
+  parts.push(CLOSE)
+  return parts
 }
 
 /**
- * Runs `items` on the pool with at most `limit` in flight and returns the body parts in input
- * order. `timeoutMs()` is asked as each item starts; below 1 the item is not run and fails with
- * `deadline_exceeded`. Rejects with the signal's reason when it aborts (the client is gone: nobody reads a
- * partial answer).
+ * Runs `items` on the pool through the batch fan-out (src/routes/fan-out.ts): one outcome per
+ * item, the result's bytes as the worker wrote them. An item's input is re-encoded once here,
+ * as its turn comes.
  *
  * @example
  * ```ts
- * const parts = await runBatch(pool, [{ task: 'echo', input: 1 }], 4, { signal, timeoutMs: () => 1000 })
+ * const outcomes = await runTasks(pool, [{ task: 'echo', input: 1 }], { limit: 4, signal, remainingMs: () => 1000, reserveMs: 100 })
  * ```
  */
-export async function runBatch(
-  pool: TaskRunner,
-  items: ReadonlyArray<{ task: string; input?: unknown }>,
-  limit: number,
-  options: { signal: AbortSignal | undefined; timeoutMs: (() => number) | undefined },
-): Promise<Array<string | Uint8Array>> {
-  // Three parts per item (head, result bytes, "}"; a failed item: its error JSON and two empty
-  // strings), so every item owns fixed slots and finishing out of order needs no reordering.
-  const parts: Array<string | Uint8Array> = new Array(items.length * 3 + 1)
-  parts[0] = OPEN
-  const group = new ErrGroup({ limit: Math.max(1, limit), ...(options.signal ? { signal: options.signal } : {}) })
-  items.forEach((item, i) => {
-    const at = 1 + i * 3
-    parts[at] = i === 0 ? OK_HEAD : `,${OK_HEAD}`
-    group.go(async (signal) => {
-      const input = item.input === undefined ? '' : JSON.stringify(item.input)
-      try {
-        const timeoutMs = options.timeoutMs?.()
-        if (timeoutMs !== undefined && timeoutMs < 1) throw new AppError('deadline_exceeded', 'The batch deadline passed before this item started')
-        parts[at + 1] = await pool.run(item.task, input, timeoutMs === undefined ? { signal } : { signal, timeoutMs })
-        parts[at + 2] = CLOSE_ITEM
-      } catch (err) {
-        // The group's signal aborts only when the request does: then the whole batch is abandoned.
-        if (signal.aborted) throw err
-        parts[at] = i === 0 ? itemError(err) : `,${itemError(err)}`
-        parts[at + 1] = ''
-        parts[at + 2] = ''
-      }
-    })
-  })
-  await group.wait()
-  parts.push(CLOSE)
-  return parts
+export function runTasks(pool: TaskRunner, items: ReadonlyArray<{ task: string; input?: unknown }>, options: BatchOptions): Promise<Array<ItemOutcome<Uint8Array>>> {
+  return runBatch(items, (item, { signal, timeoutMs }) => {
+    const input = item.input === undefined ? '' : JSON.stringify(item.input)
+    return pool.run(item.task, input, timeoutMs === undefined ? { signal } : { signal, timeoutMs })
+  }, options)
 }
 
 /** Elysia plugin with `POST /batch`. */
@@ -129,13 +105,15 @@ export function batchRoutes({ pool, config }: BatchRouteDeps) {
         throw new AppError('payload_too_large', `A batch holds at most ${config.batchLimit} items (BATCH_LIMIT); this one has ${body.items.length}: split it`)
       }
       const { signal, timeoutMs: total = config.taskTimeout } = runOptions(request, query.timeoutMs, config)
-      // Each item gets what is left of the request's time, minus a reserve (10 %, at most 100 ms)
-      // so that items timing out end before the request's deadline and the batch can still answer
-      // 200 with `task_timeout` in their slots instead of a bare 504 for everything.
-      const reserve = Math.min(100, Math.ceil(total * 0.1))
-      const timeoutMs = () => Math.floor(Math.min(total, remainingMs(request)) - reserve)
-      const parts = await runBatch(pool, body.items, inFlight, { signal, timeoutMs })
-      return new Response(new Blob(parts as Array<string | Uint8Array<ArrayBuffer>>), { headers: JSON_HEADERS })
+      // Each item gets what is left of the request's time (?timeoutMs= or TASK_TIMEOUT) minus the
+      // fan-out's reserve, so items timing out end in their slots before the request's deadline.
+      const outcomes = await runTasks(pool, body.items, {
+        limit: inFlight,
+        signal,
+        remainingMs: () => Math.min(total, remainingMs(request)),
+        reserveMs: batchReserveMs(total),
+      })
+      return new Response(new Blob(bodyParts(outcomes) as Array<string | Uint8Array<ArrayBuffer>>), { headers: JSON_HEADERS })
     },
     {
       ...jsonBody(t.Object(

@@ -18,8 +18,9 @@ import { Elysia, t } from 'elysia'
 import type { Config } from '../config.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import { CARS } from '../store/cars.ts'
-import { ErrorSchema, IdParams } from './schemas.ts'
-import { JSON_HEADERS, jsonBytes, runOptions } from './tasks.ts'
+import { AppError } from '../errors.ts'
+import { ErrorSchema, PositiveIdParams, positiveId } from './schemas.ts'
+import { JSON_HEADERS, jsonBytes, runOptions } from './pool-call.ts'
 
 /** What the cars routes need. */
 export interface CarRouteDeps {
@@ -46,16 +47,22 @@ export function carRoutes({ pool, config }: CarRouteDeps) {
   const list = JSON.stringify(CARS)
   return new Elysia({ name: 'highperf/routes/cars' })
     .get('/api/cars', () => new Response(list, { headers: JSON_HEADERS }), {
-      detail: { summary: 'Lists the cars catalogue (seed 002)', tags: ['cars'] },
+      detail: { summary: 'Lists the cars catalogue', tags: ['cars'] },
       response: { 200: t.Array(CarSchema) },
     })
     .get(
       '/api/cars/:id',
-      async ({ params, request }) => jsonBytes(await pool.run('cars.lookup', `{"id":${params.id}}`, runOptions(request, undefined, config))),
+      async ({ params, request }) => {
+        // Past the safe integers an id can name no car (the same rule as /users/:id).
+        const id = positiveId(params.id)
+        if (id === undefined) throw new AppError('not_found', `Car ${params.id} does not exist`)
+        return jsonBytes(await pool.run('cars.lookup', `{"id":${id}}`, runOptions(request, undefined, config)))
+      },
       {
-        params: IdParams,
+        params: PositiveIdParams,
         detail: {
-          summary: 'One car by id, looked up by a pool worker (the seed 002 background processor)',
+          summary: 'One car by id, looked up by a pool worker',
+          description: '404 if unknown; 422 if the id is not a positive integer.',
           tags: ['cars'],
         },
         response: { 200: CarSchema, 404: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema, 504: ErrorSchema },

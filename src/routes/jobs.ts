@@ -19,10 +19,13 @@ import { AppError } from '../errors.ts'
 import type { Config } from '../config.ts'
 import type { JobRunner } from '../jobs/runner.ts'
 import { isJobId } from '../jobs/ids.ts'
-import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, viewOf, type Job, type JobState, type NewJob } from '../jobs/model.ts'
-import { jobEventStream } from '../jobs/sse.ts'
+import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, jobInput, type Job, type JobState, type NewJob } from '../jobs/model.ts'
+import { MAX_PIPELINE_STAGES } from '../jobs/validate.ts'
+import { jobJson } from '../jobs/view.ts'
+import { jobEventStream } from './job-events.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
+import { JSON_HEADERS } from './pool-call.ts'
 
 /** What the jobs routes need. */
 export interface JobsRouteDeps {
@@ -75,7 +78,7 @@ const SubmitSchema = t.Object(
     input: t.Optional(t.Unknown({ description: 'The task input (checked by the worker against the task schema)' })),
     pipeline: t.Optional(t.Array(
       t.Object({ task: t.String({ minLength: 1, maxLength: 100 }), input: t.Optional(t.Unknown()) }, { additionalProperties: false }),
-      { minItems: 1, maxItems: 32, description: "Stages run in order; each stage's result is the next stage's input; only the first stage has an input" },
+      { minItems: 1, maxItems: MAX_PIPELINE_STAGES, description: "Stages run in order; each stage's result is the next stage's input; only the first stage has an input" },
     )),
     priority: t.Optional(t.Integer({ minimum: -1000, maximum: 1000, default: 0, description: 'Higher is claimed first' })),
     runAt: t.Optional(t.String({ format: 'date-time', description: 'Do not start before this time' })),
@@ -96,7 +99,7 @@ const SubmitHeaders = t.Object({
   'idempotency-key': t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Repeat a submit safely: the same key returns the same job' })),
 })
 
-const IdParams = t.Object({ id: t.String({ examples: ['019a9f1c-7c3e-7d2a-8b41-5f0e2a9c1d33'] }) })
+const JobIdParams = t.Object({ id: t.String({ examples: ['019a9f1c-7c3e-7d2a-8b41-5f0e2a9c1d33'] }) })
 
 const ListQuerySchema = t.Object({
   state: t.Optional(StateSchema),
@@ -107,6 +110,7 @@ const ListQuerySchema = t.Object({
   cursor: t.Optional(t.String({ description: 'nextCursor of the previous page' })),
 })
 
+// Not the shared Page(item) of ./schemas.ts: this envelope was published first (why: ./schemas.ts).
 const ListSchema = t.Object({ jobs: t.Array(JobSchema), nextCursor: t.Optional(t.String()) })
 
 const tags = ['jobs']
@@ -128,7 +132,8 @@ function toNewJob(body: typeof SubmitSchema.static, key: string | undefined, now
   const req: NewJob = body.pipeline
     ? {
         task: PIPELINE_TASK,
-        input: jsonOf(body.pipeline[0]!.input),
+        // Its input is its first stage's, stored there once.
+        input: '',
         pipeline: body.pipeline.map((s) => (s.input === undefined ? { task: s.task } : { task: s.task, input: JSON.stringify(s.input) })),
       }
     : { task: body.task!, input: jsonOf(body.input) }
@@ -148,8 +153,21 @@ function toNewJob(body: typeof SubmitSchema.static, key: string | undefined, now
   return req
 }
 
+/**
+ * True when stored job `a` is what `b` asks for. Inputs are compared through `jobInput`, so a
+ * pipeline stored before its input was kept once (a copy in `input`) still matches its repeat.
+ */
 function sameRequest(a: Job, b: NewJob): boolean {
-  return a.task === b.task && a.input === b.input && JSON.stringify(a.pipeline ?? null) === JSON.stringify(b.pipeline ?? null)
+  return a.task === b.task && jobInput(a) === jobInput(b) && JSON.stringify(a.pipeline ?? null) === JSON.stringify(b.pipeline ?? null)
+}
+
+/**
+ * A job view (or a list of them) as the answer: JSON text written by `jobJson`, the input
+ * spliced, never parsed (src/jobs/view.ts). `set.headers` carries what the route set (Location,
+ * Retry-After, …).
+ */
+function jsonAnswer(set: { headers: unknown }, status: number, json: string): Response {
+  return new Response(json, { status, headers: { ...(set.headers as Record<string, string>), ...JSON_HEADERS } })
 }
 
 /** Elysia plugin with every `/jobs` route. */
@@ -173,10 +191,9 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         if (!created && !sameRequest(job, req)) {
           throw new AppError('conflict', 'This Idempotency-Key was used for a different job', { details: { id: job.id } })
         }
-        set.status = 202
         set.headers.location = `/jobs/${job.id}`
         if (!created) set.headers['idempotent-replayed'] = 'true'
-        return viewOf(job)
+        return jsonAnswer(set, 202, jobJson(job))
       },
       {
         ...jsonBody(SubmitSchema),
@@ -191,7 +208,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
     )
     .get(
       '/jobs',
-      async ({ query }) => {
+      async ({ query, set }) => {
         const q: { limit: number; state?: JobState; task?: string; cursor?: string } = { limit: query.limit === undefined ? 50 : Number(query.limit) }
         if (query.state) q.state = query.state
         if (query.task) q.task = query.task
@@ -200,7 +217,8 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
           q.cursor = query.cursor
         }
         const page = await runner.list(q)
-        return page.nextCursor ? { jobs: page.jobs.map(viewOf), nextCursor: page.nextCursor } : { jobs: page.jobs.map(viewOf) }
+        const next = page.nextCursor ? `,"nextCursor":${JSON.stringify(page.nextCursor)}` : ''
+        return jsonAnswer(set, 200, `{"jobs":[${page.jobs.map(jobJson).join(',')}]${next}}`)
       },
       {
         query: ListQuerySchema,
@@ -208,8 +226,8 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         response: { 200: ListSchema, 422: ErrorSchema },
       },
     )
-    .get('/jobs/:id', async ({ params }) => viewOf(await load(params.id)), {
-      params: IdParams,
+    .get('/jobs/:id', async ({ params, set }) => jsonAnswer(set, 200, jobJson(await load(params.id))), {
+      params: JobIdParams,
       detail: { summary: 'A job: state, attempts, progress, error, timestamps', tags },
       response: { 200: JobSchema, 400: ErrorSchema, 404: ErrorSchema },
     })
@@ -220,19 +238,18 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         if (job.state === 'succeeded') {
           const bytes = await runner.result(job.id)
           // The task's own JSON bytes: no parse, no stringify on the main thread.
-          if (bytes) return new Response(bytes, { headers: { ...(set.headers as Record<string, string>), 'content-type': 'application/json; charset=utf-8' } })
+          if (bytes) return new Response(bytes, { headers: { ...(set.headers as Record<string, string>), ...JSON_HEADERS } })
           throw new AppError('not_found', `job ${job.id} has no result (removed)`)
         }
         if (job.state === 'failed') {
           throw new AppError('job_failed', `job ${job.id} failed: ${job.error?.code ?? 'task_failed'}: ${job.error?.message ?? ''}`, { details: job.error })
         }
         if (job.state === 'canceled') throw new AppError('job_canceled', `job ${job.id} was canceled`, { details: job.error })
-        set.status = 202
         set.headers['retry-after'] = '1'
-        return viewOf(job)
+        return jsonAnswer(set, 202, jobJson(job))
       },
       {
-        params: IdParams,
+        params: JobIdParams,
         detail: {
           summary: "A job's result: 200 with the task's JSON, 202 + Retry-After while queued or running, 409 when failed or canceled",
           tags,
@@ -242,15 +259,15 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
     )
     .delete(
       '/jobs/:id',
-      async ({ params }) => {
+      async ({ params, set }) => {
         if (!isJobId(params.id)) throw new AppError('invalid_id', `'${params.id.slice(0, 64)}' is not a job id`)
         const res = await runner.cancel(params.id)
         if (!res) throw new AppError('not_found', `job ${params.id} does not exist`)
         if (res.job.state !== 'canceled') throw new AppError('conflict', `job ${params.id} already ${res.job.state}; only queued or running jobs can be canceled`)
-        return viewOf(res.job)
+        return jsonAnswer(set, 200, jobJson(res.job))
       },
       {
-        params: IdParams,
+        params: JobIdParams,
         detail: { summary: 'Cancel a queued or running job (a running task is stopped through its signal); repeated cancels answer the same', tags },
         response: { 200: JobSchema, 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema },
       },
@@ -262,7 +279,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         return jobEventStream(runner, job.id, { heartbeatMs, signal: request.signal, headers: set.headers as Record<string, string> })
       },
       {
-        params: IdParams,
+        params: JobIdParams,
         detail: {
           summary: "Server-Sent Events of a job's state and progress; ends when the job ends",
           description: 'Events: `state` (data: the job) and `progress` (data: {id, progress, message}); a finished job sends one state event and ends. Comment lines are heartbeats.',

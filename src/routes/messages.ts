@@ -12,9 +12,10 @@
  *   `{results: [{ok: true, message} | {ok: false, error: {code, message}}]}` in input order.
  *   At most BATCH_LIMIT inputs (413 above); at most LLM_CONCURRENCY upstream calls at once across
  *   the whole server (the client's one semaphore), and one batch never queues more than that many
- *   calls ahead of other requests (an ErrGroup with that limit). Each item gets what is left of the
- *   batch's deadline (LLM_TIMEOUT) minus a small reserve, so slow items fail in their slots and the
- *   batch still answers; a client that disconnects cancels queued items and aborts running calls.
+ *   calls ahead of other requests (the batch fan-out, src/routes/fan-out.ts, with that limit).
+ *   Each item gets what is left of the batch's deadline (LLM_TIMEOUT) minus the fan-out's reserve,
+ *   so slow items fail in their slots and the batch still answers; a client that disconnects
+ *   cancels queued items and aborts running calls.
  * - `GET /messages?limit&cursor` (keyset paging on the id), `GET /messages/:id`.
  *
  * Upstream failures: 503 `llm_not_configured` (set LLM_BASE_URL), 503 `circuit_open` +
@@ -32,12 +33,12 @@ import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import { remainingMs, requestSignal } from '../http/deadline/index.ts'
 import type { LlmClient } from '../llm/client.ts'
-import { sseFrame } from '../llm/sse.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
-import { ErrGroup } from '../sync/err-group.ts'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
+import { batchReserveMs, itemError, runBatch } from './fan-out.ts'
 import { jsonBody } from '../http/json-body/index.ts'
+import { SSE_HEADERS, sseFrame } from '../http/sse.ts'
 
 /** What the messages routes need. */
 export interface MessagesRouteDeps {
@@ -87,15 +88,6 @@ const ItemResult = t.Union([
   t.Object({ ok: t.Literal(false), error: t.Object({ code: t.String({ examples: ['upstream_timeout'] }), message: t.String() }) }),
 ])
 
-const ID_PATTERN = '^[1-9][0-9]{0,15}$'
-const IdParams = t.Object({ id: t.String({ pattern: ID_PATTERN, description: 'Message id: a positive integer', examples: ['1'] }) })
-const ListQuery = t.Object({
-  limit: t.Optional(t.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: 'Page size, 1-100 (default 20)', examples: ['20'] })),
-  cursor: t.Optional(t.String({ pattern: '^(?:0|[1-9][0-9]{0,15})$', description: 'nextCursor of the previous page', examples: ['20'] })),
-})
-
-const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' }
-
 function chatRequest(b: { input: string; system?: string | undefined; model?: string | undefined; temperature?: number | undefined }): ChatRequest {
   const req: ChatRequest = { input: b.input }
   if (b.system !== undefined) req.system = b.system
@@ -106,11 +98,6 @@ function chatRequest(b: { input: string; system?: string | undefined; model?: st
 
 function store(messages: MessageStore, req: ChatRequest, r: ChatResult): Message {
   return messages.create({ input: req.input, system: req.system, response: r.content, model: r.model, usage: r.usage })
-}
-
-/** An item's error as the batch reports it: code and message, never a stack. */
-function itemError(err: unknown): { code: string; message: string } {
-  return err instanceof AppError ? { code: err.code, message: err.message } : { code: 'internal', message: 'Internal error' }
 }
 
 /**
@@ -179,29 +166,13 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         llm.assertConfigured()
         const signal = requestSignal(request)
         const total = remainingMs(request)
-        // Items end this much before the batch's deadline, so their timeouts land in their slots
-        // and the batch still answers 200 instead of one bare 504 for everything.
-        const reserve = total === Infinity ? 0 : Math.min(250, Math.ceil(total * 0.1))
-        const results: Array<{ ok: true; message: Message } | { ok: false; error: { code: string; message: string } }> = new Array(body.inputs.length)
-        const group = new ErrGroup({ limit: inFlight, signal })
-        body.inputs.forEach((text, i) => {
-          group.go(async (itemSignal) => {
-            const req = chatRequest({ ...body, input: text })
-            try {
-              const timeoutMs = Math.floor(remainingMs(request) - reserve)
-              if (timeoutMs < 1) throw new AppError('deadline_exceeded', 'The batch deadline passed before this input was sent')
-              const result = await llm.chat(req, { signal: itemSignal, timeoutMs })
-              results[i] = { ok: true, message: store(messages, req, result) }
-            } catch (err) {
-              // Only the request's end (client gone, deadline) aborts the group: then nobody
-              // reads a partial answer and the whole batch is abandoned.
-              if (itemSignal.aborted) throw err
-              results[i] = { ok: false, error: itemError(err) }
-            }
-          })
-        })
-        await group.wait()
-        return { results }
+        // Each input gets what is left of the batch's deadline (LLM_TIMEOUT) minus the fan-out's
+        // reserve, so its timeout lands in its slot and the batch still answers 200.
+        const outcomes = await runBatch(body.inputs, async (text, { signal: itemSignal, timeoutMs }) => {
+          const req = chatRequest({ ...body, input: text })
+          return store(messages, req, await llm.chat(req, timeoutMs === undefined ? { signal: itemSignal } : { signal: itemSignal, timeoutMs }))
+        }, { limit: inFlight, signal, remainingMs: () => remainingMs(request), reserveMs: batchReserveMs(total) })
+        return { results: outcomes.map((o) => (o.ok ? { ok: true as const, message: o.value } : o)) }
       },
       {
         ...jsonBody(t.Object(
@@ -228,37 +199,23 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
     )
     .get(
       '/messages',
-      ({ query }) => {
-        const limit = query.limit === undefined ? 20 : Number(query.limit)
-        if (query.cursor === undefined) return messages.list({ limit })
-        const after = Number(query.cursor)
-        if (!Number.isSafeInteger(after)) {
-          throw new AppError('validation_failed', 'query /cursor: not a cursor this server issued', { details: [{ path: '/cursor', message: 'not a cursor this server issued' }] })
-        }
-        return messages.list({ limit, after })
-      },
+      ({ query }) => messages.list(pageArgs(query)),
       {
-        query: ListQuery,
+        query: PageQuery,
         detail: { summary: 'Lists stored messages in id order, a page at a time', description: "Keyset paging: pass the previous page's nextCursor as ?cursor=.", tags: ['messages'] },
-        response: {
-          200: t.Object({
-            items: t.Array(MessageSchema),
-            nextCursor: t.Union([t.String(), t.Null()], { description: 'Pass as ?cursor= for the next page; null on the last page' }),
-          }, { examples: [{ items: [EXAMPLE_MESSAGE], nextCursor: null }] }),
-          422: ErrorSchema,
-        },
+        response: { 200: Page(MessageSchema, EXAMPLE_MESSAGE), 422: ErrorSchema },
       },
     )
     .get(
       '/messages/:id',
       ({ params }) => {
-        const id = Number(params.id)
-        const message = Number.isSafeInteger(id) ? messages.get(id) : null
+        const id = positiveId(params.id)
+        const message = id === undefined ? null : messages.get(id)
         if (message === null) throw new AppError('not_found', `message ${params.id} does not exist`)
         return message
       },
       {
-        params: IdParams,
+        params: PositiveIdParams,
         detail: { summary: 'Reads one stored message', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['messages'] },
         response: { 200: MessageSchema, 404: ErrorSchema, 422: ErrorSchema },
       },

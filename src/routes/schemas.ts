@@ -1,8 +1,27 @@
 /**
- * Schemas shared by every route: the error envelope and common parameters. Route files keep their
- * own resource schemas; only what several resources share lives here.
+ * Schemas shared by the routes: the error envelope, the positive integer id of `/users/:id`,
+ * `/messages/:id` and `/api/cars/:id`, and keyset paging (`?limit&cursor` → `{items, nextCursor}`)
+ * of `GET /users` and `GET /messages`. Route files keep their own resource schemas; only what
+ * several resources share lives here.
+ *
+ * Path and query numbers are declared as digit-pattern strings and converted here rather than as
+ * `t.Numeric`: Elysia checks the bounds of a coerced number without the field's name (the 422
+ * would say `/` instead of `/id`), and `t.Numeric` lets `1e3`, `0x10` and out-of-range values
+ * through.
+ *
+ * `GET /jobs` keeps its own envelope (`{jobs, nextCursor?}`, a UUIDv7 cursor, pages up to 1000):
+ * it was published that way before these were shared, its clients read `jobs` and test for a
+ * missing `nextCursor`, and its cursor is not an integer. Moving it to `{items, nextCursor: null}`
+ * would break them for no gain.
+ *
+ * @example
+ * ```ts
+ * app.get('/things/:id', ({ params }) => find(positiveId(params.id)), { params: PositiveIdParams, response: { 404: ErrorSchema } })
+ * app.get('/things', ({ query }) => store.list(pageArgs(query)), { query: PageQuery, response: { 200: Page(ThingSchema, exampleThing) } })
+ * ```
  */
-import { t } from 'elysia'
+import { t, type TSchema, type Static } from 'elysia'
+import { AppError } from '../errors.ts'
 
 /** The JSON error envelope of every non-2xx JSON response (see src/errors.ts). */
 export const ErrorSchema = t.Object(
@@ -17,5 +36,61 @@ export const ErrorSchema = t.Object(
   { description: 'Error envelope' },
 )
 
-/** A positive integer id in the path, as a string Elysia coerces (non-numeric -> 422). */
-export const IdParams = t.Object({ id: t.Numeric({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, examples: [1] }) })
+// At most 16 digits: every safe integer fits, and a longer string can never name a stored row.
+const ID_PATTERN = '^[1-9][0-9]{0,15}$'
+
+/** A positive integer id in the path (`/users/:id`, `/messages/:id`, `/api/cars/:id`); anything else is a 422 naming `/id`. */
+export const PositiveIdParams = t.Object({
+  id: t.String({ pattern: ID_PATTERN, description: 'A positive integer', examples: ['1'] }),
+})
+
+/**
+ * The id of a {@link PositiveIdParams} path as a number, or undefined past the safe integers
+ * (16 digits pass the pattern; such an id can name no row, so callers answer 404).
+ *
+ * @example positiveId('42') // 42; positiveId('9999999999999999') // undefined
+ */
+export function positiveId(raw: string): number | undefined {
+  const id = Number(raw)
+  return Number.isSafeInteger(id) ? id : undefined
+}
+
+/** Default page size of the keyset-paged lists. */
+export const DEFAULT_PAGE_SIZE = 20
+
+/** `?limit=` (1-100, default 20) and `?cursor=` (the previous page's `nextCursor`) of a keyset-paged list. */
+export const PageQuery = t.Object({
+  limit: t.Optional(t.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: 'Page size, 1-100 (default 20)', examples: ['20'] })),
+  cursor: t.Optional(t.String({ pattern: '^(?:0|[1-9][0-9]{0,15})$', description: 'nextCursor of the previous page', examples: ['20'] })),
+})
+
+/**
+ * A {@link PageQuery} as store arguments: the page size and the id the previous page ended with.
+ * A cursor past the safe integers matches the pattern but was never issued: 422 naming `/cursor`.
+ *
+ * @example pageArgs({ limit: '2', cursor: '20' }) // { limit: 2, after: 20 }
+ */
+export function pageArgs(query: { limit?: string | undefined; cursor?: string | undefined }): { limit: number; after?: number } {
+  const limit = query.limit === undefined ? DEFAULT_PAGE_SIZE : Number(query.limit)
+  if (query.cursor === undefined) return { limit }
+  const after = Number(query.cursor)
+  if (!Number.isSafeInteger(after)) {
+    throw new AppError('validation_failed', 'query /cursor: not a cursor this server issued', { details: [{ path: '/cursor', message: 'not a cursor this server issued' }] })
+  }
+  return { limit, after }
+}
+
+/**
+ * One page of `item`s: `{items, nextCursor}`, `nextCursor` null on the last page.
+ *
+ * @example const UserPageSchema = Page(UserSchema, EXAMPLE_USER)
+ */
+export function Page<T extends TSchema>(item: T, example: Static<T>) {
+  return t.Object(
+    {
+      items: t.Array(item),
+      nextCursor: t.Union([t.String(), t.Null()], { description: 'Pass as ?cursor= for the next page; null on the last page', examples: ['20'] }),
+    },
+    { examples: [{ items: [example], nextCursor: null }] },
+  )
+}

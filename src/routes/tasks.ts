@@ -20,82 +20,17 @@
  */
 import { Elysia, t } from 'elysia'
 import type { Config } from '../config.ts'
-import { AppError } from '../errors.ts'
 import type { TaskInfo } from '../tasks/types.ts'
-import type { RunOptions, TaskRunner } from '../pool/types.ts'
-import { requestSignal, remainingMs } from '../http/deadline/index.ts'
+import type { TaskRunner } from '../pool/types.ts'
+import { requestSignal } from '../http/deadline/index.ts'
 import { ErrorSchema } from './schemas.ts'
 import { clientSchema } from '../tasks/client-limits.ts'
+import { catalogOf, jsonBytes, runOptions, timeoutQuery } from './pool-call.ts'
 
 /** What the task routes need. */
 export interface TaskRouteDeps {
   pool: TaskRunner
   config: Pick<Config, 'taskTimeout' | 'maxBodySize'>
-}
-
-/** Headers of every task result: the bytes are JSON already. */
-export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const
-
-/**
- * `?timeoutMs=`: the task's own bound, at most TASK_TIMEOUT (a bad value is a 422).
- *
- * @example app.post('/x', handler, { query: timeoutQuery(config) })
- */
-export function timeoutQuery(config: Pick<Config, 'taskTimeout'>) {
-  return t.Object({
-    timeoutMs: t.Optional(
-      t.Numeric({
-        minimum: 1,
-        maximum: config.taskTimeout,
-        description: `Milliseconds the task may run (1 … ${config.taskTimeout}, the TASK_TIMEOUT); 504 after it`,
-        examples: [1000],
-      }),
-    ),
-  })
-}
-
-/**
- * The pool options of a request: its signal (client gone or deadline passed) and the smaller of
- * `?timeoutMs=` / TASK_TIMEOUT and the request's remaining deadline.
- *
- * @example
- * ```ts
- * await pool.run('primes', body, runOptions(request, query.timeoutMs, config))
- * ```
- */
-export function runOptions(request: Request, timeoutMs: number | undefined, config: Pick<Config, 'taskTimeout'>): RunOptions {
-  const left = remainingMs(request)
-  const bound = Math.min(timeoutMs ?? config.taskTimeout, left)
-  return { signal: requestSignal(request), timeoutMs: Math.max(1, Math.floor(bound)) }
-}
-
-/**
- * The pool's catalogue, waiting (up to `maxWaitMs`) while it is still empty: workers report it
- * when they have started, ~60-100 ms after the pool is built, and an empty list would tell a
- * client that just connected that no task exists. Past the wait: 503 with Retry-After.
- *
- * @example
- * ```ts
- * const tasks = await catalogOf(pool, requestSignal(request))
- * ```
- */
-export async function catalogOf(pool: TaskRunner, signal: AbortSignal, maxWaitMs = 5000): Promise<readonly TaskInfo[]> {
-  let catalog = pool.catalog()
-  for (let waited = 0; catalog.length === 0 && waited < maxWaitMs && !signal.aborted; waited += 10) {
-    await Bun.sleep(10)
-    catalog = pool.catalog()
-  }
-  if (catalog.length === 0) throw new AppError('overloaded', 'The pool workers have not started yet; retry shortly', { retryAfter: 1 })
-  return catalog
-}
-
-/**
- * A result's JSON bytes as a 200 response, untouched.
- *
- * @example return jsonBytes(await pool.run('echo', body))
- */
-export function jsonBytes(bytes: Uint8Array): Response {
-  return new Response(bytes, { headers: JSON_HEADERS })
 }
 
 const TaskInfoSchema = t.Object({

@@ -9,9 +9,8 @@
  * - `GET /users?limit&cursor` -> `{items, nextCursor}`, keyset paging on the id.
  * - `DELETE /users/:id` -> 204, or 404.
  *
- * Path and query numbers are declared as digit-pattern strings and converted here rather than as
- * `t.Numeric`: Elysia checks the bounds of a coerced number without the field's name (the 422
- * would say `/` instead of `/id`), and `t.Numeric` lets `1e3` and out-of-range values through.
+ * The id and paging schemas are the shared ones (./schemas.ts: digit-pattern strings, so a 422
+ * names `/id`, `/limit` or `/cursor`).
  *
  * @example
  * ```ts
@@ -23,7 +22,7 @@ import { Elysia, t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
 import type { UserStore } from '../store/users.ts'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 
 const EXAMPLE_USER = { id: 1, name: 'Ada Lovelace', email: 'ada@example.com', createdAt: '2026-01-01T12:00:00.000Z' }
@@ -51,28 +50,7 @@ export const NewUserSchema = t.Object(
 )
 
 /** One page of users. */
-export const UserPageSchema = t.Object(
-  {
-    items: t.Array(UserSchema),
-    nextCursor: t.Union([t.String(), t.Null()], { description: 'Pass as ?cursor= for the next page; null on the last page', examples: ['20'] }),
-  },
-  { examples: [{ items: [EXAMPLE_USER], nextCursor: null }] },
-)
-
-// At most 16 digits: every safe integer fits, and a longer string can never name a stored row.
-const ID_PATTERN = '^[1-9][0-9]{0,15}$'
-
-const UserIdParams = t.Object({
-  id: t.String({ pattern: ID_PATTERN, description: 'User id: a positive integer', examples: ['1'] }),
-})
-
-const ListQuery = t.Object({
-  limit: t.Optional(t.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: 'Page size, 1-100 (default 20)', examples: ['20'] })),
-  cursor: t.Optional(t.String({ pattern: '^(?:0|[1-9][0-9]{0,15})$', description: 'nextCursor of the previous page', examples: ['20'] })),
-})
-
-/** Default page size of `GET /users`. */
-export const DEFAULT_PAGE_SIZE = 20
+export const UserPageSchema = Page(UserSchema, EXAMPLE_USER)
 
 // Media types are case-insensitive (RFC 9110 §8.3.1).
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i
@@ -91,8 +69,8 @@ function requireJsonAndTrim(body: unknown, request: Request): void {
 
 /** The id of the path as a number; ids past the safe range can name no row, so they are 404s. */
 function userId(raw: string): number {
-  const id = Number(raw)
-  if (!Number.isSafeInteger(id)) throw new AppError('not_found', `user ${raw} does not exist`)
+  const id = positiveId(raw)
+  if (id === undefined) throw new AppError('not_found', `user ${raw} does not exist`)
   return id
 }
 
@@ -135,24 +113,16 @@ export function userRoutes(users: UserStore) {
         return user
       },
       {
-        params: UserIdParams,
+        params: PositiveIdParams,
         detail: { summary: 'Reads one user', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['users'] },
         response: { 200: UserSchema, 404: ErrorSchema, 422: ErrorSchema },
       },
     )
     .get(
       '/users',
-      ({ query }) => {
-        const limit = query.limit === undefined ? DEFAULT_PAGE_SIZE : Number(query.limit)
-        if (query.cursor === undefined) return users.list({ limit })
-        const after = Number(query.cursor)
-        if (!Number.isSafeInteger(after)) {
-          throw new AppError('validation_failed', 'query /cursor: not a cursor this server issued', { details: [{ path: '/cursor', message: 'not a cursor this server issued' }] })
-        }
-        return users.list({ limit, after })
-      },
+      ({ query }) => users.list(pageArgs(query)),
       {
-        query: ListQuery,
+        query: PageQuery,
         detail: {
           summary: 'Lists users in id order, a page at a time',
           description: 'Keyset paging: pass the previous page\'s nextCursor as ?cursor=. 422 for a bad limit or cursor.',
@@ -168,7 +138,7 @@ export function userRoutes(users: UserStore) {
         return status(204, undefined)
       },
       {
-        params: UserIdParams,
+        params: PositiveIdParams,
         detail: { summary: 'Deletes a user', description: '204 when deleted; 404 if unknown.', tags: ['users'] },
         response: { 204: t.Void({ description: 'Deleted; no body' }), 404: ErrorSchema, 422: ErrorSchema },
       },

@@ -19,6 +19,7 @@
  */
 import type { Database, Statement } from 'bun:sqlite'
 import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
+import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
 
 /** Token counts of one exchange. */
 export interface MessageUsage {
@@ -93,8 +94,7 @@ export class MessageStore {
   readonly #db: Database
   readonly #insert: Statement<Row, [string, string | null, string, string, number | null, number | null, number | null, string]>
   readonly #get: Statement<Row, [number]>
-  readonly #firstPage: Statement<Row, [number]>
-  readonly #pageAfter: Statement<Row, [number, number]>
+  readonly #pages: KeysetPager<Row>
   readonly #count: Statement<{ n: number }, []>
 
   /** Wraps an open database (see {@link MessageStore.open}); creates the table if missing. */
@@ -103,8 +103,7 @@ export class MessageStore {
     db.run(SCHEMA)
     this.#insert = db.prepare(`INSERT INTO messages (input, system, response, model, prompt_tokens, completion_tokens, total_tokens, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING ${COLUMNS}`)
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM messages WHERE id = ?1`)
-    this.#firstPage = db.prepare(`SELECT ${COLUMNS} FROM messages ORDER BY id LIMIT ?1`)
-    this.#pageAfter = db.prepare(`SELECT ${COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2`)
+    this.#pages = new KeysetPager(db, `SELECT ${COLUMNS} FROM messages`)
     this.#count = db.prepare('SELECT count(*) AS n FROM messages')
   }
 
@@ -165,8 +164,7 @@ export class MessageStore {
   }
 
   /**
-   * A page of messages in id order, starting after `after`; one row more is read to know whether
-   * another page exists.
+   * A page of messages in id order, starting after `after` (keyset paging: ./keyset.ts).
    *
    * @example
    * ```ts
@@ -174,18 +172,14 @@ export class MessageStore {
    * const second = messages.list({ limit: 2, after: Number(first.nextCursor) })
    * ```
    */
-  list(options: { limit: number; after?: number }): MessagePage {
-    const limit = Math.max(1, Math.floor(options.limit))
-    let rows: Row[]
+  list(options: PageOptions): MessagePage {
+    let page: KeysetPage<Row>
     try {
-      rows = options.after === undefined ? this.#firstPage.all(limit + 1) : this.#pageAfter.all(options.after, limit + 1)
+      page = this.#pages.page(options)
     } catch (err) {
       throw storageError(err, 'list the messages')
     }
-    const more = rows.length > limit
-    if (more) rows.length = limit
-    const items = rows.map(toMessage)
-    return { items, nextCursor: more ? String(items[limit - 1]!.id) : null }
+    return { items: page.rows.map(toMessage), nextCursor: page.nextCursor }
   }
 
   /** How many messages are stored. */
@@ -195,6 +189,6 @@ export class MessageStore {
 
   /** Closes the database; further calls throw. */
   close(): void {
-    closeDatabase(this.#db, [this.#insert, this.#get, this.#firstPage, this.#pageAfter, this.#count])
+    closeDatabase(this.#db, [this.#insert, this.#get, ...this.#pages.statements, this.#count])
   }
 }

@@ -24,6 +24,7 @@
 import type { Database, Statement } from 'bun:sqlite'
 import { AppError } from '../errors.ts'
 import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
+import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
 
 /** A stored user, as the API returns it. */
 export interface User {
@@ -46,12 +47,6 @@ export interface UserPage {
   nextCursor: string | null
 }
 
-/** Paging arguments: `after` is the id the previous page ended with (exclusive). */
-export interface ListOptions {
-  limit: number
-  after?: number
-}
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,8 +64,7 @@ export class UserStore {
   readonly #db: Database
   readonly #insert: Statement<User, [string, string, string]>
   readonly #get: Statement<User, [number]>
-  readonly #firstPage: Statement<User, [number]>
-  readonly #pageAfter: Statement<User, [number, number]>
+  readonly #pages: KeysetPager<User>
   readonly #delete: Statement<{ id: number }, [number]>
   readonly #count: Statement<{ n: number }, []>
 
@@ -82,8 +76,7 @@ export class UserStore {
     // so the common conflict path costs no exception and no second query.
     this.#insert = db.prepare(`INSERT INTO users (name, email, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`)
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?1`)
-    this.#firstPage = db.prepare(`SELECT ${COLUMNS} FROM users ORDER BY id LIMIT ?1`)
-    this.#pageAfter = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2`)
+    this.#pages = new KeysetPager(db, `SELECT ${COLUMNS} FROM users`)
     this.#delete = db.prepare('DELETE FROM users WHERE id = ?1 RETURNING id')
     this.#count = db.prepare('SELECT count(*) AS n FROM users')
   }
@@ -144,8 +137,7 @@ export class UserStore {
   }
 
   /**
-   * A page of users in id order, starting after `after`. Fetches one row more than asked to know
-   * whether another page exists, so the last page never ends with an empty follow-up.
+   * A page of users in id order, starting after `after` (keyset paging: ./keyset.ts).
    *
    * @example
    * ```ts
@@ -153,17 +145,14 @@ export class UserStore {
    * const second = users.list({ limit: 2, after: Number(first.nextCursor) })
    * ```
    */
-  list(options: ListOptions): UserPage {
-    const limit = Math.max(1, Math.floor(options.limit))
-    let rows: User[]
+  list(options: PageOptions): UserPage {
+    let page: KeysetPage<User>
     try {
-      rows = options.after === undefined ? this.#firstPage.all(limit + 1) : this.#pageAfter.all(options.after, limit + 1)
+      page = this.#pages.page(options)
     } catch (err) {
       throw storageError(err, 'list the users')
     }
-    if (rows.length <= limit) return { items: rows, nextCursor: null }
-    rows.length = limit
-    return { items: rows, nextCursor: String(rows[limit - 1]!.id) }
+    return { items: page.rows, nextCursor: page.nextCursor }
   }
 
   /**
@@ -189,6 +178,6 @@ export class UserStore {
 
   /** Closes the database; further calls throw. */
   close(): void {
-    closeDatabase(this.#db, [this.#insert, this.#get, this.#firstPage, this.#pageAfter, this.#delete, this.#count])
+    closeDatabase(this.#db, [this.#insert, this.#get, ...this.#pages.statements, this.#delete, this.#count])
   }
 }

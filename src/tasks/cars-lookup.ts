@@ -15,7 +15,7 @@ import { defineTask } from './types.ts'
 
 export const carsLookup = defineTask({
   name: 'cars.lookup',
-  summary: 'One car of the catalogue by id (seed 002); unknown id -> not_found',
+  summary: 'One car of the catalogue by id; unknown id -> not_found',
   input: Type.Object(
     { id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, examples: [1] }) },
     { additionalProperties: false },

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { DOCS_ROUTES, isDocsRoute, isProbeRoute, PROBE_ROUTES } from '../../src/http/probe-paths.ts'
-import { openapiDocs } from '../../src/http/openapi/index.ts'
+import { openapiDocs } from '../../src/routes/docs/index.ts'
 import { UNMATCHED_ROUTE } from '../../src/http/front/index.ts'
 
 describe('exempt routes', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { sseData, sseFrame } from '../../src/llm/sse.ts'
+import { sseData } from '../../src/llm/sse.ts'
 
 function streamOf(text: string, cuts: number[]): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder().encode(text)
@@ -57,11 +57,5 @@ describe('sseData', () => {
       },
     })
     await expect(collect(s)).rejects.toThrow('reset')
-  })
-})
-
-describe('sseFrame', () => {
-  test('writes one event with JSON data on one line', () => {
-    expect(new TextDecoder().decode(sseFrame('delta', { content: 'a\nb' }))).toBe('event: delta\ndata: {"content":"a\\nb"}\n\n')
   })
 })

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
 import { createApp } from '../../src/app.ts'
-import { batchRoutes, runBatch } from '../../src/routes/batch.ts'
+import { batchRoutes, runTasks } from '../../src/routes/batch.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { silentLogger } from '../../src/log.ts'
 import type { RunOptions, TaskRunner } from '../../src/pool/types.ts'
@@ -143,7 +143,7 @@ describe('POST /batch', () => {
     const items = Array.from({ length: 30 }, () => ({ task: 'sleep', input: { ms: 10_000 } }))
     const before = t.deps.pool.stats().tasks.sleep?.canceled ?? 0
     const t0 = performance.now()
-    const done = runBatch(runner, items, 4, { signal: ac.signal, timeoutMs: () => 20_000 })
+    const done = runTasks(runner, items, { limit: 4, signal: ac.signal, remainingMs: () => 20_000, reserveMs: 0 })
     setTimeout(() => ac.abort(new Error('client went away')), 100)
     await expect(done).rejects.toThrow('client went away')
     expect(performance.now() - t0).toBeLessThan(5_000)

@@ -52,4 +52,17 @@ describe('cars routes (seed 002)', () => {
       expect(((await res.json()) as Envelope).error.code).toBe('validation_failed')
     }
   })
+
+  test('the id is the shared positive-integer id: other spellings of a number are 422 naming /id, ids past the safe integers 404', async () => {
+    for (const bad of ['01', '0x1', '1e0', '1.0', '+1', '12345678901234567']) {
+      const res = await get(`/api/cars/${bad}`)
+      expect(res.status).toBe(422)
+      const body = (await res.json()) as Envelope & { error: { details?: Array<{ path: string }> } }
+      expect(body.error.code).toBe('validation_failed')
+      expect(body.error.details?.[0]?.path).toBe('/id')
+    }
+    const unsafe = await get('/api/cars/9999999999999999')
+    expect(unsafe.status).toBe(404)
+    expect(((await unsafe.json()) as Envelope).error.code).toBe('not_found')
+  })
 })

@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { testConfig, type Config } from '../../src/config.ts'
 import { silentLogger } from '../../src/log.ts'
 import { buildDeps } from '../../src/deps.ts'
-import { catalogOf } from '../../src/routes/tasks.ts'
+import { catalogOf } from '../../src/routes/pool-call.ts'
 import type { AppDeps } from '../../src/app.ts'
 
 /** A full dependency set and its cleanup. */

@@ -1,6 +1,7 @@
 /**
- * Metrics middleware: records every finished request into `http_requests_total` and
- * `http_request_duration_seconds` by ROUTE TEMPLATE, and serves `GET /metrics`.
+ * Metrics stage: records every finished request into `http_requests_total` and
+ * `http_request_duration_seconds` by ROUTE TEMPLATE. The endpoint that serves them,
+ * `GET /metrics`, is a route: src/routes/metrics.ts.
  *
  * The route label is Elysia's matched template (`/users/:id`), never the raw path, so a million
  * user ids make one series; a request that matched no route (404) is labelled `unmatched`.
@@ -11,11 +12,8 @@
  * @example
  * ```ts
  * createFront(app, [metricsStage(deps.metrics), ...], options) // first stage: its after runs last
- * app.use(metricsRoutes(deps.metrics))                          // with the routes
- * // GET /metrics -> text/plain; version=0.0.4 ... http_requests_total{method="GET",route="/users/:id",status="200"} 2
  * ```
  */
-import { Elysia } from 'elysia'
 import { AppError } from '../../errors.ts'
 import type { Stage } from '../front/index.ts'
 import type { Metrics } from '../../metrics/registry.ts'
@@ -37,17 +35,4 @@ export function metricsStage(metrics: Metrics): Stage {
       if (error instanceof AppError && error.code === 'queue_full') metrics.shed('queue_full')
     },
   }
-}
-
-/** Elysia plugin: `GET /metrics`, the Prometheus text exposition of `metrics`. */
-export function metricsRoutes(metrics: Metrics) {
-  return new Elysia({ name: 'highperf/routes/metrics' })
-    .get(
-      '/metrics',
-      async ({ set }) => {
-        set.headers['content-type'] = metrics.contentType
-        return metrics.render()
-      },
-      { detail: { summary: 'Prometheus metrics (text exposition format)', tags: ['observability'] } },
-    )
 }

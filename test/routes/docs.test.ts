@@ -3,8 +3,8 @@ import { Elysia, t } from 'elysia'
 import { FormatRegistry } from '@sinclair/typebox'
 import { createApp } from '../../src/app.ts'
 import { VERSION } from '../../src/version.ts'
-import { ASSETS_PATH, SPEC_PATH, SWAGGER_PATH, openapiDocs } from '../../src/http/openapi/index.ts'
-import { ELYSIA_FORMATS } from '../../src/http/openapi/formats.ts'
+import { ASSETS_PATH, SPEC_PATH, SWAGGER_PATH, openapiDocs } from '../../src/routes/docs/index.ts'
+import { ELYSIA_FORMATS } from '../../src/routes/docs/formats.ts'
 import { testDeps } from '../support/deps.ts'
 
 // The whole app, so the document is checked against every route the other parts mount.

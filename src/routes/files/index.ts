@@ -3,7 +3,7 @@
  * (sendfile(2) for files on disk), with ETag / Last-Modified, 304s, single byte ranges (206 / 416)
  * and `Accept-Ranges: bytes`.
  *
- * Nothing outside `FILES_DIR` is ever served; see `./files/resolve.ts` for the rules (no `..`,
+ * Nothing outside `FILES_DIR` is ever served; see `./resolve.ts` for the rules (no `..`,
  * no hidden names, symlinks followed only when their target stays inside). Anything that cannot be
  * served, a directory included, is a 404 `not_found` envelope; `/files/` itself lists nothing.
  *
@@ -22,11 +22,11 @@
  * ```
  */
 import { Elysia, t } from 'elysia'
-import { AppError } from '../errors.ts'
-import { ErrorSchema } from './schemas.ts'
-import { syncHook } from '../http/sync-hook.ts'
-import { FileRoot } from './files/resolve.ts'
-import { etagOf, httpDate, ifRangeAllows, isNotModified, parseRange } from './files/conditional.ts'
+import { AppError } from '../../errors.ts'
+import { ErrorSchema } from '../schemas.ts'
+import { syncHook } from '../../http/sync-hook.ts'
+import { FileRoot } from './resolve.ts'
+import { etagOf, httpDate, ifRangeAllows, isNotModified, parseRange } from './conditional.ts'
 
 /** The URL prefix files are served under. */
 export const FILES_PREFIX = '/files/'

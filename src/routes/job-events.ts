@@ -1,5 +1,6 @@
 /**
- * `GET /jobs/:id/events` as a Server-Sent Events stream: the current state first, then every
+ * `GET /jobs/:id/events` as a Server-Sent Events stream (the route is in ./jobs.ts; the events
+ * come from the runner's feed, src/jobs/events.ts): the current state first, then every
  * state and progress change, ending after the job's final state. A job already finished gets
  * one `state` event and the end. A comment line (`: hb`) after `heartbeatMs` without an event
  * keeps proxies and idle timeouts from closing a quiet stream. A client that goes away (the
@@ -29,8 +30,10 @@
  * ```
  */
 import { Channel, recvFrom, select } from '../sync/index.ts'
-import type { JobEvent } from './events.ts'
-import { isFinal, viewOf, type Job } from './model.ts'
+import type { JobEvent } from '../jobs/events.ts'
+import { isFinal, type Job } from '../jobs/model.ts'
+import { jobJson } from '../jobs/view.ts'
+import { SSE_HEADERS, sseComment, sseFrame, sseJsonFrame, sseRetry } from '../http/sse.ts'
 
 /** What the stream reads: a job by id, and its events. */
 export interface JobFeed {
@@ -52,13 +55,8 @@ export const SSE_BUFFER = 64
 /** Buffered events beyond which progress events are dropped; the rest is kept for state events. */
 export const SSE_PROGRESS_ROOM = SSE_BUFFER / 2
 
-const encoder = new TextEncoder()
-const RETRY = encoder.encode('retry: 1000\n\n')
-const HEARTBEAT = encoder.encode(': hb\n\n')
-
-function frame(event: string, data: unknown): Uint8Array {
-  return encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-}
+const RETRY = sseRetry(1000)
+const HEARTBEAT = sseComment('hb')
 
 /**
  * The publisher's side of one stream: never waits, applies the policy above. Returns false when
@@ -91,7 +89,7 @@ async function* frames(feed: JobFeed, id: string, heartbeatMs: number, stop: Abo
     yield RETRY
     const snap = await feed.get(id)
     if (!snap) return
-    yield frame('state', viewOf(snap))
+    yield sseJsonFrame('state', jobJson(snap))
     if (isFinal(snap.state)) return
     // Events buffered now raced the snapshot: skip the state events it already shows.
     let raced = events.length
@@ -109,10 +107,10 @@ async function* frames(feed: JobFeed, id: string, heartbeatMs: number, stop: Abo
       }
       if (e.type === 'shutdown') return
       if (e.type === 'progress') {
-        yield frame('progress', e)
+        yield sseFrame('progress', e)
         continue
       }
-      yield frame('state', viewOf(e.job))
+      yield sseJsonFrame('state', jobJson(e.job))
       if (isFinal(e.job.state)) return
     }
   } finally {
@@ -151,12 +149,5 @@ export function jobEventStream(feed: JobFeed, id: string, options: StreamOptions
     },
     cancel: end,
   })
-  return new Response(stream, {
-    headers: {
-      ...options.headers,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      'x-accel-buffering': 'no',
-    },
-  })
+  return new Response(stream, { headers: { ...options.headers, ...SSE_HEADERS } })
 }
