@@ -66,7 +66,10 @@ export async function buildDeps(config: Config, log: Logger, options: BuildOptio
   const users = UserStore.open(join(config.dataDir, 'users.sqlite'), { exclusive })
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
-  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, wake: config.poolWake, start: options.startPool ?? true })
+  const pool = new WorkerPool({
+    workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, wake: config.poolWake,
+    longRunMs: config.poolLongRun, maxOverflow: config.poolOverflow, start: options.startPool ?? true,
+  })
   closers.push(() => pool.close(config.shutdownTimeout))
   lifecycle.addCheck('pool', () => pool.alive > 0)
   // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
