@@ -73,6 +73,8 @@ export interface Config {
   reusePort: boolean
   sqliteLocking: 'auto' | 'exclusive' | 'shared'
   poolWake: 'message' | 'waitAsync'
+  poolLongRun: number
+  poolOverflow: number
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -87,6 +89,8 @@ export const SPECS: readonly Spec[] = [
   { env: 'QUEUE_LIMIT', key: 'queueLimit', kind: 'int', def: '1024', min: 1, max: 1_000_000, help: 'Tasks waiting to start (in the main queue or a worker\'s ring) before new ones get 503' },
   { env: 'POOL_WAKE', key: 'poolWake', kind: 'enum', def: 'message', values: POOL_WAKES, help: 'How pool workers wake the parked main thread: message (a postMessage on a port) or waitAsync (Atomics.notify); docs/pool.md compares them' },
   { env: 'WORKER_NICE', key: 'workerNice', kind: 'int', def: '-1', min: -1, max: 19, help: 'Nice value each pool worker thread sets for itself on Linux, so the event loop wins the CPU over CPU-bound tasks (0: same priority as the main thread; -1: 5 when WORKERS leave no core to the main thread, else 0)' },
+  { env: 'POOL_LONG_RUN', key: 'poolLongRun', kind: 'duration', def: '50ms', help: 'A task running this long no longer counts as capacity: its worker takes no new task and an overflow worker starts in its place, so short requests keep a worker (0: off; docs/pool.md)' },
+  { env: 'POOL_OVERFLOW', key: 'poolOverflow', kind: 'int', def: '-1', min: -1, max: 256, help: 'Most overflow workers started while tasks run past POOL_LONG_RUN (-1: as many as WORKERS; 0: none)' },
   { env: 'DATA_DIR', key: 'dataDir', kind: 'path', def: './data', help: 'Directory for the SQLite databases' },
   { env: 'FILES_DIR', key: 'filesDir', kind: 'path', def: './public', help: 'Directory served under /files/' },
   { env: 'MAX_BODY_SIZE', key: 'maxBodySize', kind: 'bytes', def: '1mb', min: 1024, help: 'Largest request body accepted (413 above), e.g. 1mb, 512kb' },

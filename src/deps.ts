@@ -96,7 +96,10 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   const users = openAtStart(usersPath, () => UserStore.open(usersPath, { exclusive }))
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
-  const pool = new WorkerPool({ workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, wake: config.poolWake, start: options.startPool ?? true })
+  const pool = new WorkerPool({
+    workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, wake: config.poolWake,
+    longRunMs: config.poolLongRun, maxOverflow: config.poolOverflow, start: options.startPool ?? true,
+  })
   closers.push(() => pool.close(config.shutdownTimeout))
   lifecycle.addCheck('pool', () => pool.alive > 0)
   // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.

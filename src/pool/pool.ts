@@ -15,6 +15,13 @@
  *   CAS per message on the hot path and makes variable-length wrap-around and crash recovery
  *   much harder. Stealing costs nothing until a worker is idle.
  *
+ * - Long runs (handoff.ts): a worker whose run passed `longRunMs` takes no new task, its waiting
+ *   tasks move to the others, and an overflow worker (at most `maxOverflow`) starts in its place,
+ *   so short work keeps a path to a worker; once every worker is long, a last one, the short
+ *   lane, takes only tasks with a short deadline. Background tasks (priority < 0, jobs) run only
+ *   on core workers (they cannot take the overflow capacity), and a foreground task is never
+ *   written behind unstarted ones (#ahead).
+ *
  * Waking the main thread (it never blocks, never spins): doorbell.ts, with its ordering argument.
  * An interval, ref'd only while tasks are outstanding, keeps the process alive for them and
  * doubles as a watchdog drain.
@@ -35,6 +42,7 @@ import {
 } from './protocol.ts'
 import { Doorbell } from './doorbell.ts'
 import { DeadlineSweep, timeoutError } from './deadlines.ts'
+import { DEFAULT_LONG_RUN_MS, LINGER_MS, overflowLimit, planHandoff, SHORT_DEADLINE_MS, tickMs } from './handoff.ts'
 import { abortReason, decodeError, DONE, IN_WORKER, QUEUED, Task, type TaskMeta } from './task.ts'
 import { TaskQueue } from './queue.ts'
 import { RestartBackoff } from './restarts.ts'
@@ -47,7 +55,7 @@ import type { WorkerEvent } from './worker.ts'
 
 /** The worker pool; see the file comment. */
 export class WorkerPool implements TaskRunner {
-  readonly #opts: Required<Omit<PoolOptions, 'extraTasks' | 'log' | 'start'>> & Pick<PoolOptions, 'extraTasks' | 'log'>
+  readonly #opts: Required<Omit<PoolOptions, 'extraTasks' | 'log' | 'start' | 'maxOverflow'>> & Pick<PoolOptions, 'extraTasks' | 'log'>
   readonly #slots: Array<Slot<Task> | undefined>
   readonly #queue = new TaskQueue<Task>()
   readonly #bell: Doorbell
@@ -77,6 +85,18 @@ export class WorkerPool implements TaskRunner {
   #flushQueued = false
   /** Until when (batch clock, ms) the window stays narrow because a task with a priority came (0: not narrow). */
   #narrowUntil = 0
+  /** Core workers (`workers`): slots 0 … core-1; overflow slots follow (handoff.ts). */
+  readonly #core: number
+  /** Most overflow workers at once. */
+  readonly #maxOverflow: number
+  /** The short lane's slot (core + maxOverflow), -1 without hand-off. */
+  readonly #lane: number
+  /** Overflow workers that die before they are ready back off like core ones (restarts.ts). */
+  readonly #overflowBackoff = new RestartBackoff(1)
+  /** No overflow worker is started before this time (ms, performance.now). */
+  #overflowNotBefore = 0
+  /** The handoff timer, pending while the pool has work or overflow workers (undefined: none). */
+  #handoffTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(options: PoolOptions) {
     this.#opts = {
@@ -85,12 +105,18 @@ export class WorkerPool implements TaskRunner {
       graceMs: 1000,
       spinMax: 16_384,
       wake: 'message',
+      longRunMs: DEFAULT_LONG_RUN_MS,
+      lingerMs: LINGER_MS,
       ...options,
       nice: options.nice === undefined || options.nice < 0 ? autoNice(options.workers) : options.nice,
     }
     if (!(this.#opts.workers >= 1)) throw new RangeError('workers must be at least 1')
+    this.#core = this.#opts.workers
+    // No hand-off at all without a threshold: then no overflow worker either.
+    this.#maxOverflow = this.#opts.longRunMs > 0 ? overflowLimit(options.maxOverflow ?? -1, this.#core) : 0
+    this.#lane = this.#opts.longRunMs > 0 ? this.#core + this.#maxOverflow : -1
     this.#bell = new Doorbell(() => this.#drainAll(), this.#opts.wake === 'message')
-    this.#slots = new Array(this.#opts.workers).fill(undefined)
+    this.#slots = new Array(this.#core + this.#maxOverflow + (this.#lane < 0 ? 0 : 1)).fill(undefined)
     this.#backoff = new RestartBackoff(this.#opts.workers)
     // Also re-pumps: a ring can be momentarily full of requests stolen back (which the worker
     // skips without answering, so no result triggers a pump), and queued tasks must not wait on
@@ -118,7 +144,7 @@ export class WorkerPool implements TaskRunner {
   start(): void {
     if (this.#started || this.#closing) return
     this.#started = true
-    for (let i = 0; i < this.#opts.workers; i++) this.#spawn(i)
+    for (let i = 0; i < this.#core; i++) this.#spawn(i)
   }
 
   // ---------------------------------------------------------------- public API
@@ -143,7 +169,10 @@ export class WorkerPool implements TaskRunner {
     }
     const t = new Task(this.#nextId, meta, input, options, options?.priority ?? 0)
     this.#nextId = this.#nextId >= 0x3fffffff ? 1 : this.#nextId + 1
-    if (this.#outstanding++ === 0) this.#watchdog.ref()
+    if (this.#outstanding++ === 0) {
+      this.#watchdog.ref()
+      if (this.#handoffTimer === undefined) this.#armHandoff()
+    }
     t.acceptedAt = this.#now()
     const timeoutMs = options?.timeoutMs
     const timed = timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)
@@ -159,7 +188,12 @@ export class WorkerPool implements TaskRunner {
     if (t.priority > 0) {
       this.#queue.push(t)
       this.#preempt()
-    } else if (this.#queue.size > 0 || !this.#dispatch(t)) this.#queue.push(t)
+    } else if (this.#queue.size > 0) {
+      this.#queue.push(t)
+      // The queue may hold only background tasks waiting for a core worker: a foreground task
+      // goes ahead of them and must not wait for the next result to be dispatched.
+      if (t.priority === 0) this.#pump()
+    } else if (!this.#dispatch(t)) this.#queue.push(t)
     return t.promise
   }
 
@@ -173,10 +207,13 @@ export class WorkerPool implements TaskRunner {
     return this.#opts.wake
   }
 
-  /** Workers that are up and taking tasks. */
+  /** Core workers (of `workers`) that are up and taking tasks; overflow workers are in `stats().overflow`. */
   get alive(): number {
     let n = 0
-    for (const s of this.#slots) if (s && s.ready && !s.dead) n++
+    for (let i = 0; i < this.#core; i++) {
+      const s = this.#slots[i]
+      if (s && s.ready && !s.dead) n++
+    }
     return n
   }
 
@@ -187,13 +224,22 @@ export class WorkerPool implements TaskRunner {
     // with the result not read yet), and counts as queued.
     let running = 0
     let inRings = 0
+    let overflow = 0
+    let longRuns = 0
     const utilization: number[] = []
-    for (const s of this.#slots) {
+    const slots = this.#slots
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]
       if (s !== undefined && s.count > 0) {
         running++
         inRings += s.count - 1
       }
-      utilization.push(s ? s.utilization(now) : 0)
+      if (s !== undefined && !s.dead) {
+        if (i >= this.#core && s.ready) overflow++
+        if (s.long) longRuns++
+      }
+      // Per core worker: overflow workers come and go, their series would too.
+      if (i < this.#core) utilization.push(s ? s.utilization(now) : 0)
     }
     const tasks: PoolStats['tasks'] = {}
     for (const [name, m] of this.#meta) tasks[name] = m.counters.snapshot()
@@ -205,6 +251,8 @@ export class WorkerPool implements TaskRunner {
       queueLimit: this.#opts.queueLimit,
       utilization,
       restarts: this.#restarts,
+      overflow,
+      longRuns,
       tasks,
     }
   }
@@ -244,6 +292,7 @@ export class WorkerPool implements TaskRunner {
       }
       slot.ready = true
       slot.startedAt = performance.now()
+      slot.frontSince = slot.startedAt
       this.#pump()
       this.#balance()
     })
@@ -282,6 +331,15 @@ export class WorkerPool implements TaskRunner {
       return
     }
     this.#restarts++
+    if (slot.index >= this.#core) {
+      // An overflow worker is not replaced: the next hand-off tick starts one if still needed,
+      // not before a backoff if it died before it was ready (no spawn loop every tick).
+      this.#overflowNotBefore = performance.now() + this.#overflowBackoff.next(wasReady)
+      this.#opts.log?.warn({ worker: slot.index, err: String(err) }, 'pool overflow worker lost')
+      this.#slots[slot.index] = undefined
+      this.#pump()
+      return
+    }
     this.#opts.log?.warn({ worker: slot.index, err: String(err) }, 'pool worker lost; replacing it')
     if (!wasReady && this.alive === 0) {
       // A worker that dies before it is ready (a broken entrypoint or task module) would make
@@ -320,11 +378,58 @@ export class WorkerPool implements TaskRunner {
     const slots = this.#slots
     const window = this.#narrowUntil === 0 ? this.#opts.window : this.#window()
     let best: Slot<Task> | undefined
-    for (let i = 0; i < slots.length; i++) {
-      const s = slots[i]
-      if (s !== undefined && s.ready && !s.dead && s.count < window && (best === undefined || s.count < best.count)) best = s
+    if (t.priority < 0) {
+      // Background (jobs): core workers only; the overflow workers stand in for them.
+      for (let i = 0; i < this.#core; i++) {
+        const s = slots[i]
+        if (s !== undefined && s.ready && !s.dead && !s.long && s.count < window && (best === undefined || s.count < best.count)) best = s
+      }
+    } else {
+      const lane = this.#lane
+      const n = lane < 0 ? slots.length : lane
+      for (let i = 0; i < n; i++) {
+        const s = slots[i]
+        if (s !== undefined && s.ready && !s.dead && !s.long && s.count < window && (best === undefined || s.count < best.count)) best = s
+      }
+      // The short lane (handoff.ts): only when no other worker is idle, only for short tasks.
+      if (lane >= 0 && (best === undefined || best.count > 0)) {
+        const s = slots[lane]
+        if (s !== undefined && s.ready && !s.dead && !s.long && s.count < window && (best === undefined || s.count < best.count) && isShort(t)) best = s
+      }
+      // Background tasks behind the running one (the front)? Then go ahead of them.
+      if (best !== undefined && best.background > 0 && best.background > ((best.front() as Task).priority < 0 ? 1 : 0)) return this.#ahead(best, t)
     }
     return best !== undefined && this.#sendTo(best, t)
+  }
+
+  /**
+   * A foreground task never waits in a ring behind background tasks (jobs) that have not
+   * started: so a request waits behind at most the one job running (docs/jobs.md). The worker's
+   * unstarted tasks are taken back; the foreground ones are written back in their order, then
+   * `t`; the background ones return to the queue, where every foreground task comes first (the
+   * next result pumps them back in). Jobs still pipeline in the rings while no request comes.
+   * False when a write fails: `t` is not written, and the foreground tasks that were not either
+   * go back to the queue ahead of it (a caller in #pump leaves `t` queued, behind them).
+   */
+  #ahead(slot: Slot<Task>, t: Task): boolean {
+    const stolen = slot.stealUnstarted()
+    const back: Task[] = []
+    let ok = true
+    for (const s of stolen) {
+      if (s.priority < 0 || !ok) back.push(s)
+      else if (!this.#sendTo(slot, s)) {
+        ok = false
+        back.push(s)
+      }
+    }
+    if (ok) ok = this.#sendTo(slot, t)
+    for (let i = back.length - 1; i >= 0; i--) {
+      const b = back[i] as Task
+      b.state = QUEUED
+      b.slot = undefined
+      this.#queue.unshift(b) // they keep their turn
+    }
+    return ok
   }
 
   /** Writes a task into one worker's ring. False only when that ring is momentarily full of large messages. */
@@ -336,6 +441,8 @@ export class WorkerPool implements TaskRunner {
     t.pos = slot.req.lastPos
     t.slot = slot
     t.state = IN_WORKER
+    // An idle worker starts this task about now (the batch clock: no clock read of its own).
+    if (slot.count === 0) slot.frontSince = this.#now()
     slot.push(t)
     return true
   }
@@ -383,8 +490,32 @@ export class WorkerPool implements TaskRunner {
         this.#abort(t, abortReason(signal), WHY_CANCELED)
         continue
       }
-      if (!this.#dispatch(t)) return
+      if (!this.#dispatch(t)) {
+        if (this.#lane >= 0 && this.#slots[this.#lane] !== undefined) this.#pumpLane()
+        return
+      }
       q.pop()
+    }
+  }
+
+  /**
+   * The head of the queue can go nowhere (every worker is long, or full): short tasks queued
+   * behind it may still go to the short lane, so they must not wait for the head. A bounded
+   * scan: only while the lane worker is up, which is rare.
+   */
+  #pumpLane(): void {
+    const lane = this.#slots[this.#lane] as Slot<Task>
+    while (lane.ready && !lane.dead && !lane.long && lane.count < LANE_WINDOW) {
+      const t = this.#queue.takeFirst(isShort, LANE_SCAN)
+      if (t === undefined) return
+      const signal = t.options?.signal
+      if (signal !== undefined && signal.aborted) {
+        t.meta.counters.canceled++
+        this.#settle(t, abortReason(signal))
+      } else if (!this.#sendTo(lane, t)) {
+        this.#queue.unshift(t)
+        return
+      }
     }
   }
 
@@ -392,7 +523,7 @@ export class WorkerPool implements TaskRunner {
   #balance(): void {
     if (this.#queue.size > 0) return
     for (const idle of this.#slots) {
-      if (!idle || !idle.ready || idle.dead || idle.count > 0) continue
+      if (!idle || !idle.ready || idle.dead || idle.long || idle.count > 0) continue
       let victim: Slot<Task> | undefined
       for (const s of this.#slots) {
         if (s && s !== idle && !s.dead && s.count > 1 && (!victim || s.count > victim.count)) victim = s
@@ -405,7 +536,10 @@ export class WorkerPool implements TaskRunner {
       const stolen = victim.stealUnstarted(victim.count >> 1)
       let i = 0
       for (; i < stolen.length && idle.count < this.#opts.window; i++) {
-        if (!this.#sendTo(idle, stolen[i] as Task)) break
+        const t = stolen[i] as Task
+        // A background task goes back through the queue unless the idle worker is a core one,
+        // and the short lane takes short tasks only.
+        if ((t.priority < 0 && idle.index >= this.#core) || (idle.index === this.#lane && !isShort(t)) || !this.#sendTo(idle, t)) break
       }
       for (let k = stolen.length - 1; k >= i; k--) {
         const t = stolen[k] as Task
@@ -481,6 +615,10 @@ export class WorkerPool implements TaskRunner {
       }
       const t = slot.shift(res.id)
       slot.busyUs += res.extra
+      // The run ended: the next task (or idleness) starts now, and the worker is no longer long.
+      if (now === 0) now = performance.now()
+      slot.frontSince = now
+      slot.long = false
       if (!t || t.state === DONE) {
         if (t) clearTimeout(t.watch?.killTimer)
         skipSafely(res)
@@ -489,7 +627,6 @@ export class WorkerPool implements TaskRunner {
       const counters = t.meta.counters
       const runUs = res.extra
       counters.run.record(runUs)
-      if (now === 0) now = performance.now()
       // Queue wait: from run() to the result, less the run: the main queue and the worker's ring,
       // plus the result's trip back (microseconds). Measured here, the dispatch path reads no clock.
       counters.wait.record((now - t.acceptedAt) * 1000 - runUs)
@@ -573,6 +710,71 @@ export class WorkerPool implements TaskRunner {
     ;(t.watch ??= { swept: 2, timer: undefined, killTimer: undefined, onAbort: undefined }).killTimer = killTimer
   }
 
+  // ---------------------------------------------------------------- long runs (handoff.ts)
+
+  /** Starts the hand-off timer chain (the caller checked none is pending). */
+  #armHandoff(): void {
+    if (this.#opts.longRunMs <= 0 || this.#closing) return
+    this.#handoffTimer = setTimeout(this.#handoff, tickMs(this.#opts.longRunMs))
+    // Outstanding tasks keep the process alive through the watchdog, not through this timer.
+    this.#handoffTimer.unref()
+  }
+
+  /** One hand-off tick: find long runs, move the tasks waiting behind them, start or stop overflow workers. */
+  readonly #handoff = (): void => {
+    this.#handoffTimer = undefined
+    if (this.#closing) return
+    try {
+      this.#planHandoff()
+    } finally {
+      // Re-armed whatever happened: run() arms only when the pool goes from idle to busy, so a
+      // chain that stopped while tasks are outstanding would never restart.
+      let overflow = false
+      for (let i = this.#core; i < this.#slots.length; i++) if (this.#slots[i] !== undefined) overflow = true
+      if (this.#outstanding > 0 || overflow) this.#armHandoff()
+    }
+  }
+
+  #planHandoff(): void {
+    if (!this.#started) return
+    // A run whose result is already waiting is not long: read the results first.
+    this.#drainAll()
+    const slots = this.#slots
+    const plan = planHandoff(slots, { core: this.#core, maxOverflow: this.#maxOverflow, longRunMs: this.#opts.longRunMs, lingerMs: this.#opts.lingerMs, lane: this.#lane >= 0 }, performance.now())
+    for (const s of plan.long) {
+      s.long = true
+      const stolen = s.stealUnstarted()
+      for (let i = stolen.length - 1; i >= 0; i--) {
+        const t = stolen[i] as Task
+        t.state = QUEUED
+        t.slot = undefined
+        this.#queue.unshift(t) // they keep their turn
+      }
+    }
+    for (const s of plan.retire) {
+      // Idle (count 0) and taking nothing: nothing is lost by terminating it; its exit event
+      // finds it dead and does nothing.
+      s.dead = true
+      s.ready = false
+      slots[s.index] = undefined
+      void s.worker.terminate()
+      s.closePorts()
+    }
+    if (plan.spawn.length > 0 && performance.now() >= this.#overflowNotBefore) {
+      for (const i of plan.spawn) {
+        try {
+          this.#spawn(i)
+        } catch (err) {
+          // Out of threads or memory: short work waits as it would without a hand-off.
+          this.#overflowNotBefore = performance.now() + this.#overflowBackoff.next(false)
+          this.#opts.log?.warn({ worker: i, err: String(err) }, 'pool overflow worker could not start')
+          break
+        }
+      }
+    }
+    if (plan.long.length > 0) this.#pump()
+  }
+
   // ---------------------------------------------------------------- shutdown
 
   #checkIdle(): void {
@@ -581,6 +783,7 @@ export class WorkerPool implements TaskRunner {
 
   async #shutdown(timeoutMs: number): Promise<void> {
     this.#closing = true
+    clearTimeout(this.#handoffTimer)
     if (this.#outstanding > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       await new Promise<void>((resolve) => {
@@ -640,6 +843,21 @@ export class WorkerPool implements TaskRunner {
 const NARROW_WINDOW = 32
 /** How long after the last task with a priority the window stays narrow. */
 const NARROW_MS = 1000
+
+/** Most tasks the short lane's worker holds at once when they are picked from behind a blocked head. */
+const LANE_WINDOW = 8
+/** Queued tasks a lane pass looks at, at most (short ones behind more than this wait their turn). */
+const LANE_SCAN = 256
+
+/**
+ * A task the short lane takes: one whose `timeoutMs` is at most SHORT_DEADLINE_MS (handoff.ts).
+ * Read from the options, not as `deadline - acceptedAt`: that difference of two floats can come
+ * out a hair above the timeout it was made from.
+ */
+function isShort(t: Task): boolean {
+  const ms = t.options?.timeoutMs
+  return ms !== undefined && ms > 0 && ms <= SHORT_DEADLINE_MS
+}
 
 function skipSafely(res: Ring): void {
   try {

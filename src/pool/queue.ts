@@ -111,6 +111,31 @@ export class TaskQueue<T extends Queued> {
     return undefined
   }
 
+  /**
+   * Removes and returns the first live entry, in pop order, that `match` accepts, looking at
+   * `limit` live entries at most; undefined when none of them matches. O(limit) plus a splice:
+   * for the rare pass that picks short tasks out from behind long ones (the pool's short lane).
+   */
+  takeFirst(match: (item: T) => boolean, limit: number): T | undefined {
+    let seen = 0
+    for (const p of this.#order) {
+      const b = p === 0 ? (this.#zero as Fifo<T>) : (this.#buckets.get(p) as Fifo<T>)
+      const items = b.items
+      for (let i = b.head; i < items.length && seen < limit; i++) {
+        const x = items[i] as T
+        if (x.dead) continue
+        seen++
+        if (!match(x)) continue
+        if (i === b.head) b.shift()
+        else items.splice(i, 1)
+        this.#live--
+        return x
+      }
+      if (seen >= limit) return undefined
+    }
+    return undefined
+  }
+
   /** Marks a queued entry dead (the caller guarantees it is in this queue and live). */
   cancel(item: T): void {
     item.dead = true

@@ -52,6 +52,8 @@ export interface SlotTask {
   id: number
   /** Position of its request in the ring (for stealing it back). */
   pos: number
+  /** Below 0: a background task (a job), counted in {@link Slot.background}. */
+  priority: number
 }
 
 /** A worker thread and its shared memory. */
@@ -61,6 +63,15 @@ export class Slot<T extends SlotTask> {
   /** Microseconds spent running tasks (reported by the worker per result). */
   busyUs = 0
   startedAt = performance.now()
+  /**
+   * When the task at the front became the front (its run started then at the latest), or when
+   * the worker went idle: written per result with the drain's clock (handoff.ts reads it).
+   */
+  frontSince = performance.now()
+  /** Its current run passed POOL_LONG_RUN: it takes no new task until that run ends (handoff.ts). */
+  long = false
+  /** Background tasks (priority < 0) it holds: none on an overflow worker (pool.ts). */
+  background = 0
   #items: T[] = []
   #head = 0
 
@@ -126,6 +137,7 @@ export class Slot<T extends SlotTask> {
 
   push(task: T): void {
     this.#items.push(task)
+    if (task.priority < 0) this.background++
   }
 
   /** The oldest task (the running one, if any). */
@@ -137,6 +149,7 @@ export class Slot<T extends SlotTask> {
   shift(id: number): T | undefined {
     const front = this.#items[this.#head]
     if (front !== undefined && front.id === id) {
+      if (front.priority < 0) this.background--
       this.#items[this.#head++] = undefined as unknown as T
       if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
         this.#items = this.#items.slice(this.#head)
@@ -149,7 +162,11 @@ export class Slot<T extends SlotTask> {
       return front
     }
     for (let i = this.#head + 1; i < this.#items.length; i++) {
-      if ((this.#items[i] as T).id === id) return this.#items.splice(i, 1)[0]
+      const t = this.#items[i] as T
+      if (t.id === id) {
+        if (t.priority < 0) this.background--
+        return this.#items.splice(i, 1)[0]
+      }
     }
     return undefined
   }
@@ -157,7 +174,9 @@ export class Slot<T extends SlotTask> {
   /** Removes a task wherever it is (a canceled one that was stolen back). */
   remove(task: T): void {
     const i = this.#items.indexOf(task, this.#head)
-    if (i >= 0) this.#items.splice(i, 1)
+    if (i < 0) return
+    this.#items.splice(i, 1)
+    if (task.priority < 0) this.background--
   }
 
   /**
@@ -171,6 +190,7 @@ export class Slot<T extends SlotTask> {
       const last = this.#items[this.#items.length - 1] as T
       if (!this.req.steal(last.pos, last.id)) break
       this.#items.pop()
+      if (last.priority < 0) this.background--
       out.push(last)
     }
     return out.reverse()
@@ -181,6 +201,7 @@ export class Slot<T extends SlotTask> {
     const out = this.#items.slice(this.#head)
     this.#items = []
     this.#head = 0
+    this.background = 0
     return out
   }
 

@@ -18,7 +18,12 @@ export interface RunOptions {
   signal?: AbortSignal
   /** Hard limit: past it the task fails with `task_timeout`, and a worker that ignores its signal is replaced. */
   timeoutMs?: number
-  /** Higher runs first among queued tasks; default 0. */
+  /**
+   * Higher runs first among queued tasks; default 0. Below 0 is **background** work (the job
+   * runner uses -1): it runs only on core workers, never on an overflow worker, and a task of
+   * priority ≥ 0 is never written into a ring behind background tasks that have not started
+   * (docs/pool.md#long-runs-and-overflow-workers).
+   */
   priority?: number
   /** Called on the main thread when the task reports progress. */
   onProgress?(pct: number, message: string): void
@@ -44,6 +49,10 @@ export interface PoolStats {
   /** Fraction of wall time each worker spent running tasks since start (0..1). */
   utilization: number[]
   restarts: number
+  /** Overflow workers up, the short lane included (docs/pool.md#long-runs-and-overflow-workers); absent: a runner without them. */
+  overflow?: number
+  /** Workers whose current run passed the long-run threshold and take no new task. */
+  longRuns?: number
   tasks: Record<string, TaskStats>
 }
 
@@ -94,6 +103,20 @@ export interface PoolOptions {
    * {@link autoNice}.
    */
   nice?: number
+  /**
+   * A run this long (ms) makes its worker **long**: it takes no new task, the tasks waiting in its
+   * ring move to other workers, and an overflow worker starts in its place (handoff.ts).
+   * Default 50 (`DEFAULT_LONG_RUN_MS`, handoff.ts; config `POOL_LONG_RUN`); 0 turns the hand-off off.
+   */
+  longRunMs?: number
+  /**
+   * Most overflow workers at once (config `POOL_OVERFLOW`). Negative or absent: as many as
+   * `workers`. 0: long runs still stop taking tasks, but only the short lane is ever added
+   * (handoff.ts).
+   */
+  maxOverflow?: number
+  /** How long an idle overflow worker that is not needed is kept (ms). Default `LINGER_MS` (5 s, handoff.ts); tests shorten it. */
+  lingerMs?: number
   /** Module URL exporting `TASKS`, loaded into workers besides the registry (tests only). */
   extraTasks?: URL | string
   /** Where restarts and crashes are reported. */

@@ -109,7 +109,7 @@ describe('WorkerPool basics', () => {
 
 describe('scheduling', () => {
   test('higher priority runs first among queued tasks', async () => {
-    const pool = makePool({ workers: 1, window: 1 })
+    const pool = makePool({ workers: 1, window: 1, longRunMs: 0 }) // the ring/queue semantics alone, no hand-off
     const order: string[] = []
     const block = pool.run('t.sleep', '{"ms":200}')
     const runs = [['low', 0], ['high', 5], ['mid', 2], ['high2', 5]].map(([name, priority]) =>
@@ -119,7 +119,7 @@ describe('scheduling', () => {
   })
 
   test('a high-priority task overtakes lower ones already waiting in a worker ring', async () => {
-    const pool = makePool({ workers: 1, window: 128 })
+    const pool = makePool({ workers: 1, window: 128, longRunMs: 0 })
     await until(() => pool.alive === 1)
     const order: string[] = []
     const block = pool.run('t.sleep', '{"ms":200}')
@@ -133,7 +133,7 @@ describe('scheduling', () => {
   })
 
   test('queue_full past the queue limit, with retryAfter', async () => {
-    const pool = makePool({ workers: 1, window: 1, queueLimit: 2 })
+    const pool = makePool({ workers: 1, window: 1, queueLimit: 2, longRunMs: 0 })
     const block = pool.run('t.sleep', '{"ms":200}')
     await until(() => pool.stats().running === 1)
     const q = [pool.run('echo', '1'), pool.run('echo', '2')]
@@ -144,7 +144,7 @@ describe('scheduling', () => {
   })
 
   test('queue_full counts tasks waiting in a worker ring too: a deep window does not widen the limit', async () => {
-    const pool = makePool({ workers: 1, window: 1024, queueLimit: 5 })
+    const pool = makePool({ workers: 1, window: 1024, queueLimit: 5, longRunMs: 0 })
     await until(() => pool.alive === 1)
     const block = pool.run('t.sleep', '{"ms":200}')
     await until(() => pool.stats().running === 1)
@@ -157,7 +157,7 @@ describe('scheduling', () => {
   })
 
   test('queue wait covers the time a task waited in a worker ring behind another', async () => {
-    const pool = makePool({ workers: 1 })
+    const pool = makePool({ workers: 1, longRunMs: 0 }) // no hand-off: the echo stays behind the sleep
     await until(() => pool.alive === 1)
     await Promise.all([pool.run('t.sleep', '{"ms":120}'), pool.run('echo', '1')])
     const echo = pool.stats().tasks.echo
@@ -179,7 +179,7 @@ describe('scheduling', () => {
 
 describe('cancellation and deadlines', () => {
   test('aborting a queued task removes it: it never starts', async () => {
-    const pool = makePool({ workers: 1, window: 1 })
+    const pool = makePool({ workers: 1, window: 1, longRunMs: 0 })
     const block = pool.run('t.sleep', '{"ms":150}')
     const ac = new AbortController()
     const queued = pool.run('t.count', '{}', { signal: ac.signal })
@@ -191,7 +191,7 @@ describe('cancellation and deadlines', () => {
   })
 
   test('aborting a task waiting in a worker ring steals it back: it never starts', async () => {
-    const pool = makePool({ workers: 1, window: 8 })
+    const pool = makePool({ workers: 1, window: 8, longRunMs: 0 })
     await until(() => pool.alive === 1)
     const block = pool.run('t.sleep', '{"ms":150}')
     const ac = new AbortController()
@@ -205,7 +205,7 @@ describe('cancellation and deadlines', () => {
   })
 
   test('aborting a running task signals it; a cooperative task stops and the worker stays', async () => {
-    const pool = makePool({ workers: 1 })
+    const pool = makePool({ workers: 1, longRunMs: 0 }) // one worker, no overflow worker to count
     const ac = new AbortController()
     const running = pool.run('t.sleep', '{"ms":5000}', { signal: ac.signal })
     await until(() => pool.stats().running === 1)

@@ -50,3 +50,21 @@ test('stays correct over many interleaved operations (checked against a sorted m
     expect(q.size).toBe(model.length)
   }
 })
+
+test('takeFirst picks the first matching live entry in pop order, within a bounded look, and keeps the rest in order', () => {
+  const q = new TaskQueue<E>()
+  const items = [e('long1'), e('long2'), e('short1'), e('long3'), e('short2'), e('bg', -1)]
+  items.forEach((x) => q.push(x))
+  q.push(e('high', 3))
+  q.cancel(items[0] as E)
+  const short = (x: E) => x.name.startsWith('short')
+  // Looks at 'high', 'long2' (the canceled 'long1' is not counted), then finds 'short1'.
+  expect(q.takeFirst(short, 2)).toBeUndefined()
+  expect(q.takeFirst(short, 3)?.name).toBe('short1')
+  expect(q.size).toBe(5)
+  expect(q.takeFirst((x) => x.name === 'high', 1)?.name).toBe('high') // at the head
+  expect(q.takeFirst((x) => x.name === 'nope', 100)).toBeUndefined()
+  const out: string[] = []
+  for (let x = q.pop(); x; x = q.pop()) out.push(x.name)
+  expect(out).toEqual(['long2', 'long3', 'short2', 'bg'])
+})
