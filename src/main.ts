@@ -1,5 +1,8 @@
 /**
- * The highperf command: read the configuration, start the server, drain on SIGINT/SIGTERM.
+ * The highperf command: read the configuration, start the server, drain on SIGINT/SIGTERM, reopen
+ * the access log file on SIGUSR1 (log rotation). `highperf --check` validates and exits; the
+ * subcommands (`healthcheck`, `backup`: src/cli) run instead of the server and load only their
+ * own modules, so a health probe every few seconds does not pay for loading the server.
  *
  * Exit codes: 0 after a clean shutdown, 2 for a bad configuration, 1 when the server cannot start.
  *
@@ -16,9 +19,9 @@
  */
 // First: keeps the start-up code, module bodies included, out of the JIT (see settleAfterStart).
 import { endStartupJit } from './startup-jit.ts'
-import { ConfigError, loadConfig } from './config.ts'
+import { ConfigError, detectedCpus, loadConfig } from './config.ts'
+import { subcommand } from './cli/index.ts'
 import { createLogger, endLogger, writeLineSync, type Logger } from './log.ts'
-import { startServer } from './server.ts'
 import { listenError, StartupError } from './startup/index.ts'
 import { VERSION } from './version.ts'
 
@@ -43,9 +46,12 @@ let processLog: Logger | undefined
 const fatalLine = (text: string): void => writeLineSync(2, `highperf: ${text}`)
 
 async function main(): Promise<number> {
+  const argv = process.argv.slice(2)
+  const sub = await subcommand(argv[0])
+  if (sub) return await sub(argv.slice(1), process.env)
   let result
   try {
-    result = loadConfig(process.argv.slice(2), process.env)
+    result = loadConfig(argv, process.env)
   } catch (e) {
     if (e instanceof ConfigError) {
       fatalLine(e.message)
@@ -61,11 +67,14 @@ async function main(): Promise<number> {
     process.stdout.write(`highperf ${VERSION} (bun ${Bun.version})\n`)
     return 0
   }
+  if (result.kind === 'check') return await (await import('./cli/check.ts')).checkConfig(result.config)
   const config = result.config
   const log = createLogger(config)
   processLog = log
   let srv
   try {
+    // Loaded here, not at the top: subcommands and --check never load the server.
+    const { startServer } = await import('./server.ts')
     srv = await startServer(config, { log })
   } catch (err) {
     // An operator's everyday mistakes (a taken port, a read-only DATA_DIR, a wrong certificate
@@ -80,8 +89,15 @@ async function main(): Promise<number> {
     log.fatal({ err }, 'cannot start')
     return 1
   }
-  log.info({ url: srv.url, version: VERSION, workers: config.workers }, 'highperf listening')
+  log.info({ url: srv.url, version: VERSION, workers: config.workers, cpus: detectedCpus.count, cpuSource: detectedCpus.source }, 'highperf listening')
   settleAfterStart()
+  // logrotate's contract: after renaming the file it sends SIGUSR1 and the server opens the path
+  // again. Handled even without a log file: SIGUSR1's default action would end the process.
+  const accessLog = srv.deps.accessLog
+  process.on('SIGUSR1', () => {
+    const reopened = accessLog?.reopen() ?? false
+    log.info({ signal: 'SIGUSR1', accessLog: config.accessLog, reopened }, reopened ? 'access log reopened' : 'SIGUSR1: no access log file to reopen')
+  })
 
   return await new Promise<number>((resolve) => {
     const onSignal = (signal: string) => {
