@@ -97,6 +97,21 @@ describe('highperf healthcheck (compiled binary)', () => {
     expect(await stop(s)).toBe(0)
   })
 
+  test("the Dockerfile's HEALTHCHECK command, with the image's ENV, finds the server ready", async () => {
+    const dockerfile = await Bun.file(join(ROOT, 'Dockerfile')).text()
+    const cmd = JSON.parse(dockerfile.match(/^HEALTHCHECK .*CMD (\[.*\])$/m)?.[1] ?? 'null') as string[] | null
+    expect(cmd).toEqual(['/usr/local/bin/highperf', 'healthcheck'])
+    // The image runs as a non-root user with /data a volume it owns.
+    expect(dockerfile).toMatch(/^USER highperf$/m)
+    expect(dockerfile).toMatch(/^VOLUME \["\/data"\]$/m)
+    const { s, port } = await startServer(join(tmp.dir, 'hc-docker'), {})
+    // ENV HOST=0.0.0.0 PORT=… as in the image (PORT made free here).
+    const r = await run([...(cmd as string[]).slice(1)], { HOST: '0.0.0.0', PORT: String(port), DATA_DIR: '/data', FILES_DIR: '/public' })
+    expect(r.code).toBe(0)
+    expect(r.stdout).toStartWith('ready: ')
+    expect(await stop(s)).toBe(0)
+  })
+
   test('nothing listening: exit 1 and one line on stderr saying the connection was refused', async () => {
     const r = await run(['healthcheck', '--port', String(freePort())])
     expect(r.code).toBe(1)

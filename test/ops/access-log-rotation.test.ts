@@ -7,7 +7,7 @@
  *   still comes out (the last in-flight write used to be dropped at exit).
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { readFileSync, renameSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { tempDir } from '../support/deps.ts'
 import { freePort, spawnHighperf, waitHealthy } from '../support/process.ts'
@@ -78,6 +78,43 @@ describe('access log under logrotate', () => {
     expect(out.code).toBe(0)
     expect(out.stdout).toContain('SIGUSR1: no access log file to reopen')
   }, 30_000)
+})
+
+describe('the logrotate snippet of docs/operations.md, run by the real logrotate', () => {
+  const logrotate = ['/usr/sbin/logrotate', '/usr/bin/logrotate'].find((p) => existsSync(p))
+  test.skipIf(logrotate === undefined)('rotates under load, the server reopens on its postrotate signal, no line lost', async () => {
+    const doc = readFileSync(join(ROOT, 'docs/operations.md'), 'utf8')
+    const snippet = doc.match(/\n(\/var\/log\/highperf\/access\.log \{[\s\S]*?\n\})\n/)?.[1]
+    expect(snippet).toBeDefined()
+    const port = freePort()
+    const file = join(tmp.dir, 'lr', 'access.log')
+    const s = spawnHighperf(MAIN, baseEnv(port, { ACCESS_LOG: file }))
+    const base = `http://127.0.0.1:${port}`
+    await waitHealthy(`${base}/readyz`, s.proc)
+    // The documented config, with this test's path, no owner change and a signal by pid.
+    const conf = (snippet as string)
+      .replace('/var/log/highperf/access.log', file)
+      .replace('create 0640 highperf highperf', 'create 0640')
+      .replace(/systemctl kill .*/, `kill -USR1 ${s.proc.pid}`)
+    writeFileSync(join(tmp.dir, 'lr', 'logrotate.conf'), `${conf}\n`, { mode: 0o644 })
+    const during = load(base, 1, 3000)
+    await Bun.sleep(150)
+    const lr = Bun.spawnSync([logrotate as string, '-f', '-s', join(tmp.dir, 'lr', 'state'), join(tmp.dir, 'lr', 'logrotate.conf')], { stdout: 'pipe', stderr: 'pipe' })
+    expect(lr.stderr.toString()).toBe('')
+    expect(lr.exitCode).toBe(0)
+    await during
+    await load(base, 3001, 500)
+    s.proc.kill('SIGTERM')
+    const out = await s.output()
+    expect(out.code).toBe(0)
+    expect(out.stdout).toContain('"msg":"access log reopened"')
+    // delaycompress: the rotated file stays plain until the next rotation.
+    const rotated = requestLines(readFileSync(`${file}.1`, 'utf8'))
+    const fresh = requestLines(readFileSync(file, 'utf8'))
+    expect(fresh.length).toBeGreaterThanOrEqual(500)
+    expect(rotated.length + fresh.length).toBe(3500)
+    expect(new Set([...rotated, ...fresh]).size).toBe(3500)
+  }, 60_000)
 })
 
 describe('access log on stdout at exit', () => {
