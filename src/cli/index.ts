@@ -1,7 +1,6 @@
 /**
- * The subcommands of the highperf binary, by name. Each lives in a module of its own and is
- * loaded only when asked for, so `highperf healthcheck` (run every few seconds by Docker) does not
- * pay for loading the server.
+ * The subcommands of the highperf binary, by name. Each lives in a module of its own, loaded when
+ * asked for (main.ts explains why the server's modules are loaded anyway).
  *
  * @example
  * ```ts
