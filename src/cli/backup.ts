@@ -25,7 +25,8 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ConfigError, loadConfig, parseDuration, type Config } from '../config.ts'
-import { BackupError, checkIntegrity, DATABASES, fileSource, MANIFEST, writeBackup, type BackupReport } from '../ops/backup.ts'
+import { BackupError, DATABASES, fileSource, MANIFEST, writeBackup, type BackupReport } from '../ops/backup.ts'
+import { integrityProblems } from '../ops/off-thread.ts'
 import { splitArgs, UsageError } from './args.ts'
 import { stdio, type Output } from './output.ts'
 import { localServerUrl } from './server-url.ts'
@@ -101,7 +102,7 @@ async function viaServer(config: Config, dir: string, server: string, verifyTls:
   try {
     for (const db of report.databases) {
       copyFileSync(join(report.dir, db.file), join(dir, db.file))
-      const problems = checkIntegrity(join(dir, db.file))
+      const problems = await integrityProblems(join(dir, db.file))
       if (problems.length > 0) throw new BackupError('integrity_failed', `the copy of ${db.file} fails PRAGMA integrity_check: ${problems.slice(0, 3).join('; ')}`)
     }
     copyFileSync(join(report.dir, MANIFEST), join(dir, MANIFEST))

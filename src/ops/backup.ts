@@ -2,7 +2,7 @@
  * Online backups of highperf's databases: each one copied with `VACUUM INTO` (one read
  * transaction, so the copy is a consistent snapshot while writes go on), written as
  * `<name>.sqlite.partial`, fsynced, checked with `PRAGMA integrity_check` on a connection of its
- * own, and only then renamed to `<name>.sqlite`; a `backup.json` manifest with the sizes and times
+ * own in a worker thread (src/ops/off-thread.ts), and only then renamed to `<name>.sqlite`; a `backup.json` manifest with the sizes and times
  * is written last. A folder with a manifest is complete; one without is not a backup.
  *
  * Two callers: the running server (`POST /admin/backup`, src/routes/admin-backup.ts), which copies
@@ -15,7 +15,7 @@
  * be what pushes a large server out of its memory limit. bun:sqlite has no binding of SQLite's
  * incremental backup API (sqlite3_backup_step), so either way the copy is one synchronous call:
  * in the server it pauses the event loop for its duration (docs/operations.md#backups has the
- * figures); the databases are copied one at a time with a turn of the event loop in between.
+ * figures); the databases are copied one at a time, requests being served while a copy is checked.
  *
  * @example
  * ```ts
@@ -24,9 +24,9 @@
  * report.databases[0] // { name: 'users', file: 'users.sqlite', bytes: 8192, ms: 1.2, integrity: 'ok' }
  * ```
  */
-import { Database } from 'bun:sqlite'
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { integrityProblems } from './off-thread.ts'
 import { openReadOnly } from './read-only.ts'
 
 /** The manifest a complete backup folder holds: its {@link BackupReport}. */
@@ -41,8 +41,8 @@ export type DatabaseName = (typeof DATABASES)[number]
 /** A database to copy: its name and how to write a consistent copy of it to a new file. */
 export interface BackupSource {
   name: DatabaseName
-  /** Writes a consistent copy to `path` (must not exist yet); throws on failure. */
-  copyTo(path: string): void
+  /** Writes a consistent copy to `path` (must not exist yet); throws (or rejects) on failure. */
+  copyTo(path: string): void | Promise<void>
 }
 
 /** One copied database in a {@link BackupReport}. */
@@ -120,41 +120,20 @@ function syncPath(path: string): void {
   try { fsyncSync(fd) } finally { closeSync(fd) }
 }
 
-/**
- * Runs `PRAGMA integrity_check` on the file at `path` (read-only, a connection of its own) and
- * returns SQLite's complaints, or [] when it answers `ok`.
- *
- * @example checkIntegrity('/backups/x/users.sqlite') // []
- */
-export function checkIntegrity(path: string): string[] {
-  const db = new Database(path, { readonly: true })
-  try {
-    const rows = db.query('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>
-    const msgs = rows.map((r) => r.integrity_check)
-    return msgs.length === 1 && msgs[0] === 'ok' ? [] : msgs
-  } finally {
-    db.close()
-  }
-}
-
 /** Copies and checks one database into `dir`; see the module comment for the steps. */
-function backupOne(source: BackupSource, dir: string): BackupEntry {
+async function backupOne(source: BackupSource, dir: string): Promise<BackupEntry> {
   const started = performance.now()
   const file = `${source.name}.sqlite`
   const partial = join(dir, `${file}.partial`)
   try {
-    source.copyTo(partial)
+    await source.copyTo(partial)
   } catch (err) {
     const full = /SQLITE_FULL|ENOSPC|EDQUOT/.test(codeOf(err)) || /disk is full|database or disk is full/i.test(reasonOf(err))
     throw new BackupError(full ? 'disk_full' : 'copy_failed', `cannot copy ${file} to ${partial}: ${reasonOf(err)}`, { cause: err })
   }
   syncPath(partial)
-  let problems: string[]
-  try {
-    problems = checkIntegrity(partial)
-  } catch (err) {
-    problems = [reasonOf(err)]
-  }
+  // Off the main thread: the check costs more than the copy, and the server serves meanwhile.
+  const problems = await integrityProblems(partial)
   if (problems.length > 0) throw new BackupError('integrity_failed', `the copy of ${file} fails PRAGMA integrity_check: ${problems.slice(0, 3).join('; ')}`)
   const final = join(dir, file)
   renameSync(partial, final)
@@ -176,9 +155,8 @@ export async function writeBackup(sources: readonly BackupSource[], dir: string,
   const databases: BackupEntry[] = []
   try {
     for (const source of sources) {
-      databases.push(backupOne(source, dir))
-      // Requests that arrived during the copy are served before the next one starts.
-      await new Promise<void>((r) => setImmediate(r))
+      // Requests that arrived during one copy are served while its copy is checked.
+      databases.push(await backupOne(source, dir))
     }
     const report: BackupReport = {
       dir,

@@ -12,9 +12,11 @@
  *   make the server write elsewhere;
  * - one backup at a time: a second request while one runs answers 409 `backup_in_progress`.
  *
- * The copy runs on the connections the server holds (the only way into a database it keeps in
- * exclusive locking mode), one database at a time: requests wait while one is copied (~3 ms per MB
- * here, docs/operations.md#backups) and are served between two.
+ * A database the server holds in exclusive locking mode (users and messages by default) is copied
+ * through the server's own connection, the only way in: requests wait while it is copied
+ * (docs/operations.md#backups has the figures). The others (jobs always; all of them with
+ * `SQLITE_LOCKING=shared`) are copied from a worker thread, and every copy is checked in one: the
+ * event loop keeps serving.
  *
  * @example
  * ```sh
@@ -23,12 +25,14 @@
  * ```
  */
 import { Elysia, t } from 'elysia'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { TokenVerifier, WWW_AUTHENTICATE } from '../http/auth/index.ts'
-import { BackupError, newBackupDir, writeBackup, type BackupSource } from '../ops/backup.ts'
+import { BackupError, newBackupDir, writeBackup, type BackupSource, type DatabaseName } from '../ops/backup.ts'
+import { copyOffThread, OffThreadCopyError } from '../ops/off-thread.ts'
 import { ErrorSchema } from './schemas.ts'
 
 /** A store that can copy its database (UserStore, MessageStore, SqliteJobStore). */
@@ -38,7 +42,7 @@ export interface Copyable {
 
 /** What the backup route needs: the settings, the log and the three stores. */
 export interface AdminBackupDeps {
-  config: Pick<Config, 'apiToken' | 'backupDir' | 'dataDir'>
+  config: Pick<Config, 'apiToken' | 'backupDir' | 'dataDir' | 'sqliteLocking' | 'reusePort'>
   log: Logger
   users: Copyable
   messages: Copyable
@@ -71,14 +75,40 @@ const ReportSchema = t.Object({
   databases: t.Array(EntrySchema),
 })
 
+/**
+ * How one database is copied: from a worker thread on a connection of its own when the server does
+ * not hold the file exclusively (the event loop keeps serving), else through the server's own
+ * connection (the only way in; requests wait for the copy). A worker that still finds the file
+ * locked falls back to the server's connection.
+ */
+function source(name: DatabaseName, path: string, store: Copyable | undefined, exclusive: boolean): BackupSource {
+  return {
+    name,
+    async copyTo(to) {
+      if (!exclusive || store === undefined) {
+        try {
+          await copyOffThread(path, to, 1000)
+          return
+        } catch (err) {
+          if (store === undefined || !(err instanceof OffThreadCopyError && err.code.startsWith('SQLITE_BUSY'))) throw err
+          rmSync(to, { force: true })
+        }
+      }
+      store.copyTo(to)
+    },
+  }
+}
+
 function sourcesOf(deps: AdminBackupDeps): BackupSource[] {
-  const sources: BackupSource[] = [
-    { name: 'users', copyTo: (p) => deps.users.copyTo(p) },
-    { name: 'messages', copyTo: (p) => deps.messages.copyTo(p) },
+  const { config } = deps
+  // The rule src/deps.ts opens users and messages with; jobs are never opened exclusively.
+  const exclusive = config.sqliteLocking === 'exclusive' || (config.sqliteLocking === 'auto' && !config.reusePort)
+  const jobsStore = deps.jobs.store as Partial<Copyable>
+  return [
+    source('users', join(config.dataDir, 'users.sqlite'), deps.users, exclusive),
+    source('messages', join(config.dataDir, 'messages.sqlite'), deps.messages, exclusive),
+    source('jobs', join(config.dataDir, 'jobs.sqlite'), typeof jobsStore.copyTo === 'function' ? (jobsStore as Copyable) : undefined, false),
   ]
-  const store = deps.jobs.store as Partial<Copyable>
-  if (typeof store.copyTo === 'function') sources.push({ name: 'jobs', copyTo: (p) => (store as Copyable).copyTo(p) })
-  return sources
 }
 
 /**

@@ -9,6 +9,7 @@ import { Database } from 'bun:sqlite'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createApp } from '../../src/app.ts'
+import { adminBackupRoutes } from '../../src/routes/admin-backup.ts'
 import { newBackupDir, writeBackup, BackupError, type BackupReport } from '../../src/ops/backup.ts'
 import { tempDir, testDeps, type TestDeps } from '../support/deps.ts'
 
@@ -126,6 +127,47 @@ describe('POST /admin/backup', () => {
     expect(n).toBeLessThanOrEqual(written)
     // Once done, the next one runs.
     expect((await app.handle(post())).status).toBe(200)
+  })
+
+  test('SQLITE_LOCKING=shared: copied from worker threads while writes go on; still a consistent snapshot', async () => {
+    const { t, app } = await appWith({ apiToken: TOKEN, sqliteLocking: 'shared' })
+    let stop = false
+    let written = 0
+    const writer = (async () => {
+      while (!stop) {
+        t.deps.users.create({ name: 'w', email: `s${written}@example.com` })
+        written++
+        await new Promise((r) => setImmediate(r))
+      }
+    })()
+    await Bun.sleep(20)
+    const res = await app.handle(post())
+    const atAnswer = written
+    stop = true
+    await writer
+    expect(res.status).toBe(200)
+    const report = (await res.json()) as BackupReport
+    const db = new Database(join(report.dir, 'users.sqlite'), { readonly: true })
+    const { n, max } = db.query('SELECT count(*) AS n, max(id) AS max FROM users').get() as { n: number; max: number }
+    db.close()
+    expect(n).toBe(max)
+    expect(n).toBeGreaterThan(0)
+    expect(n).toBeLessThanOrEqual(atAnswer)
+    expect(report.databases.every((d) => d.integrity === 'ok')).toBe(true)
+  })
+
+  test('a file the configuration calls shared but another connection holds exclusively: copied through the store instead', async () => {
+    // The stores are opened exclusive (SQLITE_LOCKING=auto), the route is told "shared": the worker
+    // meets SQLITE_BUSY and the backup falls back to the store's own connection.
+    const { t } = await appWith({ apiToken: TOKEN })
+    t.deps.users.create({ name: 'Fallback', email: 'fb@example.com' })
+    const routes = adminBackupRoutes({ ...t.deps, config: { ...t.deps.config, sqliteLocking: 'shared' } })
+    const res = await routes.handle(post())
+    expect(res.status).toBe(200)
+    const report = (await res.json()) as BackupReport
+    const db = new Database(join(report.dir, 'users.sqlite'), { readonly: true })
+    expect(db.query('SELECT email FROM users').all()).toEqual([{ email: 'fb@example.com' }])
+    db.close()
   })
 
   test('a BACKUP_DIR that cannot be created: 500 backup_failed naming it, the server keeps serving', async () => {
