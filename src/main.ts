@@ -4,7 +4,7 @@
  * subcommands (`healthcheck`, `backup`: src/cli) run instead of the server.
  *
  * Why `server.ts` is imported statically even though a subcommand never uses it: importing it
- * dynamically cut a `highperf healthcheck` from ~30 ms / 51 MB to ~20 ms / 45 MB, but the bundle
+ * dynamically cut a `highperf healthcheck` from ~30 ms / 51 MB to ~20 ms / 45 MB (one-pass builds), but the bundle
  * then wraps the whole server's module graph for lazy loading and the server's idle RSS grew by
  * ~3.4 MB (66.6 against 63.2 MB with WORKERS=2, medians of 6 starts each). The server's memory
  * matters for as long as it runs; a probe's for 30 ms.
