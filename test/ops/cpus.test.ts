@@ -165,4 +165,22 @@ describe('detectCpus for real', () => {
       for (let i = 0; i < 50; i++) { try { rmdirSync(dir); break } catch { Bun.sleepSync(20) } }
     }
   })
+
+  test.skipIf(!canQuota)("WORKERS' default in a real cgroup with a 1.5-CPU quota is 2 (os.availableParallelism() says 1), and --help names the quota", () => {
+    const dir = join(CG, `highperf-test-w-${process.pid}`)
+    mkdirSync(dir)
+    try {
+      writeFileSync(join(dir, 'cpu.cfs_quota_us'), '150000')
+      const inCgroup = ['sh', '-c', `echo $$ > ${dir}/cgroup.procs && exec "$0" "$@"`]
+      const script = `import { loadConfig } from ${JSON.stringify(join(ROOT, 'src/config.ts'))}; const r = loadConfig([], {}); console.log(JSON.stringify({ workers: r.kind === 'config' ? r.config.workers : 0, ap: require('node:os').availableParallelism() }))`
+      const r = Bun.spawnSync([...inCgroup, process.execPath, '-e', script], { stdout: 'pipe', stderr: 'pipe', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })
+      expect(r.stderr.toString()).toBe('')
+      expect(JSON.parse(r.stdout.toString())).toEqual({ workers: 2, ap: 1 })
+      const help = Bun.spawnSync([...inCgroup, process.execPath, 'run', join(ROOT, 'src/main.ts'), '--help'], { stdout: 'pipe', stderr: 'pipe', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })
+      expect(help.stdout.toString()).toContain(`CPUs detected: 2, from cgroup v1 cpu.cfs_quota_us (${dir}/cpu.cfs_quota_us: 150000, period 100000) = 1.5 CPUs, rounded up`)
+      expect(help.stdout.toString()).toMatch(/--workers .*\[default: 2\]/)
+    } finally {
+      for (let i = 0; i < 50; i++) { try { rmdirSync(dir); break } catch { Bun.sleepSync(20) } }
+    }
+  })
 })
