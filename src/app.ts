@@ -44,6 +44,7 @@ import { batchRoutes } from './routes/batch.ts'
 import { carRoutes } from './routes/cars.ts'
 import { poolRoutes } from './routes/pool.ts'
 import { messagesRoutes } from './routes/messages.ts'
+import { adminBackupRoutes } from './routes/admin-backup.ts'
 import type { LlmClient } from './llm/client.ts'
 import type { MessageStore } from './store/messages.ts'
 
@@ -135,6 +136,7 @@ export function createRoutes(deps: AppDeps) {
     .use(carRoutes(deps))
     .use(poolRoutes(deps))
     .use(messagesRoutes(deps))
+    .use(adminBackupRoutes(deps))
 }
 
 /** Builds highperf from its dependencies: the routes behind the middleware stack. */

@@ -13,7 +13,7 @@
  * ```
  */
 import { parseArgs } from 'node:util'
-import { availableParallelism } from 'node:os'
+import { detectCpus, type CpuDetection } from './ops/cpus.ts'
 
 type Kind = 'int' | 'string' | 'bool' | 'duration' | 'bytes' | 'url' | 'enum' | 'path'
 
@@ -75,17 +75,26 @@ export interface Config {
   poolWake: 'message' | 'waitAsync'
   poolLongRun: number
   poolOverflow: number
+  backupDir: string
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 const SQLITE_LOCKINGS = ['auto', 'exclusive', 'shared'] as const
 const POOL_WAKES = ['message', 'waitAsync'] as const
 
+/**
+ * The CPUs this process may use, detected once at start (cgroup quota, affinity mask, host cores:
+ * src/ops/cpus.ts): `WORKERS`' default, and what `--help` and the start-up log line report.
+ *
+ * @example detectedCpus.source // 'cgroup v2 cpu.max (/sys/fs/cgroup/cpu.max: 200000 100000) = 2 CPUs, rounded up'
+ */
+export const detectedCpus: CpuDetection = detectCpus()
+
 /** The table of every setting: drives parsing, validation, `--help` and the README's table. */
 export const SPECS: readonly Spec[] = [
   { env: 'PORT', key: 'port', kind: 'int', def: '3000', min: 0, max: 65535, help: 'TCP port to listen on (0 picks a free one)' },
   { env: 'HOST', key: 'host', kind: 'string', def: '0.0.0.0', help: 'Address to bind' },
-  { env: 'WORKERS', key: 'workers', kind: 'int', def: String(availableParallelism()), min: 1, max: 256, help: 'Worker threads in the pool (default: available parallelism)' },
+  { env: 'WORKERS', key: 'workers', kind: 'int', def: String(detectedCpus.count), min: 1, max: 256, help: 'Worker threads in the pool (default: the CPUs this process may use: the smallest of the cgroup CPU quota rounded up, the CPU affinity mask and the host\'s cores; --help shows what was detected)' },
   { env: 'QUEUE_LIMIT', key: 'queueLimit', kind: 'int', def: '1024', min: 1, max: 1_000_000, help: 'Tasks waiting to start (in the main queue or a worker\'s ring) before new ones get 503' },
   { env: 'POOL_WAKE', key: 'poolWake', kind: 'enum', def: 'message', values: POOL_WAKES, help: 'How pool workers wake the parked main thread: message (a postMessage on a port) or waitAsync (Atomics.notify); docs/pool.md compares them' },
   { env: 'WORKER_NICE', key: 'workerNice', kind: 'int', def: '-1', min: -1, max: 19, help: 'Nice value each pool worker thread sets for itself on Linux, so the event loop wins the CPU over CPU-bound tasks (0: same priority as the main thread; -1: 5 when WORKERS leave no core to the main thread, else 0)' },
@@ -125,6 +134,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', key: 'otelEndpoint', kind: 'url', def: '', help: 'OTLP/HTTP endpoint for traces (unset: tracing export off)' },
   { env: 'OTEL_SERVICE_NAME', key: 'otelServiceName', kind: 'string', def: 'highperf', help: 'service.name of exported spans' },
   { env: 'REUSE_PORT', key: 'reusePort', kind: 'bool', def: 'false', help: 'SO_REUSEPORT: several processes share the port' },
+  { env: 'BACKUP_DIR', key: 'backupDir', kind: 'path', def: '', help: 'Directory POST /admin/backup writes into, one timestamped folder per backup (unset: backups/ in DATA_DIR); the route answers 404 unless API_TOKEN is set' },
   { env: 'SQLITE_LOCKING', key: 'sqliteLocking', kind: 'enum', def: 'auto', values: SQLITE_LOCKINGS, help: 'users/messages databases: exclusive (this process owns them; reads take no file locks), shared (several processes), auto (exclusive unless REUSE_PORT)' },
 ]
 
@@ -142,6 +152,7 @@ export type ConfigResult =
   | { kind: 'config'; config: Config }
   | { kind: 'help'; text: string }
   | { kind: 'version' }
+  | { kind: 'check'; config: Config }
 
 const flagOf = (env: string): string => env.toLowerCase().replaceAll('_', '-')
 
@@ -241,6 +252,14 @@ export function helpText(): string {
     '',
     '  --help                 print this help and exit',
     '  --version              print the version and exit',
+    '  --check                validate the settings and DATA_DIR, FILES_DIR, TLS files; exit 0 or 2 without serving',
+    '',
+    'Subcommands (each has --help):',
+    '  healthcheck            probe /readyz of a running server: exit 0 when ready, 1 otherwise',
+    '  backup --to DIR        consistent copy of the databases while the server runs',
+    '',
+    `CPUs detected: ${detectedCpus.count}, from ${detectedCpus.source}`,
+    '',
   ]
   for (const s of SPECS) {
     const flag = `--${flagOf(s.env)}`.padEnd(30)
@@ -261,7 +280,7 @@ export function helpText(): string {
  * ```
  */
 export function loadConfig(argv: readonly string[], env: Record<string, string | undefined>): ConfigResult {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, version: { type: 'boolean' } }
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, version: { type: 'boolean' }, check: { type: 'boolean' } }
   for (const s of SPECS) options[flagOf(s.env)] = { type: 'string' }
   let values: Record<string, string | boolean | undefined>
   try {
@@ -282,7 +301,7 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
   if ((config.tlsCertFile === '') !== (config.tlsKeyFile === '')) {
     throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither')
   }
-  return { kind: 'config', config }
+  return values.check ? { kind: 'check', config } : { kind: 'config', config }
 }
 
 /**

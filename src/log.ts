@@ -91,7 +91,17 @@ function isEndable(stream: unknown): stream is EndableStream {
  * @example await endLogger(log); process.exit(code)
  */
 export async function endLogger(log: Logger, timeoutMs = 2000): Promise<void> {
-  const stream: unknown = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym]
+  await endDestination((log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym], timeoutMs)
+}
+
+/**
+ * {@link endLogger} for a destination itself (a `pino.destination()` the access log writes to):
+ * ends it and resolves once its last write is out or after `timeoutMs`. Anything that is not an
+ * endable stream (process.stdout itself) resolves at once.
+ *
+ * @example await endDestination(pino.destination({ fd: 1, sync: false }))
+ */
+export async function endDestination(stream: unknown, timeoutMs = 2000): Promise<void> {
   if (!isEndable(stream)) return
   const fd = stream.fd
   await new Promise<void>((resolve) => {

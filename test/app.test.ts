@@ -119,7 +119,7 @@ describe('app', () => {
     made.push(t)
     const names = (deps: typeof t.deps) => createStages(deps).map((s) => s.name)
     expect(names(t.deps)).toEqual(['metrics', 'tracing', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
-    const withLog = { ...t.deps, accessLog: { write: () => {}, close: async () => {} } }
+    const withLog = { ...t.deps, accessLog: { write: () => {}, reopen: () => false, close: async () => {} } }
     expect(names(withLog)).toEqual(['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
     expect(createApp(t.deps).stages.map((s) => s.name)).toEqual(names(t.deps))
   })

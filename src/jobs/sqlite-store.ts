@@ -307,6 +307,17 @@ export class SqliteJobStore implements JobStore {
     return out
   }
 
+  /**
+   * Writes a consistent copy of the database to `path`, a file that must not exist yet (`VACUUM
+   * INTO`: one read transaction on this connection, so it works while this connection holds the
+   * file in exclusive locking mode, and writes wait only for the copy). src/ops/backup.ts uses it.
+   *
+   * @example store.copyTo('/backups/2026-01-01T00-00-00Z/jobs.sqlite')
+   */
+  copyTo(path: string): void {
+    this.#db.run('VACUUM INTO ?1', [path])
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true

@@ -176,6 +176,17 @@ export class UserStore {
     return this.#count.get()?.n ?? 0
   }
 
+  /**
+   * Writes a consistent copy of the database to `path`, a file that must not exist yet (`VACUUM
+   * INTO`: one read transaction on this connection, so it works while this connection holds the
+   * file in exclusive locking mode, and writes wait only for the copy). src/ops/backup.ts uses it.
+   *
+   * @example store.copyTo('/backups/2026-01-01T00-00-00Z/users.sqlite')
+   */
+  copyTo(path: string): void {
+    this.#db.run('VACUUM INTO ?1', [path])
+  }
+
   /** Closes the database; further calls throw. */
   close(): void {
     closeDatabase(this.#db, [this.#insert, this.#get, ...this.#pages.statements, this.#delete, this.#count])

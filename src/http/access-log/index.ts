@@ -3,6 +3,11 @@
  * one write per 64 KiB (stdout: through pino's asynchronous destination); flushed at shutdown.
  * Lines reach the file within 250 ms (or as soon as 64 KiB are waiting).
  *
+ * Log rotation: {@link AccessLog.reopen} (main.ts calls it on SIGUSR1, logrotate's usual contract)
+ * writes what is buffered to the file still open, then opens the path again, so after logrotate
+ * renamed the file every line is in the old file or the new one, none lost and none in both.
+ * Lines written between the rename and the signal go to the renamed file, as with any server.
+ *
  * A line names the method, route template, path (never the query string: it can carry API keys),
  * status, duration in ms, request id, trace id, client address and, when cheaply known, the body
  * sizes. Headers are never logged, so `Authorization`, cookies and API keys cannot appear.
@@ -25,6 +30,7 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import pino from 'pino'
+import { endDestination } from '../../log.ts'
 import type { Config } from '../../config.ts'
 import type { Stage } from '../front/index.ts'
 
@@ -46,7 +52,13 @@ export interface AccessEntry {
 export interface AccessLog {
   /** Appends one line (buffered; never blocks on the disk). */
   write(entry: AccessEntry): void
-  /** Flushes buffered lines and closes the file (stdout is flushed, not closed). */
+  /**
+   * Writes buffered lines to the file open now, then opens the configured path again (creating
+   * it): after a rotation renamed the file, new lines go to a new file at the path. Returns false
+   * when there is nothing to reopen (stdout) or the path cannot be opened (the old file is kept).
+   */
+  reopen(): boolean
+  /** Flushes buffered lines and closes the file (stdout is written out, not closed). */
   close(): Promise<void>
 }
 
@@ -86,6 +98,8 @@ export function accessLine(head: string, e: AccessEntry): string {
 /** Where the batched lines go: a file appended to, or stdout through pino's destination. */
 interface Sink {
   write(chunk: string): void
+  /** Opens the file's path again; false for stdout or when that fails (the old file stays). */
+  reopen(): boolean
   close(): Promise<void>
 }
 
@@ -96,13 +110,29 @@ interface Sink {
 // ~10 % for writeSync), and pino.destination (sonic-boom) re-measured and re-copied every batch
 // (Buffer.byteLength, Buffer.from), ~20 % of CPU in an in-process profile.
 function fileSink(path: string): Sink {
-  mkdirSync(dirname(path), { recursive: true })
-  const fd = openSync(path, 'a')
+  const openPath = (): number => {
+    mkdirSync(dirname(path), { recursive: true })
+    return openSync(path, 'a')
+  }
+  let fd = openPath()
   let open = true
   return {
     write(chunk) {
       if (!open) return
       try { writeSync(fd, chunk) } catch { /* disk full or file gone: this batch is lost, serving goes on */ }
+    },
+    reopen() {
+      if (!open) return false
+      let next: number
+      try {
+        next = openPath()
+      } catch {
+        return false // the directory vanished or turned read-only: keep writing to the old file
+      }
+      const old = fd
+      fd = next
+      closeSync(old)
+      return true
     },
     async close() {
       if (!open) return
@@ -113,13 +143,15 @@ function fileSink(path: string): Sink {
 }
 
 // stdout may be a pipe whose reader stalls: an asynchronous destination, so serving never waits.
+// Closing ends the stream and waits until its last write is out (endDestination, src/log.ts):
+// `flushSync()` wrote what was queued but not a write already in flight, which a full pipe
+// answers EAGAIN and sonic-boom retries later, after `process.exit` had dropped it.
 function stdoutSink(): Sink {
   const dest = pino.destination({ fd: 1, sync: false })
   return {
     write(chunk) { dest.write(chunk) },
-    async close() {
-      try { dest.flushSync() } catch { /* not opened yet: nothing buffered */ }
-    },
+    reopen: () => false,
+    close: () => endDestination(dest),
   }
 }
 
@@ -155,6 +187,12 @@ export function createAccessLog(config: Pick<Config, 'accessLog' | 'logLevel'>):
       }
       pending += accessLine(head, e)
       if (pending.length >= 65_536) drain()
+    },
+    reopen() {
+      if (closed !== undefined) return false
+      // Buffered lines belong to the file open now (logrotate has renamed it): written there first.
+      drain()
+      return sink.reopen()
     },
     close() {
       closed ??= (async () => {

@@ -1,0 +1,159 @@
+/**
+ * `highperf --check`: validates the settings and the files they name, then exits without serving:
+ * 0 when a start would get past its checks, 2 otherwise. For CI/CD pipelines and for checking a
+ * new configuration before restarting a running server.
+ *
+ * The checks are the server's own start-up checks (src/startup), in its order, so a problem is
+ * reported in the words a failed start would use:
+ * - the settings (already parsed by `loadConfig`: a bad value never gets here, main.ts exits 2);
+ * - `TLS_CERT_FILE` / `TLS_KEY_FILE`: readable PEM, the key the certificate's;
+ * - `DATA_DIR`: a writable directory. Like a start, it is created when missing;
+ * - each database in it, when present: a regular, readable and writable file that SQLite opens
+ *   (read-only) and finds sound (`PRAGMA quick_check`). A database held by a running server in
+ *   exclusive locking mode cannot be opened from here: that is reported and not counted as a
+ *   failure (checking a new configuration next to the running server is the common case);
+ * - `FILES_DIR`: a readable directory. A missing one is a warning, as at start (it answers 404s);
+ * - `ACCESS_LOG` naming a file: the file (or the directory it would be created in) is writable.
+ *   Nothing is created.
+ * The listening address is not tried: the server being replaced usually holds it.
+ *
+ * @example
+ * ```sh
+ * highperf --check && systemctl restart highperf
+ * ```
+ */
+import { accessSync, constants, existsSync, statSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import type { Config } from '../config.ts'
+import { DATABASES } from '../ops/backup.ts'
+import { openReadOnly } from '../ops/read-only.ts'
+import { checkTlsFiles, openAccessLogAtStart, openAtStart, prepareDataDir, StartupError } from '../startup/index.ts'
+import { errorCode, shortReason } from '../startup/error.ts'
+import { stdio, type Output } from './output.ts'
+
+/** Exit code of a failed check: the same as a bad setting. */
+export const CHECK_FAILED = 2
+
+/** One check's outcome. */
+type Verdict = { level: 'ok' | 'warning' | 'error'; text: string }
+
+function databaseVerdicts(dataDir: string): Verdict[] {
+  const out: Verdict[] = []
+  for (const name of DATABASES) {
+    const path = join(dataDir, `${name}.sqlite`)
+    if (!existsSync(path)) {
+      out.push({ level: 'ok', text: `${path} does not exist yet (created at start)` })
+      continue
+    }
+    try {
+      openAtStart(path, () => {
+        const ro = openReadOnly(path, 200)
+        try {
+          const rows = ro.db.query('PRAGMA quick_check').all() as Array<{ quick_check: string }>
+          const msgs = rows.map((r) => r.quick_check)
+          if (msgs.length !== 1 || msgs[0] !== 'ok') {
+            throw Object.assign(new Error(`PRAGMA quick_check: ${msgs.slice(0, 3).join('; ')}`), { code: 'SQLITE_CORRUPT' })
+          }
+        } finally {
+          ro.close()
+        }
+      })
+      out.push({ level: 'ok', text: `${path} is a sound database` })
+    } catch (err) {
+      const busy = err instanceof StartupError && errorCode(err.cause).startsWith('SQLITE_BUSY')
+      if (busy) out.push({ level: 'ok', text: `${path} is held by a running server (exclusive locking): not opened` })
+      else out.push({ level: 'error', text: err instanceof Error ? err.message : String(err) })
+    }
+  }
+  return out
+}
+
+function filesDirVerdict(filesDir: string): Verdict {
+  const dir = resolve(filesDir)
+  let st
+  try {
+    st = statSync(dir)
+  } catch (err) {
+    const code = errorCode(err)
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { level: 'warning', text: `FILES_DIR ${dir} does not exist: every /files/ request answers 404 until it does` }
+    return { level: 'error', text: `FILES_DIR ${dir} cannot be read: ${shortReason(err)}` }
+  }
+  if (!st.isDirectory()) return { level: 'error', text: `FILES_DIR ${dir} is not a directory; set FILES_DIR (--files-dir) to the directory to serve` }
+  try {
+    accessSync(dir, constants.R_OK | constants.X_OK)
+  } catch (err) {
+    return { level: 'error', text: `FILES_DIR ${dir} is not readable: ${shortReason(err)}; make it readable or set FILES_DIR (--files-dir)` }
+  }
+  return { level: 'ok', text: `FILES_DIR ${dir} is a readable directory` }
+}
+
+/** The nearest existing ancestor of `path` (where `mkdir -p` would start). */
+function nearestExisting(path: string): string {
+  let p = path
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p)
+  return p
+}
+
+function accessLogVerdict(accessLog: string): Verdict | undefined {
+  if (accessLog === 'stdout' || accessLog === 'off' || accessLog === '') return undefined
+  const path = resolve(accessLog)
+  try {
+    openAccessLogAtStart(accessLog, () => {
+      if (existsSync(path)) {
+        // The same errors an open for appending would give, without creating anything.
+        if (statSync(path).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
+        accessSync(path, constants.W_OK)
+        return
+      }
+      const dir = nearestExisting(dirname(path))
+      if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' })
+      accessSync(dir, constants.W_OK | constants.X_OK)
+    })
+    return { level: 'ok', text: `ACCESS_LOG ${path} is writable` }
+  } catch (err) {
+    return { level: 'error', text: err instanceof Error ? err.message : String(err) }
+  }
+}
+
+/**
+ * Runs every check against `config`, prints one line per check and a summary; resolves with the
+ * exit code (0 or {@link CHECK_FAILED}).
+ *
+ * @example process.exit(await checkConfig(config))
+ */
+export async function checkConfig(config: Config, out: Output = stdio()): Promise<number> {
+  const verdicts: Verdict[] = [{ level: 'ok', text: 'settings are valid' }]
+  const tlsOk = (() => {
+    try {
+      checkTlsFiles(config.tlsCertFile, config.tlsKeyFile)
+      return true
+    } catch (err) {
+      verdicts.push({ level: 'error', text: err instanceof Error ? err.message : String(err) })
+      return false
+    }
+  })()
+  if (tlsOk && config.tlsCertFile !== '') verdicts.push({ level: 'ok', text: `TLS_CERT_FILE ${resolve(config.tlsCertFile)} and TLS_KEY_FILE ${resolve(config.tlsKeyFile)} are a certificate and its key` })
+  let dataDir: string | undefined
+  try {
+    dataDir = prepareDataDir(config.dataDir)
+    verdicts.push({ level: 'ok', text: `DATA_DIR ${dataDir} is a writable directory` })
+  } catch (err) {
+    verdicts.push({ level: 'error', text: err instanceof Error ? err.message : String(err) })
+  }
+  if (dataDir !== undefined) verdicts.push(...databaseVerdicts(dataDir))
+  verdicts.push(filesDirVerdict(config.filesDir))
+  const access = accessLogVerdict(config.accessLog)
+  if (access) verdicts.push(access)
+
+  for (const v of verdicts) {
+    if (v.level === 'error') out.error(`error: ${v.text}`)
+    else out.line(`${v.level}: ${v.text}`)
+  }
+  const errors = verdicts.filter((v) => v.level === 'error').length
+  if (errors > 0) {
+    out.error(`highperf --check: ${errors} problem${errors === 1 ? '' : 's'}; the server would not start`)
+    return CHECK_FAILED
+  }
+  out.line('highperf --check: ok')
+  return 0
+}
