@@ -7,8 +7,8 @@
  * - a `# {…}` answer that is complete JSON: exactly that body;
  * - otherwise: a 2xx.
  * Not run: commands with a placeholder (`<id>`), a literal job id (ids are made at submit),
- * streams (`curl -N`), stdin bodies (`@-`), files (they need files in FILES_DIR) and hosts other
- * than localhost:3000. `/messages` runs against a local fake of the LLM upstream.
+ * streams (`curl -N`), stdin bodies (`@-`), files (they need files in FILES_DIR), shell variables
+ * (`$API_TOKEN`) and hosts other than localhost:3000. `/messages` runs against a local fake of the LLM upstream.
  *
  * The pipeline of docs/jobs.md is submitted too and must succeed, and the task that docs/tasks.md
  * shows how to add runs on a real worker pool.
@@ -46,6 +46,7 @@ function skipReason(command: string): string | undefined {
   if (/\s-N\s/.test(command)) return 'stream'
   if (command.includes('@-')) return 'stdin body'
   if (command.includes('/files/')) return 'files'
+  if (/\$[A-Z_]+/.test(command)) return 'a shell variable (e.g. $API_TOKEN: the servers here run without one)'
   return undefined
 }
 

@@ -71,12 +71,14 @@ describe('the front answers waiting requests at shutdown', () => {
   })
 })
 
+// POOL_LONG_RUN=0 in these servers: with the hand-off on, short tasks would find an overflow
+// worker instead of queueing behind the long one (docs/pool.md), and nothing would be waiting.
 describe('SHUTDOWN_TIMEOUT ends with 503s, not resets', () => {
   let srv: RunningServer | undefined
   afterAll(async () => { await srv?.shutdown() })
 
   test('in process: a running task and two queued behind it (one worker) all get 503 shutting_down', async () => {
-    srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'inproc'), workers: 1, shutdownTimeout: 400 }), { log: silentLogger() })
+    srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'inproc'), workers: 1, shutdownTimeout: 400, poolLongRun: 0 }), { log: silentLogger() })
     await untilReady(srv.url)
     const running = sleepTask(srv.port, 10_000)
     await Bun.sleep(100)
@@ -93,7 +95,7 @@ describe('SHUTDOWN_TIMEOUT ends with 503s, not resets', () => {
   test('the real process on SIGTERM: queued requests get 503 shutting_down and it exits 0', async () => {
     const port = freePort()
     const s = spawnHighperf([process.execPath, 'run', 'src/main.ts'], {
-      PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(tmp.dir, 'proc'), WORKERS: '1', LOG_LEVEL: 'silent', ACCESS_LOG: 'off', SHUTDOWN_TIMEOUT: '400ms',
+      PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(tmp.dir, 'proc'), WORKERS: '1', LOG_LEVEL: 'silent', ACCESS_LOG: 'off', SHUTDOWN_TIMEOUT: '400ms', POOL_LONG_RUN: '0',
     })
     try {
       await waitHealthy(`http://127.0.0.1:${port}/readyz`, s.proc)
