@@ -35,7 +35,9 @@ import type { TaskRunner } from '../pool/types.ts'
 import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
-import { remainingMs } from '../http/deadline/index.ts'
+import { remainingMs } from '../http/request-state.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { TASK } from './policy.ts'
 import { JSON_HEADERS, runOptions, timeoutQuery } from './tasks.ts'
 
 /** What the batch route needs. */
@@ -122,7 +124,7 @@ export async function runBatch(
 /** Elysia plugin with `POST /batch`. */
 export function batchRoutes({ pool, config }: BatchRouteDeps) {
   const inFlight = Math.max(1, config.workers * 2)
-  return new Elysia({ name: 'highperf/routes/batch' }).post(
+  return new Elysia({ name: 'highperf/routes/batch' }).use(policyOption).post(
     '/batch',
     async ({ body, query, request }) => {
       if (body.items.length > config.batchLimit) {
@@ -138,6 +140,7 @@ export function batchRoutes({ pool, config }: BatchRouteDeps) {
       return new Response(new Blob(parts as Array<string | Uint8Array<ArrayBuffer>>), { headers: JSON_HEADERS })
     },
     {
+      policy: TASK,
       ...jsonBody(t.Object(
         { items: t.Array(BatchItem, { description: `At most BATCH_LIMIT (${config.batchLimit}) items; more is a 413` }) },
         { examples: [{ items: [{ task: 'primes', input: { n: 100 } }, { task: 'hash', input: { text: 'hello' } }] }] },

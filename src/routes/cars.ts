@@ -20,6 +20,8 @@ import type { TaskRunner } from '../pool/types.ts'
 import { CARS } from '../store/cars.ts'
 import { ErrorSchema, IdParams } from './schemas.ts'
 import { JSON_HEADERS, jsonBytes, runOptions } from './tasks.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { HOT_READ } from './policy.ts'
 
 /** What the cars routes need. */
 export interface CarRouteDeps {
@@ -45,7 +47,9 @@ export function carRoutes({ pool, config }: CarRouteDeps) {
   // The catalogue never changes while the process runs: serialise it once, not per request.
   const list = JSON.stringify(CARS)
   return new Elysia({ name: 'highperf/routes/cars' })
+    .use(policyOption)
     .get('/api/cars', () => new Response(list, { headers: JSON_HEADERS }), {
+      policy: HOT_READ,
       detail: { summary: 'Lists the cars catalogue (seed 002)', tags: ['cars'] },
       response: { 200: t.Array(CarSchema) },
     })
@@ -53,6 +57,7 @@ export function carRoutes({ pool, config }: CarRouteDeps) {
       '/api/cars/:id',
       async ({ params, request }) => jsonBytes(await pool.run('cars.lookup', `{"id":${params.id}}`, runOptions(request, undefined, config))),
       {
+        policy: HOT_READ,
         params: IdParams,
         detail: {
           summary: 'One car by id, looked up by a pool worker (the seed 002 background processor)',

@@ -23,6 +23,8 @@ import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, viewOf, type Job, type JobStat
 import { jobEventStream } from '../jobs/sse.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { STREAM } from './policy.ts'
 
 /** What the jobs routes need. */
 export interface JobsRouteDeps {
@@ -165,6 +167,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
   }
 
   return new Elysia({ name: 'highperf/routes/jobs' })
+    .use(policyOption)
     .post(
       '/jobs',
       async ({ body, headers, set }) => {
@@ -262,6 +265,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         return jobEventStream(runner, job.id, { heartbeatMs, signal: request.signal, headers: set.headers as Record<string, string> })
       },
       {
+        policy: STREAM,
         params: IdParams,
         detail: {
           summary: "Server-Sent Events of a job's state and progress; ends when the job ends",

@@ -30,7 +30,8 @@ import { Elysia, t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
-import { remainingMs, requestSignal } from '../http/deadline/index.ts'
+import { remainingMs, requestSignal } from '../http/request-state.ts'
+import { policyOption } from '../http/route-policy.ts'
 import type { LlmClient } from '../llm/client.ts'
 import { sseFrame } from '../llm/sse.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
@@ -38,6 +39,7 @@ import type { Message, MessageStore } from '../store/messages.ts'
 import { ErrGroup } from '../sync/err-group.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
+import { LLM } from './policy.ts'
 
 /** What the messages routes need. */
 export interface MessagesRouteDeps {
@@ -146,6 +148,7 @@ async function streamAnswer(llm: LlmClient, messages: MessageStore, req: ChatReq
 export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
   const inFlight = Math.max(1, config.llmConcurrency)
   return new Elysia({ name: 'highperf/routes/messages' })
+    .use(policyOption)
     .post(
       '/messages',
       async ({ body, request, set, status }) => {
@@ -158,6 +161,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return status(201, message)
       },
       {
+        policy: LLM,
         ...jsonBody(NewMessageSchema),
         detail: {
           summary: 'Sends one message to the LLM and stores the exchange',
@@ -204,6 +208,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return { results }
       },
       {
+        policy: LLM,
         ...jsonBody(t.Object(
           {
             inputs: t.Array(input, { description: `User messages, at most BATCH_LIMIT (${config.batchLimit}); more is a 413` }),
@@ -238,6 +243,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return messages.list({ limit, after })
       },
       {
+        policy: LLM,
         query: ListQuery,
         detail: { summary: 'Lists stored messages in id order, a page at a time', description: "Keyset paging: pass the previous page's nextCursor as ?cursor=.", tags: ['messages'] },
         response: {
@@ -258,6 +264,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return message
       },
       {
+        policy: LLM,
         params: IdParams,
         detail: { summary: 'Reads one stored message', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['messages'] },
         response: { 200: MessageSchema, 404: ErrorSchema, 422: ErrorSchema },
