@@ -66,7 +66,11 @@ export interface RoutePolicyInput {
   readonly exempt?: Partial<Exemptions>
 }
 
-/** What a route that declares nothing gets: the default deadline and every guard. */
+/**
+ * What a route that declares nothing gets: the default deadline and every guard.
+ *
+ * @example routes.match('POST', '/users').policy === DEFAULT_POLICY // true: /users declares none
+ */
 export const DEFAULT_POLICY: RoutePolicy = Object.freeze({
   deadline: 'request',
   clientSetsDeadline: false,
@@ -76,6 +80,8 @@ export const DEFAULT_POLICY: RoutePolicy = Object.freeze({
 /**
  * The policy of a request that matches no route: every guard but the breaker (no template, no
  * breaker: a scan of random paths cannot open or probe one).
+ *
+ * @example routes.match('GET', '/nope').policy === UNMATCHED_POLICY // true
  */
 export const UNMATCHED_POLICY: RoutePolicy = Object.freeze({
   deadline: 'request',
@@ -83,7 +89,11 @@ export const UNMATCHED_POLICY: RoutePolicy = Object.freeze({
   exempt: Object.freeze({ shed: false, rateLimit: false, auth: false, breaker: true }),
 })
 
-/** The `route` (template) of requests that match no route. */
+/**
+ * The `route` (template) of requests that match no route: one label for metrics and logs.
+ *
+ * @example if (state.route === UNMATCHED_ROUTE) return // no template: nothing to key by
+ */
 export const UNMATCHED_ROUTE = 'unmatched'
 
 /** What the front's route table answers for a request: its route template and that route's policy. */
@@ -93,7 +103,11 @@ export interface RouteMatch {
   readonly policy: RoutePolicy
 }
 
-/** The match of a request that matches no route. */
+/**
+ * The match of a request that matches no route (and of one the front refuses before routing).
+ *
+ * @example new RequestState(request, path, UNMATCHED, requestId, null, false, performance.now())
+ */
 export const UNMATCHED: RouteMatch = Object.freeze({ template: UNMATCHED_ROUTE, policy: UNMATCHED_POLICY })
 
 const CLASSES: ReadonlySet<string> = new Set<DeadlineClass>(['request', 'hot-read', 'task', 'llm', 'none'])

@@ -42,6 +42,8 @@ export const HOT_READ: RoutePolicy = routePolicy({ deadline: 'hot-read' })
 /**
  * Work on the pool: `TASK_TIMEOUT`, which the client may set with `?timeoutMs=N` (up to
  * `TASK_TIMEOUT`); a 504 is then the client's budget, not the route's health (the breaker).
+ *
+ * @example app.post('/batch', runAll, { policy: TASK }) // POST /batch?timeoutMs=500: a 500 ms deadline
  */
 export const TASK: RoutePolicy = routePolicy({ deadline: 'task', clientSetsDeadline: true })
 
