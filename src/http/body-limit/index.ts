@@ -21,9 +21,10 @@
  *   `arrayBuffer()`, `body`, …) are pointed at a copy of the stream that counts bytes and fails
  *   with `AppError('payload_too_large')` past the limit (see {@link limitBody}). Nothing is read
  *   unless a route reads the body, and the `Request` object stays the one the server handed over,
- *   so `server.requestIP(request)` and per-request WeakMaps keep working. A route reading the body
- *   itself gets the AppError (recovery answers 413); Elysia's parsers wrap it in a `ParseError`,
- *   which this plugin's error hook turns back into the 413 (so mount it before recovery).
+ *   so `server.requestIP(request)` and the request's state (src/http/request-state.ts) keep
+ *   working. A route reading the body itself gets the AppError (recovery answers 413); Elysia's
+ *   parsers wrap it in a `ParseError`, which this plugin's error hook turns back into the 413 (so
+ *   mount it before recovery).
  *
  * The request hook is synchronous (declared so with {@link syncHook}): GET and HEAD cost one
  * comparison, other requests one header lookup; nothing makes every request await.
