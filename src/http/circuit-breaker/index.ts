@@ -13,9 +13,10 @@
  * that throws), a crashed worker, an upstream error. Nothing a client can choose is: no 4xx
  * (bad input, not found, too large, rate limited...), and no 5xx that is a deliberate refusal
  * (load shedding, {@link NEUTRAL_CODES}) or the client's own budget (a 504 on a route whose
- * policy lets the client set the deadline with `?timeoutMs`, or one it spent uploading its body). Those give no verdict at all: they
- * neither count toward opening nor close a half-open breaker, so a flood of bad requests can
- * neither open a breaker nor hold one closed. A 2xx/3xx is a success.
+ * policy lets the client set the deadline with `?timeoutMs`, or one it spent uploading its
+ * body). Those give no verdict at all: they neither count toward opening nor close a half-open
+ * breaker, so a flood of bad requests can neither open a breaker nor hold one closed. A 2xx/3xx
+ * is a success.
  *
  * Why per method as well: the method decides the handler, so a route's GET and POST fail
  * independently (a read that trips a bug must not refuse every write), and a breaker opened by
