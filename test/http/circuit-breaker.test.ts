@@ -357,7 +357,9 @@ describe('over real HTTP (startServer): clients cannot open or close a breaker',
   })
 
   test('floods of 4xx of every kind (400/401/404/413/415/422/429) open no breaker, and a route still answers', async () => {
-    const srv = await start({ rateLimitRps: 1, rateLimitBurst: 400 })
+    // A generous REQUEST_TIMEOUT: 16 requests at once on one worker of a loaded machine must not
+    // turn GET /api/cars/999's pool lookup (0.8 × REQUEST_TIMEOUT) into a 504 task_timeout.
+    const srv = await start({ rateLimitRps: 1, rateLimitBurst: 400, requestTimeout: 10_000 })
     const seen = new Set<number>()
     for (let round = 0; round < 5; round++) for (const r of await Promise.all(badRequests(srv))) {
       expect(r.status).toBeGreaterThanOrEqual(400)
