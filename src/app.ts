@@ -47,6 +47,8 @@ import { messagesRoutes } from './routes/messages.ts'
 import { adminBackupRoutes } from './routes/admin-backup.ts'
 import type { LlmClient } from './llm/client.ts'
 import type { MessageStore } from './store/messages.ts'
+import { withPolicy } from './http/route-policy.ts'
+import { DOCS, SCRAPE } from './routes/policy.ts'
 
 /** Everything the routes need, built once by `buildDeps` in src/deps.ts (or by a test). */
 export interface AppDeps {
@@ -116,7 +118,9 @@ export function createStages(deps: AppDeps): Stage[] {
 }
 
 /**
- * The Elysia part: error handler, body limit, docs and every route plugin.
+ * The Elysia part: error handler, body limit, docs and every route plugin. Each route declares its
+ * policy (src/routes/policy.ts); the two plugins mounted from outside routes/ get theirs here, on
+ * every route they register.
  *
  * @example createRoutes(deps).routes.length // every route, for the front's table
  */
@@ -125,11 +129,11 @@ export function createRoutes(deps: AppDeps) {
     // Before recovery: its error hook turns a parser's oversize-body failure back into a 413.
     .use(bodyLimit(deps.config.maxBodySize))
     .use(recovery(deps.log))
-    .use(openapiDocs())
+    .use(withPolicy(openapiDocs(), DOCS))
     .use(healthRoutes(deps.lifecycle))
     .use(userRoutes(deps.users))
     .use(fileRoutes(deps.config.filesDir))
-    .use(metricsRoutes(deps.metrics))
+    .use(withPolicy(metricsRoutes(deps.metrics), SCRAPE))
     .use(jobsRoutes(deps))
     .use(taskRoutes(deps))
     .use(batchRoutes(deps))

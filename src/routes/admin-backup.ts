@@ -30,7 +30,8 @@ import { join } from 'node:path'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { TokenVerifier, WWW_AUTHENTICATE } from '../http/auth/index.ts'
+import { WWW_AUTHENTICATE } from '../http/auth/index.ts'
+import { TokenVerifier } from '../http/bearer-token.ts'
 import { BackupError, newBackupDir, writeBackup, type BackupSource, type DatabaseName } from '../ops/backup.ts'
 import { copyOffThread, OffThreadCopyError } from '../ops/off-thread.ts'
 import { ErrorSchema } from './schemas.ts'
@@ -139,7 +140,7 @@ export function adminBackupRoutes(deps: AdminBackupDeps) {
       if (verifier === undefined) {
         throw new AppError('not_found', 'POST /admin/backup is off: it exists only when API_TOKEN is set (backups are then written under BACKUP_DIR); the command `highperf backup --to DIR` works without it')
       }
-      if (!verifier.isAuthenticated(request)) throw new AppError('unauthorized', undefined, { headers: { 'www-authenticate': WWW_AUTHENTICATE } })
+      if (!verifier.verifyHeader(request.headers.get('authorization'))) throw new AppError('unauthorized', undefined, { headers: { 'www-authenticate': WWW_AUTHENTICATE } })
       await refuseFields(request)
       if (running) throw new AppError('backup_in_progress', undefined, { retryAfter: 5 })
       running = true

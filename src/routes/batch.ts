@@ -35,7 +35,9 @@ import { AppError } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
-import { remainingMs } from '../http/deadline/index.ts'
+import { remainingMs } from '../http/request-state.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { TASK } from './policy.ts'
 import { JSON_HEADERS, runOptions, timeoutQuery } from './pool-call.ts'
 import { batchReserveMs, runBatch, type BatchOptions, type ItemOutcome } from './fan-out.ts'
 
@@ -98,7 +100,7 @@ export function runTasks(pool: TaskRunner, items: ReadonlyArray<{ task: string; 
 /** Elysia plugin with `POST /batch`. */
 export function batchRoutes({ pool, config }: BatchRouteDeps) {
   const inFlight = Math.max(1, config.workers * 2)
-  return new Elysia({ name: 'highperf/routes/batch' }).post(
+  return new Elysia({ name: 'highperf/routes/batch' }).use(policyOption).post(
     '/batch',
     async ({ body, query, request }) => {
       if (body.items.length > config.batchLimit) {
@@ -116,6 +118,7 @@ export function batchRoutes({ pool, config }: BatchRouteDeps) {
       return new Response(new Blob(bodyParts(outcomes) as Array<string | Uint8Array<ArrayBuffer>>), { headers: JSON_HEADERS })
     },
     {
+      policy: TASK,
       ...jsonBody(t.Object(
         { items: t.Array(BatchItem, { description: `At most BATCH_LIMIT (${config.batchLimit}) items; more is a 413` }) },
         { examples: [{ items: [{ task: 'primes', input: { n: 100 } }, { task: 'hash', input: { text: 'hello' } }] }] },

@@ -21,6 +21,8 @@ import { CARS } from '../store/cars.ts'
 import { AppError } from '../errors.ts'
 import { ErrorSchema, PositiveIdParams, positiveId } from './schemas.ts'
 import { JSON_HEADERS, jsonBytes, runOptions } from './pool-call.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { HOT_READ } from './policy.ts'
 
 /** What the cars routes need. */
 export interface CarRouteDeps {
@@ -46,7 +48,9 @@ export function carRoutes({ pool, config }: CarRouteDeps) {
   // The catalogue never changes while the process runs: serialise it once, not per request.
   const list = JSON.stringify(CARS)
   return new Elysia({ name: 'highperf/routes/cars' })
+    .use(policyOption)
     .get('/api/cars', () => new Response(list, { headers: JSON_HEADERS }), {
+      policy: HOT_READ,
       detail: { summary: 'Lists the cars catalogue', tags: ['cars'] },
       response: { 200: t.Array(CarSchema) },
     })
@@ -59,6 +63,7 @@ export function carRoutes({ pool, config }: CarRouteDeps) {
         return jsonBytes(await pool.run('cars.lookup', `{"id":${id}}`, runOptions(request, undefined, config)))
       },
       {
+        policy: HOT_READ,
         params: PositiveIdParams,
         detail: {
           summary: 'One car by id, looked up by a pool worker',

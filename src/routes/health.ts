@@ -9,8 +9,10 @@
  */
 import { Elysia, t } from 'elysia'
 import type { Lifecycle } from '../lifecycle.ts'
-import { errorBody } from '../errors.ts'
+import { errorJson } from '../http/error-response.ts'
 import { requestIdOf } from '../http/request-id/index.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { PROBE } from './policy.ts'
 import { ErrorSchema } from './schemas.ts'
 
 const ReadySchema = t.Object(
@@ -21,27 +23,24 @@ const ReadySchema = t.Object(
 /** Elysia plugin with `/healthz` and `/readyz`. */
 export function healthRoutes(lifecycle: Lifecycle) {
   return new Elysia({ name: 'highperf/routes/health' })
+    .use(policyOption)
     .get('/healthz', () => 'ok', {
+      policy: PROBE,
       detail: { summary: 'Liveness: 200 ok while the process serves', tags: ['health'] },
       response: { 200: t.String({ examples: ['ok'] }) },
     })
     .get(
       '/readyz',
-      ({ set, request }) => {
+      ({ request }) => {
         const checks = lifecycle.checks()
-        if (lifecycle.draining) {
-          set.status = 503
-          return errorBody('shutting_down', 'The server is draining and takes no new work', requestIdOf(request))
-        }
+        if (lifecycle.draining) return errorJson('shutting_down', 'The server is draining and takes no new work', requestIdOf(request))
         for (const name in checks) {
-          if (!checks[name]) {
-            set.status = 503
-            return errorBody('overloaded', `Readiness check '${name}' fails`, requestIdOf(request), checks)
-          }
+          if (!checks[name]) return errorJson('overloaded', `Readiness check '${name}' fails`, requestIdOf(request), checks)
         }
         return { status: 'ready' as const, checks }
       },
       {
+        policy: PROBE,
         detail: { summary: 'Readiness: 200 while taking traffic, 503 while draining or unhealthy', tags: ['health'] },
         response: { 200: ReadySchema, 503: ErrorSchema },
       },

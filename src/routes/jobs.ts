@@ -26,6 +26,8 @@ import { jobEventStream } from './job-events.ts'
 import { ErrorSchema } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { JSON_HEADERS } from './pool-call.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { STREAM } from './policy.ts'
 
 /** What the jobs routes need. */
 export interface JobsRouteDeps {
@@ -183,6 +185,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
   }
 
   return new Elysia({ name: 'highperf/routes/jobs' })
+    .use(policyOption)
     .post(
       '/jobs',
       async ({ body, headers, set }) => {
@@ -279,6 +282,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         return jobEventStream(runner, job.id, { heartbeatMs, signal: request.signal, headers: set.headers as Record<string, string> })
       },
       {
+        policy: STREAM,
         params: JobIdParams,
         detail: {
           summary: "Server-Sent Events of a job's state and progress; ends when the job ends",

@@ -31,7 +31,8 @@ import { Elysia, t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
-import { remainingMs, requestSignal } from '../http/deadline/index.ts'
+import { remainingMs, requestSignal } from '../http/request-state.ts'
+import { policyOption } from '../http/route-policy.ts'
 import type { LlmClient } from '../llm/client.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
@@ -39,6 +40,7 @@ import { ErrorSchema, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } 
 import { batchReserveMs, itemError, runBatch } from './fan-out.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { SSE_HEADERS, sseFrame } from '../http/sse.ts'
+import { LLM } from './policy.ts'
 
 /** What the messages routes need. */
 export interface MessagesRouteDeps {
@@ -133,6 +135,7 @@ async function streamAnswer(llm: LlmClient, messages: MessageStore, req: ChatReq
 export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
   const inFlight = Math.max(1, config.llmConcurrency)
   return new Elysia({ name: 'highperf/routes/messages' })
+    .use(policyOption)
     .post(
       '/messages',
       async ({ body, request, set, status }) => {
@@ -145,6 +148,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return status(201, message)
       },
       {
+        policy: LLM,
         ...jsonBody(NewMessageSchema),
         detail: {
           summary: 'Sends one message to the LLM and stores the exchange',
@@ -175,6 +179,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return { results: outcomes.map((o) => (o.ok ? { ok: true as const, message: o.value } : o)) }
       },
       {
+        policy: LLM,
         ...jsonBody(t.Object(
           {
             inputs: t.Array(input, { description: `User messages, at most BATCH_LIMIT (${config.batchLimit}); more is a 413` }),
@@ -201,6 +206,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
       '/messages',
       ({ query }) => messages.list(pageArgs(query)),
       {
+        policy: LLM,
         query: PageQuery,
         detail: { summary: 'Lists stored messages in id order, a page at a time', description: "Keyset paging: pass the previous page's nextCursor as ?cursor=.", tags: ['messages'] },
         response: { 200: Page(MessageSchema, EXAMPLE_MESSAGE), 422: ErrorSchema },
@@ -215,6 +221,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         return message
       },
       {
+        policy: LLM,
         params: PositiveIdParams,
         detail: { summary: 'Reads one stored message', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['messages'] },
         response: { 200: MessageSchema, 404: ErrorSchema, 422: ErrorSchema },

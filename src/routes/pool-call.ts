@@ -17,7 +17,7 @@ import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { TaskInfo } from '../tasks/types.ts'
 import type { RunOptions, TaskRunner } from '../pool/types.ts'
-import { requestSignal, remainingMs } from '../http/deadline/index.ts'
+import { requestSignal, remainingMs } from '../http/request-state.ts'
 
 /**
  * Headers of an answer whose body is JSON bytes already (a task's result, spliced JSON).

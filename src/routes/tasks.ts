@@ -22,7 +22,9 @@ import { Elysia, t } from 'elysia'
 import type { Config } from '../config.ts'
 import type { TaskInfo } from '../tasks/types.ts'
 import type { TaskRunner } from '../pool/types.ts'
-import { requestSignal } from '../http/deadline/index.ts'
+import { requestSignal } from '../http/request-state.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { TASK } from './policy.ts'
 import { ErrorSchema } from './schemas.ts'
 import { clientSchema } from '../tasks/client-limits.ts'
 import { catalogOf, jsonBytes, runOptions, timeoutQuery } from './pool-call.ts'
@@ -89,7 +91,9 @@ function clientCatalog(maxBodySize: number): (catalog: readonly TaskInfo[]) => T
 export function taskRoutes({ pool, config }: TaskRouteDeps) {
   const forClients = clientCatalog(config.maxBodySize)
   return new Elysia({ name: 'highperf/routes/tasks' })
+    .use(policyOption)
     .get('/tasks', async ({ request }) => ({ tasks: forClients(await catalogOf(pool, requestSignal(request))) }), {
+      policy: TASK,
       detail: {
         summary: 'Lists the registered tasks with their input schemas and examples',
         description: 'Size bounds (maxLength, maxItems) are those a request body of MAX_BODY_SIZE can hold: a task may accept more from a pipeline stage, never from a client.',
@@ -104,6 +108,7 @@ export function taskRoutes({ pool, config }: TaskRouteDeps) {
         return jsonBytes(await pool.run(params.name, body, runOptions(request, query.timeoutMs, config)))
       },
       {
+        policy: TASK,
         parse: 'none',
         params: TaskParams,
         query: timeoutQuery(config),

@@ -24,6 +24,8 @@ import { AppError } from '../errors.ts'
 import type { UserStore } from '../store/users.ts'
 import { ErrorSchema, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
+import { policyOption } from '../http/route-policy.ts'
+import { HOT_READ } from './policy.ts'
 
 const EXAMPLE_USER = { id: 1, name: 'Ada Lovelace', email: 'ada@example.com', createdAt: '2026-01-01T12:00:00.000Z' }
 
@@ -84,6 +86,7 @@ function userId(raw: string): number {
  */
 export function userRoutes(users: UserStore) {
   return new Elysia({ name: 'highperf/routes/users' })
+    .use(policyOption)
     .post(
       '/users',
       ({ body, set, status }) => {
@@ -113,6 +116,7 @@ export function userRoutes(users: UserStore) {
         return user
       },
       {
+        policy: HOT_READ,
         params: PositiveIdParams,
         detail: { summary: 'Reads one user', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['users'] },
         response: { 200: UserSchema, 404: ErrorSchema, 422: ErrorSchema },

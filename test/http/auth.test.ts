@@ -1,10 +1,27 @@
-import { describe, expect, test } from 'bun:test'
-import { auth, TokenVerifier, WWW_AUTHENTICATE, isAuthExempt } from '../../src/http/auth/index.ts'
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { auth, WWW_AUTHENTICATE } from '../../src/http/auth/index.ts'
+import { TokenVerifier } from '../../src/http/bearer-token.ts'
+import { RequestState } from '../../src/http/request-state.ts'
+import { UNMATCHED } from '../../src/http/route-policy.ts'
+import type { RouteTable } from '../../src/http/front/router.ts'
 import { createLogger } from '../../src/log.ts'
 import { createApp } from '../../src/app.ts'
+import { DOCS, PROBE, SCRAPE } from '../../src/routes/policy.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
-import { stackApp } from '../support/front.ts'
+import { appRoutes, stackApp } from '../support/front.ts'
 import { join } from 'node:path'
+
+let routes: RouteTable
+beforeAll(async () => {
+  routes = (await appRoutes()).table
+})
+/** True when highperf's route `template` (GET) declares it needs no token. */
+const isAuthExempt = (template: string): boolean => {
+  const match = routes.match('GET', template)
+  return match.template === template && match.policy.exempt.auth
+}
+/** The state the front gives `request` (here without a route). */
+const stateFor = (request: Request) => new RequestState(request, new URL(request.url).pathname, UNMATCHED, 'test-1', null, false, performance.now())
 
 const TOKEN = 'tok-3f9a8c1d2e7b'
 const req = (method: string, path: string, headers: Record<string, string> = {}) =>
@@ -14,10 +31,10 @@ type Envelope = { error: { code: string; message: string } }
 function build(apiToken: string, authReads = false, log = createLogger({ logLevel: 'silent' })) {
   let handled = 0
   const app = stackApp([auth({ apiToken, authReads })], (e) => e
-    .get('/healthz', () => 'ok')
-    .get('/readyz', () => ({ status: 'ready' }))
-    .get('/metrics', () => '# metrics')
-    .get('/swagger/json', () => ({ openapi: '3.0.3' }))
+    .get('/healthz', () => 'ok', { policy: PROBE })
+    .get('/readyz', () => ({ status: 'ready' }), { policy: PROBE })
+    .get('/metrics', () => '# metrics', { policy: SCRAPE })
+    .get('/swagger/json', () => ({ openapi: '3.0.3' }), { policy: DOCS })
     .get('/users/:id', () => ({ id: 1 }))
     .post('/users', () => { handled++; return { id: 1 } })
     .put('/users/:id', () => { handled++; return { id: 1 } })
@@ -99,10 +116,10 @@ describe('TokenVerifier (constant-time path)', () => {
 
   test('the verdict is memoised per request (the rate limiter and auth hash once between them)', () => {
     const v = new TokenVerifier(TOKEN)
-    const r = req('POST', '/users', { authorization: `Bearer ${TOKEN}` })
-    expect(v.isAuthenticated(r)).toBe(true)
-    expect(v.isAuthenticated(r)).toBe(true)
-    expect(v.isAuthenticated(req('POST', '/users'))).toBe(false)
+    const r = stateFor(req('POST', '/users', { authorization: `Bearer ${TOKEN}` }))
+    expect(r.authenticated(v)).toBe(true)
+    expect(r.authenticated(v)).toBe(true)
+    expect(stateFor(req('POST', '/users')).authenticated(v)).toBe(false)
   })
 })
 

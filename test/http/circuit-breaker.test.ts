@@ -1,15 +1,24 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { t as schema } from 'elysia'
-import { breakerMethod, circuitBreaker, verdictOf } from '../../src/http/circuit-breaker/index.ts'
-import { UNMATCHED_ROUTE } from '../../src/http/front/index.ts'
+import { breakerMethod, circuitBreaker, verdictOf as verdictOfPolicy } from '../../src/http/circuit-breaker/index.ts'
+import type { RouteTable } from '../../src/http/front/router.ts'
+import { UNMATCHED_ROUTE } from '../../src/http/route-policy.ts'
+import { PROBE, TASK } from '../../src/routes/policy.ts'
 import { AppError } from '../../src/errors.ts'
 import { createApp } from '../../src/app.ts'
 import { testConfig, type Config } from '../../src/config.ts'
 import { silentLogger } from '../../src/log.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
-import { stackApp } from '../support/front.ts'
+import { appRoutes, stackApp } from '../support/front.ts'
+
+let routes: RouteTable
+beforeAll(async () => {
+  routes = (await appRoutes()).table
+})
+/** The verdict on an answer of highperf's route `method template`, by the policy that route declares. */
+const verdictOf = (status: number, error: unknown, template: string, method: string) => verdictOfPolicy(status, error, routes.match(method, template).policy, method)
 
 const req = (path: string) => new Request(`http://localhost${path}`)
 type Envelope = { error: { code: string } }
@@ -30,7 +39,7 @@ function build(threshold = 3, openMs = 2_000) {
     onRejected: (route) => rejected.push(route),
   })
   const app = stackApp([breakers], (e) => e
-    .get('/healthz', ({ set }) => { count('healthz'); set.status = 500; return 'sick' })
+    .get('/healthz', ({ set }) => { count('healthz'); set.status = 500; return 'sick' }, { policy: PROBE })
     .get('/items/:id', async ({ set }) => {
       count('items')
       if (mode === 'fail') { set.status = 502; return { error: 'upstream' } }
@@ -217,7 +226,7 @@ describe('circuit breaker stage', () => {
     const breakers = circuitBreaker({ failureThreshold: 3, openDurationMs: 2_000, now: () => 0 })
     let code: 'queue_full' | 'task_failed' | 'task_timeout' | 'deadline_exceeded' | 'worker_crashed' = 'queue_full'
     let calls = 0
-    const app = stackApp([breakers], (e) => e.post('/tasks/:name', () => { calls++; throw new AppError(code) }))
+    const app = stackApp([breakers], (e) => e.post('/tasks/:name', () => { calls++; throw new AppError(code) }, { policy: TASK }))
     const post = async () => (await app.handle(new Request('http://localhost/tasks/primes?timeoutMs=1', { method: 'POST' }))).status
     // One client's choices (a task that throws on its input, ?timeoutMs=1) and load shedding:
     // ten of each in a row, with a threshold of 3, and the breaker stays closed for everyone.
@@ -348,7 +357,9 @@ describe('over real HTTP (startServer): clients cannot open or close a breaker',
   })
 
   test('floods of 4xx of every kind (400/401/404/413/415/422/429) open no breaker, and a route still answers', async () => {
-    const srv = await start({ rateLimitRps: 1, rateLimitBurst: 400 })
+    // A generous REQUEST_TIMEOUT: 16 requests at once on one worker of a loaded machine must not
+    // turn GET /api/cars/999's pool lookup (0.8 × REQUEST_TIMEOUT) into a 504 task_timeout.
+    const srv = await start({ rateLimitRps: 1, rateLimitBurst: 400, requestTimeout: 10_000 })
     const seen = new Set<number>()
     for (let round = 0; round < 5; round++) for (const r of await Promise.all(badRequests(srv))) {
       expect(r.status).toBeGreaterThanOrEqual(400)

@@ -1,10 +1,14 @@
-import { describe, expect, test } from 'bun:test'
+import { beforeAll, describe, expect, test } from 'bun:test'
 import type { AnyElysia } from 'elysia'
-import { armedDeadlines, deadline, deadlineFor, queryTimeout, remainingMs, requestSignal, type DeadlineOptions } from '../../src/http/deadline/index.ts'
+import { deadline, queryTimeout, type DeadlineOptions } from '../../src/http/deadline/index.ts'
+import { armedDeadlines, remainingMs, requestSignal } from '../../src/http/request-state.ts'
+import { deadlineFor as deadlineOfPolicy, routePolicy, type DeadlineRule, type DeadlineTimeouts } from '../../src/http/route-policy.ts'
+import type { RouteTable } from '../../src/http/front/router.ts'
 import { AppError } from '../../src/errors.ts'
 import { createApp } from '../../src/app.ts'
+import { STREAM, TASK } from '../../src/routes/policy.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
-import { stackApp } from '../support/front.ts'
+import { appRoutes, stackApp } from '../support/front.ts'
 import { startServer } from '../../src/server.ts'
 import { testConfig } from '../../src/config.ts'
 import { join } from 'node:path'
@@ -31,9 +35,23 @@ async function until(cond: () => boolean, ms = 2_000): Promise<void> {
 
 const OPTS: DeadlineOptions = { requestTimeout: 100, taskTimeout: 30_000, llmTimeout: 60_000 }
 
+let routes: RouteTable
+beforeAll(async () => {
+  routes = (await appRoutes()).table
+})
+/**
+ * The deadline of highperf's route `method template`, by the policy it declares; or of a route
+ * declaring `{ deadline: ms }` when `declared` is given.
+ */
+const deadlineFor = (method: string, template: string, timeouts: DeadlineTimeouts, declared?: number): DeadlineRule =>
+  deadlineOfPolicy(declared === undefined ? routes.match(method, template).policy : routePolicy({ deadline: declared }), timeouts)
+
+/** A route declaring a deadline of `ms`. */
+const within = (ms: number) => ({ policy: { deadline: ms } })
+
 function build(overrides: Partial<DeadlineOptions> = {}, routes: (app: AnyElysia) => AnyElysia = (app) => app) {
   const seen: { reason?: unknown; timeouts: string[]; finishedLate: number } = { timeouts: [], finishedLate: 0 }
-  const stage = deadline({ ...OPTS, overrides: { '/aware': 40, '/ignores': 40 }, onTimeout: (r) => seen.timeouts.push(r), ...overrides })
+  const stage = deadline({ ...OPTS, onTimeout: (r) => seen.timeouts.push(r), ...overrides })
   const app = stackApp([stage], (e) => routes(e
     .get('/aware', async ({ request }) => {
       const signal = requestSignal(request)
@@ -44,15 +62,15 @@ function build(overrides: Partial<DeadlineOptions> = {}, routes: (app: AnyElysia
         seen.reason = err
         throw err
       }
-    })
+    }, within(40))
     .get('/ignores', async () => {
       await Bun.sleep(80)
       seen.finishedLate++
       return 'late'
-    })
+    }, within(40))
     .get('/fast', ({ request }) => ({ left: remainingMs(request), same: requestSignal(request) === requestSignal(request) }))
-    .post('/tasks/:name', ({ request }) => ({ left: remainingMs(request) }))
-    .get('/files/*', ({ request }) => ({ left: remainingMs(request), aborted: requestSignal(request).aborted }))))
+    .post('/tasks/:name', ({ request }) => ({ left: remainingMs(request) }), { policy: TASK })
+    .get('/files/*', ({ request }) => ({ left: remainingMs(request), aborted: requestSignal(request).aborted }), { policy: STREAM })))
   return { app, seen }
 }
 
@@ -113,7 +131,7 @@ describe('deadline', () => {
     // A stage ahead of the deadline that makes the request wait (as an asynchronous limiter may):
     // the wait counts against the 40 ms deadline, so at most 10 ms are left for the route.
     const wait = { name: 'wait', before: () => Bun.sleep(30) }
-    const app = stackApp([wait, deadline({ ...OPTS, overrides: { '/left': 40 } })], (e) => e.get('/left', ({ request }) => ({ left: remainingMs(request) })))
+    const app = stackApp([wait, deadline(OPTS)], (e) => e.get('/left', ({ request }) => ({ left: remainingMs(request) }), within(40)))
     const body = (await (await app.handle(req('/left'))).json()) as { left: number }
     expect(body.left).toBeLessThanOrEqual(10)
   })
@@ -126,7 +144,7 @@ describe('deadline', () => {
     expect(remainingMs(r)).toBe(Infinity)
   })
 
-  test('the table: hot reads 0.8 × REQUEST_TIMEOUT, tasks, LLM, exempt streams, overrides win', () => {
+  test('the table: hot reads 0.8 × REQUEST_TIMEOUT, tasks, LLM, exempt streams; a route declaring its own ms wins', () => {
     expect(deadlineFor('GET', '/users/:id', OPTS)).toBe(80)
     expect(deadlineFor('GET', '/api/cars', OPTS)).toBe(80)
     expect(deadlineFor('GET', '/api/cars/:id', OPTS)).toBe(80)
@@ -141,7 +159,7 @@ describe('deadline', () => {
     expect(deadlineFor('GET', '/metrics', OPTS)).toBe('none')
     expect(deadlineFor('GET', '/swagger/json', OPTS)).toBe('none')
     expect(deadlineFor('GET', '/healthz', OPTS)).toBe(100)
-    expect(deadlineFor('GET', '/users/:id', { ...OPTS, overrides: { '/users/:id': 7 } })).toBe(7)
+    expect(deadlineFor('GET', '/users/:id', OPTS, 7)).toBe(7)
   })
 
   test('queryTimeout parses only a whole timeoutMs parameter', () => {
@@ -156,7 +174,7 @@ describe('deadline', () => {
   test('stress: 300 concurrent requests, half expire, half finish; every timer is cleared', async () => {
     let aborted = 0
     let finished = 0
-    const { app } = build({ overrides: { '/mixed': 30 } }, (e) => e.get('/mixed', async ({ request }) => {
+    const { app } = build({}, (e) => e.get('/mixed', async ({ request }) => {
       const slow = request.url.endsWith('slow')
       try {
         await sleep(slow ? 2_000 : Math.floor(Math.random() * 5), requestSignal(request))
@@ -166,7 +184,7 @@ describe('deadline', () => {
         aborted++
         throw err
       }
-    }))
+    }, within(30)))
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => app.handle(req(`/mixed?${i % 2 ? 'slow' : 'fast'}`)).then((r) => r.status)))
     expect(results.filter((s) => s === 504).length).toBeGreaterThanOrEqual(150)
     expect(aborted).toBeGreaterThanOrEqual(150)
@@ -182,7 +200,7 @@ describe('client disconnect (real server)', () => {
     const seen = new Promise<unknown>((r) => { resolveSeen = r })
     let entered: () => void = () => {}
     const inHandler = new Promise<void>((r) => { entered = r })
-    const app = stackApp([deadline({ ...OPTS, overrides: { '/wait': 20_000 } })], (e) => e
+    const app = stackApp([deadline(OPTS)], (e) => e
       .get('/wait', async ({ request }) => {
         const signal = requestSignal(request)
         entered()
@@ -193,7 +211,7 @@ describe('client disconnect (real server)', () => {
           resolveSeen(err)
           throw err
         }
-      }))
+      }, within(20_000)))
     const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch })
     try {
       const ac = new AbortController()

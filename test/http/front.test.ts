@@ -17,8 +17,13 @@ import { createRoutes } from '../../src/app.ts'
 import { createFront, type Stage } from '../../src/http/front/index.ts'
 import { recovery } from '../../src/http/recovery/index.ts'
 import { canonicalUrl, ELYSIA_PATH_FROM, locatePath, NOT_A_PATH, pathAt } from '../../src/http/front/target.ts'
+import { RouteTable } from '../../src/http/front/router.ts'
+import type { RequestState } from '../../src/http/request-state.ts'
+import { UNMATCHED, UNMATCHED_ROUTE } from '../../src/http/route-policy.ts'
+import { AppError } from '../../src/errors.ts'
 import { rawRequest, type RawResponse } from '../support/raw-http.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
+import { appRoutes, stackApp } from '../support/front.ts'
 
 const TOKEN = 'front-test-token-5be1'
 const tmp = tempDir('highperf-front-')
@@ -349,4 +354,105 @@ describe('X-Content-Type-Options: nosniff on every answer', () => {
     }
     expect(missing).toEqual([])
   }, 30_000)
+})
+
+describe('the route table (src/http/front/router.ts)', () => {
+  test('every route template of the app matches itself with its declared policy: as written, with a trailing slash, by HEAD for GET, and under a `*`', async () => {
+    const { routes, table } = await appRoutes()
+    expect(routes.length).toBeGreaterThan(20)
+    const wrong: string[] = []
+    const check = (method: string, path: string, want: { path: string; policy: unknown }) => {
+      const got = table.match(method, path)
+      if (got.template !== want.path || JSON.stringify(got.policy) !== JSON.stringify(want.policy)) {
+        wrong.push(`${method} ${path} -> ${got.template} ${JSON.stringify(got.policy)}`)
+      }
+    }
+    let wildcards = 0
+    for (const route of routes) {
+      check(route.method, route.path, route)
+      check(route.method, `${route.path}/`, route)
+      if (route.method === 'GET') check('HEAD', route.path, route)
+      if (route.path.endsWith('/*')) {
+        wildcards++
+        for (const rest of ['a.txt', 'a/b/c.txt', '%2e%2e']) check(route.method, route.path.replace(/\*$/, rest), route)
+      }
+    }
+    expect(wildcards).toBeGreaterThan(0)
+    expect(wrong).toEqual([])
+  })
+
+  test('a match is the route\'s own object, made once: matching the same route twice answers the same match', async () => {
+    const { table } = await appRoutes()
+    expect(table.match('GET', '/users/7')).toBe(table.match('HEAD', '/users/8/'))
+    expect(table.match('GET', '/nope')).toBe(UNMATCHED)
+  })
+
+  test('a route that declares no policy gets the default; a malformed policy fails when the table is built', () => {
+    const table = new RouteTable([{ method: 'GET', path: '/plain' }, { method: 'GET', path: '/empty', hooks: {} }])
+    expect(table.match('GET', '/plain').policy).toEqual({ deadline: 'request', clientSetsDeadline: false, exempt: { shed: false, rateLimit: false, auth: false, breaker: false } })
+    expect(table.match('GET', '/empty').policy).toBe(table.match('GET', '/plain').policy)
+    for (const policy of [{ deadline: 'forever' }, { deadline: 0 }, { exempt: { auht: true } }, { exempt: { auth: 'yes' } }, { clientSetsDeadline: 1 }, { timeout: 5 }, null]) {
+      expect(() => new RouteTable([{ method: 'POST', path: '/x', hooks: { policy } }])).toThrow(/The policy of POST \/x is invalid/)
+    }
+  })
+})
+
+describe('the stages, in order', () => {
+  /** Stages that log their calls; `refuse` names one whose `before` throws (or rejects, `async`). */
+  function logged(refuse?: { at: string; async?: boolean }) {
+    const log: string[] = []
+    const seen: Array<{ route: string; status: number; error: unknown }> = []
+    const stage = (name: string): Stage => ({
+      name,
+      before(_state: RequestState) {
+        log.push(`${name} before`)
+        if (refuse?.at !== name) return undefined
+        const err = new AppError('rate_limited', 'slow down', { retryAfter: 3 })
+        if (refuse.async) return Promise.reject(err)
+        throw err
+      },
+      after(state, response) {
+        log.push(`${name} after`)
+        seen.push({ route: state.route, status: response.status, error: state.error })
+      },
+    })
+    const app = stackApp([stage('a'), stage('b'), stage('c')], (e) => e.get('/r/:id', () => { log.push('route'); return 'ok' }))
+    return { app, log, seen }
+  }
+
+  test('`before` in stack order, then the route, then every `after` in reverse order', async () => {
+    const { app, log, seen } = logged()
+    const res = await app.handle(new Request('http://localhost/r/1'))
+    expect(res.status).toBe(200)
+    expect(log).toEqual(['a before', 'b before', 'c before', 'route', 'c after', 'b after', 'a after'])
+    expect(seen.map((s) => s.route)).toEqual(['/r/:id', '/r/:id', '/r/:id'])
+  })
+
+  for (const async of [false, true]) {
+    test(`a refusal (${async ? 'a rejected promise' : 'a throw'}) stops the later \`before\`s and the route, and every \`after\` still runs, seeing the refusal`, async () => {
+      const { app, log, seen } = logged({ at: 'b', async })
+      const res = await app.handle(new Request('http://localhost/r/1'))
+      expect(res.status).toBe(429)
+      expect(res.headers.get('retry-after')).toBe('3')
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limited')
+      expect(log).toEqual(['a before', 'b before', 'c after', 'b after', 'a after'])
+      expect(seen.every((s) => s.status === 429 && s.error instanceof AppError && s.error.code === 'rate_limited')).toBe(true)
+    })
+  }
+
+  test('a request matching no route passes every stage as `unmatched` and every `after` sees its 404', async () => {
+    const { app, log, seen } = logged()
+    const res = await app.handle(new Request('http://localhost/nope'))
+    expect(res.status).toBe(404)
+    expect(log).toEqual(['a before', 'b before', 'c before', 'c after', 'b after', 'a after'])
+    expect(seen.every((s) => s.route === UNMATCHED_ROUTE && s.status === 404)).toBe(true)
+  })
+
+  test('a request the front refuses itself (a repeated Host) runs no `before` and every `after`', async () => {
+    const { app, log, seen } = logged()
+    const res = await app.handle(new Request('http://localhost/r/1', { headers: { host: 'a, b' } }))
+    expect(res.status).toBe(400)
+    expect(log).toEqual(['c after', 'b after', 'a after'])
+    expect(seen.every((s) => s.route === UNMATCHED_ROUTE && s.error instanceof AppError && s.error.code === 'invalid_host')).toBe(true)
+  })
 })

@@ -5,6 +5,7 @@ import { maxInflight } from '../../src/http/max-inflight/index.ts'
 import { rateLimit } from '../../src/http/rate-limit/index.ts'
 import { createApp } from '../../src/app.ts'
 import { testDeps } from '../support/deps.ts'
+import { PROBE } from '../../src/routes/policy.ts'
 import { stackApp } from '../support/front.ts'
 
 const req = (path: string) => new Request(`http://localhost${path}`)
@@ -22,7 +23,7 @@ function build(limit: number, extra: { stages?: Stage[]; routes?: (app: AnyElysi
   const shed = maxInflight({ limit, onShed: () => shedCalls++ })
   const app = stackApp([shed, ...(extra.stages ?? [])], (e) => {
     const app = e
-      .get('/healthz', () => 'ok')
+      .get('/healthz', () => 'ok', { policy: PROBE })
       .get('/slow', async () => { await gate; return 'done' })
       .get('/boom', () => { throw new Error('x') })
       .get('/fast', () => 'fast')

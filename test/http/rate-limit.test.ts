@@ -6,6 +6,7 @@ import { createApp } from '../../src/app.ts'
 import { testConfig } from '../../src/config.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { tempDir, testDeps } from '../support/deps.ts'
+import { PROBE, SCRAPE } from '../../src/routes/policy.ts'
 import { stackApp } from '../support/front.ts'
 
 const req = (path: string, init?: RequestInit) => new Request(`http://localhost${path}`, init)
@@ -14,8 +15,8 @@ type Envelope = { error: { code: string; message: string; requestId: string } }
 function build(options: Partial<Parameters<typeof rateLimit>[0]> & { now?: () => number } = {}) {
   const limit = rateLimit({ rps: 1, burst: 3, trustProxy: false, apiToken: '', ...options })
   const app = stackApp([limit], (e) => e
-    .get('/healthz', () => 'ok')
-    .get('/metrics', () => '# none')
+    .get('/healthz', () => 'ok', { policy: PROBE })
+    .get('/metrics', () => '# none', { policy: SCRAPE })
     .get('/x', () => ({ ok: true }))
     .post('/x', () => ({ ok: true })))
   return { app, limit }

@@ -21,9 +21,10 @@
  *   `arrayBuffer()`, `body`, …) are pointed at a copy of the stream that counts bytes and fails
  *   with `AppError('payload_too_large')` past the limit (see {@link limitBody}). Nothing is read
  *   unless a route reads the body, and the `Request` object stays the one the server handed over,
- *   so `server.requestIP(request)` and per-request WeakMaps keep working. A route reading the body
- *   itself gets the AppError (recovery answers 413); Elysia's parsers wrap it in a `ParseError`,
- *   which this plugin's error hook turns back into the 413 (so mount it before recovery).
+ *   so `server.requestIP(request)` and the request's state (src/http/request-state.ts) keep
+ *   working. A route reading the body itself gets the AppError (recovery answers 413); Elysia's
+ *   parsers wrap it in a `ParseError`, which this plugin's error hook turns back into the 413 (so
+ *   mount it before recovery).
  *
  * The request hook is synchronous (declared so with {@link syncHook}): GET and HEAD cost one
  * comparison, other requests one header lookup; nothing makes every request await.
@@ -34,7 +35,8 @@
  * ```
  */
 import { Elysia } from 'elysia'
-import { AppError, errorBody } from '../../errors.ts'
+import { AppError } from '../../errors.ts'
+import { errorResponse } from '../error-response.ts'
 import type { Stage } from '../front/index.ts'
 import { requestIdOf } from '../request-id/index.ts'
 import { syncHook } from '../sync-hook.ts'
@@ -50,10 +52,9 @@ function tooLargeError(max: number): AppError {
   return new AppError('payload_too_large', `The request body is larger than ${max} bytes`, { headers: { connection: 'close' } })
 }
 
-function tooLarge(max: number, request: Request, set: { headers: Record<string, unknown> }): Response {
-  const body = errorBody('payload_too_large', `The request body is larger than ${max} bytes`, requestIdOf(request))
-  set.headers.connection = 'close'
-  return new Response(JSON.stringify(body), { status: 413, headers: { 'content-type': 'application/json; charset=utf-8' } })
+// The envelope with `Connection: close`, from Elysia's hooks (the front renders the stage's throw).
+function tooLarge(max: number, request: Request): Response {
+  return errorResponse(tooLargeError(max), requestIdOf(request))
 }
 
 /**
@@ -118,7 +119,7 @@ export function limitBody(request: Request, max: number): void {
  */
 export function bodyLimit(maxBytes: number) {
   return new Elysia({ name: 'highperf/body-limit', seed: maxBytes })
-    .onRequest(syncHook(({ request, set }: { request: Request; set: { headers: Record<string, unknown> } }) => {
+    .onRequest(syncHook(({ request }: { request: Request }) => {
       const method = request.method
       if (method === 'GET' || method === 'HEAD') return undefined
       const declared = request.headers.get('content-length')
@@ -127,14 +128,14 @@ export function bodyLimit(maxBytes: number) {
         return undefined
       }
       // Bun refuses a malformed Content-Length with 400 before the app runs, so this is a number.
-      if (Number(declared) > maxBytes) return tooLarge(maxBytes, request, set)
+      if (Number(declared) > maxBytes) return tooLarge(maxBytes, request)
       return undefined
     }))
-    .onError({ as: 'global' }, ({ code, error, request, set }) => {
+    .onError({ as: 'global' }, ({ code, error, request }) => {
       // Elysia wraps whatever a body parser throws in a ParseError (a 400); keep our 413.
       if (code !== 'PARSE') return
       const cause = (error as Error).cause
       if (!(cause instanceof AppError) || cause.code !== 'payload_too_large') return
-      return tooLarge(maxBytes, request, set)
+      return tooLarge(maxBytes, request)
     })
 }

@@ -3,18 +3,20 @@
  * after `CB_FAILURE_THRESHOLD` consecutive failures of the server's own making the breaker opens
  * for `CB_OPEN_DURATION` and answers 503 `circuit_open` with `Retry-After` without running the
  * handler. Then one probe request goes through (half-open): its success closes the breaker, its
- * failure opens it again. Health, readiness, metrics and the API docs are exempt, and so are
- * unmatched paths (no template, no breaker).
+ * failure opens it again. Routes whose policy exempts them (`exempt.breaker`: health, readiness,
+ * metrics and the API docs, src/routes/policy.ts) have none, and neither have unmatched paths (no
+ * template, no breaker: their policy exempts them).
  *
  * What counts ({@link verdictOf}; docs/resilience.md#circuit-breaker has the table): a breaker
  * protects a dependency (a store, the pool, an upstream) from being hammered while it fails, so
  * only a 5xx the route produced while using it is a failure: an internal error (a bug, a store
  * that throws), a crashed worker, an upstream error. Nothing a client can choose is: no 4xx
  * (bad input, not found, too large, rate limited...), and no 5xx that is a deliberate refusal
- * (load shedding, {@link NEUTRAL_CODES}) or the client's own budget (a 504 whose deadline the
- * client set with `?timeoutMs` or spent uploading its body). Those give no verdict at all: they
- * neither count toward opening nor close a half-open breaker, so a flood of bad requests can
- * neither open a breaker nor hold one closed. A 2xx/3xx is a success.
+ * (load shedding, {@link NEUTRAL_CODES}) or the client's own budget (a 504 on a route whose
+ * policy lets the client set the deadline with `?timeoutMs`, or one it spent uploading its
+ * body). Those give no verdict at all: they neither count toward opening nor close a half-open
+ * breaker, so a flood of bad requests can neither open a breaker nor hold one closed. A 2xx/3xx
+ * is a success.
  *
  * Why per method as well: the method decides the handler, so a route's GET and POST fail
  * independently (a read that trips a bug must not refuse every write), and a breaker opened by
@@ -32,10 +34,10 @@
  * breakers.states() // { 'GET /users/:id': 'closed' }
  * ```
  */
-import { isDocsRoute, isProbeRoute } from '../probe-paths.ts'
 import { AppError } from '../../errors.ts'
 import { CircuitBreaker, type BreakerState } from '../../sync/circuit-breaker.ts'
-import { UNMATCHED_ROUTE, type Stage } from '../front/index.ts'
+import type { Stage } from '../front/index.ts'
+import type { RoutePolicy } from '../route-policy.ts'
 
 /** Settings of {@link circuitBreaker}. */
 export interface CircuitBreakerPluginOptions {
@@ -66,12 +68,6 @@ export const NEUTRAL_CODES: ReadonlySet<string> = new Set([
   'queue_full', 'overloaded', 'shutting_down', 'pool_closed', 'llm_not_configured', 'circuit_open', 'task_failed', 'task_timeout',
 ])
 
-/**
- * Routes whose deadline the client sets (`?timeoutMs=`): their 504 is the client's choice, not a
- * sign of the route's health.
- */
-const CLIENT_DEADLINE_ROUTES: ReadonlySet<string> = new Set(['/tasks/:name', '/batch'])
-
 /** Methods without a request body: their whole deadline is spent on the server's side. */
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -79,30 +75,22 @@ const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS'])
  * What an answer says about the dependency behind its route: `failure` (a 5xx the server caused),
  * `success` (2xx/3xx) or `none`: every 4xx (the client's request was wrong, or refused before any
  * work: it proves nothing either way), a 499 (the client left), a {@link NEUTRAL_CODES} outcome,
- * and a 504 `deadline_exceeded` the client could cause: on a route whose deadline it sets, or on
- * a request with a body (uploading it slowly spends the deadline before the handler runs).
+ * and a 504 `deadline_exceeded` the client could cause: on a route whose policy lets it set the
+ * deadline (`clientSetsDeadline`), or on a request with a body (uploading it slowly spends the
+ * deadline before the handler runs).
  *
- * @example verdictOf(500, new Error('boom'), '/users/:id', 'GET') // 'failure'
- * @example verdictOf(404, new AppError('not_found'), '/users/:id', 'GET') // 'none'
+ * @example verdictOf(500, new Error('boom'), DEFAULT_POLICY, 'GET') // 'failure'
+ * @example verdictOf(404, new AppError('not_found'), DEFAULT_POLICY, 'GET') // 'none'
  */
-export function verdictOf(status: number, error: unknown, route: string, method: string): 'failure' | 'none' | 'success' {
+export function verdictOf(status: number, error: unknown, policy: RoutePolicy, method: string): 'failure' | 'none' | 'success' {
   if (status < 400) return 'success'
   if (status < 500) return 'none'
   if (error instanceof AppError) {
     if (NEUTRAL_CODES.has(error.code)) return 'none'
-    if (error.code === 'deadline_exceeded' && (CLIENT_DEADLINE_ROUTES.has(route) || !BODYLESS.has(method))) return 'none'
+    if (error.code === 'deadline_exceeded' && (policy.clientSetsDeadline || !BODYLESS.has(method))) return 'none'
   }
-  if (status === 504 && CLIENT_DEADLINE_ROUTES.has(route)) return 'none'
+  if (status === 504 && policy.clientSetsDeadline) return 'none'
   return 'failure'
-}
-
-/**
- * Routes without a breaker.
- *
- * @example isBreakerExempt('/healthz') // true
- */
-export function isBreakerExempt(route: string): boolean {
-  return isProbeRoute(route) || isDocsRoute(route)
 }
 
 /**
@@ -130,12 +118,6 @@ export function circuitBreaker(options: CircuitBreakerPluginOptions): Stage & { 
   // through `byMethod` (method → template → breaker), which needs no string built per request.
   const breakers = new Map<string, CircuitBreaker>()
   const byMethod = new Map<string, Map<string, CircuitBreaker>>()
-  // The breaker that admitted a request, waiting for its verdict in `after`, kept on the
-  // Request under a per-stage symbol rather than in a WeakMap: a property write is ~60 ns, a
-  // WeakMap set ~170 ns plus GC work per entry (bench/middleware, "+ circuit breaker"). Cleared by
-  // writing undefined, never `delete` (which would turn the object into a slow dictionary).
-  const ADMITTED = Symbol('highperf.breaker')
-  type Admitted = Request & { [ADMITTED]?: CircuitBreaker | undefined }
   const { onStateChange, onRejected } = options
 
   const byKey = (key: string): CircuitBreaker => {
@@ -165,8 +147,8 @@ export function circuitBreaker(options: CircuitBreakerPluginOptions): Stage & { 
   return {
     name: 'circuit-breaker',
     before(state) {
+      if (state.policy.exempt.breaker) return
       const route = state.route
-      if (route === UNMATCHED_ROUTE || isBreakerExempt(route)) return
       const b = breakerOf(state.method, route)
       if (!b.allow()) {
         const key = `${breakerMethod(state.method)} ${route}`
@@ -174,14 +156,14 @@ export function circuitBreaker(options: CircuitBreakerPluginOptions): Stage & { 
         const retryAfter = Math.max(1, Math.ceil(b.retryAfterMs() / 1000))
         throw new AppError('circuit_open', `The circuit breaker of ${key} is open; retry in ${retryAfter} s`, { retryAfter })
       }
-      ;(state.request as Admitted)[ADMITTED] = b
+      // The breaker that admitted the request waits for its verdict in `after`.
+      state.breaker = b
     },
     after(state, response) {
-      const request = state.request as Admitted
-      const b = request[ADMITTED]
+      const b = state.breaker
       if (b === undefined) return
-      request[ADMITTED] = undefined
-      const verdict = verdictOf(response.status, state.error, state.route, state.method)
+      state.breaker = undefined
+      const verdict = verdictOf(response.status, state.error, state.policy, state.method)
       if (verdict === 'failure') b.failure()
       else if (verdict === 'success') b.success()
       else b.abandon()

@@ -9,7 +9,11 @@
  * same stack as stages runs in one pass with one state object per request (bench/http's table has
  * the figures now). Elysia keeps what it is good at: routing, body parsing, TypeBox validation,
  * OpenAPI and the error handler (src/http/recovery), which records its error on the request's
- * {@link RequestState} so the stages see how the route ended.
+ * {@link RequestState} (src/http/request-state.ts) so the stages see how the route ended.
+ *
+ * The front's route table (./router.ts) gives every request its route template and the policy
+ * that route declared (src/http/route-policy.ts), on the request's state: the stages read
+ * `state.route` and `state.policy` and never name a route themselves.
  *
  * The path every stage judges is found once (./target.ts) and is the path Elysia routes by, for
  * every Host and request-target form: the route template the guards see (`state.route`) is the
@@ -31,14 +35,12 @@ import type { AnyElysia } from 'elysia'
 import { AppError } from '../../errors.ts'
 import type { Logger } from '../../log.ts'
 import type { PeerSource } from '../client-ip.ts'
-import { renderError } from '../recovery/index.ts'
+import { renderError } from '../error-response.ts'
 import { REQUEST_ID_HEADER, resolveRequestId } from '../request-id/index.ts'
-import { RouteTable, UNMATCHED_ROUTE } from './router.ts'
-import { attachState, RequestState } from './state.ts'
+import { attachState, RequestState } from '../request-state.ts'
+import { UNMATCHED } from '../route-policy.ts'
+import { RouteTable } from './router.ts'
 import { ELYSIA_PATH_FROM, invalidHost, locatePath, pathAt, retarget } from './target.ts'
-
-export { RequestState, stateOf } from './state.ts'
-export { RouteTable, UNMATCHED_ROUTE } from './router.ts'
 
 /**
  * One part of the middleware stack. `before` runs before the route in stack order and refuses a
@@ -68,7 +70,7 @@ export interface Front {
   fetch(request: Request, server: PeerSource | null): Response | Promise<Response>
   /** One request in-process (tests, benchmarks): the whole stack, no socket. */
   handle(request: Request): Promise<Response>
-  /** The route table the stages key by. */
+  /** The route table: templates the stages key by, and each route's policy. */
   readonly routes: RouteTable
   /**
    * The end of a drain: every request still waiting for its route (queued for the pool, reading
@@ -200,7 +202,7 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     const state = new RequestState(
       request,
       path,
-      refusal === undefined ? routes.match(request.method, path) : UNMATCHED_ROUTE,
+      refusal === undefined ? routes.match(request.method, path) : UNMATCHED,
       resolveRequestId(headers.get(REQUEST_ID_HEADER)),
       server,
       trustProxy,

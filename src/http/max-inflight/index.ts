@@ -1,8 +1,9 @@
 /**
  * Load shedding: with `MAX_INFLIGHT=N`, at most N requests are handled at once; the next one is
  * answered 503 `overloaded` with `Retry-After: 1` straight away, before its body is read, instead
- * of queueing behind the others and timing out late. Health, readiness and metrics are never shed
- * (a load balancer must still see the instance alive while it sheds).
+ * of queueing behind the others and timing out late. Routes whose policy exempts them
+ * (`exempt.shed`: health, readiness and metrics, src/routes/policy.ts) are never shed (a load
+ * balancer must still see the instance alive while it sheds).
  *
  * A request counts from this stage's `before` until the front hands its answer to Bun (the
  * stage's `after`, which runs on every outcome: success, error, a later stage's refusal, 404).
@@ -18,7 +19,6 @@
  * shed.stats() // { inflight: 3, limit: 64, shed: 0 }
  * ```
  */
-import { isProbeRoute } from '../probe-paths.ts'
 import { AppError } from '../../errors.ts'
 import type { Stage } from '../front/index.ts'
 
@@ -48,30 +48,26 @@ export function maxInflight(options: MaxInflightOptions): Stage & { stats(): Max
   const onShed = options.onShed
   let inflight = 0
   let shed = 0
-  // Which requests were counted: a rejected or exempt request is not, and `after` must not
-  // decrement for it. A flag on the Request under a per-stage symbol: a property write is ~60 ns
-  // where a WeakSet add was ~170 ns plus GC work per entry (bench/middleware, "+ max-inflight").
-  const COUNTED = Symbol('highperf.inflight')
-  type Counted = Request & { [COUNTED]?: boolean }
   const stats = (): MaxInflightStats => ({ inflight, limit, shed })
   if (limit <= 0) return { name: 'max-inflight', stats }
   return {
     name: 'max-inflight',
     stats,
     before(state) {
-      if (isProbeRoute(state.route)) return
+      if (state.policy.exempt.shed) return
       if (inflight >= limit) {
         shed++
         onShed?.()
         throw new AppError('overloaded', `More than ${limit} requests in flight; retry later`, { retryAfter: 1 })
       }
       inflight++
-      ;(state.request as Counted)[COUNTED] = true
+      // Which requests were counted: a refused or exempt request is not, and `after` must not
+      // give back a slot for it.
+      state.counted = true
     },
     after(state) {
-      const r = state.request as Counted
-      if (r[COUNTED] === true) {
-        r[COUNTED] = false
+      if (state.counted) {
+        state.counted = false
         inflight--
       }
     },

@@ -2,7 +2,8 @@
  * Rate limiting: a token bucket per client (`RATE_LIMIT_RPS` refill, `RATE_LIMIT_BURST` size).
  * Over the limit → 429 `rate_limited` with `Retry-After`; every limited response carries
  * `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft
- * "RateLimit header fields for HTTP"). `/healthz`, `/readyz` and `/metrics` are exempt.
+ * "RateLimit header fields for HTTP"). Routes whose policy exempts them (`exempt.rateLimit`: the
+ * probes and the scrape, src/routes/policy.ts) are never counted.
  * `RATE_LIMIT_RPS=0` adds no work (benchmarks).
  *
  * The client is the socket peer (`X-Forwarded-For` only with `TRUST_PROXY`, see client-ip.ts;
@@ -21,11 +22,11 @@
  * createFront(app, [..., limit, ...], options)
  * ```
  */
-import { isProbeRoute } from '../probe-paths.ts'
 import { AppError } from '../../errors.ts'
+import { TokenVerifier } from '../bearer-token.ts'
 import { clientBucket } from '../client-ip.ts'
-import type { RequestState, Stage } from '../front/index.ts'
-import { verifierFor } from '../auth/index.ts'
+import type { Stage } from '../front/index.ts'
+import type { Quota, RequestState } from '../request-state.ts'
 import { MemoryRateLimiter, type Decision, type RateLimiter } from './limiter.ts'
 
 export { MemoryRateLimiter, DEFAULT_MAX_CLIENTS, type Decision, type RateLimiter } from './limiter.ts'
@@ -51,17 +52,8 @@ export interface RateLimitOptions {
 /** The rate-limit key of requests that carry the valid API token (cannot collide with an address). */
 export const TOKEN_CLIENT = 'api-token'
 
-/**
- * Route templates never rate limited (the probes and the scrape).
- *
- * @example isRateLimitExempt('/metrics') // true
- */
-export function isRateLimitExempt(route: string): boolean {
-  return isProbeRoute(route)
-}
-
 // What `after` needs of a Decision: one small object of one shape per limited request.
-class Quota {
+class DecidedQuota implements Quota {
   constructor(readonly limit: number, readonly remaining: number, readonly resetSec: number) {}
 }
 
@@ -81,21 +73,19 @@ export function rateLimit(options: RateLimitOptions): Stage & { rejected(): numb
     ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
     ...(options.now !== undefined ? { now: options.now } : {}),
   })
-  const verifier = options.apiToken === '' ? undefined : verifierFor(options.apiToken)
+  const verifier = options.apiToken === '' ? undefined : new TokenVerifier(options.apiToken)
   const onRejected = options.onRejected
-  // The quota of a request, kept for `after`, which puts the RateLimit-* headers on whatever the
-  // answer turns out to be (the 429 included). Copied out of the Decision, which the in-process
-  // limiter reuses for every call; on the Request under a per-stage symbol.
-  const QUOTA = Symbol('highperf.rate-limit')
-  type Decided = Request & { [QUOTA]?: Quota | undefined }
   let limitText = String(options.burst)
   let limitOf = options.burst
 
   const keyOf = (state: RequestState): string =>
-    verifier !== undefined && verifier.isAuthenticated(state.request) ? TOKEN_CLIENT : clientBucket(state.client())
+    verifier !== undefined && state.authenticated(verifier) ? TOKEN_CLIENT : clientBucket(state.client())
 
   const decide = (state: RequestState, d: Decision): void => {
-    ;(state.request as Decided)[QUOTA] = new Quota(d.limit, d.remaining, d.resetSec)
+    // The quota, kept for `after`, which puts the RateLimit-* headers on whatever the answer turns
+    // out to be (the 429 included). Copied out of the Decision, which the in-process limiter
+    // reuses for every call.
+    state.quota = new DecidedQuota(d.limit, d.remaining, d.resetSec)
     if (!d.allowed) {
       rejected++
       onRejected?.()
@@ -107,16 +97,15 @@ export function rateLimit(options: RateLimitOptions): Stage & { rejected(): numb
     name: 'rate-limit',
     ...stats,
     before(state) {
-      if (isRateLimitExempt(state.route)) return
+      if (state.policy.exempt.rateLimit) return
       const decision = limiter.consume(keyOf(state))
       if (decision instanceof Promise) return decision.then((d) => decide(state, d))
       decide(state, decision)
     },
     after(state, response) {
-      const request = state.request as Decided
-      const d = request[QUOTA]
+      const d = state.quota
       if (d === undefined) return
-      request[QUOTA] = undefined
+      state.quota = undefined
       if (d.limit !== limitOf) {
         limitOf = d.limit
         limitText = String(d.limit)

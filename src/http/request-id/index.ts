@@ -14,7 +14,7 @@
  * resolveRequestId(request.headers.get(REQUEST_ID_HEADER)) // 'k3x9q2-1042', or the client's own id
  * ```
  */
-import { stateOf } from '../front/state.ts'
+import { stateOf } from '../request-state.ts'
 
 /** The header carrying the request id, both ways. */
 export const REQUEST_ID_HEADER = 'x-request-id'

@@ -19,9 +19,9 @@
  * // GET /users/1 with traceparent: 00-<trace>-<parent>-01 -> response traceparent: 00-<trace>-<span>-01
  * ```
  */
-import { UNMATCHED_ROUTE, type Stage } from '../front/index.ts'
+import type { Stage } from '../front/index.ts'
+import { UNMATCHED_ROUTE } from '../route-policy.ts'
 import type { Tracing } from './exporter.ts'
-import type { Span } from './exporter.ts'
 import { formatTraceparent, newSpanId, parseTraceparent } from './traceparent.ts'
 
 /** The header, both ways. */
@@ -50,23 +50,19 @@ export function tracingStage(tracing: Tracing | null): Stage {
       },
     }
   }
-  // The span of a request, on the Request under a module symbol (see src/http/front/state.ts for why not a WeakMap).
-  const SPAN = Symbol('highperf.span')
-  type WithSpan = Request & { [SPAN]?: Span | undefined }
   return {
     name: 'tracing',
     before(state) {
       const span = tracing.startServerSpan(state.method, state.path, parseTraceparent(state.request.headers.get(TRACEPARENT_HEADER)))
       const sc = span.spanContext()
-      ;(state.request as WithSpan)[SPAN] = span
+      state.span = span
       state.traceId = sc.traceId
       state.traceparent = formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags)
     },
     after(state, response) {
-      const request = state.request as WithSpan
-      const span = request[SPAN]
+      const span = state.span
       if (span === undefined) return
-      request[SPAN] = undefined
+      state.span = undefined
       tracing.endServerSpan(span, state.method, state.route === UNMATCHED_ROUTE ? undefined : state.route, response.status)
     },
   }

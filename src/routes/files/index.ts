@@ -25,6 +25,8 @@ import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors.ts'
 import { ErrorSchema } from '../schemas.ts'
 import { syncHook } from '../../http/sync-hook.ts'
+import { policyOption } from '../../http/route-policy.ts'
+import { STREAM } from '../policy.ts'
 import { FileRoot } from './resolve.ts'
 import { etagOf, httpDate, ifRangeAllows, isNotModified, parseRange } from './conditional.ts'
 
@@ -88,6 +90,7 @@ function withPath(fn: (facts: { request: Request; path: string }) => Promise<Res
 export function fileRoutes(filesDir: string) {
   const root = new FileRoot(filesDir)
   return new Elysia({ name: 'highperf/routes/files', seed: filesDir })
+    .use(policyOption)
     .onRequest(syncHook(withPath(({ request, path }) => {
       // One comparison on every other request; see the module comment for why HEAD is here.
       if (request.method !== 'HEAD' || !path.startsWith(FILES_PREFIX)) return undefined
@@ -95,6 +98,7 @@ export function fileRoutes(filesDir: string) {
       return serveFile(root, request, path.slice(FILES_PREFIX.length)).catch(headFailure)
     })))
     .get('/files/*', ({ request, path }) => serveFile(root, request, path.slice(FILES_PREFIX.length)), {
+      policy: STREAM,
       // No params schema: Elysia's validator compiler cannot mirror a property named '*' (it
       // prints "Failed to create exactMirror"); the path is read raw from the context instead.
       detail: {
