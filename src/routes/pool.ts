@@ -22,12 +22,14 @@ const Percentiles = t.Object({ p50: t.Number(), p90: t.Number(), p99: t.Number()
 const PoolStatsSchema = t.Object(
   {
     workers: t.Integer({ description: 'Configured workers (WORKERS)' }),
-    alive: t.Integer({ description: 'Workers running now' }),
+    alive: t.Integer({ description: 'Configured workers running now (overflow workers not counted)' }),
     queued: t.Integer({ description: 'Tasks waiting to start: in the main queue or in a worker\'s ring' }),
     running: t.Integer({ description: 'Workers running a task now (one task each at a time)' }),
     queueLimit: t.Integer({ description: 'QUEUE_LIMIT: tasks waiting to start before 503' }),
     utilization: t.Array(t.Number({ minimum: 0, maximum: 1 }), { description: 'Per worker, fraction of time spent running tasks' }),
     restarts: t.Integer({ description: 'Workers replaced after a crash or an ignored deadline' }),
+    overflow: t.Optional(t.Integer({ description: 'Overflow workers running now, the short lane included: stand-ins for workers held by a run past POOL_LONG_RUN (docs/pool.md)' })),
+    longRuns: t.Optional(t.Integer({ description: 'Workers whose current task has run past POOL_LONG_RUN (they take no new task)' })),
     tasks: t.Record(
       t.String(),
       t.Object({
