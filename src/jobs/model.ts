@@ -92,6 +92,11 @@ export interface NewJob {
   priority?: number
   /** Epoch ms; default now. */
   runAt?: number
+  /**
+   * Instead of `runAt`: start no earlier than this many ms after the job's `createdAt`, read from
+   * the same clock reading, so `runAt - createdAt` is exactly the delay asked for.
+   */
+  delayMs?: number
   maxAttempts?: number
   timeoutMs?: number
   idempotencyKey?: string
@@ -113,7 +118,7 @@ export function newJob(req: NewJob, now: number): Job {
     input: req.pipeline ? '' : req.input,
     state: 'queued',
     priority: req.priority ?? JOB_DEFAULTS.priority,
-    runAt: req.runAt ?? now,
+    runAt: req.runAt ?? now + (req.delayMs ?? 0),
     attempts: 0,
     maxAttempts: req.maxAttempts ?? JOB_DEFAULTS.maxAttempts,
     timeoutMs: req.timeoutMs ?? JOB_DEFAULTS.timeoutMs,

@@ -122,7 +122,7 @@ function jsonOf(value: unknown): string {
 }
 
 /** Turns a validated body into a {@link NewJob}. */
-function toNewJob(body: typeof SubmitSchema.static, key: string | undefined, now: number): NewJob {
+function toNewJob(body: typeof SubmitSchema.static, key: string | undefined): NewJob {
   if ((body.task === undefined) === (body.pipeline === undefined)) {
     throw new AppError('validation_failed', 'Give either `task` (with `input`) or `pipeline`, not both and not neither', {
       details: [{ path: '/', message: 'exactly one of task, pipeline' }],
@@ -145,7 +145,7 @@ function toNewJob(body: typeof SubmitSchema.static, key: string | undefined, now
   if (body.priority !== undefined) req.priority = body.priority
   if (body.maxAttempts !== undefined) req.maxAttempts = body.maxAttempts
   if (body.timeoutMs !== undefined) req.timeoutMs = body.timeoutMs
-  if (body.delayMs !== undefined) req.runAt = now + body.delayMs
+  if (body.delayMs !== undefined) req.delayMs = body.delayMs
   if (body.runAt !== undefined) {
     const at = Date.parse(body.runAt)
     if (Number.isNaN(at)) throw new AppError('validation_failed', 'runAt is not a valid date-time', { details: [{ path: '/runAt', message: 'invalid date-time' }] })
@@ -189,7 +189,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
     .post(
       '/jobs',
       async ({ body, headers, set }) => {
-        const req = toNewJob(body, headers['idempotency-key'], Date.now())
+        const req = toNewJob(body, headers['idempotency-key'])
         const { job, created } = await runner.submit(req)
         if (!created && !sameRequest(job, req)) {
           throw new AppError('conflict', 'This Idempotency-Key was used for a different job', { details: { id: job.id } })
