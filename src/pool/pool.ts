@@ -51,7 +51,7 @@ import { Slot } from './slot.ts'
 import { TaskCounters } from './stats.ts'
 import { autoNice } from './nice.ts'
 import type { PoolOptions, PoolStats, RunOptions, TaskRunner } from './types.ts'
-import type { WorkerEvent } from './worker.ts'
+import type { WorkerEvent } from './protocol.ts'
 
 /** The worker pool; see the file comment. */
 export class WorkerPool implements TaskRunner {
@@ -605,7 +605,7 @@ export class WorkerPool implements TaskRunner {
         const t = slot.front()
         const cb = t && t.id === res.id && t.state !== DONE ? t.options?.onProgress : undefined
         if (cb) {
-          const pct = res.extra
+          const pct = res.aux
           let msg = ''
           try { msg = res.text() } catch { /* lost side message: report the percentage alone */ }
           res.release()
@@ -614,7 +614,7 @@ export class WorkerPool implements TaskRunner {
         continue
       }
       const t = slot.shift(res.id)
-      slot.busyUs += res.extra
+      slot.busyUs += res.aux
       // The run ended: the next task (or idleness) starts now, and the worker is no longer long.
       if (now === 0) now = performance.now()
       slot.frontSince = now
@@ -625,7 +625,7 @@ export class WorkerPool implements TaskRunner {
         continue
       }
       const counters = t.meta.counters
-      const runUs = res.extra
+      const runUs = res.aux
       counters.run.record(runUs)
       // Queue wait: from run() to the result, less the run: the main queue and the worker's ring,
       // plus the result's trip back (microseconds). Measured here, the dispatch path reads no clock.

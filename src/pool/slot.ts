@@ -17,7 +17,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { AppError } from '../errors.ts'
 import { CTL_WORDS } from './protocol.ts'
 import { Ring, type SideChannel } from './ring.ts'
-import type { WorkerInit } from './worker.ts'
+import type { WorkerInit } from './protocol.ts'
 
 /** Where the worker entrypoint is, under `bun run`/`bun test` and inside a compiled binary. */
 function workerUrl(): URL {
