@@ -43,11 +43,11 @@ import {
 import { Doorbell } from './doorbell.ts'
 import { DeadlineSweep, timeoutError } from './deadlines.ts'
 import { DEFAULT_LONG_RUN_MS, LINGER_MS, overflowLimit, planHandoff, SHORT_DEADLINE_MS, tickMs } from './handoff.ts'
-import { abortReason, decodeError, DONE, IN_WORKER, QUEUED, Task, type TaskMeta } from './task.ts'
-import { TaskQueue } from './queue.ts'
+import { abortReason, decodeError, DONE, IN_WORKER, QUEUED, Run, type TaskMeta } from './run.ts'
+import { RunQueue } from './queue.ts'
 import { RestartBackoff } from './restarts.ts'
 import type { Ring } from './ring.ts'
-import { Slot } from './slot.ts'
+import { WorkerHandle } from './worker-handle.ts'
 import { TaskCounters } from './stats.ts'
 import { autoNice } from './nice.ts'
 import type { PoolOptions, PoolStats, RunOptions, TaskRunner } from './types.ts'
@@ -56,8 +56,8 @@ import type { WorkerEvent } from './protocol.ts'
 /** The worker pool; see the file comment. */
 export class WorkerPool implements TaskRunner {
   readonly #opts: Required<Omit<PoolOptions, 'extraTasks' | 'log' | 'start' | 'maxOverflow'>> & Pick<PoolOptions, 'extraTasks' | 'log'>
-  readonly #slots: Array<Slot<Task> | undefined>
-  readonly #queue = new TaskQueue<Task>()
+  readonly #slots: Array<WorkerHandle<Run> | undefined>
+  readonly #queue = new RunQueue<Run>()
   readonly #bell: Doorbell
   /** Per task name: its catalog index (-1 until the catalog is known) and counters. One lookup per run. */
   readonly #meta = new Map<string, TaskMeta>()
@@ -167,7 +167,7 @@ export class WorkerPool implements TaskRunner {
     if (this.#outstanding - this.#opts.workers >= this.#opts.queueLimit) {
       return Promise.reject(new AppError('queue_full', 'The worker pool queue is full', { retryAfter: 1 }))
     }
-    const t = new Task(this.#nextId, meta, input, options, options?.priority ?? 0)
+    const t = new Run(this.#nextId, meta, input, options, options?.priority ?? 0)
     this.#nextId = this.#nextId >= 0x3fffffff ? 1 : this.#nextId + 1
     if (this.#outstanding++ === 0) {
       this.#watchdog.ref()
@@ -269,7 +269,7 @@ export class WorkerPool implements TaskRunner {
   // ---------------------------------------------------------------- workers
 
   #spawn(index: number): void {
-    const slot = Slot.spawn<Task>(index, {
+    const slot = WorkerHandle.spawn<Run>(index, {
       ringBytes: this.#opts.ringBytes,
       spinMax: this.#opts.spinMax,
       bell: this.#bell.sab,
@@ -301,7 +301,7 @@ export class WorkerPool implements TaskRunner {
   }
 
   /** A worker died (crash, exit, or we terminated it): recover its tasks and replace it. */
-  #lost(slot: Slot<Task>, err: unknown): void {
+  #lost(slot: WorkerHandle<Run>, err: unknown): void {
     if (slot.dead) return
     const wasReady = slot.ready
     slot.dead = true
@@ -319,9 +319,9 @@ export class WorkerPool implements TaskRunner {
       this.#settle(t, new AppError('worker_crashed', `The worker running task '${t.name}' crashed`, { cause: err }))
     }
     for (let i = requeue.length - 1; i >= 0; i--) {
-      const t = requeue[i] as Task
+      const t = requeue[i] as Run
       t.state = QUEUED
-      t.slot = undefined
+      t.handle = undefined
       this.#queue.unshift(t) // it keeps its turn: back at the front of its priority
     }
     slot.closePorts()
@@ -362,7 +362,7 @@ export class WorkerPool implements TaskRunner {
   // ---------------------------------------------------------------- dispatch
 
   /** Writes a task into the least-loaded ready worker's ring; false when none has room. */
-  #dispatch(t: Task): boolean {
+  #dispatch(t: Run): boolean {
     const meta = t.meta
     if (meta.idx < 0) {
       const index = this.#index
@@ -377,7 +377,7 @@ export class WorkerPool implements TaskRunner {
     // Indexed loop, no iterator: this runs once per task (bench/pool "echo/s").
     const slots = this.#slots
     const window = this.#narrowUntil === 0 ? this.#opts.window : this.#window()
-    let best: Slot<Task> | undefined
+    let best: WorkerHandle<Run> | undefined
     if (t.priority < 0) {
       // Background (jobs): core workers only; the overflow workers stand in for them.
       for (let i = 0; i < this.#core; i++) {
@@ -397,7 +397,7 @@ export class WorkerPool implements TaskRunner {
         if (s !== undefined && s.ready && !s.dead && !s.long && s.count < window && (best === undefined || s.count < best.count) && isShort(t)) best = s
       }
       // Background tasks behind the running one (the front)? Then go ahead of them.
-      if (best !== undefined && best.background > 0 && best.background > ((best.front() as Task).priority < 0 ? 1 : 0)) return this.#ahead(best, t)
+      if (best !== undefined && best.background > 0 && best.background > ((best.front() as Run).priority < 0 ? 1 : 0)) return this.#ahead(best, t)
     }
     return best !== undefined && this.#sendTo(best, t)
   }
@@ -411,9 +411,9 @@ export class WorkerPool implements TaskRunner {
    * False when a write fails: `t` is not written, and the foreground tasks that were not either
    * go back to the queue ahead of it (a caller in #pump leaves `t` queued, behind them).
    */
-  #ahead(slot: Slot<Task>, t: Task): boolean {
+  #ahead(slot: WorkerHandle<Run>, t: Run): boolean {
     const stolen = slot.stealUnstarted()
-    const back: Task[] = []
+    const back: Run[] = []
     let ok = true
     for (const s of stolen) {
       if (s.priority < 0 || !ok) back.push(s)
@@ -424,22 +424,22 @@ export class WorkerPool implements TaskRunner {
     }
     if (ok) ok = this.#sendTo(slot, t)
     for (let i = back.length - 1; i >= 0; i--) {
-      const b = back[i] as Task
+      const b = back[i] as Run
       b.state = QUEUED
-      b.slot = undefined
+      b.handle = undefined
       this.#queue.unshift(b) // they keep their turn
     }
     return ok
   }
 
   /** Writes a task into one worker's ring. False only when that ring is momentarily full of large messages. */
-  #sendTo(slot: Slot<Task>, t: Task): boolean {
+  #sendTo(slot: WorkerHandle<Run>, t: Run): boolean {
     const ok = typeof t.input === 'string'
       ? slot.req.writeString(REQ_QUEUED, t.id, t.meta.idx, t.input)
       : slot.req.writeBytes(REQ_QUEUED, t.id, t.meta.idx, t.input)
     if (!ok) return false
     t.pos = slot.req.lastPos
-    t.slot = slot
+    t.handle = slot
     t.state = IN_WORKER
     // An idle worker starts this task about now (the batch clock: no clock read of its own).
     if (slot.count === 0) slot.frontSince = this.#now()
@@ -483,7 +483,7 @@ export class WorkerPool implements TaskRunner {
   #pump(): void {
     const q = this.#queue
     while (q.size > 0) {
-      const t = q.peek() as Task
+      const t = q.peek() as Run
       const signal = t.options?.signal
       if (signal !== undefined && signal.aborted) {
         // Aborted while queued and not swept yet: it must never start.
@@ -504,7 +504,7 @@ export class WorkerPool implements TaskRunner {
    * scan: only while the lane worker is up, which is rare.
    */
   #pumpLane(): void {
-    const lane = this.#slots[this.#lane] as Slot<Task>
+    const lane = this.#slots[this.#lane] as WorkerHandle<Run>
     while (lane.ready && !lane.dead && !lane.long && lane.count < LANE_WINDOW) {
       const t = this.#queue.takeFirst(isShort, LANE_SCAN)
       if (t === undefined) return
@@ -524,7 +524,7 @@ export class WorkerPool implements TaskRunner {
     if (this.#queue.size > 0) return
     for (const idle of this.#slots) {
       if (!idle || !idle.ready || idle.dead || idle.long || idle.count > 0) continue
-      let victim: Slot<Task> | undefined
+      let victim: WorkerHandle<Run> | undefined
       for (const s of this.#slots) {
         if (s && s !== idle && !s.dead && s.count > 1 && (!victim || s.count > victim.count)) victim = s
       }
@@ -536,15 +536,15 @@ export class WorkerPool implements TaskRunner {
       const stolen = victim.stealUnstarted(victim.count >> 1)
       let i = 0
       for (; i < stolen.length && idle.count < this.#opts.window; i++) {
-        const t = stolen[i] as Task
+        const t = stolen[i] as Run
         // A background task goes back through the queue unless the idle worker is a core one,
         // and the short lane takes short tasks only.
         if ((t.priority < 0 && idle.index >= this.#core) || (idle.index === this.#lane && !isShort(t)) || !this.#sendTo(idle, t)) break
       }
       for (let k = stolen.length - 1; k >= i; k--) {
-        const t = stolen[k] as Task
+        const t = stolen[k] as Run
         t.state = QUEUED
-        t.slot = undefined
+        t.handle = undefined
         this.#queue.unshift(t)
       }
       if (i < stolen.length) this.#pump()
@@ -562,9 +562,9 @@ export class WorkerPool implements TaskRunner {
       if (!s || !s.ready || s.dead || s.count < 2) continue
       const stolen = s.stealUnstarted()
       for (let i = stolen.length - 1; i >= 0; i--) {
-        const t = stolen[i] as Task
+        const t = stolen[i] as Run
         t.state = QUEUED
-        t.slot = undefined
+        t.handle = undefined
         this.#queue.unshift(t)
       }
     }
@@ -593,7 +593,7 @@ export class WorkerPool implements TaskRunner {
     return n
   }
 
-  #drainSlot(slot: Slot<Task>): number {
+  #drainSlot(slot: WorkerHandle<Run>): number {
     const res = slot.res
     let n = 0
     let now = 0 // read once per drain, when the first result arrives
@@ -661,7 +661,7 @@ export class WorkerPool implements TaskRunner {
   }
 
   /** Resolves or rejects a task exactly once and drops its timers and listeners. */
-  #settle(t: Task, outcome: Uint8Array | AppError): void {
+  #settle(t: Run, outcome: Uint8Array | AppError): void {
     if (t.state === DONE) return
     t.state = DONE
     DeadlineSweep.release(t)
@@ -675,7 +675,7 @@ export class WorkerPool implements TaskRunner {
 
   // ---------------------------------------------------------------- cancel, timeout
 
-  #abort(t: Task, err: AppError, why: number): void {
+  #abort(t: Run, err: AppError, why: number): void {
     if (t.state === DONE) return
     const counted = err.code === 'task_timeout' ? 'timedOut' : 'canceled'
     if (t.state === QUEUED) {
@@ -684,7 +684,7 @@ export class WorkerPool implements TaskRunner {
       this.#settle(t, err)
       return
     }
-    const slot = t.slot as Slot<Task>
+    const slot = t.handle as WorkerHandle<Run>
     if (slot.req.steal(t.pos, t.id)) {
       slot.remove(t) // never started
       t.meta.counters[counted]++
@@ -745,9 +745,9 @@ export class WorkerPool implements TaskRunner {
       s.long = true
       const stolen = s.stealUnstarted()
       for (let i = stolen.length - 1; i >= 0; i--) {
-        const t = stolen[i] as Task
+        const t = stolen[i] as Run
         t.state = QUEUED
-        t.slot = undefined
+        t.handle = undefined
         this.#queue.unshift(t) // they keep their turn
       }
     }
@@ -854,7 +854,7 @@ const LANE_SCAN = 256
  * Read from the options, not as `deadline - acceptedAt`: that difference of two floats can come
  * out a hair above the timeout it was made from.
  */
-function isShort(t: Task): boolean {
+function isShort(t: Run): boolean {
   const ms = t.options?.timeoutMs
   return ms !== undefined && ms > 0 && ms <= SHORT_DEADLINE_MS
 }
