@@ -20,9 +20,11 @@
  * written behind unstarted ones (scheduler.ts `ahead`), so long jobs can never take the overflow
  * capacity, and a request waits behind at most one job.
  *
- * This module is the decision only (pure, so it is tested alone): the pool calls
- * {@link planHandoff} from a timer every {@link tickMs} while it has work or overflow workers,
- * after draining the result rings (a run whose result is waiting is not long), and applies the plan.
+ * This module is the decision only (pure, so it is tested alone): the supervisor (supervisor.ts)
+ * calls {@link planHandoff} from a timer every {@link tickMs} while the pool has work or overflow
+ * workers, after draining the result rings (a run whose result is waiting is not long), and
+ * applies the plan; the scheduler (scheduler.ts) keeps background runs off overflow workers and
+ * gives the lane only {@link isShort} runs.
  *
  * @example
  * ```ts
@@ -86,6 +88,18 @@ export const DEFAULT_LONG_RUN_MS = 50
  * pool's cancel grace (then the worker is replaced).
  */
 export const SHORT_DEADLINE_MS = 1000
+
+/**
+ * A run the short lane takes: one whose `timeoutMs` is at most {@link SHORT_DEADLINE_MS}. Read
+ * from the options, not as `deadline - acceptedAt`: that difference of two floats can come out a
+ * hair above the timeout it was made from.
+ *
+ * @example isShort({ options: { timeoutMs: 80 } }) // true
+ */
+export function isShort(run: { readonly options: { readonly timeoutMs?: number } | undefined }): boolean {
+  const ms = run.options?.timeoutMs
+  return ms !== undefined && ms > 0 && ms <= SHORT_DEADLINE_MS
+}
 
 /** How long an idle overflow worker that is not needed is kept, in case the next long run comes (ms). */
 export const LINGER_MS = 5000
