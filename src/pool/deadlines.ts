@@ -25,24 +25,24 @@
  */
 import { AppError } from '../errors.ts'
 import { WHY_CANCELED, WHY_TIMEOUT } from './protocol.ts'
-import { abortReason, DONE, QUEUED, type Task } from './task.ts'
+import { abortReason, DONE, QUEUED, type Run } from './run.ts'
 
 /** Period of the sweep: how late a young task's cancellation or deadline may be noticed. */
 export const SWEEP_MS = 2
 
 /** Cancels a task for the sweep: `why` is WHY_CANCELED or WHY_TIMEOUT (protocol.ts). */
-export type Expire = (task: Task, err: AppError, why: number) => void
+export type Expire = (task: Run, err: AppError, why: number) => void
 
 /** Watches the tasks that have a signal or a deadline; see the file comment. */
 export class DeadlineSweep {
   /** Tasks not armed yet, swept every SWEEP_MS. */
-  #watched: Task[] = []
+  #watched: Run[] = []
   #timer: ReturnType<typeof setTimeout> | undefined
 
   constructor(private readonly expire: Expire) {}
 
   /** Adds a task with a signal or a deadline (its `deadline` set first, 0 for none). */
-  watch(t: Task): void {
+  watch(t: Run): void {
     t.watch = { swept: 0, timer: undefined, killTimer: undefined, onAbort: undefined }
     this.#watched.push(t)
     if (this.#timer === undefined) {
@@ -52,7 +52,7 @@ export class DeadlineSweep {
   }
 
   /** Drops the listener and timer of a task that settled (a no-op unless the sweep armed it). */
-  static release(t: Task): void {
+  static release(t: Run): void {
     const w = t.watch
     if (w === undefined || w.swept !== 2) return
     if (w.timer !== undefined) clearTimeout(w.timer)
@@ -65,13 +65,13 @@ export class DeadlineSweep {
     const w = this.#watched
     let keep = 0
     for (let i = 0; i < w.length; i++) {
-      const t = w[i] as Task
+      const t = w[i] as Run
       if (t.state === DONE) continue
       const signal = t.options?.signal
-      const watch = t.watch as NonNullable<Task['watch']>
+      const watch = t.watch as NonNullable<Run['watch']>
       if (signal !== undefined && signal.aborted) this.expire(t, abortReason(signal), WHY_CANCELED)
       else if (t.deadline !== 0 && now >= t.deadline) this.expire(t, timeoutError(t), WHY_TIMEOUT)
-      else if (watch.swept === 0 || t.state === QUEUED || t.slot?.front() !== t) {
+      else if (watch.swept === 0 || t.state === QUEUED || t.handle?.front() !== t) {
         // Its first sweep (it may have started just now), or still waiting: polled again.
         watch.swept = 1
         w[keep++] = t
@@ -85,8 +85,8 @@ export class DeadlineSweep {
   }
 
   /** A running task outlived the sweep: react to its abort and deadline at once from now on. */
-  #arm(t: Task, signal: AbortSignal | undefined, now: number): void {
-    const w = t.watch as NonNullable<Task['watch']>
+  #arm(t: Run, signal: AbortSignal | undefined, now: number): void {
+    const w = t.watch as NonNullable<Run['watch']>
     w.swept = 2
     if (signal !== undefined) {
       w.onAbort = () => this.expire(t, abortReason(signal), WHY_CANCELED)
@@ -97,6 +97,6 @@ export class DeadlineSweep {
 }
 
 /** The error of a task whose `timeoutMs` passed. */
-export function timeoutError(t: Task): AppError {
-  return new AppError('task_timeout', `Task '${t.name}' did not finish within ${t.options?.timeoutMs ?? 0} ms`)
+export function timeoutError(t: Run): AppError {
+  return new AppError('task_timeout', `Run '${t.name}' did not finish within ${t.options?.timeoutMs ?? 0} ms`)
 }

@@ -17,24 +17,26 @@
  *   of at most {@link SHORT_DEADLINE_MS}: they cannot hold it for long, so request-sized work
  *   always has a worker, whatever runs elsewhere.
  * Background tasks (priority < 0: jobs) never run on an overflow worker, and a request is never
- * written behind unstarted ones (pool.ts `#ahead`), so long jobs can never take the overflow
+ * written behind unstarted ones (scheduler.ts `ahead`), so long jobs can never take the overflow
  * capacity, and a request waits behind at most one job.
  *
- * This module is the decision only (pure, so it is tested alone): the pool calls
- * {@link planHandoff} from a timer every {@link tickMs} while it has work or overflow workers,
- * after draining the result rings (a run whose result is waiting is not long), and applies the plan.
+ * This module is the decision only (pure, so it is tested alone): the supervisor (supervisor.ts)
+ * calls {@link planHandoff} from a timer every {@link tickMs} while the pool has work or overflow
+ * workers, after draining the result rings (a run whose result is waiting is not long), and
+ * applies the plan; the scheduler (scheduler.ts) keeps background runs off overflow workers and
+ * gives the lane only {@link isShort} runs.
  *
  * @example
  * ```ts
- * const plan = planHandoff(slots, { core: 2, maxOverflow: 2, longRunMs: 50, lingerMs: 5000 }, performance.now())
+ * const plan = planHandoff(handles, { core: 2, maxOverflow: 2, longRunMs: 50, lingerMs: 5000 }, performance.now())
  * for (const s of plan.long) markLong(s)
  * for (const i of plan.spawn) spawnOverflow(i)
  * for (const s of plan.retire) stop(s)
  * ```
  */
 
-/** What the plan reads of a worker (a `Slot` in the pool). */
-export interface HandoffSlot {
+/** What the plan reads of a worker (a `WorkerHandle` in the pool). */
+export interface HandoffWorker {
   readonly index: number
   readonly ready: boolean
   readonly dead: boolean
@@ -48,7 +50,7 @@ export interface HandoffSlot {
 
 /** Settings of {@link planHandoff}. */
 export interface HandoffOptions {
-  /** Core workers (WORKERS): slots 0 … core-1; overflow slots follow. */
+  /** Core workers (WORKERS): handles 0 … core-1; overflow workers' places follow. */
   core: number
   /** Most overflow workers at once (POOL_OVERFLOW resolved). */
   maxOverflow: number
@@ -56,15 +58,15 @@ export interface HandoffOptions {
   longRunMs: number
   /** An idle overflow worker not needed for this long (ms) is stopped. */
   lingerMs: number
-  /** Keep the short lane's slot (index core + maxOverflow): see {@link SHORT_DEADLINE_MS}. */
+  /** Keep the short lane's place (index core + maxOverflow): see {@link SHORT_DEADLINE_MS}. */
   lane: boolean
 }
 
 /** What the pool should do now. */
-export interface HandoffPlan<S extends HandoffSlot> {
+export interface HandoffPlan<S extends HandoffWorker> {
   /** Workers whose run just became long: mark them, take their waiting tasks back. */
   long: S[]
-  /** Free overflow slot indexes to start a worker in. */
+  /** Free overflow places (handle indexes) to start a worker in. */
   spawn: number[]
   /** Idle overflow workers to stop. */
   retire: S[]
@@ -86,6 +88,18 @@ export const DEFAULT_LONG_RUN_MS = 50
  * pool's cancel grace (then the worker is replaced).
  */
 export const SHORT_DEADLINE_MS = 1000
+
+/**
+ * A run the short lane takes: one whose `timeoutMs` is at most {@link SHORT_DEADLINE_MS}. Read
+ * from the options, not as `deadline - acceptedAt`: that difference of two floats can come out a
+ * hair above the timeout it was made from.
+ *
+ * @example isShort({ options: { timeoutMs: 80 } }) // true
+ */
+export function isShort(run: { readonly options: { readonly timeoutMs?: number } | undefined }): boolean {
+  const ms = run.options?.timeoutMs
+  return ms !== undefined && ms > 0 && ms <= SHORT_DEADLINE_MS
+}
 
 /** How long an idle overflow worker that is not needed is kept, in case the next long run comes (ms). */
 export const LINGER_MS = 5000
@@ -111,8 +125,8 @@ export function overflowLimit(configured: number, workers: number): number {
 }
 
 /**
- * The decision of one tick (see the module comment). `slots` is the pool's slot array: core
- * workers at 0 … core-1, overflow workers after them, then the short lane's slot when
+ * The decision of one tick (see the module comment). `handles` is the pool's handle array: core
+ * workers at 0 … core-1, overflow workers after them, then the short lane's place when
  * `o.lane` is set (index core + maxOverflow), `undefined` where none runs.
  *
  * @example
@@ -123,15 +137,15 @@ export function overflowLimit(configured: number, workers: number): number {
  * // { long: [busy], spawn: [1], retire: [] }
  * ```
  */
-export function planHandoff<S extends HandoffSlot>(slots: ReadonlyArray<S | undefined>, o: HandoffOptions, now: number): HandoffPlan<S> {
+export function planHandoff<S extends HandoffWorker>(handles: ReadonlyArray<S | undefined>, o: HandoffOptions, now: number): HandoffPlan<S> {
   const plan: HandoffPlan<S> = { long: [], spawn: [], retire: [] }
   const laneAt = o.lane ? o.core + o.maxOverflow : -1
   let longRuns = 0
   let overflow = 0
   /** Core and overflow workers (running or starting) not held by a long run. */
   let free = 0
-  for (let i = 0; i < slots.length; i++) {
-    const s = slots[i]
+  for (let i = 0; i < handles.length; i++) {
+    const s = handles[i]
     if (s === undefined || s.dead) continue
     let long = s.long
     if (!long && s.ready && s.count > 0 && now - s.frontSince >= o.longRunMs) {
@@ -147,7 +161,7 @@ export function planHandoff<S extends HandoffSlot>(slots: ReadonlyArray<S | unde
   const want = Math.min(o.maxOverflow, longRuns)
   const overflowEnd = o.core + o.maxOverflow
   for (let i = o.core; i < overflowEnd && overflow < want; i++) {
-    const s = slots[i]
+    const s = handles[i]
     if (s === undefined || s.dead) {
       plan.spawn.push(i)
       overflow++
@@ -156,7 +170,7 @@ export function planHandoff<S extends HandoffSlot>(slots: ReadonlyArray<S | unde
   }
   if (overflow > want) {
     for (let i = o.core; i < overflowEnd && overflow > want; i++) {
-      const s = slots[i]
+      const s = handles[i]
       if (s !== undefined && !s.dead && isIdleFor(s, o.lingerMs, now)) {
         plan.retire.push(s)
         overflow--
@@ -166,7 +180,7 @@ export function planHandoff<S extends HandoffSlot>(slots: ReadonlyArray<S | unde
   // The short lane: wanted only while every other worker is held by a long run (not while
   // there are none at all: before the pool starts, or while crashed ones are replaced).
   if (laneAt >= 0) {
-    const lane = slots[laneAt]
+    const lane = handles[laneAt]
     const alive = lane !== undefined && !lane.dead
     if (free === 0 && longRuns > 0 && !alive) plan.spawn.push(laneAt)
     else if (free > 0 && alive && isIdleFor(lane, o.lingerMs, now)) plan.retire.push(lane)
@@ -174,6 +188,6 @@ export function planHandoff<S extends HandoffSlot>(slots: ReadonlyArray<S | unde
   return plan
 }
 
-function isIdleFor(s: HandoffSlot, ms: number, now: number): boolean {
+function isIdleFor(s: HandoffWorker, ms: number, now: number): boolean {
   return s.ready && !s.long && s.count === 0 && now - s.frontSince >= ms
 }

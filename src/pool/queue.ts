@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const q = new TaskQueue<{ priority: number; dead: boolean }>()
+ * const q = new RunQueue<{ priority: number; dead: boolean }>()
  * q.push({ priority: 1, dead: false })
  * q.pop()
  * ```
@@ -51,7 +51,7 @@ class Fifo<T> {
 }
 
 /** A priority queue of {@link Queued} entries, FIFO within a priority. */
-export class TaskQueue<T extends Queued> {
+export class RunQueue<T extends Queued> {
   readonly #buckets = new Map<number, Fifo<T>>()
   /** Priorities with a bucket, highest first. */
   #order: number[] = []

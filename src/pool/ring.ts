@@ -3,8 +3,9 @@
  *
  * Every worker has two: a request ring (main thread writes, worker reads) and a response ring
  * (worker writes, main thread reads). A message is a 16-byte header of four Int32 words
- * `[kind, length, id, extra]` followed by its payload (UTF-8 JSON written with
- * `TextEncoder.encodeInto` straight into shared memory), padded to a multiple of 16 bytes.
+ * `[kind, length, id, aux]` (what `aux` means for each kind: protocol.ts) followed by its payload
+ * (UTF-8 JSON written with `TextEncoder.encodeInto` straight into shared memory), padded to a
+ * multiple of 16 bytes.
  *
  * Memory layout (bytes):
  * ```
@@ -52,7 +53,7 @@
  * if (r.poll()) { console.log(r.text()); r.release() }
  * ```
  */
-import { EXTRA_MASK, FLAG_SIDE, HEADER_BYTES, KIND_PAD, REQ_QUEUED, REQ_STOLEN, REQ_TAKEN, WORDS_PER_LINE } from './protocol.ts'
+import { AUX_MASK, FLAG_SIDE, HEADER_BYTES, KIND_PAD, REQ_QUEUED, REQ_STOLEN, REQ_TAKEN, WORDS_PER_LINE } from './protocol.ts'
 
 const HEAD = 0
 const TAIL = WORDS_PER_LINE
@@ -108,7 +109,8 @@ export class Ring {
   #word = 0
   kind = 0
   id = 0
-  extra = 0
+  /** Word 3 of the current message, its flag bit masked off: what it means depends on the kind (protocol.ts HEADER_BYTES). */
+  aux = 0
   length = 0
   pos = 0
   /** Byte offset of the current payload in `u8`. */
@@ -163,7 +165,7 @@ export class Ring {
    * worst case (3 bytes per UTF-16 unit) fits. Returns false when the ring is too full right now;
    * never false for a ring with nothing in flight.
    */
-  writeString(kind: number, id: number, extra: number, text: string): boolean {
+  writeString(kind: number, id: number, aux: number, text: string): boolean {
     const n = text.length
     if (n <= ASCII_FAST_MAX) {
       // Short strings are copied char by char while they are ASCII (JSON usually is): no
@@ -180,7 +182,7 @@ export class Ring {
         u8[start + i] = c
       }
       if (i === n) {
-        this.#commit(off, kind, id, extra, n, n)
+        this.#commit(off, kind, id, aux, n, n)
         return true
       }
       // Not ASCII: abandon the space. If #alloc padded to the end, the pad stays before the
@@ -192,7 +194,7 @@ export class Ring {
       if (off >= 0) {
         const start = RING_DATA_OFFSET + off + HEADER_BYTES
         const { written } = encoder.encodeInto(text, this.u8.subarray(start, start + worst))
-        this.#commit(off, kind, id, extra, written, written)
+        this.#commit(off, kind, id, aux, written, written)
         return true
       }
     }
@@ -200,13 +202,13 @@ export class Ring {
     // Reusing it (instead of TextEncoder.encode per message) saves one allocation per large message.
     if (this.#scratch.length < worst) this.#scratch = new Uint8Array(Math.max(worst, this.#scratch.length * 2))
     const { written } = encoder.encodeInto(text, this.#scratch)
-    const ok = this.writeBytes(kind, id, extra, this.#scratch.subarray(0, written))
+    const ok = this.writeBytes(kind, id, aux, this.#scratch.subarray(0, written))
     if (this.#scratch.length > 1 << 20) this.#scratch = new Uint8Array(4096)
     return ok
   }
 
   /** Writes a message with `bytes` as payload (copied). Returns false when the ring is too full now. */
-  writeBytes(kind: number, id: number, extra: number, bytes: Uint8Array): boolean {
+  writeBytes(kind: number, id: number, aux: number, bytes: Uint8Array): boolean {
     const n = bytes.length
     if (n > this.maxInline) {
       const side = this.#side
@@ -214,13 +216,13 @@ export class Ring {
       const off = this.#alloc(HEADER_BYTES)
       if (off < 0) return false
       side.send(bytes.slice())
-      this.#commit(off, kind, id, extra | FLAG_SIDE, n, 0)
+      this.#commit(off, kind, id, aux | FLAG_SIDE, n, 0)
       return true
     }
     const off = this.#alloc(align16(HEADER_BYTES + n))
     if (off < 0) return false
     this.u8.set(bytes, RING_DATA_OFFSET + off + HEADER_BYTES)
-    this.#commit(off, kind, id, extra, n, n)
+    this.#commit(off, kind, id, aux, n, n)
     return true
   }
 
@@ -251,12 +253,12 @@ export class Ring {
     return 0
   }
 
-  #commit(off: number, kind: number, id: number, extra: number, length: number, inline: number): void {
+  #commit(off: number, kind: number, id: number, aux: number, length: number, inline: number): void {
     const i32 = this.i32
     const w = (RING_DATA_OFFSET + off) >> 2
     i32[w + 1] = length
     i32[w + 2] = id
-    i32[w + 3] = extra
+    i32[w + 3] = aux
     i32[w] = kind
     this.lastPos = this.#tail
     this.#tail = (this.#tail + align16(HEADER_BYTES + inline)) | 0
@@ -274,7 +276,7 @@ export class Ring {
   // ---------------------------------------------------------------- reader
 
   /**
-   * Loads the next message into `kind`, `id`, `extra`, `length`, `pos`; false when empty.
+   * Loads the next message into `kind`, `id`, `aux`, `length`, `pos`; false when empty.
    * Padding is skipped here. Call {@link release} (or {@link skip}) before the next poll.
    */
   poll(): boolean {
@@ -295,11 +297,11 @@ export class Ring {
       this.kind = kind
       this.length = i32[w + 1] as number
       this.id = i32[w + 2] as number
-      const extra = i32[w + 3] as number
-      this.extra = extra & EXTRA_MASK
+      const aux = i32[w + 3] as number
+      this.aux = aux & AUX_MASK
       this.pos = this.#head
       this.payloadOffset = RING_DATA_OFFSET + off + HEADER_BYTES
-      const inline = (extra & FLAG_SIDE) !== 0 ? 0 : this.length
+      const inline = (aux & FLAG_SIDE) !== 0 ? 0 : this.length
       this.#next = (this.#head + align16(HEADER_BYTES + inline)) | 0
       return true
     }

@@ -76,7 +76,7 @@ export interface PoolOptions {
    * enough that 1000 tasks in flight go straight into the rings, without a trip through the main
    * queue (pipelined echo +22 % with 1 worker and +32 % with 2 against 128; bench/pool, A/B in
    * docs/pool-tuning-log.md). It does not change back-pressure: `queueLimit` counts tasks waiting in the
-   * rings too. Priorities and cancellation hold whatever the window (stealing, see #preempt).
+   * rings too. Priorities and cancellation hold whatever the window (stealing: scheduler.ts `preempt`).
    */
   window?: number
   /** Bytes of each request and response ring (a power of two). Default 256 KiB. */

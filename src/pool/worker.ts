@@ -18,37 +18,17 @@
  */
 // First: keeps this thread's start-up code, module bodies included, out of the JIT.
 import { endStartupJit } from '../startup-jit.ts'
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads'
 import { AppError } from '../errors.ts'
 import { createExecutor } from '../tasks/execute.ts'
 import { TASKS } from '../tasks/registry.ts'
 import type { TaskContext, TaskDefinition } from '../tasks/types.ts'
 import {
-  BELL_RING, BELL_SLEEPING, CTL_CANCEL, CTL_CANCEL_WHY, CTL_STOP, EXTRA_MASK, REQ_QUEUED,
-  RES_ERR, RES_OK, RES_PROGRESS, WHY_TIMEOUT,
+  AUX_MASK, BELL_RING, BELL_SLEEPING, CTL_CANCEL, CTL_CANCEL_WHY, CTL_STOP, REQ_QUEUED,
+  RES_ERR, RES_OK, RES_PROGRESS, WHY_TIMEOUT, type WorkerEvent, type WorkerInit,
 } from './protocol.ts'
 import { lowerThreadPriority } from './nice.ts'
 import { Ring, type SideChannel } from './ring.ts'
-
-/** What the pool hands a worker at start (workerData). */
-export interface WorkerInit {
-  req: SharedArrayBuffer
-  res: SharedArrayBuffer
-  ctl: SharedArrayBuffer
-  bell: SharedArrayBuffer
-  port: MessagePort
-  /** Module URL exporting `TASKS` to load besides the registry (tests). */
-  extraTasks?: string
-  /** Upper bound of the adaptive spin (Atomics.load iterations before parking). */
-  spinMax: number
-  /** Where to ring the doorbell with a postMessage (message mode); absent: Atomics.notify. */
-  bellPort?: MessagePort
-  /** Nice value this thread sets for itself (0: leave it); see nice.ts. */
-  nice?: number
-}
-
-/** What a worker posts on parentPort: `ready` once (results use the ring, the doorbell its own port). */
-export type WorkerEvent = { t: 'ready'; catalog: ReturnType<ReturnType<typeof createExecutor>['catalog']> }
 
 const SPIN_MIN = 64
 const IDLE_WAIT_MS = 1000
@@ -152,8 +132,8 @@ function ringBell(): void {
   }
 }
 
-function write(kind: number, id: number, extra: number, text: string): void {
-  while (!res.writeString(kind, id, extra, text)) {
+function write(kind: number, id: number, aux: number, text: string): void {
+  while (!res.writeString(kind, id, aux, text)) {
     // Ring full: the main thread drains it asynchronously; make sure it is awake, then wait.
     ringBell()
     res.waitForSpace(1)
@@ -173,7 +153,7 @@ let lastEnd = 0
 function elapsedUs(t0: number): number {
   const now = performance.now()
   lastEnd = now
-  return Math.min(EXTRA_MASK, Math.round((now - t0) * 1000))
+  return Math.min(AUX_MASK, Math.round((now - t0) * 1000))
 }
 
 function finishOk(id: number, value: unknown, t0: number): void {
@@ -261,7 +241,7 @@ while (Atomics.load(ctl, CTL_STOP) === 0) {
     continue
   }
   const id = req.id
-  const index = req.extra
+  const index = req.aux // a request's aux: the task's catalogue index (protocol.ts)
   let input: string
   try {
     input = req.text()

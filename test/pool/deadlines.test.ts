@@ -2,13 +2,13 @@ import { describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
 import { DeadlineSweep, SWEEP_MS } from '../../src/pool/deadlines.ts'
 import { WHY_CANCELED, WHY_TIMEOUT } from '../../src/pool/protocol.ts'
-import type { Slot } from '../../src/pool/slot.ts'
+import type { WorkerHandle } from '../../src/pool/worker-handle.ts'
 import { TaskCounters } from '../../src/pool/stats.ts'
-import { DONE, IN_WORKER, Task } from '../../src/pool/task.ts'
+import { DONE, IN_WORKER, Run } from '../../src/pool/run.ts'
 import type { RunOptions } from '../../src/pool/types.ts'
 
-function task(options: RunOptions, deadlineInMs = 0): Task {
-  const t = new Task(1, { name: 'echo', idx: 0, counters: new TaskCounters() }, '{}', options, 0)
+function task(options: RunOptions, deadlineInMs = 0): Run {
+  const t = new Run(1, { name: 'echo', idx: 0, counters: new TaskCounters() }, '{}', options, 0)
   t.promise.catch(() => {})
   if (deadlineInMs > 0) t.deadline = performance.now() + deadlineInMs
   return t
@@ -20,9 +20,9 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 /** Makes `t` the running task of a fake worker. */
-function running(t: Task): void {
+function running(t: Run): void {
   t.state = IN_WORKER
-  t.slot = { front: () => t } as unknown as Slot<Task>
+  t.handle = { front: () => t } as unknown as WorkerHandle<Run>
 }
 
 describe('DeadlineSweep', () => {
@@ -45,7 +45,7 @@ describe('DeadlineSweep', () => {
   })
 
   /** A running task with a signal and a deadline `ms` away, watched until the sweep armed it. */
-  async function armed(ms: number): Promise<{ t: Task; ac: AbortController; expired: string[] }> {
+  async function armed(ms: number): Promise<{ t: Run; ac: AbortController; expired: string[] }> {
     const expired: string[] = []
     const sweep = new DeadlineSweep((_t, err) => expired.push(err.code))
     const ac = new AbortController()
@@ -76,7 +76,7 @@ describe('DeadlineSweep', () => {
     const sweep = new DeadlineSweep((_t, err) => expired.push(err.code))
     const waiting = task({ signal: new AbortController().signal })
     waiting.state = IN_WORKER
-    waiting.slot = { front: () => undefined } as unknown as Slot<Task> // another task runs first
+    waiting.handle = { front: () => undefined } as unknown as WorkerHandle<Run> // another task runs first
     const settled = task({ signal: new AbortController().signal })
     settled.state = DONE
     sweep.watch(waiting)

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
-import { overflowLimit, planHandoff, tickMs, type HandoffSlot } from '../../src/pool/handoff.ts'
+import { overflowLimit, planHandoff, tickMs, type HandoffWorker } from '../../src/pool/handoff.ts'
 import { WorkerPool } from '../../src/pool/pool.ts'
 import type { PoolOptions } from '../../src/pool/types.ts'
 
@@ -39,8 +39,8 @@ async function timed(p: Promise<unknown>): Promise<number> {
   return performance.now() - t0
 }
 
-type S = HandoffSlot & { index: number }
-const slot = (index: number, o: Partial<HandoffSlot> = {}): S => ({ index, ready: true, dead: false, long: false, count: 0, frontSince: 0, ...o })
+type S = HandoffWorker & { index: number }
+const slot = (index: number, o: Partial<HandoffWorker> = {}): S => ({ index, ready: true, dead: false, long: false, count: 0, frontSince: 0, ...o })
 const OPTS = { core: 2, maxOverflow: 2, longRunMs: 50, lingerMs: 1000, lane: false }
 
 describe('planHandoff (the decision alone)', () => {

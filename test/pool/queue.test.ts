@@ -1,11 +1,11 @@
 import { expect, test } from 'bun:test'
-import { TaskQueue } from '../../src/pool/queue.ts'
+import { RunQueue } from '../../src/pool/queue.ts'
 
 interface E { priority: number; dead: boolean; name: string }
 const e = (name: string, priority = 0): E => ({ name, priority, dead: false })
 
 test('pops the highest priority first and FIFO within a priority', () => {
-  const q = new TaskQueue<E>()
+  const q = new RunQueue<E>()
   for (const x of [e('a'), e('b', 2), e('c'), e('d', -1), e('f', 2), e('g', 5)]) q.push(x)
   const out: string[] = []
   for (let x = q.pop(); x; x = q.pop()) out.push(x.name)
@@ -14,7 +14,7 @@ test('pops the highest priority first and FIFO within a priority', () => {
 })
 
 test('canceled entries are skipped and not counted; unshift puts an entry back at the front', () => {
-  const q = new TaskQueue<E>()
+  const q = new RunQueue<E>()
   const items = [e('a'), e('b'), e('c')]
   items.forEach((x) => q.push(x))
   q.cancel(items[0] as E)
@@ -28,7 +28,7 @@ test('canceled entries are skipped and not counted; unshift puts an entry back a
 })
 
 test('stays correct over many interleaved operations (checked against a sorted model)', () => {
-  const q = new TaskQueue<E & { seq: number }>()
+  const q = new RunQueue<E & { seq: number }>()
   const model: Array<E & { seq: number }> = []
   let seq = 0
   let x = 12345
@@ -52,7 +52,7 @@ test('stays correct over many interleaved operations (checked against a sorted m
 })
 
 test('takeFirst picks the first matching live entry in pop order, within a bounded look, and keeps the rest in order', () => {
-  const q = new TaskQueue<E>()
+  const q = new RunQueue<E>()
   const items = [e('long1'), e('long2'), e('short1'), e('long3'), e('short2'), e('bg', -1)]
   items.forEach((x) => q.push(x))
   q.push(e('high', 3))

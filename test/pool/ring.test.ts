@@ -20,9 +20,9 @@ function payload(seed: number, n: number): Uint8Array {
   return b
 }
 
-function readOne(r: Ring): { id: number; extra: number; bytes: Uint8Array } {
+function readOne(r: Ring): { id: number; aux: number; bytes: Uint8Array } {
   expect(r.poll()).toBe(true)
-  const out = { id: r.id, extra: r.extra, bytes: r.bytes() }
+  const out = { id: r.id, aux: r.aux, bytes: r.bytes() }
   r.release()
   return out
 }
@@ -64,7 +64,7 @@ describe('ring', () => {
     expect(r.poll()).toBe(false)
     expect(w.writeBytes(REQ_QUEUED, 42, 7, payload(1, 10))).toBe(true)
     const m = readOne(r)
-    expect(m).toEqual({ id: 42, extra: 7, bytes: payload(1, 10) })
+    expect(m).toEqual({ id: 42, aux: 7, bytes: payload(1, 10) })
     expect(r.poll()).toBe(false)
     expect(w.drained()).toBe(true)
   })
@@ -113,7 +113,7 @@ describe('ring', () => {
     expect(w.writeBytes(REQ_QUEUED, 99, 0, new Uint8Array(0))).toBe(false)
     expect(readOne(r).id).toBe(0)
     expect(w.writeBytes(REQ_QUEUED, n, 0, payload(n, 40))).toBe(true)
-    for (let i = 1; i <= n; i++) expect(readOne(r)).toEqual({ id: i, extra: 0, bytes: payload(i, 40) })
+    for (let i = 1; i <= n; i++) expect(readOne(r)).toEqual({ id: i, aux: 0, bytes: payload(i, 40) })
     expect(r.poll()).toBe(false)
   })
 
@@ -123,7 +123,7 @@ describe('ring', () => {
     for (let i = 0; i < 3; i++) expect(w.writeBytes(REQ_QUEUED, i, 0, payload(i, 48))).toBe(true)
     for (let i = 0; i < 3; i++) readOne(r)
     expect(w.writeBytes(REQ_QUEUED, 10, 0, payload(10, 60))).toBe(true) // 80 bytes: pad 64 + 80 at 0
-    expect(readOne(r)).toEqual({ id: 10, extra: 0, bytes: payload(10, 60) })
+    expect(readOne(r)).toEqual({ id: 10, aux: 0, bytes: payload(10, 60) })
   })
 
   test('payloads larger than the ring take the side path, in order with inline ones', () => {
@@ -131,7 +131,7 @@ describe('ring', () => {
     const sizes = [10, 1000, 0, 64, 65, 5000, 3]
     sizes.forEach((n, i) => expect(w.writeBytes(REQ_QUEUED, i, 0, payload(i, n))).toBe(true))
     expect(side.queue.length).toBe(3) // above maxInline (64): 1000, 65, 5000
-    sizes.forEach((n, i) => expect(readOne(r)).toEqual({ id: i, extra: 0, bytes: payload(i, n) }))
+    sizes.forEach((n, i) => expect(readOne(r)).toEqual({ id: i, aux: 0, bytes: payload(i, n) }))
     expect(w.writeString(REQ_QUEUED, 9, 0, 'z'.repeat(10_000))).toBe(true)
     expect(r.poll()).toBe(true)
     expect(r.text()).toBe('z'.repeat(10_000))
@@ -166,7 +166,7 @@ describe('ring', () => {
     w.writeBytes(REQ_QUEUED, 2, 0, payload(2, 3000))
     expect(r.poll()).toBe(true)
     r.skip()
-    expect(readOne(r)).toEqual({ id: 2, extra: 0, bytes: payload(2, 3000) })
+    expect(readOne(r)).toEqual({ id: 2, aux: 0, bytes: payload(2, 3000) })
     expect(side.queue.length).toBe(0)
   })
 

@@ -1,16 +1,17 @@
 /**
- * One run as the pool tracks it: queue entry, ring entry and promise in one object (one
- * allocation per run on the hot path), plus how failures that crossed from a worker become
- * `AppError`s again.
+ * One run as the pool tracks it: one call of `WorkerPool.run()`, that is one execution of a task
+ * (a `TaskDefinition` of src/tasks/) on one input. Queue entry, ring entry and promise in one
+ * object (one allocation per run on the hot path), plus how failures that crossed from a worker
+ * become `AppError`s again.
  *
  * @example
  * ```ts
- * const t = new Task(1, { name: 'echo', idx: 0, counters: new TaskCounters() }, '{}', undefined, 0)
- * t.resolve(new Uint8Array())
+ * const run = new Run(1, { name: 'echo', idx: 0, counters: new TaskCounters() }, '{}', undefined, 0)
+ * run.resolve(new Uint8Array())
  * ```
  */
 import { AppError, isErrorCode } from '../errors.ts'
-import type { Slot } from './slot.ts'
+import type { WorkerHandle } from './worker-handle.ts'
 import type { TaskCounters } from './stats.ts'
 import type { RunOptions } from './types.ts'
 
@@ -30,8 +31,8 @@ export interface TaskMeta {
 }
 
 /**
- * What only a task with a signal or deadline needs (pool.ts #sweep): kept off {@link Task} so the
- * record every run allocates stays small.
+ * What only a run with a signal or deadline needs (the deadline sweep, deadlines.ts, and the
+ * supervisor's kill timer): kept off {@link Run} so the record every run allocates stays small.
  */
 export interface Watch {
   /** Deadline sweeps it has been through: 0, 1, or 2 = armed with a precise timer and an abort listener. */
@@ -41,9 +42,9 @@ export interface Watch {
   onAbort: (() => void) | undefined
 }
 
-// The executor every Task's promise shares: it hands the resolving functions over through these
-// two slots, read right after `new Promise` returns. A closure per task cost one more allocation
-// (~13 ns per run in a micro-benchmark; the task record was a third of the main thread in the
+// The executor every Run's promise shares: it hands the resolving functions over through these
+// two variables, read right after `new Promise` returns. A closure per run cost one more allocation
+// (~13 ns per run in a micro-benchmark; the run record was a third of the main thread in the
 // pipelined echo profile, bench/pool "echo/s").
 let nextResolve: ((bytes: Uint8Array) => void) | undefined
 let nextReject: ((err: AppError) => void) | undefined
@@ -58,7 +59,7 @@ function capture(resolve: (bytes: Uint8Array) => void, reject: (err: AppError) =
  * took 49 ns to allocate with 1000 alive, eleven 26 ns (micro-benchmark), and the record is made
  * once per run.
  */
-export class Task {
+export class Run {
   pos = 0
   dead = false
   state = QUEUED
@@ -66,7 +67,8 @@ export class Task {
   acceptedAt = 0
   /** Absolute deadline (ms, performance.now); 0: none. */
   deadline = 0
-  slot: Slot<Task> | undefined = undefined
+  /** The worker holding it while IN_WORKER; undefined while QUEUED. */
+  handle: WorkerHandle<Run> | undefined = undefined
   watch: Watch | undefined = undefined
   readonly resolve: (bytes: Uint8Array) => void
   readonly reject: (err: AppError) => void

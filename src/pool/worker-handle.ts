@@ -1,23 +1,23 @@
 /**
- * One worker as the pool sees it: its thread, its two rings, its control block, and the tasks it
- * holds in dispatch order (the ones still in its request ring, the running one, and finished ones
- * whose result the main thread has not read yet).
+ * One worker as the pool sees it, its handle: its thread, its two rings, its control block, and
+ * the runs it holds in dispatch order (the ones still in its request ring, the running one, and
+ * finished ones whose result the main thread has not read yet).
  *
  * Responses come back in dispatch order (a worker runs one task at a time, in ring order, and
- * skips stolen ones, which are removed here when stolen), so matching a response to its task is a
+ * skips stolen ones, which are removed here when stolen), so matching a response to its run is a
  * look at the front of a deque rather than a Map lookup per message.
  *
  * @example
  * ```ts
- * slot.push(task)          // after writing it into slot.req
- * const t = slot.shift(id) // when its response arrives
+ * handle.push(run)              // after writing it into handle.req
+ * const done = handle.shift(id) // when its response arrives
  * ```
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
 import { AppError } from '../errors.ts'
 import { CTL_WORDS } from './protocol.ts'
 import { Ring, type SideChannel } from './ring.ts'
-import type { WorkerInit } from './worker.ts'
+import type { WorkerInit } from './protocol.ts'
 
 /** Where the worker entrypoint is, under `bun run`/`bun test` and inside a compiled binary. */
 function workerUrl(): URL {
@@ -29,7 +29,7 @@ function workerUrl(): URL {
     : new URL('./worker.ts', import.meta.url)
 }
 
-/** What {@link Slot.spawn} needs. */
+/** What {@link WorkerHandle.spawn} needs. */
 export interface SpawnOptions {
   ringBytes: number
   spinMax: number
@@ -47,17 +47,20 @@ export interface SpawnOptions {
   nice?: number
 }
 
-/** What a slot needs of a task. */
-export interface SlotTask {
+/** What a handle needs of a run it holds. */
+export interface HeldRun {
   id: number
   /** Position of its request in the ring (for stealing it back). */
   pos: number
-  /** Below 0: a background task (a job), counted in {@link Slot.background}. */
+  /** Below 0: a background run (a job's), counted in {@link WorkerHandle.background}. */
   priority: number
 }
 
-/** A worker thread and its shared memory. */
-export class Slot<T extends SlotTask> {
+/**
+ * A worker thread and its shared memory. `index` is its place in the pool's handle array: core
+ * workers first, then overflow workers, then the short lane (handoff.ts).
+ */
+export class WorkerHandle<T extends HeldRun> {
   ready = false
   dead = false
   /** Microseconds spent running tasks (reported by the worker per result). */
@@ -70,7 +73,7 @@ export class Slot<T extends SlotTask> {
   frontSince = performance.now()
   /** Its current run passed POOL_LONG_RUN: it takes no new task until that run ends (handoff.ts). */
   long = false
-  /** Background tasks (priority < 0) it holds: none on an overflow worker (pool.ts). */
+  /** Background runs (priority < 0) it holds: none on an overflow worker (scheduler.ts). */
   background = 0
   #items: T[] = []
   #head = 0
@@ -90,7 +93,7 @@ export class Slot<T extends SlotTask> {
    * Starts a worker with fresh rings, control block and side-channel port. Returns at once; the
    * worker reports `ready` by message when its tasks are loaded.
    */
-  static spawn<T extends SlotTask>(index: number, o: SpawnOptions): Slot<T> {
+  static spawn<T extends HeldRun>(index: number, o: SpawnOptions): WorkerHandle<T> {
     const reqSab = Ring.allocate(o.ringBytes)
     const resSab = Ring.allocate(o.ringBytes)
     const ctlSab = new SharedArrayBuffer(CTL_WORDS * 4)
@@ -121,7 +124,7 @@ export class Slot<T extends SlotTask> {
     // Workers never keep the process alive by themselves; outstanding tasks do (the pool's watchdog).
     worker.unref()
     port1.unref()
-    return new Slot<T>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1, bellPort)
+    return new WorkerHandle<T>(index, worker, new Ring(reqSab, side), new Ring(resSab, side), new Int32Array(ctlSab), port1, bellPort)
   }
 
   /** Closes the main thread's ends of the side-channel and doorbell ports (the worker is gone). */
@@ -130,7 +133,7 @@ export class Slot<T extends SlotTask> {
     this.bellPort?.close()
   }
 
-  /** Tasks held by this worker. */
+  /** Runs held by this worker. */
   get count(): number {
     return this.#items.length - this.#head
   }
@@ -140,12 +143,12 @@ export class Slot<T extends SlotTask> {
     if (task.priority < 0) this.background++
   }
 
-  /** The oldest task (the running one, if any). */
+  /** The oldest run (the running one, if any). */
   front(): T | undefined {
     return this.#items[this.#head]
   }
 
-  /** Removes and returns the task whose response arrived (normally the front). */
+  /** Removes and returns the run whose response arrived (normally the front). */
   shift(id: number): T | undefined {
     const front = this.#items[this.#head]
     if (front !== undefined && front.id === id) {
@@ -171,7 +174,7 @@ export class Slot<T extends SlotTask> {
     return undefined
   }
 
-  /** Removes a task wherever it is (a canceled one that was stolen back). */
+  /** Removes a run wherever it is (a canceled one that was stolen back). */
   remove(task: T): void {
     const i = this.#items.indexOf(task, this.#head)
     if (i < 0) return
@@ -180,7 +183,7 @@ export class Slot<T extends SlotTask> {
   }
 
   /**
-   * Steals back the tasks the worker has not claimed yet (at most `max`), newest first, stopping
+   * Steals back the runs the worker has not claimed yet (at most `max`), newest first, stopping
    * at the first one it already took (everything older is taken too: it claims in order).
    * Returns them oldest first.
    */
@@ -196,7 +199,7 @@ export class Slot<T extends SlotTask> {
     return out.reverse()
   }
 
-  /** Removes and returns every task still held (when the worker died). */
+  /** Removes and returns every run still held (when the worker died). */
   takeAll(): T[] {
     const out = this.#items.slice(this.#head)
     this.#items = []
