@@ -102,7 +102,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'POOL_OVERFLOW', key: 'poolOverflow', kind: 'int', def: '-1', min: -1, max: 256, help: 'Most overflow workers started while tasks run past POOL_LONG_RUN (-1: as many as WORKERS; 0: none)' },
   { env: 'DATA_DIR', key: 'dataDir', kind: 'path', def: './data', help: 'Directory for the SQLite databases' },
   { env: 'FILES_DIR', key: 'filesDir', kind: 'path', def: './public', help: 'Directory served under /files/' },
-  { env: 'MAX_BODY_SIZE', key: 'maxBodySize', kind: 'bytes', def: '1mb', min: 1024, help: 'Largest request body accepted (413 above), e.g. 1mb, 512kb' },
+  { env: 'MAX_BODY_SIZE', key: 'maxBodySize', kind: 'bytes', def: '256kb', min: 1024, help: 'Largest request body accepted (413 above), e.g. 1mb, 512kb' },
   { env: 'RATE_LIMIT_RPS', key: 'rateLimitRps', kind: 'int', def: '1000', min: 0, help: 'Token-bucket refill per client per second (0 disables rate limiting)' },
   { env: 'RATE_LIMIT_BURST', key: 'rateLimitBurst', kind: 'int', def: '2000', min: 1, help: 'Token-bucket size per client' },
   { env: 'TRUST_PROXY', key: 'trustProxy', kind: 'bool', def: 'false', help: 'Take the client address from X-Forwarded-For' },

@@ -4,7 +4,7 @@
  *
  * Why: the data tasks accept 8 MiB payloads (`MAX_PAYLOAD_BYTES`), a bound that matters for
  * inputs that never cross HTTP (a pipeline stage's input is the previous stage's result), but a
- * client's input always arrives in a body of at most `MAX_BODY_SIZE` (1 MiB by default). A
+ * client's input always arrives in a body of at most `MAX_BODY_SIZE` (256 KiB by default). A
  * catalogue saying `maxLength: 8388608` promised clients what the server answers with a 413.
  * `GET /tasks` reports these clamped schemas, so what it says is what a client can send; the
  * workers keep checking their own bounds.

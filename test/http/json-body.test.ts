@@ -21,7 +21,8 @@ let t0: TestDeps
 let app: ReturnType<typeof createApp>
 
 beforeAll(async () => {
-  t0 = await testDeps({ rateLimitRps: 0 })
+  // MAX_BODY_SIZE=1mb (four times the default): the bounds must hold at a raised limit too.
+  t0 = await testDeps({ rateLimitRps: 0, maxBodySize: 1024 * 1024 })
   app = createApp(t0.deps)
 })
 afterAll(() => t0.close())
