@@ -1,7 +1,7 @@
 /**
  * Compression stage: JSON answers, `/metrics` and `/swagger/json` compressed per the client's
  * `Accept-Encoding` (./negotiate.ts) with Bun's built-in codecs: zstd (`Bun.zstdCompressSync`),
- * brotli (`node:zlib`, native in Bun) and gzip (`Bun.gzipSync`). No package: Bun ships all three,
+ * brotli (`node:zlib`, native in Bun, loaded on first use) and gzip (`Bun.gzipSync`). No package: Bun ships all three,
  * synchronous and native, and the answers compressed here are small and already in memory.
  *
  * Levels (bench/compression, table in bench/README.md#compression): zstd 3, brotli 4, gzip 6.
@@ -30,7 +30,7 @@
  * createFront(app, [...stages, compression()], options) // last: its after runs first
  * ```
  */
-import { brotliCompressSync, constants } from 'node:zlib'
+import type * as Zlib from 'node:zlib'
 import type { Stage } from '../front/index.ts'
 import { negotiate, type Coding } from './negotiate.ts'
 
@@ -46,6 +46,15 @@ export const MAX_SIZE = 8 << 20
 /** The levels chosen from bench/compression (bench/README.md#compression). */
 export const LEVELS = { zstd: 3, br: 4, gzip: 6 } as const
 
+// node:zlib is loaded on the first brotli answer, not at start: importing it costs the compiled
+// binary ~9 ms of start-up (docs/operations.md#startup-time-and-memory). zstd and gzip are Bun's.
+let zlib: typeof Zlib | undefined
+const brotli = (body: Uint8Array<ArrayBuffer>): Uint8Array => {
+  zlib ??= require('node:zlib') as typeof Zlib
+  const { constants } = zlib
+  return zlib.brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: LEVELS.br, [constants.BROTLI_PARAM_SIZE_HINT]: body.byteLength } })
+}
+
 /**
  * `body` encoded with `coding` at the level of {@link LEVELS}.
  *
@@ -54,7 +63,7 @@ export const LEVELS = { zstd: 3, br: 4, gzip: 6 } as const
 export function encode(coding: Coding, body: Uint8Array<ArrayBuffer>): Uint8Array {
   switch (coding) {
     case 'zstd': return Bun.zstdCompressSync(body, { level: LEVELS.zstd })
-    case 'br': return brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: LEVELS.br, [constants.BROTLI_PARAM_SIZE_HINT]: body.byteLength } })
+    case 'br': return brotli(body)
     case 'gzip': return Bun.gzipSync(body, { level: LEVELS.gzip })
   }
 }
