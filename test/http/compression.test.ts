@@ -59,6 +59,7 @@ describe('the real app compresses its large answers per Accept-Encoding', () => 
       expect(plain.res.headers.get('content-encoding')).toBeNull()
       expect(packed.res.headers.get('content-encoding')).toBe(coding)
       expect(packed.res.headers.get('vary')).toContain('Accept-Encoding')
+      expect(Number(packed.res.headers.get('content-length'))).toBeLessThan(Number(plain.res.headers.get('content-length')) / 3)
       expect(JSON.parse(packed.text)).toEqual(JSON.parse(plain.text))
       const metrics = await get(base, '/metrics', coding)
       expect(metrics.res.headers.get('content-encoding')).toBe(coding)

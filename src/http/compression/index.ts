@@ -120,9 +120,11 @@ export function compression(): Stage {
       }
       const bytes = read as Uint8Array<ArrayBuffer>
       if (bytes.byteLength > MAX_SIZE || (identityAllowed && bytes.byteLength < MIN_SIZE)) return new Response(bytes, response)
-      const out = new Response(encode(coding, bytes), response)
+      const encoded = encode(coding, bytes)
+      const out = new Response(encoded, response)
       out.headers.set('content-encoding', coding)
-      out.headers.delete('content-length')
+      // The encoded length, set here so the stages after this one (the access log's bytesOut) see it.
+      out.headers.set('content-length', String(encoded.byteLength))
       const etag = out.headers.get('etag')
       if (etag !== null && !etag.startsWith('W/')) out.headers.set('etag', `W/${etag}`)
       return out
