@@ -108,7 +108,7 @@ const ListQuerySchema = t.Object({
   task: t.Optional(t.String({ maxLength: 100 })),
   // A digit pattern, not t.Numeric: Numeric lets 1.5 through, and SQLite refuses a fractional
   // LIMIT with a datatype mismatch (a 500). Same shape as GET /users' limit.
-  limit: t.Optional(t.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: 'Page size, 1-1000 (default 50)', examples: ['50'] })),
+  limit: t.Optional(t.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: 'Page size, 1-1000 (default 50)', examples: ['50'], 'x-message': 'limit must be an integer from 1 to 1000' })),
   cursor: t.Optional(t.String({ description: 'nextCursor of the previous page' })),
 })
 

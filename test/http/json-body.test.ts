@@ -174,6 +174,19 @@ describe('readable errors over real HTTP', () => {
     expect(JSON.stringify(body)).not.toContain("'string'")
   })
 
+  test('a digit pattern is worded, not shown as its regex', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['/users?limit=abc', '/limit', 'limit must be an integer from 1 to 100'],
+      ['/jobs?limit=0', '/limit', 'limit must be an integer from 1 to 1000'],
+      ['/users/abc', '/id', 'id must be a positive integer'],
+    ]
+    for (const [url, path, message] of cases) {
+      const { status, body } = await send('GET', url)
+      expect({ url, status, details: body.error.details }).toEqual({ url, status: 422, details: [{ path, message }] })
+      expect(body.error.message).not.toContain('^')
+    }
+  })
+
   test('every JSON body route refuses an unknown field with 422 naming it (a typo is never dropped silently)', async () => {
     const cases: Array<[string, Record<string, unknown>, string]> = [
       ['/users', { name: 'Ada', email: 'ada@example.com', emial: 'x' }, '/emial'],

@@ -74,6 +74,10 @@ const fieldOf = (path: string): string => path.replace(/^\//, '').replaceAll('~1
 function messageOf(e: ValueErrorLike): string {
   // An enum names every allowed value once, as a sentence (not TypeBox's "Expected 'a' or 'b'",
   // which is cut after four variants here, nor Elysia's "should be one of: 'string', 'string'").
+  // A schema may word its own failure (`x-message`, an OpenAPI extension: documented with the
+  // schema, ignored by validators): a digit pattern says "an integer from 1 to 100", not its regex.
+  const custom = e.schema !== null && typeof e.schema === 'object' ? (e.schema as Record<string, unknown>)['x-message'] : undefined
+  if (typeof custom === 'string') return custom
   const values = enumValues(e.schema)
   if (values !== undefined) return `${fieldOf(e.path ?? '')} must be one of ${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`
   const fallback = e.message || 'invalid'
