@@ -9,13 +9,14 @@
  *
  * @example
  * ```sh
- * bun bench/compression/index.ts            # ~20 s
+ * bun bench/compression/index.ts            # ~20 s, writes bench/results/compression.md
  * ROUNDS=20 bun bench/compression/index.ts  # quick look
  * ```
  */
 import { brotliCompressSync, constants } from 'node:zlib'
 import { createApp } from '../../src/app.ts'
 import { testDeps } from '../../test/support/deps.ts'
+import { writeResult } from '../lib/report.ts'
 import { upperMedian as median } from '../lib/stats.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 60)
@@ -65,5 +66,4 @@ for (const [name, fn] of codecs) {
   }
   lines.push(`| ${name} | ${cells.join(' | ')} |`)
 }
-console.log(`bun ${Bun.version}, ${new Date().toISOString()}, median of ${ROUNDS}\n`)
-console.log(lines.join('\n'))
+writeResult('compression', `bun ${Bun.version}, ${new Date().toISOString()}, median of ${ROUNDS}\n\n${lines.join('\n')}\n`)
