@@ -24,6 +24,7 @@ import { rateLimit } from './http/rate-limit/index.ts'
 import { auth } from './http/auth/index.ts'
 import { deadline } from './http/deadline/index.ts'
 import { circuitBreaker } from './http/circuit-breaker/index.ts'
+import { compression } from './http/compression/index.ts'
 import { openapiDocs } from './routes/docs/index.ts'
 import { healthRoutes } from './routes/health.ts'
 import { bodyLimit, declaredBodyLimit } from './http/body-limit/index.ts'
@@ -98,7 +99,7 @@ export interface HighperfApp {
  * runs last and sees every outcome; then the guards, cheapest refusals first, all before the body
  * is read.
  *
- * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker']
+ * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker', 'compression']
  */
 export function createStages(deps: AppDeps): Stage[] {
   const { config, metrics } = deps
@@ -114,6 +115,7 @@ export function createStages(deps: AppDeps): Stage[] {
     deadline({ requestTimeout: config.requestTimeout, taskTimeout: config.taskTimeout, llmTimeout: config.llmTimeout, onTimeout: (route) => metrics.timedOut(route) }),
     circuitBreaker({ failureThreshold: config.cbFailureThreshold, openDurationMs: config.cbOpenDuration, onStateChange: (route, state) => metrics.breakerState(route, state), onRejected: (route) => metrics.breakerRejected(route) }),
   )
+  if (config.compression === 'on') stages.push(compression())
   return stages
 }
 

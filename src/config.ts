@@ -76,6 +76,7 @@ export interface Config {
   poolLongRun: number
   poolOverflow: number
   backupDir: string
+  compression: 'on' | 'off'
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -135,6 +136,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'OTEL_SERVICE_NAME', key: 'otelServiceName', kind: 'string', def: 'highperf', help: 'service.name of exported spans' },
   { env: 'REUSE_PORT', key: 'reusePort', kind: 'bool', def: 'false', help: 'SO_REUSEPORT: several processes share the port' },
   { env: 'BACKUP_DIR', key: 'backupDir', kind: 'path', def: '', help: 'Directory POST /admin/backup writes into, one timestamped folder per backup (unset: backups/ in DATA_DIR); the route answers 404 unless API_TOKEN is set' },
+  { env: 'COMPRESSION', key: 'compression', kind: 'enum', def: 'on', values: ['on', 'off'], help: 'Compress JSON, /metrics and /swagger/json answers of 1 KB or more per Accept-Encoding (zstd, br, gzip); off: never (e.g. behind a proxy that compresses)' },
   { env: 'SQLITE_LOCKING', key: 'sqliteLocking', kind: 'enum', def: 'auto', values: SQLITE_LOCKINGS, help: 'users/messages databases: exclusive (this process owns them; reads take no file locks), shared (several processes), auto (exclusive unless REUSE_PORT)' },
 ]
 

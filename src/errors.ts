@@ -68,10 +68,22 @@ export const ERRORS = {
 /** A stable, snake_case error code from {@link ERRORS}. */
 export type ErrorCode = keyof typeof ERRORS
 
+/**
+ * One entry of an error's `details`: the JSON Pointer of what failed (`/` for the whole input) and
+ * a sentence about it. Every `details` the server sends is an array of these, whatever the error,
+ * so a client reads them one way.
+ *
+ * @example const d: ErrorDetail = { path: '/state', message: 'state must be one of queued, running' }
+ */
+export interface ErrorDetail {
+  path: string
+  message: string
+}
+
 /** Extra facts an {@link AppError} can carry to the response. */
 export interface AppErrorOptions {
-  /** Machine-readable details, e.g. the failing fields of a validation error. */
-  details?: unknown
+  /** What failed, field by field (see {@link ErrorDetail}). */
+  details?: readonly ErrorDetail[]
   /** Seconds; becomes a `Retry-After` header (429, 503, 202 polling). */
   retryAfter?: number
   /** Extra response headers (e.g. `WWW-Authenticate`). */
@@ -93,7 +105,7 @@ export interface AppErrorOptions {
 export class AppError extends Error {
   readonly code: ErrorCode
   readonly status: number
-  readonly details?: unknown
+  readonly details?: readonly ErrorDetail[]
   readonly retryAfter?: number
   readonly headers?: Record<string, string>
 
@@ -115,7 +127,7 @@ export function isErrorCode(code: unknown): code is ErrorCode {
 
 /** The JSON error envelope every non-2xx JSON response uses. */
 export interface ErrorBody {
-  error: { code: string; message: string; requestId: string; details?: unknown }
+  error: { code: string; message: string; requestId: string; details?: readonly ErrorDetail[] }
 }
 
 /**
@@ -127,7 +139,7 @@ export interface ErrorBody {
  * return Response.json(errorBody('rate_limited', 'slow down', requestId), { status: 429 })
  * ```
  */
-export function errorBody(code: string, message: string, requestId: string, details?: unknown): ErrorBody {
+export function errorBody(code: string, message: string, requestId: string, details?: readonly ErrorDetail[]): ErrorBody {
   return details === undefined
     ? { error: { code, message, requestId } }
     : { error: { code, message, requestId, details } }

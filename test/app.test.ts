@@ -118,9 +118,10 @@ describe('app', () => {
     const t = await testDeps({ workers: 1 })
     made.push(t)
     const names = (deps: typeof t.deps) => createStages(deps).map((s) => s.name)
-    expect(names(t.deps)).toEqual(['metrics', 'tracing', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
+    expect(names(t.deps)).toEqual(['metrics', 'tracing', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker', 'compression'])
+    expect(names({ ...t.deps, config: { ...t.deps.config, compression: 'off' } })).not.toContain('compression')
     const withLog = { ...t.deps, accessLog: { write: () => {}, reopen: () => false, close: async () => {} } }
-    expect(names(withLog)).toEqual(['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker'])
+    expect(names(withLog)).toEqual(['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker', 'compression'])
     expect(createApp(t.deps).stages.map((s) => s.name)).toEqual(names(t.deps))
   })
 })

@@ -16,7 +16,7 @@
  */
 import { Kind, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { AppError, ERRORS, errorBody, type ErrorCode } from '../errors.ts'
+import { AppError, ERRORS, errorBody, type ErrorCode, type ErrorDetail } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { schemaErrors, validationMessage, type FieldError, type ValueErrorLike } from './recovery/details.ts'
 
@@ -28,7 +28,7 @@ const JSON_TYPE = 'application/json; charset=utf-8'
  *
  * @example errorJson('shutting_down', 'The server is draining', 'k3x9-1') // 503
  */
-export function errorJson(code: ErrorCode, message: string, requestId: string, details?: unknown, status: number = ERRORS[code].status): Response {
+export function errorJson(code: ErrorCode, message: string, requestId: string, details?: readonly ErrorDetail[], status: number = ERRORS[code].status): Response {
   return new Response(JSON.stringify(errorBody(code, message, requestId, details)), {
     status,
     headers: { 'content-type': JSON_TYPE },

@@ -47,7 +47,7 @@ export async function runPipeline(pool: TaskRunner, job: Job, options: PipelineO
       const code = err instanceof AppError ? err.code : 'task_failed'
       const message = err instanceof Error ? err.message : String(err)
       throw new AppError(isErrorCode(code) ? code : 'task_failed', `${name} failed: ${message}`, {
-        details: { stage: i, task: stage.task },
+        details: [{ path: `/pipeline/${i}`, message: `stage ${i + 1} (${stage.task}) failed` }],
         cause: err,
       })
     }

@@ -47,7 +47,7 @@ export class SubmitValidator {
       throw new AppError('validation_failed', `A pipeline has 1 to ${MAX_PIPELINE_STAGES} stages`)
     }
     req.pipeline.forEach((s, i) => {
-      if (!isKnown(s.task)) throw new AppError('unknown_task', `Stage ${i + 1}: no task is registered as '${s.task}'`, { details: { stage: i, task: s.task } })
+      if (!isKnown(s.task)) throw new AppError('unknown_task', `Stage ${i + 1}: no task is registered as '${s.task}'`, { details: [{ path: `/pipeline/${i}/task`, message: `no task is registered as '${s.task}'` }] })
       if (i > 0 && s.input !== undefined) {
         throw new AppError('validation_failed', `Stage ${i + 1} has an input: only the first stage takes one; later stages receive the previous stage's result`)
       }

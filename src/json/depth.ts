@@ -80,7 +80,7 @@ export function jsonDepthExceeds(text: string, max: number): boolean {
  */
 export function tooDeep(max: number, where?: string): AppError {
   return new AppError('too_deep', `JSON nesting deeper than ${max} levels${where === undefined ? '' : ` in ${where}`}`, {
-    details: { maxDepth: max },
+    details: [{ path: '/', message: `nested deeper than ${max} levels` }],
   })
 }
 

@@ -10,7 +10,7 @@
  * run.resolve(new Uint8Array())
  * ```
  */
-import { AppError, isErrorCode } from '../errors.ts'
+import { AppError, isErrorCode, type ErrorDetail } from '../errors.ts'
 import type { WorkerHandle } from './worker-handle.ts'
 import type { TaskCounters } from './stats.ts'
 import type { RunOptions } from './types.ts'
@@ -104,7 +104,9 @@ export function decodeError(json: string): AppError {
     const e = JSON.parse(json) as { code?: unknown; message?: unknown; details?: unknown }
     const code = isErrorCode(e.code) ? e.code : 'task_failed'
     const message = typeof e.message === 'string' ? e.message : undefined
-    return new AppError(code, message, e.details === undefined ? {} : { details: e.details })
+    // Only details of the one shape every error carries (an array of {path, message}) cross over.
+    const details = Array.isArray(e.details) ? e.details.filter((d): d is ErrorDetail => typeof d?.path === 'string' && typeof d?.message === 'string') : []
+    return new AppError(code, message, details.length === 0 ? {} : { details })
   } catch {
     return new AppError('task_failed')
   }

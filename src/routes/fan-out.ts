@@ -21,14 +21,14 @@
  * // [{ ok: true, value: Uint8Array }, { ok: false, error: { code: 'unknown_task', message: '…' } }]
  * ```
  */
-import { AppError } from '../errors.ts'
+import { AppError, type ErrorDetail } from '../errors.ts'
 import { ErrGroup } from '../sync/err-group.ts'
 
 /** A failed item as a batch reports it: the error's code, message and details, never a stack. */
 export interface ItemError {
   code: string
   message: string
-  details?: unknown
+  details?: readonly ErrorDetail[]
 }
 
 /** One item's outcome, in its slot. */

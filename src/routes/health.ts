@@ -35,7 +35,11 @@ export function healthRoutes(lifecycle: Lifecycle) {
         const checks = lifecycle.checks()
         if (lifecycle.draining) return errorJson('shutting_down', 'The server is draining and takes no new work', requestIdOf(request))
         for (const name in checks) {
-          if (!checks[name]) return errorJson('overloaded', `Readiness check '${name}' fails`, requestIdOf(request), checks)
+          if (!checks[name]) {
+            // Every failing check, as the one shape of `details` (src/errors.ts ErrorDetail).
+            const failing = Object.keys(checks).filter((n) => !checks[n]).map((n) => ({ path: `/checks/${n}`, message: `the ${n} check fails` }))
+            return errorJson('overloaded', `Readiness check '${name}' fails`, requestIdOf(request), failing)
+          }
         }
         return { status: 'ready' as const, checks }
       },

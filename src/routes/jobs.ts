@@ -15,7 +15,7 @@
  * ```
  */
 import { Elysia, t } from 'elysia'
-import { AppError } from '../errors.ts'
+import { AppError, type ErrorDetail } from '../errors.ts'
 import type { Config } from '../config.ts'
 import type { JobRunner } from '../jobs/runner.ts'
 import { isJobId } from '../jobs/ids.ts'
@@ -108,7 +108,7 @@ const ListQuerySchema = t.Object({
   task: t.Optional(t.String({ maxLength: 100 })),
   // A digit pattern, not t.Numeric: Numeric lets 1.5 through, and SQLite refuses a fractional
   // LIMIT with a datatype mismatch (a 500). Same shape as GET /users' limit.
-  limit: t.Optional(t.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: 'Page size, 1-1000 (default 50)', examples: ['50'] })),
+  limit: t.Optional(t.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: 'Page size, 1-1000 (default 50)', examples: ['50'], 'x-message': 'limit must be an integer from 1 to 1000' })),
   cursor: t.Optional(t.String({ description: 'nextCursor of the previous page' })),
 })
 
@@ -122,6 +122,12 @@ function jsonOf(value: unknown): string {
 }
 
 /** Turns a validated body into a {@link NewJob}. */
+// The job's own error as `details` (an array, like every error's): its path points at the job
+// resource's `error` field (GET /jobs/:id), which carries it as {code, message}.
+function jobErrorDetails(job: Job): ErrorDetail[] | undefined {
+  return job.error === undefined ? undefined : [{ path: '/error', message: `${job.error.code}: ${job.error.message}` }]
+}
+
 function toNewJob(body: typeof SubmitSchema.static, key: string | undefined): NewJob {
   if ((body.task === undefined) === (body.pipeline === undefined)) {
     throw new AppError('validation_failed', 'Give either `task` (with `input`) or `pipeline`, not both and not neither', {
@@ -192,7 +198,7 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         const req = toNewJob(body, headers['idempotency-key'])
         const { job, created } = await runner.submit(req)
         if (!created && !sameRequest(job, req)) {
-          throw new AppError('conflict', 'This Idempotency-Key was used for a different job', { details: { id: job.id } })
+          throw new AppError('conflict', `This Idempotency-Key was used for a different job (${job.id})`, { details: [{ path: '/', message: `the key belongs to job ${job.id}` }] })
         }
         set.headers.location = `/jobs/${job.id}`
         if (!created) set.headers['idempotent-replayed'] = 'true'
@@ -245,9 +251,9 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
           throw new AppError('not_found', `job ${job.id} has no result (removed)`)
         }
         if (job.state === 'failed') {
-          throw new AppError('job_failed', `job ${job.id} failed: ${job.error?.code ?? 'task_failed'}: ${job.error?.message ?? ''}`, { details: job.error })
+          throw new AppError('job_failed', `job ${job.id} failed: ${job.error?.code ?? 'task_failed'}: ${job.error?.message ?? ''}`, { details: jobErrorDetails(job) })
         }
-        if (job.state === 'canceled') throw new AppError('job_canceled', `job ${job.id} was canceled`, { details: job.error })
+        if (job.state === 'canceled') throw new AppError('job_canceled', `job ${job.id} was canceled`, { details: jobErrorDetails(job) })
         set.headers['retry-after'] = '1'
         return jsonAnswer(set, 202, jobJson(job))
       },

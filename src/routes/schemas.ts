@@ -30,7 +30,13 @@ export const ErrorSchema = t.Object(
       code: t.String({ description: 'Stable snake_case code', examples: ['not_found'] }),
       message: t.String({ examples: ['user 42 does not exist'] }),
       requestId: t.String({ examples: ['k3x9q2-1a'] }),
-      details: t.Optional(t.Unknown()),
+      details: t.Optional(t.Array(
+        t.Object({
+          path: t.String({ description: 'JSON Pointer of what failed; / for the whole input', examples: ['/state'] }),
+          message: t.String({ examples: ['state must be one of queued, running, succeeded, failed, canceled'] }),
+        }),
+        { description: 'What failed, field by field (docs/resilience.md#unknown-fields)' },
+      )),
     }),
   },
   { description: 'Error envelope' },
@@ -41,7 +47,7 @@ const ID_PATTERN = '^[1-9][0-9]{0,15}$'
 
 /** A positive integer id in the path (`/users/:id`, `/messages/:id`, `/api/cars/:id`); anything else is a 422 naming `/id`. */
 export const PositiveIdParams = t.Object({
-  id: t.String({ pattern: ID_PATTERN, description: 'A positive integer', examples: ['1'] }),
+  id: t.String({ pattern: ID_PATTERN, description: 'A positive integer', examples: ['1'], 'x-message': 'id must be a positive integer' }),
 })
 
 /**
@@ -60,8 +66,8 @@ export const DEFAULT_PAGE_SIZE = 20
 
 /** `?limit=` (1-100, default 20) and `?cursor=` (the previous page's `nextCursor`) of a keyset-paged list. */
 export const PageQuery = t.Object({
-  limit: t.Optional(t.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: 'Page size, 1-100 (default 20)', examples: ['20'] })),
-  cursor: t.Optional(t.String({ pattern: '^(?:0|[1-9][0-9]{0,15})$', description: 'nextCursor of the previous page', examples: ['20'] })),
+  limit: t.Optional(t.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: 'Page size, 1-100 (default 20)', examples: ['20'], 'x-message': 'limit must be an integer from 1 to 100' })),
+  cursor: t.Optional(t.String({ pattern: '^(?:0|[1-9][0-9]{0,15})$', description: 'nextCursor of the previous page', examples: ['20'], 'x-message': 'cursor must be the nextCursor of a previous page' })),
 })
 
 /**

@@ -29,7 +29,7 @@ describe('errorJson', () => {
   })
 
   test('details are sent when given, and only then', async () => {
-    expect(((await errorJson('overloaded', 'x', 'r', { pool: false }).json()) as Envelope).error.details).toEqual({ pool: false })
+    expect(((await errorJson('overloaded', 'x', 'r', [{ path: '/checks/pool', message: 'fails' }]).json()) as Envelope).error.details).toEqual([{ path: '/checks/pool', message: 'fails' }])
     expect('details' in ((await errorJson('overloaded', 'x', 'r').json()) as Envelope).error).toBe(false)
   })
 })

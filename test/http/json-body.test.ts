@@ -152,3 +152,106 @@ describe('bounded validation errors', () => {
     expect(schemaErrors(check.Errors({ n: 1.5 }), 0)).toEqual([])
   })
 })
+
+describe('readable errors over real HTTP', () => {
+  let server: ReturnType<typeof Bun.serve>
+  let base: string
+  beforeAll(() => {
+    server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: app.fetch })
+    base = `http://127.0.0.1:${server.port}`
+  })
+  afterAll(() => server?.stop(true))
+
+  const send = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Envelope }> => {
+    const res = await fetch(`${base}${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) })
+    return { status: res.status, body: (await res.json()) as Envelope }
+  }
+
+  test('an enum names its allowed values once, in a sentence', async () => {
+    const { status, body } = await send('GET', '/jobs?state=bogus')
+    expect(status).toBe(422)
+    expect(body.error.message).toBe('query: state must be one of queued, running, succeeded, failed, canceled')
+    expect(body.error.details).toEqual([{ path: '/state', message: 'state must be one of queued, running, succeeded, failed, canceled' }])
+    expect(JSON.stringify(body)).not.toContain("'string'")
+  })
+
+  test('a digit pattern is worded, not shown as its regex', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['/users?limit=abc', '/limit', 'limit must be an integer from 1 to 100'],
+      ['/jobs?limit=0', '/limit', 'limit must be an integer from 1 to 1000'],
+      ['/users/abc', '/id', 'id must be a positive integer'],
+    ]
+    for (const [url, path, message] of cases) {
+      const { status, body } = await send('GET', url)
+      expect({ url, status, details: body.error.details }).toEqual({ url, status: 422, details: [{ path, message }] })
+      expect(body.error.message).not.toContain('^')
+    }
+  })
+
+  test('every JSON body route refuses an unknown field with 422 naming it (a typo is never dropped silently)', async () => {
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ['/users', { name: 'Ada', email: 'ada@example.com', emial: 'x' }, '/emial'],
+      ['/jobs', { task: 'hash', input: { text: 'a' }, prioity: 5 }, '/prioity'],
+      ['/messages', { input: 'hi', temprature: 0.2 }, '/temprature'],
+      ['/messages/batch', { inputs: ['hi'], sytem: 'x' }, '/sytem'],
+      ['/batch', { items: [{ task: 'hash', input: { text: 'a' }, extra: true }] }, '/items/0/extra'],
+    ]
+    for (const [path, payload, field] of cases) {
+      const { status, body } = await send('POST', path, payload)
+      expect({ path, status, code: body.error.code }).toEqual({ path, status: 422, code: 'validation_failed' })
+      expect(body.error.details).toContainEqual({ path: field, message: 'Unexpected property' })
+    }
+    // The same bodies without the stray field pass validation (users: created).
+    expect((await send('POST', '/users', { name: 'Ada', email: 'ada@example.com' })).status).toBe(201)
+  })
+
+  test('unknown query parameters are ignored (cache busters, tracking tags)', async () => {
+    const res = await fetch(`${base}/users?limit=5&_=1700000000&utm_source=x`)
+    expect(res.status).toBe(200)
+  })
+
+  test('OpenAPI says the same: every object of every JSON request body has additionalProperties false', async () => {
+    const doc = (await (await fetch(`${base}/swagger/json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: unknown }> } }>> }
+    const open: string[] = []
+    const walk = (node: unknown, at: string): void => {
+      if (node === null || typeof node !== 'object') return
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${at}/${i}`))
+      const n = node as Record<string, unknown>
+      if (n.type === 'object' && n.properties !== undefined && n.additionalProperties !== false) open.push(at)
+      for (const [k, v] of Object.entries(n)) if (k !== 'examples' && k !== 'example' && k !== 'default') walk(v, `${at}/${k}`)
+    }
+    let bodies = 0
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const schema = op.requestBody?.content?.['application/json']?.schema
+        if (schema === undefined) continue
+        bodies++
+        walk(schema, `${method} ${path}`)
+      }
+    }
+    expect(bodies).toBeGreaterThanOrEqual(5)
+    expect(open).toEqual([])
+  })
+
+  test('details are always an array of {path, message}', async () => {
+    const answers = [
+      await send('GET', '/jobs?state=bogus'),
+      await send('GET', '/users?limit=0'),
+      await send('POST', '/users', { name: 7 }),
+      await send('POST', '/jobs', { task: 'hash', pipeline: [{ task: 'hash' }] }),
+      await send('POST', '/jobs', { pipeline: [{ task: 'no-such-task' }] }),
+      { status: 0, body: (await (await fetch(`${base}/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '['.repeat(MAX_JSON_DEPTH + 1) + ']'.repeat(MAX_JSON_DEPTH + 1) })).json()) as Envelope },
+    ]
+    for (const { body } of answers) {
+      expect(Array.isArray(body.error.details)).toBe(true)
+      for (const d of body.error.details as unknown[]) expect(Object.keys(d as object).sort()).toEqual(['message', 'path'])
+    }
+  })
+})
+
+describe('enum messages', () => {
+  test('a nested enum of more than four values is named by its path, every value once', () => {
+    const check = TypeCompiler.Compile(t.Object({ items: t.Array(t.Object({ kind: t.Union(['a', 'b', 'c', 'd', 'e', 'f'].map((v) => t.Literal(v))) })) }))
+    expect(schemaErrors(check.Errors({ items: [{ kind: 'z' }] }) as Iterable<ValueErrorLike>)).toEqual([{ path: '/items/0/kind', message: 'items/0/kind must be one of a, b, c, d, e, f' }])
+  })
+})

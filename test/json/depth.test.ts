@@ -116,7 +116,7 @@ describe('parseBoundedJson', () => {
     expect(app.code).toBe('too_deep')
     expect(app.status).toBe(422)
     expect(app.message).toBe(`JSON nesting deeper than ${MAX_JSON_DEPTH} levels in the request body`)
-    expect(app.details).toEqual({ maxDepth: MAX_JSON_DEPTH })
+    expect(app.details).toEqual([{ path: '/', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }])
   })
 
   test('text that is not JSON is JSON.parse\'s SyntaxError, left to the caller to name', () => {

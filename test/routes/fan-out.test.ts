@@ -11,7 +11,7 @@ const open = (over: Partial<BatchOptions> = {}): BatchOptions => ({ limit: 4, si
 describe('runBatch', () => {
   test('one outcome per item in input order, whatever order they finish in; a failure stays in its slot', async () => {
     const outcomes = await runBatch([30, 10, 20, -1], async (ms) => {
-      if (ms < 0) throw new AppError('invalid_input', 'negative', { details: [{ path: '/ms' }] })
+      if (ms < 0) throw new AppError('invalid_input', 'negative', { details: [{ path: '/ms', message: 'negative' }] })
       await Bun.sleep(ms)
       return ms * 2
     }, open())
@@ -19,7 +19,7 @@ describe('runBatch', () => {
       { ok: true, value: 60 },
       { ok: true, value: 20 },
       { ok: true, value: 40 },
-      { ok: false, error: { code: 'invalid_input', message: 'negative', details: [{ path: '/ms' }] } },
+      { ok: false, error: { code: 'invalid_input', message: 'negative', details: [{ path: '/ms', message: 'negative' }] } },
     ])
   })
 
@@ -69,7 +69,7 @@ describe('runBatch', () => {
 describe('itemError', () => {
   test("an AppError keeps its code, message and details; anything else is 'internal' with nothing of its message", () => {
     expect(itemError(new AppError('task_timeout', 'slow'))).toEqual({ code: 'task_timeout', message: 'slow' })
-    expect(itemError(new AppError('invalid_input', 'bad', { details: { at: 1 } }))).toEqual({ code: 'invalid_input', message: 'bad', details: { at: 1 } })
+    expect(itemError(new AppError('invalid_input', 'bad', { details: [{ path: '/at', message: 'bad' }] }))).toEqual({ code: 'invalid_input', message: 'bad', details: [{ path: '/at', message: 'bad' }] })
     expect(itemError(new Error('secret path /etc/x'))).toEqual({ code: 'internal', message: 'Internal error' })
     expect(itemError('a string')).toEqual({ code: 'internal', message: 'Internal error' })
   })

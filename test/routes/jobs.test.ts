@@ -182,9 +182,9 @@ describe('POST /jobs and the result', () => {
     expect(done.error?.code).toBe('invalid_input')
     const res = await fetch(`${base}jobs/${job.id}/result`)
     expect(res.status).toBe(409)
-    const body = (await res.json()) as { error: { code: string; details: { code: string } } }
+    const body = (await res.json()) as { error: { code: string; details: Array<{ path: string; message: string }> } }
     expect(body.error.code).toBe('job_failed')
-    expect(body.error.details.code).toBe('invalid_input')
+    expect(body.error.details).toEqual([{ path: '/error', message: expect.stringMatching(/^invalid_input: /) }])
   })
 
   test('the timeout is hard: a long task is stopped and the job fails with task_timeout', async () => {

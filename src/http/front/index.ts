@@ -46,12 +46,13 @@ import { ELYSIA_PATH_FROM, invalidHost, locatePath, pathAt, retarget } from './t
  * One part of the middleware stack. `before` runs before the route in stack order and refuses a
  * request by throwing (an {@link AppError} becomes its envelope); it may return a Promise when it
  * must wait (an asynchronous rate limiter). `after` runs for every answer, in reverse order, with
- * the response about to be sent; it may add headers to it.
+ * the response about to be sent; it may add headers to it, or return the response to send in its
+ * place (compression), which the stages after it see.
  */
 export interface Stage {
   readonly name: string
   before?(state: RequestState): void | Promise<void>
-  after?(state: RequestState, response: Response): void
+  after?(state: RequestState, response: Response): void | Response
 }
 
 /** Settings of {@link createFront}. */
@@ -110,7 +111,8 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     }
     for (let i = 0; i < afters.length; i++) {
       try {
-        (afters[i] as (s: RequestState, r: Response) => void)(state, res)
+        const next = (afters[i] as (s: RequestState, r: Response) => void | Response)(state, res)
+        if (next !== undefined) res = next
       } catch (err) {
         // Bookkeeping must never turn a finished answer into a failure.
         log.error({ requestId: state.requestId, err }, 'a middleware stage failed after the response')

@@ -8,7 +8,7 @@
  * 2. refuses JSON nested deeper than `MAX_JSON_DEPTH` (422 `too_deep`) with a linear scan,
  *    before anything recursive runs (src/json/depth.ts); then `JSON.parse` (400 `invalid_json`);
  * 3. runs the route's `prepare` (e.g. a content-type rule, trimming);
- * 4. checks the schema with a compiled TypeBox check, and on failure answers 422
+ * 4. checks the schema, closed to unknown fields ({@link closed}), with a compiled TypeBox check, and on failure answers 422
  *    `validation_failed` listing at most 20 paths (src/http/recovery/details.ts).
  *
  * Why Elysia does not validate these bodies (the schema is marked `noValidate`; Elysia still
@@ -60,6 +60,40 @@ function unvalidated<S extends TSchema>(schema: S): S {
 }
 
 /**
+ * `schema` with `additionalProperties: false` on every object in it that does not say otherwise:
+ * a JSON body with a field the route does not know is a 422 naming it (`/emial: Unexpected
+ * property`), never silently dropped. A typo in an optional field would otherwise be a request
+ * that "worked" without doing what was asked. An object that declares `additionalProperties`
+ * itself keeps it; free-form values (`t.Unknown`, `t.Any`) are not objects here and stay open.
+ * Copies along the way: a schema shared with a response keeps its own shape.
+ *
+ * The checked schema and the documented one are the same object, so OpenAPI says
+ * `additionalProperties: false` exactly where the server refuses extra fields
+ * (docs/resilience.md#unknown-fields).
+ *
+ * @example closed(t.Object({ a: t.String() })).additionalProperties // false
+ */
+export function closed<S extends TSchema>(schema: S): S {
+  return close(schema) as S
+}
+
+function close(node: unknown): unknown {
+  if (node === null || typeof node !== 'object') return node
+  if (Array.isArray(node)) return node.map(close)
+  const src = node as Record<string | symbol, unknown>
+  const out: Record<string | symbol, unknown> = { ...src }
+  for (const key of ['properties', 'patternProperties'] as const) {
+    const props = src[key]
+    if (props !== null && typeof props === 'object') {
+      out[key] = Object.fromEntries(Object.entries(props as Record<string, unknown>).map(([k, v]) => [k, close(v)]))
+    }
+  }
+  for (const key of ['items', 'anyOf', 'allOf', 'oneOf', 'not'] as const) if (src[key] !== undefined) out[key] = close(src[key])
+  if (src.type === 'object' && src.properties !== undefined && src.additionalProperties === undefined) out.additionalProperties = false
+  return out
+}
+
+/**
  * Reads, depth-checks, parses and validates a request body against `schema`: the
  * whole of this module's pipeline, usable without Elysia (tests, other servers).
  *
@@ -95,9 +129,10 @@ export async function readJsonBody(request: Request, check: TypeCheck<TSchema>, 
  * ```
  */
 export function jsonBody<S extends TSchema>(schema: S, options: JsonBodyOptions = {}): JsonBodyRoute<S> {
+  const strict = closed(schema)
   let check: TypeCheck<TSchema> | undefined
-  const parser = ({ request }: { request: Request }): Promise<unknown> => readJsonBody(request, (check ??= TypeCompiler.Compile(schema)), options)
-  return { body: unvalidated(schema), parse: [parser, 'json'] }
+  const parser = ({ request }: { request: Request }): Promise<unknown> => readJsonBody(request, (check ??= TypeCompiler.Compile(strict)), options)
+  return { body: unvalidated(strict), parse: [parser, 'json'] }
 }
 
 /**

@@ -42,7 +42,29 @@ export interface ValueErrorLike {
   value?: unknown
   /** A union's failure per variant (TypeBox's lazy `ValueErrorIterator`s). */
   errors?: ReadonlyArray<{ First(): ValueErrorLike | undefined }>
+  /** The schema that failed: an enum's allowed values are read from it. */
+  schema?: unknown
 }
+
+/**
+ * The allowed values of an enum-like schema (a union of literals, TypeBox's `t.Union([t.Literal…])`
+ * and `t.UnionEnum`, or a JSON Schema `enum`), or undefined for any other schema.
+ */
+function enumValues(schema: unknown): unknown[] | undefined {
+  if (schema === null || typeof schema !== 'object') return undefined
+  const s = schema as { anyOf?: unknown; enum?: unknown }
+  if (Array.isArray(s.enum) && s.enum.length > 0) return s.enum
+  if (!Array.isArray(s.anyOf) || s.anyOf.length === 0) return undefined
+  const values: unknown[] = []
+  for (const v of s.anyOf) {
+    if (v === null || typeof v !== 'object' || !('const' in v)) return undefined
+    values.push((v as { const: unknown }).const)
+  }
+  return values
+}
+
+/** The field a path names, for a sentence: `/state` → `state`, `/items/3/fuel` → `items/3/fuel`, `` → `value`. */
+const fieldOf = (path: string): string => path.replace(/^\//, '').replaceAll('~1', '/').replaceAll('~0', '~') || 'value'
 
 /**
  * A union's "Expected union value" says nothing useful; its variants' own failures at the same
@@ -50,6 +72,14 @@ export interface ValueErrorLike {
  * integer". One step of at most four lazy iterators.
  */
 function messageOf(e: ValueErrorLike): string {
+  // An enum names every allowed value once, as a sentence (not TypeBox's "Expected 'a' or 'b'",
+  // which is cut after four variants here, nor Elysia's "should be one of: 'string', 'string'").
+  // A schema may word its own failure (`x-message`, an OpenAPI extension: documented with the
+  // schema, ignored by validators): a digit pattern says "an integer from 1 to 100", not its regex.
+  const custom = e.schema !== null && typeof e.schema === 'object' ? (e.schema as Record<string, unknown>)['x-message'] : undefined
+  if (typeof custom === 'string') return custom
+  const values = enumValues(e.schema)
+  if (values !== undefined) return `${fieldOf(e.path ?? '')} must be one of ${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`
   const fallback = e.message || 'invalid'
   if (e.errors === undefined) return fallback
   const parts: string[] = []
@@ -85,9 +115,12 @@ export function schemaErrors(errors: Iterable<ValueErrorLike>, max = MAX_DETAILS
  * The message of a 422 naming the first failing field: `body /name: Expected string`.
  *
  * @example validationMessage('query', [{ path: '/limit', message: 'Expected integer' }]) // 'query /limit: Expected integer'
+ * @example validationMessage('query', [{ path: '/state', message: 'state must be one of a, b' }]) // 'query: state must be one of a, b'
  */
 export function validationMessage(where: string, details: readonly FieldError[]): string {
   const first = details[0]
   if (first === undefined) return `The ${where} does not match the schema`
+  // A message that names its field already (an enum's sentence) is not prefixed with the path again.
+  if (first.message.startsWith(`${fieldOf(first.path)} `)) return `${where}: ${first.message}`
   return `${where}${first.path === '/' ? '' : ` ${first.path}`}: ${first.message}`
 }
