@@ -7,7 +7,7 @@
  * change it could see (a job's state, progress or message, a user's new email) changes the tag,
  * and nothing has to remember to bump a counter. `Bun.hash` (wyhash, 64 bits) of a user's JSON
  * costs ~0.1 µs with the hex formatting, about as much as the `JSON.stringify` that made the
- * text (`bun bench/etag.ts`).
+ * text (`bun bench/etag/index.ts`).
  *
  * Why weak (`W/"…"`): a later stage may compress the answer, and a strong tag must differ between
  * content codings (RFC 9110 §8.8.3.3); a weak tag promises only semantic equivalence, which every
@@ -111,8 +111,12 @@ export interface TaggedAnswerOptions {
 export function jsonWithEtag(request: Request, json: string, options: TaggedAnswerOptions = {}): Response {
   const etag = etagOf(json)
   const method = request.method
+  const extra = options.headers
   if ((method === 'GET' || method === 'HEAD') && ifNoneMatch(request.headers.get('if-none-match'), etag)) {
-    return new Response(null, { status: 304, headers: { ...options.headers, etag, 'cache-control': ETAG_CACHE_CONTROL } })
+    const headers = { etag, 'cache-control': ETAG_CACHE_CONTROL }
+    return new Response(null, { status: 304, headers: extra === undefined ? headers : { ...extra, ...headers } })
   }
-  return new Response(json, { status: 200, headers: { ...options.headers, 'content-type': JSON_TYPE, etag, 'cache-control': ETAG_CACHE_CONTROL } })
+  // Literal objects, no spread, on the common path: the spread doubled the cost of the answer.
+  const headers = { 'content-type': JSON_TYPE, etag, 'cache-control': ETAG_CACHE_CONTROL }
+  return new Response(json, { status: 200, headers: extra === undefined ? headers : { ...extra, ...headers } })
 }

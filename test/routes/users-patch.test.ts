@@ -146,7 +146,8 @@ describe('PATCH /users/:id', () => {
 
   test('without the token it is 401 with a Bearer challenge, before the body is read; nothing changes', async () => {
     const u = await create('Locked')
-    for (const headers of [{ 'content-type': 'application/json' }, { 'content-type': 'application/json', authorization: 'Bearer wrong' }]) {
+    const attempts: Array<Record<string, string>> = [{ 'content-type': 'application/json' }, { 'content-type': 'application/json', authorization: 'Bearer wrong' }]
+    for (const headers of attempts) {
       const res = await patch(u.id, { name: 'Hacked' }, headers)
       expect(res.status).toBe(401)
       expect(res.headers.get('www-authenticate')).toBe('Bearer realm="highperf"')
