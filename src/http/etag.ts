@@ -26,7 +26,11 @@
 /** `Content-Type` of the JSON answers. */
 const JSON_TYPE = 'application/json; charset=utf-8'
 
-/** `Cache-Control` sent with every tagged answer and its 304 (see the module comment). */
+/**
+ * `Cache-Control` sent with every tagged answer and its 304 (see the module comment).
+ *
+ * @example res.headers.get('cache-control') === ETAG_CACHE_CONTROL
+ */
 export const ETAG_CACHE_CONTROL = 'no-cache'
 
 /**
@@ -92,7 +96,11 @@ export function ifNoneMatch(header: string | null, etag: string): boolean {
   return false
 }
 
-/** Extra settings of {@link jsonWithEtag}. */
+/**
+ * Extra settings of {@link jsonWithEtag}.
+ *
+ * @example jsonWithEtag(request, json, { headers: { location: '/jobs/1' } })
+ */
 export interface TaggedAnswerOptions {
   /** Headers the route already set (Location…); the tag and the content type win over them. */
   headers?: Record<string, string>

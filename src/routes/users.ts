@@ -61,6 +61,8 @@ export const NewUserSchema = t.Object(
 /**
  * The body of `PATCH /users/:id`: the fields to change, at least one. Unknown fields are refused
  * (422), not dropped: a misspelt `emial` silently changing nothing would look like success.
+ *
+ * @example { "email": "ada@lovelace.example" } // or { "name": "Ada" }, or both; never {}
  */
 export const UserPatchSchema = t.Object(
   { name: t.Optional(NewUserSchema.properties.name), email: t.Optional(NewUserSchema.properties.email) },

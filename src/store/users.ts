@@ -41,7 +41,11 @@ export interface NewUser {
   email: string
 }
 
-/** What a client may change with `PATCH /users/:id`: any of the fields, at least one (the route checks). */
+/**
+ * What a client may change with `PATCH /users/:id`: any of the fields, at least one (the route checks).
+ *
+ * @example users.update(1, { name: 'Ada' } satisfies UserPatch)
+ */
 export type UserPatch = Partial<NewUser>
 
 /** One page of {@link UserStore.list}: `nextCursor` is null on the last page. */

@@ -131,6 +131,14 @@ describe('PATCH /users/:id', () => {
     expect((await errorOf(res)).code).toBe('invalid_json')
   })
 
+  test('a body over MAX_BODY_SIZE is 413 payload_too_large, and nothing changes', async () => {
+    const u = await create('Big')
+    const res = await patch(u.id, { name: 'x'.repeat(2 * 1024 * 1024) })
+    expect(res.status).toBe(413)
+    expect((await errorOf(res)).code).toBe('payload_too_large')
+    expect(await read(u.id)).toEqual(u)
+  })
+
   test('application/merge-patch+json is accepted; another content type is 415', async () => {
     const u = await create()
     const ok = await patch(u.id, { name: 'Merged' }, { 'content-type': 'Application/Merge-Patch+JSON; charset=utf-8', ...AUTH })
