@@ -23,8 +23,9 @@ import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, jobInput, type Job, type JobSt
 import { MAX_PIPELINE_STAGES } from '../jobs/validate.ts'
 import { jobJson } from '../jobs/view.ts'
 import { jobEventStream } from './job-events.ts'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema, NotModified } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
+import { jsonWithEtag } from '../http/etag.ts'
 import { JSON_HEADERS } from './pool-call.ts'
 import { policyOption } from '../http/route-policy.ts'
 import { STREAM } from './policy.ts'
@@ -235,10 +236,16 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         response: { 200: ListSchema, 422: ErrorSchema },
       },
     )
-    .get('/jobs/:id', async ({ params, set }) => jsonAnswer(set, 200, jobJson(await load(params.id))), {
+    // Tagged (src/http/etag.ts): the tag is a hash of the view, so it changes with the state,
+    // progress and message, and a client polling with If-None-Match gets a bodiless 304 until then.
+    .get('/jobs/:id', async ({ params, request, set }) => jsonWithEtag(request, jobJson(await load(params.id)), { headers: set.headers as Record<string, string> }), {
       params: JobIdParams,
-      detail: { summary: 'A job: state, attempts, progress, error, timestamps', tags },
-      response: { 200: JobSchema, 400: ErrorSchema, 404: ErrorSchema },
+      detail: {
+        summary: 'A job: state, attempts, progress, error, timestamps',
+        description: 'Carries a weak ETag that changes whenever the job does (state, progress, attempts…); If-None-Match with it answers 304 without a body.',
+        tags,
+      },
+      response: { 200: JobSchema, 304: NotModified, 400: ErrorSchema, 404: ErrorSchema },
     })
     .get(
       '/jobs/:id/result',

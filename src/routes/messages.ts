@@ -16,7 +16,8 @@
  *   Each item gets what is left of the batch's deadline (LLM_TIMEOUT) minus the fan-out's reserve,
  *   so slow items fail in their slots and the batch still answers; a client that disconnects
  *   cancels queued items and aborts running calls.
- * - `GET /messages?limit&cursor` (keyset paging on the id), `GET /messages/:id`.
+ * - `GET /messages?limit&cursor` (keyset paging on the id), `GET /messages/:id` (with a weak `ETag`;
+ *   `If-None-Match` naming it → 304, src/http/etag.ts).
  *
  * Upstream failures: 503 `llm_not_configured` (set LLM_BASE_URL), 503 `circuit_open` +
  * Retry-After, 502 `upstream_*`, 504 `upstream_timeout` (see src/llm/errors.ts).
@@ -36,7 +37,8 @@ import { policyOption } from '../http/route-policy.ts'
 import type { LlmClient } from '../llm/client.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
-import { ErrorSchema, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
+import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
+import { jsonWithEtag } from '../http/etag.ts'
 import { batchReserveMs, itemError, runBatch } from './fan-out.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { SSE_HEADERS, sseFrame } from '../http/sse.ts'
@@ -214,17 +216,21 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
     )
     .get(
       '/messages/:id',
-      ({ params }) => {
+      ({ params, request }) => {
         const id = positiveId(params.id)
         const message = id === undefined ? null : messages.get(id)
         if (message === null) throw new AppError('not_found', `message ${params.id} does not exist`)
-        return message
+        return jsonWithEtag(request, JSON.stringify(message))
       },
       {
         policy: LLM,
         params: PositiveIdParams,
-        detail: { summary: 'Reads one stored message', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['messages'] },
-        response: { 200: MessageSchema, 404: ErrorSchema, 422: ErrorSchema },
+        detail: {
+          summary: 'Reads one stored message',
+          description: '404 if unknown; 422 if the id is not a positive integer. Carries a weak ETag; If-None-Match with it answers 304 without a body.',
+          tags: ['messages'],
+        },
+        response: { 200: MessageSchema, 304: NotModified, 404: ErrorSchema, 422: ErrorSchema },
       },
     )
 }

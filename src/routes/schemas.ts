@@ -100,3 +100,10 @@ export function Page<T extends TSchema>(item: T, example: Static<T>) {
     { examples: [{ items: [example], nextCursor: null }] },
   )
 }
+
+/**
+ * The 304 of a tagged read (src/http/etag.ts): `If-None-Match` named the current `ETag`.
+ *
+ * @example app.get('/things/:id', read, { response: { 200: ThingSchema, 304: NotModified } })
+ */
+export const NotModified = t.Void({ description: 'Not Modified: If-None-Match named the current ETag; no body' })

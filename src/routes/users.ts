@@ -1,11 +1,17 @@
 /**
- * `/users`: create, read, page through and delete users stored in bun:sqlite.
+ * `/users`: create, read, change, page through and delete users stored in bun:sqlite.
  *
  * - `POST /users` `{name, email}` -> 201 + `Location: /users/<id>`; 409 `conflict` when the email
  *   (ignoring case) is taken; 422 `validation_failed` naming the field; 400 `invalid_json` for a
  *   body that is not JSON; 415 `unsupported_media_type` for JSON sent without
  *   `Content-Type: application/json`.
- * - `GET /users/:id` -> 200 or 404; a non-numeric id -> 422 naming `/id`.
+ * - `GET /users/:id` -> 200 with a weak `ETag` (304 when `If-None-Match` names it:
+ *   src/http/etag.ts), or 404; a non-numeric id -> 422 naming `/id`.
+ * - `PATCH /users/:id` `{name?, email?}` -> 200 with the user as stored now (and its `ETag`); 404
+ *   for an unknown id; 409 `conflict` when the new email belongs to another user; 422 for an empty
+ *   patch, an unknown field or a bad value; 415 unless the body is `application/json` or
+ *   `application/merge-patch+json` (the body is a JSON Merge Patch, RFC 7396, without `null`:
+ *   no field can be removed). Like every write, it needs the token when `API_TOKEN` is set.
  * - `GET /users?limit&cursor` -> `{items, nextCursor}`, keyset paging on the id.
  * - `DELETE /users/:id` -> 204, or 404.
  *
@@ -22,7 +28,8 @@ import { Elysia, t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
 import type { UserStore } from '../store/users.ts'
-import { ErrorSchema, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
+import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
+import { jsonWithEtag } from '../http/etag.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { policyOption } from '../http/route-policy.ts'
 import { HOT_READ } from './policy.ts'
@@ -51,17 +58,49 @@ export const NewUserSchema = t.Object(
   { examples: [{ name: 'Ada Lovelace', email: 'ada@example.com' }] },
 )
 
+/**
+ * The body of `PATCH /users/:id`: the fields to change, at least one. Unknown fields are refused
+ * (422), not dropped: a misspelt `emial` silently changing nothing would look like success.
+ *
+ * @example { "email": "ada@lovelace.example" } // or { "name": "Ada" }, or both; never {}
+ */
+export const UserPatchSchema = t.Object(
+  { name: t.Optional(NewUserSchema.properties.name), email: t.Optional(NewUserSchema.properties.email) },
+  { additionalProperties: false, minProperties: 1, description: 'The fields to change, at least one', examples: [{ email: 'ada@lovelace.example' }] },
+)
+
 /** One page of users. */
 export const UserPageSchema = Page(UserSchema, EXAMPLE_USER)
 
 // Media types are case-insensitive (RFC 9110 §8.3.1).
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i
+// A PATCH body may also say what it is: a JSON Merge Patch (RFC 7396), which ours is.
+const PATCH_TYPE = /^application\/(?:merge-patch\+)?json\s*(?:;|$)/i
 
 /** `prepare` of `POST /users`: 415 unless declared JSON, then names and emails trimmed in place. */
 function requireJsonAndTrim(body: unknown, request: Request): void {
   if (!JSON_TYPE.test(request.headers.get('content-type') ?? '')) {
     throw new AppError('unsupported_media_type', 'POST /users takes an application/json body')
   }
+  trim(body)
+}
+
+/** `prepare` of `PATCH /users/:id`: 415 unless JSON or a merge patch, then trimmed as on POST. */
+function requirePatchAndTrim(body: unknown, request: Request): void {
+  if (!PATCH_TYPE.test(request.headers.get('content-type') ?? '')) {
+    throw new AppError('unsupported_media_type', 'PATCH /users/:id takes an application/json or application/merge-patch+json body')
+  }
+  // Said here in words: the schema's minProperties would read "at least 1 properties".
+  if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0) {
+    throw new AppError('validation_failed', 'body: a patch names at least one field to change: name, email', {
+      details: [{ path: '/', message: 'at least one of name, email' }],
+    })
+  }
+  trim(body)
+}
+
+/** Trims a body's name and email in place, so surrounding spaces never reach the database. */
+function trim(body: unknown): void {
   if (typeof body === 'object' && body !== null) {
     const b = body as Record<string, unknown>
     if (typeof b.name === 'string') b.name = b.name.trim()
@@ -77,7 +116,7 @@ function userId(raw: string): number {
 }
 
 /**
- * Elysia plugin with the four `/users` routes over `users`.
+ * Elysia plugin with the five `/users` routes over `users`.
  *
  * @example
  * ```ts
@@ -110,16 +149,40 @@ export function userRoutes(users: UserStore) {
     )
     .get(
       '/users/:id',
-      ({ params }) => {
+      ({ params, request }) => {
         const user = users.get(userId(params.id))
         if (user === null) throw new AppError('not_found', `user ${params.id} does not exist`)
-        return user
+        return jsonWithEtag(request, JSON.stringify(user))
       },
       {
         policy: HOT_READ,
         params: PositiveIdParams,
-        detail: { summary: 'Reads one user', description: '404 if unknown; 422 if the id is not a positive integer.', tags: ['users'] },
-        response: { 200: UserSchema, 404: ErrorSchema, 422: ErrorSchema },
+        detail: {
+          summary: 'Reads one user',
+          description: '404 if unknown; 422 if the id is not a positive integer. Carries a weak ETag; If-None-Match with it answers 304 without a body.',
+          tags: ['users'],
+        },
+        response: { 200: UserSchema, 304: NotModified, 404: ErrorSchema, 422: ErrorSchema },
+      },
+    )
+    .patch(
+      '/users/:id',
+      ({ params, body, request }) => {
+        const user = users.update(userId(params.id), body)
+        if (user === null) throw new AppError('not_found', `user ${params.id} does not exist`)
+        return jsonWithEtag(request, JSON.stringify(user))
+      },
+      {
+        params: PositiveIdParams,
+        ...jsonBody(UserPatchSchema, { prepare: requirePatchAndTrim }),
+        detail: {
+          summary: 'Changes a user\'s name or email',
+          description:
+            '200 with the user as stored now and its ETag; 404 if unknown; 409 if the email is taken by another user (ignoring case); ' +
+            '422 for an empty patch, an unknown field or a bad value; 415 unless application/json or application/merge-patch+json.',
+          tags: ['users'],
+        },
+        response: { 200: UserSchema, 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 422: ErrorSchema },
       },
     )
     .get(

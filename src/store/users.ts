@@ -41,6 +41,13 @@ export interface NewUser {
   email: string
 }
 
+/**
+ * What a client may change with `PATCH /users/:id`: any of the fields, at least one (the route checks).
+ *
+ * @example users.update(1, { name: 'Ada' } satisfies UserPatch)
+ */
+export type UserPatch = Partial<NewUser>
+
 /** One page of {@link UserStore.list}: `nextCursor` is null on the last page. */
 export interface UserPage {
   items: User[]
@@ -66,6 +73,8 @@ export class UserStore {
   readonly #get: Statement<User, [number]>
   readonly #pages: KeysetPager<User>
   readonly #delete: Statement<{ id: number }, [number]>
+  readonly #update: Statement<User, [number, string | null, string | null]>
+  readonly #exists: Statement<{ id: number }, [number]>
   readonly #count: Statement<{ n: number }, []>
 
   /** Wraps an open database (see {@link UserStore.open}); creates the table if missing. */
@@ -78,6 +87,11 @@ export class UserStore {
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?1`)
     this.#pages = new KeysetPager(db, `SELECT ${COLUMNS} FROM users`)
     this.#delete = db.prepare('DELETE FROM users WHERE id = ?1 RETURNING id')
+    // OR IGNORE + RETURNING, like the insert: an email taken by another user skips the row
+    // instead of throwing, and `update` tells a conflict from a missing id with one more lookup
+    // only on that path. An absent field is NULL and keeps the stored value.
+    this.#update = db.prepare(`UPDATE OR IGNORE users SET name = coalesce(?2, name), email = coalesce(?3, email) WHERE id = ?1 RETURNING ${COLUMNS}`)
+    this.#exists = db.prepare('SELECT id FROM users WHERE id = ?1')
     this.#count = db.prepare('SELECT count(*) AS n FROM users')
   }
 
@@ -156,6 +170,30 @@ export class UserStore {
   }
 
   /**
+   * Changes the given fields of user `id` and returns it as stored now, or null when no such user
+   * exists. Throws `AppError('conflict')` when the new email (ignoring case) belongs to another
+   * user; the user's own email in another case is not a conflict.
+   *
+   * @example
+   * ```ts
+   * users.update(1, { email: 'ada@lovelace.example' })?.email // 'ada@lovelace.example'
+   * ```
+   */
+  update(id: number, patch: UserPatch): User | null {
+    let row: User | null
+    try {
+      row = runReturning(this.#update, id, patch.name ?? null, patch.email ?? null)
+      if (row === null && this.#exists.get(id) === null) return null
+    } catch (err) {
+      throw storageError(err, 'update the user')
+    }
+    if (row === null) {
+      throw new AppError('conflict', 'A user with this email already exists', { details: [{ path: '/email', message: 'already registered' }] })
+    }
+    return row
+  }
+
+  /**
    * Deletes a user; true when it existed.
    *
    * @example
@@ -189,6 +227,6 @@ export class UserStore {
 
   /** Closes the database; further calls throw. */
   close(): void {
-    closeDatabase(this.#db, [this.#insert, this.#get, ...this.#pages.statements, this.#delete, this.#count])
+    closeDatabase(this.#db, [this.#insert, this.#get, ...this.#pages.statements, this.#delete, this.#update, this.#exists, this.#count])
   }
 }

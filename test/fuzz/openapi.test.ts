@@ -63,6 +63,9 @@ function allowed5xx(status: number, code: string | undefined, headers: Headers):
 /** What is wrong with an answer, or null. */
 function judge(status: number, headers: Headers, text: string): string | null {
   if (status >= 200 && status < 300) return null
+  // The bodiless answer to a conditional read (the hostile headers send `If-None-Match: *`), not
+  // an error: it must carry the tag and nothing else (src/http/etag.ts).
+  if (status === 304) return text === '' && headers.get('etag') !== null ? null : `304 with a body or without an ETag: ${text.slice(0, 200)}`
   let code: string | undefined
   let envelope = false
   try {

@@ -34,7 +34,7 @@ describe('one parser for every JSON body', () => {
   test('every route that declares a body hands it to jsonBody, so Elysia never validates one itself', () => {
     const routes = createRoutes(t0.deps).routes as unknown as Array<{ method: string; path: string; hooks: { body?: unknown } }>
     const withBody = routes.filter((r) => r.hooks.body !== undefined)
-    expect(withBody.map((r) => `${r.method} ${r.path}`).sort()).toEqual(['POST /batch', 'POST /jobs', 'POST /messages', 'POST /messages/batch', 'POST /users'])
+    expect(withBody.map((r) => `${r.method} ${r.path}`).sort()).toEqual(['PATCH /users/:id', 'POST /batch', 'POST /jobs', 'POST /messages', 'POST /messages/batch', 'POST /users'])
     for (const r of withBody) expect({ route: `${r.method} ${r.path}`, ours: isJsonBodySchema(r.hooks.body) }).toEqual({ route: `${r.method} ${r.path}`, ours: true })
   })
 
