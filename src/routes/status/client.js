@@ -57,7 +57,7 @@ function el(name, attrs, text) {
 
 /** Redraws one chart: grid and y labels at 0, max/2, max; time labels; a line (and area for the first series) per series. */
 function draw(chart) {
-  const fig = $(chart)
+  const fig = $(`chart-${chart}`)
   const svg = fig.querySelector('svg')
   const series = history[chart]
   const max = niceMax(Math.max(0, ...series.flat()))
@@ -141,7 +141,7 @@ function render(s) {
     li.append(name, track, pct)
     return li
   })
-  $('workers').replaceChildren(...bars)
+  $('worker-bars').replaceChildren(...bars)
 
   const rows = s.tasks.filter((t) => t.ok + t.failed + t.timedOut + t.canceled > 0).map((t) => {
     const tr = document.createElement('tr')

@@ -25,7 +25,7 @@ export const STATUS_CSP = [
 ].join('; ')
 
 const chart = (id: string, title: string, legend: string) => `
-      <figure class="card chart" id="${id}" data-chart="${id}">
+      <figure class="card chart" id="chart-${id}" data-chart="${id}">
         <figcaption><span class="title">${title}</span><span class="legend">${legend}</span></figcaption>
         <svg viewBox="0 0 320 120" role="img" aria-label="${title}"></svg>
       </figure>`
@@ -38,6 +38,7 @@ export const STATUS_HTML = `<!doctype html>
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="color-scheme" content="light dark">
   <title>highperf status</title>
+  <link rel="icon" href="data:,">
   <link rel="stylesheet" href="${STATUS_ASSETS}/status.css">
   <script src="${STATUS_ASSETS}/status.js" defer></script>
 </head>
@@ -55,12 +56,13 @@ export const STATUS_HTML = `<!doctype html>
       <div class="card tile"><span class="label">HTTP 5xx/s</span><span class="value" id="t-err" data-value="">–</span></div>
       <div class="card tile"><span class="label">Jobs queued · running</span><span class="value" id="t-jobs" data-value="">–</span></div>
     </section>
-    <section class="charts" aria-label="Last 60 seconds">${chart('workers', 'Workers busy', '<i class="s0"></i>running <i class="s1"></i>alive')}${chart('queue', 'Queue depth', '<i class="s0"></i>tasks waiting')}${chart('latency', 'Task run time, ms (slowest task)', '<i class="s0"></i>p50 <i class="s1"></i>p90 <i class="s2"></i>p99')}${chart('tasks', 'Tasks finished / s', '<i class="s0"></i>ok <i class="s2"></i>failed')}${chart('http', 'HTTP requests / s', '<i class="s0"></i>all <i class="s1"></i>4xx <i class="s2"></i>5xx')}${chart('jobs', 'Jobs by state', '<i class="s0"></i>queued <i class="s1"></i>running <i class="s2"></i>failed')}
+    <section class="charts" aria-label="Last 60 seconds">${chart('workers', 'Workers busy', '<i class="s0"></i>running <i class="s1"></i>alive')}${chart('queue', 'Queue depth', '<i class="s0"></i>tasks waiting')}${chart('latency', 'Task run time, ms', '<i class="s0"></i>p50 <i class="s1"></i>p90 <i class="s2"></i>p99')}${chart('tasks', 'Tasks finished / s', '<i class="s0"></i>ok <i class="s2"></i>failed')}${chart('http', 'HTTP requests / s', '<i class="s0"></i>all <i class="s1"></i>4xx <i class="s2"></i>5xx')}${chart('jobs', 'Jobs by state', '<i class="s0"></i>queued <i class="s1"></i>running <i class="s2"></i>failed')}
     </section>
     <section class="tables">
       <div class="card">
-        <h2>Workers <span class="muted" id="pool-meta"></span></h2>
-        <ul id="workers" class="bars"></ul>
+        <h2>Workers <span class="muted">share of time running tasks, since start</span></h2>
+        <p class="meta muted" id="pool-meta"></p>
+        <ul id="worker-bars" class="bars"></ul>
       </div>
       <div class="card">
         <h2>Tasks <span class="muted">run time since start, ms</span></h2>
@@ -72,7 +74,7 @@ export const STATUS_HTML = `<!doctype html>
       </div>
     </section>
   </main>
-  <footer class="muted">Updated every second from <a href="/status.json">/status.json</a> (the figures of <code>GET /pool</code>, the jobs runner and <code>/metrics</code>); the page's own requests are not counted.</footer>
+  <footer class="muted">Updated every second from <a href="/status.json">/status.json</a> (the figures of <code>GET /pool</code>, the jobs runner and <code>/metrics</code>); the page's own requests are not counted. Run times are the slowest task's percentiles.</footer>
 </body>
 </html>
 `
