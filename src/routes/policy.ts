@@ -37,7 +37,7 @@ export const SCRAPE: RoutePolicy = routePolicy({ ...PROBE, deadline: 'none' })
 export const DOCS: RoutePolicy = routePolicy({ deadline: 'none', exempt: { auth: true, breaker: true } })
 
 /**
- * The status page and its figures (`/status`, `/status.json`, its assets): open like `/metrics`,
+ * The status page and its figures (`/status`, `/status/json`, its assets): open like `/metrics`,
  * whose figures it repeats (no token even with `AUTH_READS`, no breaker), and not rate limited
  * (each viewer polls once a second; an operator needs it most when limits bite); still shed.
  * Answered from memory: 0.8 × `REQUEST_TIMEOUT`.

@@ -76,7 +76,7 @@ describe('every route declares its policy', () => {
     'GET /files/*': STREAM,
     'GET /jobs/:id/events': STREAM,
     'GET /status': STATUS,
-    'GET /status.json': STATUS,
+    'GET /status/json': STATUS,
     'GET /status/assets/status.js': STATUS,
     'GET /status/assets/status.css': STATUS,
   }

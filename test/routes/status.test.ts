@@ -1,6 +1,6 @@
 /**
  * The status page over real HTTP: the page and its assets under a strict CSP with no inline code,
- * `/status.json` reading the pool, the jobs runner and the HTTP series (and moving when tasks run),
+ * `/status/json` reading the pool, the jobs runner and the HTTP series (and moving when tasks run),
  * its route policy (open like /metrics, even with AUTH_READS; not rate limited), and its assets
  * embedded by `bun build --compile` (a compiled binary alone in an empty directory serves them).
  */
@@ -81,12 +81,12 @@ describe('GET /status and its assets', () => {
   })
 })
 
-describe('GET /status.json', () => {
+describe('GET /status/json', () => {
   let s: Awaited<ReturnType<typeof serve>>
   beforeAll(async () => { s = await serve({ rateLimitRps: 1, rateLimitBurst: 2 }) })
   afterAll(() => s.close())
   const snapshot = async () => {
-    const res = await fetch(`${s.srv.url}status.json`)
+    const res = await fetch(`${s.srv.url}status/json`)
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
     return (await res.json()) as StatusSnapshot
@@ -118,7 +118,7 @@ describe('GET /status.json', () => {
   })
 
   test('is not rate limited: a viewer polling it never uses up the client\'s budget', async () => {
-    const codes = await Promise.all(Array.from({ length: 10 }, () => fetch(`${s.srv.url}status.json`).then((r) => r.status)))
+    const codes = await Promise.all(Array.from({ length: 10 }, () => fetch(`${s.srv.url}status/json`).then((r) => r.status)))
     expect(codes.every((c) => c === 200)).toBe(true)
   })
 })
@@ -131,7 +131,7 @@ describe('with API_TOKEN and AUTH_READS', () => {
   test('the page and its figures stay open like /metrics, while GET /pool needs the token', async () => {
     expect((await fetch(`${s.srv.url}pool`)).status).toBe(401)
     expect((await fetch(`${s.srv.url}metrics`)).status).toBe(200)
-    for (const path of ['status', 'status.json', 'status/assets/status.js', 'status/assets/status.css']) {
+    for (const path of ['status', 'status/json', 'status/assets/status.js', 'status/assets/status.css']) {
       expect({ path, status: (await fetch(`${s.srv.url}${path}`)).status }).toEqual({ path, status: 200 })
     }
   })
@@ -179,7 +179,7 @@ describe('embedding', () => {
         expect(await (await fetch(`${base}/status/assets/status.js`)).text()).toBe(readFileSync(join(STATUS_DIR, 'client.js'), 'utf8'))
         expect(await (await fetch(`${base}/status/assets/status.css`)).text()).toBe(readFileSync(join(STATUS_DIR, 'status.css'), 'utf8'))
         expect((await fetch(`${base}/status`)).status).toBe(200)
-        const snap = (await (await fetch(`${base}/status.json`)).json()) as StatusSnapshot
+        const snap = (await (await fetch(`${base}/status/json`)).json()) as StatusSnapshot
         expect(snap.pool.utilization).toEqual([0.5])
       } finally {
         proc.kill('SIGKILL')

@@ -1,4 +1,4 @@
-// highperf status page: polls /status.json once a second and draws the last 60 s as SVG.
+// highperf status page: polls /status/json once a second and draws the last 60 s as SVG.
 // Plain ES2020, no library, no inline code (the page's CSP forbids it). Served as a file that
 // `bun build --compile` embeds (src/routes/status/index.ts).
 'use strict'
@@ -170,7 +170,7 @@ async function tick() {
   const conn = $('conn')
   let wait = 1000
   try {
-    const res = await fetch('/status.json', { cache: 'no-store', headers: { accept: 'application/json' } })
+    const res = await fetch('/status/json', { cache: 'no-store', headers: { accept: 'application/json' } })
     if (!res.ok) {
       // Shed (503) or limited: wait as long as the server asks, at least a second.
       wait = Math.max(1000, Number(res.headers.get('retry-after') || 0) * 1000)

@@ -1,6 +1,6 @@
 /**
  * The status page: `GET /status` (HTML), its script and stylesheet under `/status/assets/`, and
- * `GET /status.json`, the figures it draws once a second (see snapshot.ts: the pool's stats, the
+ * `GET /status/json`, the figures it draws once a second (see snapshot.ts: the pool's stats, the
  * jobs runner's counts and the HTTP request series; no new metric).
  *
  * Why a hand-written page and no chart library: the binary must serve it offline (no CDN) and
@@ -16,7 +16,7 @@
  * ```ts
  * app.use(statusRoutes({ pool, jobs, metrics }))
  * // GET /status      -> the page (text/html, strict CSP)
- * // GET /status.json -> {"at":1764766800000,"pool":{"workers":2,...},"tasks":[...],"jobs":{...},"http":{...}}
+ * // GET /status/json -> {"at":1764766800000,"pool":{"workers":2,...},"tasks":[...],"jobs":{...},"http":{...}}
  * ```
  */
 import { Elysia, t } from 'elysia'
@@ -75,7 +75,7 @@ const StatusSchema = t.Object({
 })
 
 /**
- * Elysia plugin with the status page, its assets and `GET /status.json`.
+ * Elysia plugin with the status page, its assets and `GET /status/json`.
  *
  * @example createRoutes(deps) // .use(statusRoutes(deps))
  */
@@ -90,7 +90,7 @@ export function statusRoutes(sources: StatusSources) {
     })
     .get(`${STATUS_ASSETS}/status.js`, ({ request }) => script.respond(request), { policy: STATUS, detail: { hide: true } })
     .get(`${STATUS_ASSETS}/status.css`, ({ request }) => css.respond(request), { policy: STATUS, detail: { hide: true } })
-    .get('/status.json', ({ set }) => {
+    .get('/status/json', ({ set }) => {
       set.headers['cache-control'] = 'no-store'
       return statusSnapshot(sources)
     }, {

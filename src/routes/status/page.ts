@@ -1,5 +1,5 @@
 /**
- * The status page's HTML: a static shell. The script (client.js) fills it from `/status.json`;
+ * The status page's HTML: a static shell. The script (client.js) fills it from `/status/json`;
  * the page itself has no inline script or style, so its Content-Security-Policy can forbid both.
  *
  * @example new Response(STATUS_HTML, { headers: { 'content-type': 'text/html; charset=utf-8' } })
@@ -74,7 +74,7 @@ export const STATUS_HTML = `<!doctype html>
       </div>
     </section>
   </main>
-  <footer class="muted">Updated every second from <a href="/status.json">/status.json</a> (the figures of <code>GET /pool</code>, the jobs runner and <code>/metrics</code>); the page's own requests are not counted. Run times are the slowest task's percentiles.</footer>
+  <footer class="muted">Updated every second from <a href="/status/json">/status/json</a> (the figures of <code>GET /pool</code>, the jobs runner and <code>/metrics</code>); the page's own requests are not counted. Run times are the slowest task's percentiles.</footer>
 </body>
 </html>
 `

@@ -46,7 +46,7 @@ export interface TaskStatus {
   queueWaitMs: Percentiles
 }
 
-/** The body of `GET /status.json`. */
+/** The body of `GET /status/json`. */
 export interface StatusSnapshot {
   /** When it was taken, epoch ms (the page divides counter deltas by the time between two). */
   at: number
@@ -80,7 +80,7 @@ export function statusSnapshot({ pool, jobs, metrics }: StatusSources): StatusSn
   let serverErrors = 0
   for (const e of metrics.http.entries()) {
     // The page polls once a second per viewer: counting that would draw a rate out of nothing.
-    if (e.labels.route === STATUS_PREFIX || e.labels.route.startsWith(`${STATUS_PREFIX}/`) || e.labels.route.startsWith(`${STATUS_PREFIX}.`)) continue
+    if (e.labels.route === STATUS_PREFIX || e.labels.route.startsWith(`${STATUS_PREFIX}/`)) continue
     requests += e.count
     const status = e.labels.status.charCodeAt(0)
     if (status === 52 /* '4' */) clientErrors += e.count
