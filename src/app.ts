@@ -46,6 +46,7 @@ import { carRoutes } from './routes/cars.ts'
 import { poolRoutes } from './routes/pool.ts'
 import { messagesRoutes } from './routes/messages.ts'
 import { adminBackupRoutes } from './routes/admin-backup.ts'
+import { statusRoutes } from './routes/status/index.ts'
 import type { LlmClient } from './llm/client.ts'
 import type { MessageStore } from './store/messages.ts'
 import { withPolicy } from './http/route-policy.ts'
@@ -143,6 +144,7 @@ export function createRoutes(deps: AppDeps) {
     .use(poolRoutes(deps))
     .use(messagesRoutes(deps))
     .use(adminBackupRoutes(deps))
+    .use(statusRoutes(deps))
 }
 
 /** Builds highperf from its dependencies: the routes behind the middleware stack. */

@@ -36,6 +36,14 @@ export const SCRAPE: RoutePolicy = routePolicy({ ...PROBE, deadline: 'none' })
  */
 export const DOCS: RoutePolicy = routePolicy({ deadline: 'none', exempt: { auth: true, breaker: true } })
 
+/**
+ * The status page and its figures (`/status`, `/status/json`, its assets): open like `/metrics`,
+ * whose figures it repeats (no token even with `AUTH_READS`, no breaker), and not rate limited
+ * (each viewer polls once a second; an operator needs it most when limits bite); still shed.
+ * Answered from memory: 0.8 × `REQUEST_TIMEOUT`.
+ */
+export const STATUS: RoutePolicy = routePolicy({ deadline: 'hot-read', exempt: { rateLimit: true, auth: true, breaker: true } })
+
 /** Reads answered from one indexed row or from memory: 0.8 × `REQUEST_TIMEOUT`. */
 export const HOT_READ: RoutePolicy = routePolicy({ deadline: 'hot-read' })
 

@@ -87,7 +87,9 @@ async function serve(authReads: boolean, dir: string): Promise<RunningServer> {
   return srv
 }
 
-const EXEMPT = new Set(['/healthz', '/readyz', '/metrics', '/swagger', '/swagger/json', '/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css'])
+const EXEMPT = new Set(['/healthz', '/readyz', '/metrics', '/swagger', '/swagger/json', '/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css',
+  // The status page, open like /metrics (src/routes/policy.ts STATUS).
+  '/status', '/status/json', '/status/assets/status.js', '/status/assets/status.css'])
 
 describe('API_TOKEN holds for every Host and request-target form', () => {
   let open: RunningServer
