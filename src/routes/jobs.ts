@@ -23,7 +23,7 @@ import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, jobInput, type Job, type JobSt
 import { MAX_PIPELINE_STAGES } from '../jobs/validate.ts'
 import { jobJson } from '../jobs/view.ts'
 import { jobEventStream } from './job-events.ts'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema, named } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { JSON_HEADERS } from './pool-call.ts'
 import { policyOption } from '../http/route-policy.ts'
@@ -38,14 +38,14 @@ export interface JobsRouteDeps {
 const MAX_TIMEOUT_MS = 24 * 3_600_000
 const MAX_DELAY_MS = 30 * 24 * 3_600_000
 
-const StateSchema = t.Union(
+const StateSchema = named('JobState', t.Union(
   [t.Literal('queued'), t.Literal('running'), t.Literal('succeeded'), t.Literal('failed'), t.Literal('canceled')],
   { examples: ['queued'] },
-)
+))
 // The schema's literals are JobState's members; this line fails to compile when they drift apart.
 export const JOB_STATE_VALUES: readonly (typeof StateSchema.static)[] = JOB_STATES
 
-const JobSchema = t.Object(
+const JobSchema = named('Job', t.Object(
   {
     id: t.String({ examples: ['019a9f1c-7c3e-7d2a-8b41-5f0e2a9c1d33'] }),
     task: t.String({ description: `Task name, or '${PIPELINE_TASK}'`, examples: ['sleep'] }),
@@ -72,9 +72,9 @@ const JobSchema = t.Object(
       createdAt: '2026-11-22T05:30:00.000Z', updatedAt: '2026-11-22T05:30:00.500Z', startedAt: '2026-11-22T05:30:00.001Z',
     }],
   },
-)
+))
 
-const SubmitSchema = t.Object(
+const SubmitSchema = named('JobSubmit', t.Object(
   {
     task: t.Optional(t.String({ minLength: 1, maxLength: 100, description: 'Task to run (see GET /tasks); or give `pipeline`' })),
     input: t.Optional(t.Unknown({ description: 'The task input (checked by the worker against the task schema)' })),
@@ -95,7 +95,7 @@ const SubmitSchema = t.Object(
       { pipeline: [{ task: 'primes', input: { limit: 1000 } }, { task: 'hash' }] },
     ],
   },
-)
+))
 
 const SubmitHeaders = t.Object({
   'idempotency-key': t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Repeat a submit safely: the same key returns the same job' })),
@@ -113,7 +113,7 @@ const ListQuerySchema = t.Object({
 })
 
 // Not the shared Page(item) of ./schemas.ts: this envelope was published first (why: ./schemas.ts).
-const ListSchema = t.Object({ jobs: t.Array(JobSchema), nextCursor: t.Optional(t.String()) })
+const ListSchema = named('JobList', t.Object({ jobs: t.Array(JobSchema), nextCursor: t.Optional(t.String()) }))
 
 const tags = ['jobs']
 

@@ -25,7 +25,7 @@ import type { TaskRunner } from '../pool/types.ts'
 import { requestSignal } from '../http/request-state.ts'
 import { policyOption } from '../http/route-policy.ts'
 import { TASK } from './policy.ts'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema, named } from './schemas.ts'
 import { clientSchema } from '../tasks/client-limits.ts'
 import { catalogOf, jsonBytes, runOptions, timeoutQuery } from './pool-call.ts'
 
@@ -35,17 +35,17 @@ export interface TaskRouteDeps {
   config: Pick<Config, 'taskTimeout' | 'maxBodySize'>
 }
 
-const TaskInfoSchema = t.Object({
+const TaskInfoSchema = named('TaskInfo', t.Object({
   name: t.String({ examples: ['primes'] }),
   summary: t.String({ examples: ['Counts the primes below n (segmented sieve; the CPU benchmark task)'] }),
   input: t.Unknown({ description: 'JSON Schema of the input' }),
   example: t.Optional(t.Unknown({ description: 'An example input' })),
-})
+}))
 
-const TaskListSchema = t.Object(
+const TaskListSchema = named('TaskList', t.Object(
   { tasks: t.Array(TaskInfoSchema) },
   { examples: [{ tasks: [{ name: 'primes', summary: 'Counts the primes below n', input: { type: 'object' }, example: { n: 1000000 } }] }] },
-)
+))
 
 const TaskParams = t.Object({ name: t.String({ minLength: 1, maxLength: 128, description: 'Task name, see GET /tasks', examples: ['primes'] }) })
 
