@@ -101,7 +101,7 @@ const SubmitSchema = named('JobSubmit', t.Object(
     additionalProperties: false,
     examples: [
       { task: 'sleep', input: { ms: 1000, steps: 4 }, maxAttempts: 3, timeoutMs: 5000 },
-      { pipeline: [{ task: 'primes', input: { limit: 1000 } }, { task: 'hash' }] },
+      { pipeline: [{ task: 'hash', input: { text: 'hello' } }, { task: 'hash', input: { algorithm: 'sha512' }, map: { text: '$.digest' } }] },
     ],
   },
 ))
