@@ -10,7 +10,7 @@
  *
  * Cost: applying a map parses the previous result on the main thread, so a result larger than
  * {@link MAX_MAPPED_RESULT_BYTES} fails the stage (`invalid_input`) rather than stall the loop
- * (1 MiB parses in ~3 ms).
+ * (measured: ~1 ms for a 1 MiB result of one long string, ~6 ms for 877 KiB of 20 000 small objects).
  *
  * @example
  * ```ts
