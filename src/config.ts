@@ -68,6 +68,7 @@ export interface Config {
   tlsKeyFile: string
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
   accessLog: string
+  logFormat: 'auto' | 'json' | 'pretty'
   otelEndpoint: string
   otelServiceName: string
   reusePort: boolean
@@ -80,6 +81,7 @@ export interface Config {
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const
 const SQLITE_LOCKINGS = ['auto', 'exclusive', 'shared'] as const
 const POOL_WAKES = ['message', 'waitAsync'] as const
 
@@ -131,6 +133,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'TLS_CERT_FILE', key: 'tlsCertFile', kind: 'path', def: '', help: 'PEM certificate; with TLS_KEY_FILE serves HTTPS' },
   { env: 'TLS_KEY_FILE', key: 'tlsKeyFile', kind: 'path', def: '', help: 'PEM private key' },
   { env: 'LOG_LEVEL', key: 'logLevel', kind: 'enum', def: 'info', values: LOG_LEVELS, help: 'Log level' },
+  { env: 'LOG_FORMAT', key: 'logFormat', kind: 'enum', def: 'auto', values: LOG_FORMATS, help: 'Log lines on stdout: json, pretty (readable, colored on a terminal), auto (pretty when stdout is a terminal, else json); an ACCESS_LOG file is always json' },
   { env: 'ACCESS_LOG', key: 'accessLog', kind: 'string', def: 'stdout', help: "Access log: 'stdout', 'off', or a file path" },
   { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', key: 'otelEndpoint', kind: 'url', def: '', help: 'OTLP/HTTP endpoint for traces (unset: tracing export off)' },
   { env: 'OTEL_SERVICE_NAME', key: 'otelServiceName', kind: 'string', def: 'highperf', help: 'service.name of exported spans' },

@@ -1,5 +1,6 @@
 /**
- * The process logger: pino, JSON lines, level from `LOG_LEVEL`.
+ * The process logger: pino, JSON lines, level from `LOG_LEVEL`; `LOG_FORMAT=pretty` (the default
+ * when stdout is a terminal) rewrites them for people (./log-pretty.ts).
  *
  * Secrets never reach a log line: the redact list below covers the places a request's credentials
  * could be copied into a log object, and the config's secrets are never logged at all.
@@ -13,6 +14,7 @@
 import { writeSync } from 'node:fs'
 import pino, { type Logger, type DestinationStream } from 'pino'
 import type { Config } from './config.ts'
+import { prettify, resolveLogFormat } from './log-pretty.ts'
 
 export type { Logger }
 
@@ -24,10 +26,22 @@ export const REDACT_PATHS = [
 ]
 
 /**
- * Creates the process logger. `destination` defaults to stdout (synchronous writes would cost the
- * event loop; pino's sonic-boom buffers them).
+ * Stdout for log lines: pino's asynchronous destination (synchronous writes would cost the event
+ * loop; sonic-boom buffers them), prettified when `LOG_FORMAT` resolves to pretty for this stdout.
+ *
+ * @example pino({}, stdoutDestination(config))
  */
-export function createLogger(config: Pick<Config, 'logLevel'>, destination?: DestinationStream): Logger {
+export function stdoutDestination(config: Partial<Pick<Config, 'logFormat'>>, isTTY = process.stdout.isTTY === true): DestinationStream {
+  const dest = pino.destination({ fd: 1, sync: false })
+  return resolveLogFormat(config.logFormat ?? 'json', isTTY) === 'pretty' ? prettify(dest, isTTY) : dest
+}
+
+/**
+ * Creates the process logger. `destination` defaults to stdout ({@link stdoutDestination}).
+ *
+ * @example createLogger({ logLevel: 'info', logFormat: 'auto' })
+ */
+export function createLogger(config: Pick<Config, 'logLevel'> & Partial<Pick<Config, 'logFormat'>>, destination?: DestinationStream): Logger {
   return pino(
     {
       level: config.logLevel,
@@ -35,7 +49,7 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: Des
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ fd: 1, sync: false }),
+    destination ?? stdoutDestination(config),
   )
 }
 

@@ -28,11 +28,16 @@ export function isFinal(state: JobState): boolean {
   return state === 'succeeded' || state === 'failed' || state === 'canceled'
 }
 
-/** One stage of a pipeline: the first one needs an input, later ones receive the previous output. */
+/**
+ * One stage of a pipeline: the first one needs an input, later ones receive the previous output,
+ * as it is or, with a `map`, picked into fields (src/jobs/stage-map.ts).
+ */
 export interface PipelineStage {
   task: string
-  /** JSON text; only the first stage has one. */
+  /** JSON text: the first stage's input, or a later stage's constant fields (with a `map` only). */
   input?: string
+  /** Input field → path into the previous stage's result, e.g. `{ text: '$.digest' }`. */
+  map?: Record<string, string>
 }
 
 /** Why a job failed (or was canceled): a registry code and a message for people. */

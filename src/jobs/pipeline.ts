@@ -1,6 +1,7 @@
 /**
  * Running a pipeline job (seed 001 §3): stages run one after another on the pool, each stage's
  * result bytes become the next stage's input bytes untouched (never parsed on the main thread),
+ * unless the next stage has a `map`, which picks fields of the result (src/jobs/stage-map.ts),
  * the job's progress is spread evenly over the stages, and a failing stage fails the job with
  * its own error code and a message naming the stage.
  *
@@ -14,6 +15,7 @@
 import { AppError, isErrorCode } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import { jobInput, type Job } from './model.ts'
+import { applyMap } from './stage-map.ts'
 
 /** How a pipeline's stages are scheduled. */
 export interface PipelineOptions {
@@ -37,6 +39,7 @@ export async function runPipeline(pool: TaskRunner, job: Job, options: PipelineO
     const left = deadline - now()
     if (left <= 0) throw new AppError('task_timeout', `${name} did not start: the pipeline used up its ${job.timeoutMs} ms`)
     try {
+      if (i > 0 && stage.map) input = applyMap(output, stage.map, stage.input)
       output = await pool.run(stage.task, input, {
         signal: options.signal,
         timeoutMs: left,

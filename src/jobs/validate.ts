@@ -1,6 +1,7 @@
 /**
  * Checks a submission before it is stored: task names against the pool's catalog, and the shape
- * of a pipeline (1 to {@link MAX_PIPELINE_STAGES} stages, an input on the first stage only).
+ * of a pipeline (1 to {@link MAX_PIPELINE_STAGES} stages, an input on the first stage; a later
+ * stage may have a `map` (src/jobs/stage-map.ts) and then an object `input` of constant fields).
  * Task inputs are not parsed here: the worker validates them against the task's schema, so the
  * main thread never parses a payload (a bad input fails the job with `invalid_input`).
  *
@@ -13,6 +14,7 @@ import { AppError } from '../errors.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import type { TaskInfo } from '../tasks/types.ts'
 import type { NewJob } from './model.ts'
+import { mapProblem } from './stage-map.ts'
 
 /** Most stages a pipeline may have. */
 export const MAX_PIPELINE_STAGES = 32
@@ -48,8 +50,17 @@ export class SubmitValidator {
     }
     req.pipeline.forEach((s, i) => {
       if (!isKnown(s.task)) throw new AppError('unknown_task', `Stage ${i + 1}: no task is registered as '${s.task}'`, { details: [{ path: `/pipeline/${i}/task`, message: `no task is registered as '${s.task}'` }] })
-      if (i > 0 && s.input !== undefined) {
-        throw new AppError('validation_failed', `Stage ${i + 1} has an input: only the first stage takes one; later stages receive the previous stage's result`)
+      const at = `/pipeline/${i}`
+      if (s.map !== undefined) {
+        if (i === 0) throw new AppError('validation_failed', 'Stage 1 has a map: there is no previous result to map; give it an input', { details: [{ path: `${at}/map`, message: 'only stages after the first take a map' }] })
+        const problem = mapProblem(s.map)
+        if (problem) throw new AppError('validation_failed', `Stage ${i + 1}: ${problem}`, { details: [{ path: `${at}/map`, message: problem }] })
+        // The route stores the input as JSON.stringify of what was sent: an object starts with '{'.
+        if (s.input !== undefined && !s.input.startsWith('{')) {
+          throw new AppError('validation_failed', `Stage ${i + 1}: with a map, input is an object of constant fields`, { details: [{ path: `${at}/input`, message: 'must be an object' }] })
+        }
+      } else if (i > 0 && s.input !== undefined) {
+        throw new AppError('validation_failed', `Stage ${i + 1} has an input: only the first stage takes one; later stages receive the previous stage's result (or give a map with constant fields in input)`, { details: [{ path: `${at}/input`, message: 'only with a map' }] })
       }
     })
     if (req.pipeline[0]!.input === undefined) throw new AppError('validation_failed', 'The first stage of a pipeline needs an input')

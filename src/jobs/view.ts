@@ -33,7 +33,8 @@ function spliced(text: string): string {
 
 function stageJson(stage: PipelineStage): string {
   const task = `{"task":${JSON.stringify(stage.task)}`
-  return stage.input === undefined ? `${task}}` : `${task},"input":${spliced(stage.input)}}`
+  const map = stage.map === undefined ? '' : `,"map":${JSON.stringify(stage.map)}`
+  return stage.input === undefined ? `${task}${map}}` : `${task},"input":${spliced(stage.input)}${map}}`
 }
 
 /**

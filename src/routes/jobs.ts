@@ -21,9 +21,10 @@ import type { JobRunner } from '../jobs/runner.ts'
 import { isJobId } from '../jobs/ids.ts'
 import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, jobInput, type Job, type JobState, type NewJob } from '../jobs/model.ts'
 import { MAX_PIPELINE_STAGES } from '../jobs/validate.ts'
+import { MAP_FIELD_PATTERN, MAP_PATH_PATTERN, MAX_MAP_FIELDS } from '../jobs/stage-map.ts'
 import { jobJson } from '../jobs/view.ts'
 import { jobEventStream } from './job-events.ts'
-import { ErrorSchema, NotModified } from './schemas.ts'
+import { ErrorSchema, NotModified, named } from './schemas.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { jsonWithEtag } from '../http/etag.ts'
 import { JSON_HEADERS } from './pool-call.ts'
@@ -39,19 +40,19 @@ export interface JobsRouteDeps {
 const MAX_TIMEOUT_MS = 24 * 3_600_000
 const MAX_DELAY_MS = 30 * 24 * 3_600_000
 
-const StateSchema = t.Union(
+const StateSchema = named('JobState', t.Union(
   [t.Literal('queued'), t.Literal('running'), t.Literal('succeeded'), t.Literal('failed'), t.Literal('canceled')],
   { examples: ['queued'] },
-)
+))
 // The schema's literals are JobState's members; this line fails to compile when they drift apart.
 export const JOB_STATE_VALUES: readonly (typeof StateSchema.static)[] = JOB_STATES
 
-const JobSchema = t.Object(
+const JobSchema = named('Job', t.Object(
   {
     id: t.String({ examples: ['019a9f1c-7c3e-7d2a-8b41-5f0e2a9c1d33'] }),
     task: t.String({ description: `Task name, or '${PIPELINE_TASK}'`, examples: ['sleep'] }),
     input: t.Unknown({ description: 'Input (of the first stage, for a pipeline)' }),
-    pipeline: t.Optional(t.Array(t.Object({ task: t.String(), input: t.Optional(t.Unknown()) }))),
+    pipeline: t.Optional(t.Array(t.Object({ task: t.String(), input: t.Optional(t.Unknown()), map: t.Optional(t.Record(t.String(), t.String())) }))),
     state: StateSchema,
     priority: t.Integer(),
     runAt: t.String({ format: 'date-time' }),
@@ -73,15 +74,23 @@ const JobSchema = t.Object(
       createdAt: '2026-11-22T05:30:00.000Z', updatedAt: '2026-11-22T05:30:00.500Z', startedAt: '2026-11-22T05:30:00.001Z',
     }],
   },
-)
+))
 
-const SubmitSchema = t.Object(
+const SubmitSchema = named('JobSubmit', t.Object(
   {
     task: t.Optional(t.String({ minLength: 1, maxLength: 100, description: 'Task to run (see GET /tasks); or give `pipeline`' })),
     input: t.Optional(t.Unknown({ description: 'The task input (checked by the worker against the task schema)' })),
     pipeline: t.Optional(t.Array(
-      t.Object({ task: t.String({ minLength: 1, maxLength: 100 }), input: t.Optional(t.Unknown()) }, { additionalProperties: false }),
-      { minItems: 1, maxItems: MAX_PIPELINE_STAGES, description: "Stages run in order; each stage's result is the next stage's input; only the first stage has an input" },
+      t.Object({
+        task: t.String({ minLength: 1, maxLength: 100 }),
+        input: t.Optional(t.Unknown({ description: "The first stage's input; on a later stage, only with `map`: an object of constant fields" })),
+        map: t.Optional(t.Record(t.String({ pattern: MAP_FIELD_PATTERN }), t.String({ pattern: MAP_PATH_PATTERN, maxLength: 1100 }), {
+          maxProperties: MAX_MAP_FIELDS,
+          description: "Builds this stage's input from the previous result: input field → path ($.name, $.items[0]); see docs/jobs.md#pipelines",
+          examples: [{ text: '$.digest' }],
+        })),
+      }, { additionalProperties: false }),
+      { minItems: 1, maxItems: MAX_PIPELINE_STAGES, description: "Stages run in order; each stage's result is the next stage's input, as is or picked by its map; only the first stage has an input of its own" },
     )),
     priority: t.Optional(t.Integer({ minimum: -1000, maximum: 1000, default: 0, description: 'Higher is claimed first' })),
     runAt: t.Optional(t.String({ format: 'date-time', description: 'Do not start before this time' })),
@@ -93,10 +102,10 @@ const SubmitSchema = t.Object(
     additionalProperties: false,
     examples: [
       { task: 'sleep', input: { ms: 1000, steps: 4 }, maxAttempts: 3, timeoutMs: 5000 },
-      { pipeline: [{ task: 'primes', input: { limit: 1000 } }, { task: 'hash' }] },
+      { pipeline: [{ task: 'hash', input: { text: 'hello' } }, { task: 'hash', input: { algorithm: 'sha512' }, map: { text: '$.digest' } }] },
     ],
   },
-)
+))
 
 const SubmitHeaders = t.Object({
   'idempotency-key': t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Repeat a submit safely: the same key returns the same job' })),
@@ -114,7 +123,7 @@ const ListQuerySchema = t.Object({
 })
 
 // Not the shared Page(item) of ./schemas.ts: this envelope was published first (why: ./schemas.ts).
-const ListSchema = t.Object({ jobs: t.Array(JobSchema), nextCursor: t.Optional(t.String()) })
+const ListSchema = named('JobList', t.Object({ jobs: t.Array(JobSchema), nextCursor: t.Optional(t.String()) }))
 
 const tags = ['jobs']
 
@@ -143,7 +152,11 @@ function toNewJob(body: typeof SubmitSchema.static, key: string | undefined): Ne
         task: PIPELINE_TASK,
         // Its input is its first stage's, stored there once.
         input: '',
-        pipeline: body.pipeline.map((s) => (s.input === undefined ? { task: s.task } : { task: s.task, input: JSON.stringify(s.input) })),
+        pipeline: body.pipeline.map((s) => ({
+          task: s.task,
+          ...(s.input === undefined ? {} : { input: JSON.stringify(s.input) }),
+          ...(s.map === undefined ? {} : { map: s.map }),
+        })),
       }
     : { task: body.task!, input: jsonOf(body.input) }
   if (body.pipeline && body.input !== undefined) {

@@ -37,7 +37,7 @@ import { policyOption } from '../http/route-policy.ts'
 import type { LlmClient } from '../llm/client.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
-import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
+import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId, named } from './schemas.ts'
 import { jsonWithEtag } from '../http/etag.ts'
 import { batchReserveMs, itemError, runBatch } from './fan-out.ts'
 import { jsonBody } from '../http/json-body/index.ts'
@@ -63,7 +63,7 @@ const UsageSchema = t.Object({
 })
 
 /** A stored message as the API returns it. */
-export const MessageSchema = t.Object(
+export const MessageSchema = named('Message', t.Object(
   {
     id: Type.Integer({ minimum: 1, examples: [1] }),
     input: t.String({ examples: ['Hola'] }),
@@ -74,7 +74,7 @@ export const MessageSchema = t.Object(
     createdAt: t.String({ format: 'date-time', examples: ['2026-11-22T05:30:00.000Z'] }),
   },
   { examples: [EXAMPLE_MESSAGE] },
-)
+))
 
 // Shared by one message and a batch: everything about the exchange except the input.
 const system = t.Optional(t.String({ maxLength: 20_000, description: 'System prompt sent before the input', examples: ['Answer in one sentence.'] }))
@@ -82,10 +82,10 @@ const model = t.Optional(t.String({ minLength: 1, maxLength: 200, description: '
 const temperature = t.Optional(t.Number({ minimum: 0, maximum: 2, description: 'Sampling temperature, 0-2 (default: the upstream\'s)', examples: [0.2] }))
 const input = t.String({ minLength: 1, maxLength: 100_000, description: 'The user message (1-100 000 characters)', examples: ['Hola'] })
 
-const NewMessageSchema = t.Object(
+const NewMessageSchema = named('NewMessage', t.Object(
   { input, system, model, temperature, stream: t.Optional(t.Boolean({ description: 'Relay the answer as Server-Sent Events', default: false })) },
   { examples: [{ input: 'Hola', temperature: 0.2 }, { input: 'Tell me a short story', stream: true }] },
-)
+))
 
 const ItemResult = t.Union([
   t.Object({ ok: t.Literal(true), message: MessageSchema }),

@@ -23,8 +23,27 @@
 import { t, type TSchema, type Static } from 'elysia'
 import { AppError } from '../errors.ts'
 
+/** Names given with {@link named}: the OpenAPI document lists each once, in `components.schemas`. */
+export const COMPONENT_NAMES = new Set<string>()
+
+/**
+ * Names a schema: `/swagger/json` then declares it once as `components.schemas[name]` and every
+ * route that uses it points there with `$ref`, so generators (openapi-typescript, orval) emit one
+ * named type instead of an anonymous copy per route. The name travels as the JSON Schema `title`
+ * (Elysia keeps it when it writes the document; src/routes/docs/components.ts collects it), so
+ * the routes keep passing the TypeBox object itself and Elysia's validation and Eden's types are
+ * unchanged.
+ *
+ * @example export const UserSchema = named('User', t.Object({ id: t.Integer() }))
+ */
+export function named<T extends TSchema>(name: string, schema: T): T {
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(name)) throw new Error(`component name '${name}' must be alphanumeric`)
+  COMPONENT_NAMES.add(name)
+  return { ...schema, title: name }
+}
+
 /** The JSON error envelope of every non-2xx JSON response (see src/errors.ts). */
-export const ErrorSchema = t.Object(
+export const ErrorSchema = named('Error', t.Object(
   {
     error: t.Object({
       code: t.String({ description: 'Stable snake_case code', examples: ['not_found'] }),
@@ -40,7 +59,7 @@ export const ErrorSchema = t.Object(
     }),
   },
   { description: 'Error envelope' },
-)
+))
 
 // At most 16 digits: every safe integer fits, and a longer string can never name a stored row.
 const ID_PATTERN = '^[1-9][0-9]{0,15}$'

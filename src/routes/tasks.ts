@@ -10,6 +10,7 @@
  *
  * Cancellation: the request's signal (client disconnect, request deadline) is the task's signal,
  * and `?timeoutMs=` (1 … TASK_TIMEOUT) bounds the task; the pool fails it with `task_timeout` (504).
+ * `?priority=` (-1000 … 1000, default 0) is the task's place in the pool's queue.
  *
  * @example
  * ```ts
@@ -25,7 +26,7 @@ import type { TaskRunner } from '../pool/types.ts'
 import { requestSignal } from '../http/request-state.ts'
 import { policyOption } from '../http/route-policy.ts'
 import { TASK } from './policy.ts'
-import { ErrorSchema } from './schemas.ts'
+import { ErrorSchema, named } from './schemas.ts'
 import { clientSchema } from '../tasks/client-limits.ts'
 import { catalogOf, jsonBytes, runOptions, timeoutQuery } from './pool-call.ts'
 
@@ -35,17 +36,28 @@ export interface TaskRouteDeps {
   config: Pick<Config, 'taskTimeout' | 'maxBodySize'>
 }
 
-const TaskInfoSchema = t.Object({
+const TaskInfoSchema = named('TaskInfo', t.Object({
   name: t.String({ examples: ['primes'] }),
   summary: t.String({ examples: ['Counts the primes below n (segmented sieve; the CPU benchmark task)'] }),
   input: t.Unknown({ description: 'JSON Schema of the input' }),
   example: t.Optional(t.Unknown({ description: 'An example input' })),
-})
+}))
 
-const TaskListSchema = t.Object(
+const TaskListSchema = named('TaskList', t.Object(
   { tasks: t.Array(TaskInfoSchema) },
   { examples: [{ tasks: [{ name: 'primes', summary: 'Counts the primes below n', input: { type: 'object' }, example: { n: 1000000 } }] }] },
-)
+))
+
+/**
+ * `?priority=`: -1000 … 1000, a whole number written plainly (a digit pattern, not t.Numeric,
+ * which lets `1e3` and `0x10` through). Higher runs first among queued tasks; below 0 is
+ * background work that never takes an overflow worker (docs/pool.md).
+ */
+const PRIORITY = t.String({
+  pattern: '^(?:0|-?[1-9][0-9]{0,2}|-?1000)$',
+  description: 'Queue priority, -1000 … 1000 (default 0): higher runs first; below 0 is background work that never starts an overflow worker',
+  examples: ['1'],
+})
 
 const TaskParams = t.Object({ name: t.String({ minLength: 1, maxLength: 128, description: 'Task name, see GET /tasks', examples: ['primes'] }) })
 
@@ -105,13 +117,15 @@ export function taskRoutes({ pool, config }: TaskRouteDeps) {
       '/tasks/:name',
       async ({ params, query, request }) => {
         const body = await request.bytes()
-        return jsonBytes(await pool.run(params.name, body, runOptions(request, query.timeoutMs, config)))
+        const options = runOptions(request, query.timeoutMs, config)
+        if (query.priority !== undefined) options.priority = Number(query.priority)
+        return jsonBytes(await pool.run(params.name, body, options))
       },
       {
         policy: TASK,
         parse: 'none',
         params: TaskParams,
-        query: timeoutQuery(config),
+        query: t.Object({ ...timeoutQuery(config).properties, priority: t.Optional(PRIORITY) }),
         detail: {
           summary: 'Runs a task on the worker pool and answers with its result',
           description:

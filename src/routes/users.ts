@@ -28,7 +28,7 @@ import { Elysia, t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
 import type { UserStore } from '../store/users.ts'
-import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId } from './schemas.ts'
+import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId, named } from './schemas.ts'
 import { jsonWithEtag } from '../http/etag.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { policyOption } from '../http/route-policy.ts'
@@ -37,7 +37,7 @@ import { HOT_READ } from './policy.ts'
 const EXAMPLE_USER = { id: 1, name: 'Ada Lovelace', email: 'ada@example.com', createdAt: '2026-01-01T12:00:00.000Z' }
 
 /** A stored user as the API returns it. */
-export const UserSchema = t.Object(
+export const UserSchema = named('User', t.Object(
   {
     // TypeBox's own Integer: Elysia's t.Integer also accepts numeric strings, which would make the
     // documented response type a string-or-integer union.
@@ -47,16 +47,16 @@ export const UserSchema = t.Object(
     createdAt: t.String({ format: 'date-time', description: 'ISO 8601, UTC', examples: ['2026-01-01T12:00:00.000Z'] }),
   },
   { examples: [EXAMPLE_USER] },
-)
+))
 
 /** The body of `POST /users`; strings are trimmed before validation. */
-export const NewUserSchema = t.Object(
+export const NewUserSchema = named('NewUser', t.Object(
   {
     name: t.String({ minLength: 1, maxLength: 100, description: '1-100 characters after trimming', examples: ['Ada Lovelace'] }),
     email: t.String({ format: 'email', maxLength: 254, description: 'Unique, compared without regard to case', examples: ['ada@example.com'] }),
   },
   { examples: [{ name: 'Ada Lovelace', email: 'ada@example.com' }] },
-)
+))
 
 /**
  * The body of `PATCH /users/:id`: the fields to change, at least one. Unknown fields are refused
@@ -70,7 +70,7 @@ export const UserPatchSchema = t.Object(
 )
 
 /** One page of users. */
-export const UserPageSchema = Page(UserSchema, EXAMPLE_USER)
+export const UserPageSchema = named('UserPage', Page(UserSchema, EXAMPLE_USER))
 
 // Media types are case-insensitive (RFC 9110 §8.3.1).
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i

@@ -10,7 +10,7 @@
  * streams (`curl -N`), stdin bodies (`@-`), files (they need files in FILES_DIR), shell variables
  * (`$API_TOKEN`) and hosts other than localhost:3000. `/messages` runs against a local fake of the LLM upstream.
  *
- * The pipeline of docs/jobs.md is submitted too and must succeed, and the task that docs/tasks.md
+ * The pipeline of docs/jobs.md is submitted too and must succeed with the result shown under it, and the task that docs/tasks.md
  * shows how to add runs on a real worker pool.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
@@ -142,6 +142,11 @@ describe('the JSON examples of docs/jobs.md', () => {
         job = (await (await app.handle(new Request(`http://localhost/jobs/${id}`))).json()) as typeof job
       }
       expect(job).toMatchObject({ state: 'succeeded' })
+      // The result the text shows under the block is the one the pipeline gives.
+      const shown = /```json\n\{"pipeline"[^\n]*\n```\n\nResult: `([^`]+)`/.exec(jobsMd)?.[1]
+      expect(shown).toBeDefined()
+      const result = await app.handle(new Request(`http://localhost/jobs/${id}/result`))
+      expect(await result.json()).toEqual(JSON.parse(shown as string))
     } finally {
       await t.close()
     }

@@ -30,7 +30,7 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import pino from 'pino'
-import { endDestination } from '../../log.ts'
+import { endDestination, stdoutDestination } from '../../log.ts'
 import type { Config } from '../../config.ts'
 import type { Stage } from '../front/index.ts'
 
@@ -146,8 +146,9 @@ function fileSink(path: string): Sink {
 // Closing ends the stream and waits until its last write is out (endDestination, src/log.ts):
 // `flushSync()` wrote what was queued but not a write already in flight, which a full pipe
 // answers EAGAIN and sonic-boom retries later, after `process.exit` had dropped it.
-function stdoutSink(): Sink {
-  const dest = pino.destination({ fd: 1, sync: false })
+function stdoutSink(config: Partial<Pick<Config, 'logFormat'>>): Sink {
+  // Same stdout as the process log, so the same LOG_FORMAT (pretty on a terminal by default).
+  const dest = stdoutDestination(config)
   return {
     write(chunk) { dest.write(chunk) },
     reopen: () => false,
@@ -156,10 +157,10 @@ function stdoutSink(): Sink {
 }
 
 /** Opens the access log `config.accessLog` names; null when it is `off` or the level hides info lines. */
-export function createAccessLog(config: Pick<Config, 'accessLog' | 'logLevel'>): AccessLog | null {
+export function createAccessLog(config: Pick<Config, 'accessLog' | 'logLevel'> & Partial<Pick<Config, 'logFormat'>>): AccessLog | null {
   if (config.accessLog === 'off' || config.accessLog === '') return null
   if ((pino.levels.values[config.logLevel] ?? Infinity) > (pino.levels.values.info ?? 30)) return null
-  const sink = config.accessLog === 'stdout' ? stdoutSink() : fileSink(config.accessLog)
+  const sink = config.accessLog === 'stdout' ? stdoutSink(config) : fileSink(config.accessLog)
   const pid = process.pid
   // Lines are gathered here and handed to the sink 64 KiB at a time (or every 250 ms): a write
   // costs a buffer copy and a syscall (file) or ~1.4 µs (sonic-boom), a string append a few ns.

@@ -10,7 +10,8 @@
  *
  * The document covers every route of the app whatever the order of `.use()`: the plugin reads
  * the route table of the whole app when `/swagger/json` is first requested (and again when the
- * table has grown), so `createApp` may mount it anywhere.
+ * table has grown), so `createApp` may mount it anywhere. Schemas named with `named()`
+ * (src/routes/schemas.ts) appear once in `components.schemas` and as `$ref`s (./components.ts).
  *
  * @example
  * ```ts
@@ -27,6 +28,7 @@ import bundleFile from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file
 import cssFile from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import swaggerPkg from 'swagger-ui-dist/package.json' with { type: 'json' }
 import { VERSION } from '../../version.ts'
+import { componentsOnce } from './components.ts'
 
 // Undo @elysiajs/openapi's global swap of TypeBox format checks for per-call Zod ones.
 restoreElysiaFormats()
@@ -107,6 +109,8 @@ export function openapiDocs() {
   const bundle = new Asset(bundleFile, 'text/javascript; charset=utf-8', 'bundle')
   const css = new Asset(cssFile, 'text/css; charset=utf-8', 'css')
   return new Elysia({ name: 'highperf/openapi' })
+    // Before .use(openapi(...)): a hook applies to the routes added after it, the document's included.
+    .onAfterHandle(({ path, response }) => (path === SPEC_PATH && response !== null && typeof response === 'object' ? componentsOnce(response) : undefined))
     .use(
       openapi({
         provider: 'swagger-ui',
