@@ -552,3 +552,30 @@ describe('HTTP method semantics on every route of the app (real server, raw sock
     expect((await fetch(`${srv.url}healthz`)).status).toBe(200)
   })
 })
+
+describe('the Swagger page\'s headers (src/routes/docs)', () => {
+  test('GET and HEAD /swagger (with or without a slash): a strict CSP with no inline script, X-Frame-Options: DENY; the page names only local assets', async () => {
+    const t = await testDeps({ workers: 1 })
+    try {
+      const front = createFront(createRoutes(t.deps), [], { serverName: 'test', log: silentLogger(), trustProxy: false })
+      for (const [method, path] of [['GET', '/swagger'], ['GET', '/swagger/'], ['HEAD', '/swagger']] as const) {
+        const res = await front.handle(new Request(`http://localhost${path}`, { method }))
+        expect(res.status).toBe(200)
+        const csp = res.headers.get('content-security-policy') ?? ''
+        expect(csp).toContain("default-src 'none'")
+        expect(csp).toContain("script-src 'self';")
+        expect(csp).toContain("frame-ancestors 'none'")
+        expect(csp).not.toContain('unsafe-inline')
+        expect(res.headers.get('x-frame-options')).toBe('DENY')
+      }
+      const page = await (await front.handle(new Request('http://localhost/swagger'))).text()
+      // Every script is a file (the CSP would block an inline one), and every URL is local.
+      expect(page.match(/<script>/g)).toBeNull()
+      expect(page.match(/<style/g)).toBeNull()
+      for (const url of page.match(/(?:src|href)="[^"]+"/g) ?? []) expect(url).toMatch(/^(?:src|href)="\/swagger\/assets\//)
+      for (const asset of ['init.js', 'page.css']) expect((await front.handle(new Request(`http://localhost/swagger/assets/${asset}`))).status).toBe(200)
+    } finally {
+      await t.close()
+    }
+  })
+})
