@@ -207,3 +207,16 @@ describe('CORS off (CORS_ORIGINS unset)', () => {
     expect(get.headers.get('vary')).toBeNull()
   })
 })
+
+describe('OPTIONS with a declared body (raw socket)', () => {
+  test('an oversize declared body still gets the declared-body limit\'s 413 and a closed connection, not an early 204', async () => {
+    const srv = await serve({ corsOrigins: [APP], maxBodySize: 2048 })
+    try {
+      const res = await rawRequest(srv.port, `OPTIONS /users HTTP/1.1\r\nHost: x\r\nOrigin: ${APP}\r\nAccess-Control-Request-Method: POST\r\nContent-Length: 100000000\r\n\r\n`, { timeoutMs: 5000 })
+      expect(res.status).toBe(413)
+      expect(res.headers.connection).toBe('close')
+    } finally {
+      await srv.shutdown()
+    }
+  })
+})

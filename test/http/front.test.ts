@@ -483,6 +483,14 @@ describe('the stages, in order', () => {
     expect((await app.handle(new Request('http://localhost/nope', { method: 'OPTIONS' }))).status).toBe(429)
   })
 
+  test('an OPTIONS that declares a body is not answered early: it passes every `before` (the declared-body limit must see it), then gets its 204', async () => {
+    const { app, log } = logged()
+    const res = await app.handle(new Request('http://localhost/r/1', { method: 'OPTIONS', body: 'x'.repeat(10), headers: { 'content-length': '10' } }))
+    expect(res.status).toBe(204)
+    expect(res.headers.get('allow')).toBe('GET, HEAD, OPTIONS')
+    expect(log).toEqual(['a before', 'b before', 'c before', 'c after', 'b after', 'a after'])
+  })
+
   test('a request the front refuses itself (a repeated Host) runs no `before` and every `after`', async () => {
     const { app, log, seen } = logged()
     const res = await app.handle(new Request('http://localhost/r/1', { headers: { host: 'a, b' } }))

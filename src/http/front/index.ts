@@ -179,8 +179,11 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
   })
 
   // Past the guards: the route, or the 405 of a path that exists under other methods only.
-  const dispatch = (state: RequestState, allowed: Allowed | undefined): Response | Promise<Response> =>
-    allowed === undefined ? route(state) : finish(state, refuse(state, methodNotAllowed(state.method, state.path, allowed.allow)))
+  const dispatch = (state: RequestState, allowed: Allowed | undefined): Response | Promise<Response> => {
+    if (allowed === undefined) return route(state)
+    if (state.method === 'OPTIONS') return finish(state, optionsAnswer(allowed))
+    return finish(state, refuse(state, methodNotAllowed(state.method, state.path, allowed.allow)))
+  }
 
   // The rest of the stack once a stage returned a Promise (rare: an asynchronous limiter).
   const resume = async (state: RequestState, pending: Promise<void>, next: number, allowed: Allowed | undefined): Promise<Response> => {
@@ -227,11 +230,12 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     const state = new RequestState(request, path, match, resolveRequestId(headers.get(REQUEST_ID_HEADER)), server, trustProxy, startedAt)
     attachState(state)
     if (refusal !== undefined) return finish(state, refuse(state, refusal))
-    if (match.policy === UNMATCHED_POLICY && request.method === 'OPTIONS') {
-      // Before any guard: a preflight carries no credentials and runs nothing.
+    if (match.policy === UNMATCHED_POLICY && request.method === 'OPTIONS' && !hasBody(headers)) {
+      // Before any guard: a preflight carries no credentials and runs nothing. (An OPTIONS with a
+      // body goes through the guards: the declared-body limit must still close on a huge one.)
       const answer = preflight?.(request, allowed === undefined ? routes.methods() : allowed.allow)
       if (answer !== undefined) return finish(state, answer)
-      if (allowed !== undefined) return finish(state, new Response(null, { status: 204, headers: { allow: allowed.allow } }))
+      if (allowed !== undefined) return finish(state, optionsAnswer(allowed))
     }
     try {
       for (let i = 0; i < befores.length; i++) {
@@ -260,6 +264,17 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
       return waiting.size
     },
   }
+}
+
+/** The answer to `OPTIONS` on a path that exists: 204, its methods in `Allow`. */
+function optionsAnswer(allowed: Allowed): Response {
+  return new Response(null, { status: 204, headers: { allow: allowed.allow } })
+}
+
+/** True when the request declares a body (a length above 0, or a chunked one). */
+function hasBody(headers: Headers): boolean {
+  const length = headers.get('content-length')
+  return (length !== null && length !== '0') || headers.get('transfer-encoding') !== null
 }
 
 /**
