@@ -25,6 +25,7 @@ import { auth } from './http/auth/index.ts'
 import { deadline } from './http/deadline/index.ts'
 import { circuitBreaker } from './http/circuit-breaker/index.ts'
 import { compression } from './http/compression/index.ts'
+import { corsStage, type Cors } from './http/cors/index.ts'
 import { openapiDocs } from './routes/docs/index.ts'
 import { healthRoutes } from './routes/health.ts'
 import { bodyLimit, declaredBodyLimit } from './http/body-limit/index.ts'
@@ -100,12 +101,17 @@ export interface HighperfApp {
  * runs last and sees every outcome; then the guards, cheapest refusals first, all before the body
  * is read.
  *
- * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker', 'compression']
+ * CORS (when `CORS_ORIGINS` is set) comes before the guards: its `after` then decorates every
+ * refusal too, so a browser script can read a 429 or a 401.
+ *
+ * @example createStages(deps).map((s) => s.name) // ['metrics', 'tracing', 'access-log', 'cors', 'body-limit', 'max-inflight', 'rate-limit', 'auth', 'deadline', 'circuit-breaker', 'compression']
  */
 export function createStages(deps: AppDeps): Stage[] {
   const { config, metrics } = deps
   const stages: Stage[] = [metricsStage(metrics), tracingStage(deps.tracing)]
   if (deps.accessLog !== null) stages.push(accessLogStage(deps.accessLog))
+  const cors = corsStage({ origins: config.corsOrigins, credentials: config.corsCredentials })
+  if (cors !== null) stages.push(cors)
   stages.push(
     // First of the guards: a declared oversize body gets its 413 and a closed connection before
     // any other refusal leaves Bun draining the body.
@@ -152,7 +158,9 @@ export function createApp(deps: AppDeps, options: CreateAppOptions = {}): Highpe
   const routes = createRoutes(deps)
   const elysia = options.routes === undefined ? routes : options.routes(routes)
   const stages = createStages(deps)
-  const front = createFront(elysia, stages, { serverName: SERVER_NAME, log: deps.log, trustProxy: deps.config.trustProxy })
+  // The CORS stage also answers preflights, which the front asks before any guard.
+  const cors = stages.find((s): s is Cors => s.name === 'cors' && 'preflight' in s)
+  const front = createFront(elysia, stages, { serverName: SERVER_NAME, log: deps.log, trustProxy: deps.config.trustProxy, preflight: cors?.preflight.bind(cors) })
   return { elysia, stages, fetch: front.fetch, handle: front.handle, front }
 }
 

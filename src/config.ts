@@ -15,7 +15,7 @@
 import { parseArgs } from 'node:util'
 import { detectCpus, type CpuDetection } from './ops/cpus.ts'
 
-type Kind = 'int' | 'string' | 'bool' | 'duration' | 'bytes' | 'url' | 'enum' | 'path'
+type Kind = 'int' | 'string' | 'bool' | 'duration' | 'bytes' | 'url' | 'enum' | 'path' | 'origins'
 
 interface Spec {
   /** Environment variable name; the flag is its kebab-case lower-case form. */
@@ -78,6 +78,9 @@ export interface Config {
   poolOverflow: number
   backupDir: string
   compression: 'on' | 'off'
+  /** Origins allowed by CORS, as browsers send them (`https://app.example`), or `['*']`; empty: CORS off. */
+  corsOrigins: readonly string[]
+  corsCredentials: boolean
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -140,6 +143,8 @@ export const SPECS: readonly Spec[] = [
   { env: 'REUSE_PORT', key: 'reusePort', kind: 'bool', def: 'false', help: 'SO_REUSEPORT: several processes share the port' },
   { env: 'BACKUP_DIR', key: 'backupDir', kind: 'path', def: '', help: 'Directory POST /admin/backup writes into, one timestamped folder per backup (unset: backups/ in DATA_DIR); the route answers 404 unless API_TOKEN is set' },
   { env: 'COMPRESSION', key: 'compression', kind: 'enum', def: 'on', values: ['on', 'off'], help: 'Compress JSON, /metrics and /swagger/json answers of 1 KB or more per Accept-Encoding (zstd, br, gzip); off: never (e.g. behind a proxy that compresses)' },
+  { env: 'CORS_ORIGINS', key: 'corsOrigins', kind: 'origins', def: '', help: 'Origins browsers may call from (CORS), comma-separated: https://app.example,http://localhost:5173, or * for any (only without CORS_CREDENTIALS); unset: CORS off, no CORS headers (docs/http.md)' },
+  { env: 'CORS_CREDENTIALS', key: 'corsCredentials', kind: 'bool', def: 'false', help: 'Send Access-Control-Allow-Credentials: true to the CORS_ORIGINS listed (cookies, HTTP auth); refused with CORS_ORIGINS=*' },
   { env: 'SQLITE_LOCKING', key: 'sqliteLocking', kind: 'enum', def: 'auto', values: SQLITE_LOCKINGS, help: 'users/messages databases: exclusive (this process owns them; reads take no file locks), shared (several processes), auto (exclusive unless REUSE_PORT)' },
 ]
 
@@ -204,6 +209,7 @@ function accepts(spec: Spec): string {
     case 'bytes': return `a size such as 512kb, 1mb or a number of bytes${spec.min ? ` (at least ${spec.min})` : ''}`
     case 'url': return 'an http:// or https:// URL'
     case 'enum': return `one of ${(spec.values ?? []).join(', ')}`
+    case 'origins': return '* alone, or a comma-separated list of origins such as https://app.example,http://localhost:5173 (scheme://host[:port], no path)'
     default: return 'a string'
   }
 }
@@ -243,9 +249,34 @@ function convert(spec: Spec, raw: string): unknown {
     }
     case 'enum':
       return (spec.values ?? []).includes(raw) ? raw : fail()
+    case 'origins':
+      return parseOrigins(raw) ?? fail()
     default:
       return raw
   }
+}
+
+/**
+ * `CORS_ORIGINS` as origins the way a browser's `Origin` header spells them (lower-case scheme and
+ * host, no default port), so matching is one exact lookup; `['*']` for `*`; `[]` when unset.
+ * Undefined when an entry is not an http(s) origin (a path, a query, `null`, `*` among others).
+ *
+ * @example parseOrigins('https://App.example:443, http://localhost:5173') // ['https://app.example', 'http://localhost:5173']
+ */
+export function parseOrigins(raw: string): string[] | undefined {
+  const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '')
+  if (entries.length === 0) return []
+  if (entries.includes('*')) return entries.length === 1 ? ['*'] : undefined
+  const out: string[] = []
+  for (const entry of entries) {
+    let u: URL
+    try { u = new URL(entry) } catch { return undefined }
+    // An origin is scheme://host[:port]: anything more (a path, a query, credentials) is a mistake
+    // that would never match, so it is refused rather than silently ignored.
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '' || !/^[a-z]+:\/\/[^/?#]+\/?$/i.test(entry)) return undefined
+    if (!out.includes(u.origin)) out.push(u.origin)
+  }
+  return out
 }
 
 /** The `--help` text, generated from {@link SPECS}. */
@@ -303,6 +334,11 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     out[s.key] = convert(s, raw)
   }
   const config = out as unknown as Config
+  if (config.corsCredentials && config.corsOrigins.includes('*')) {
+    // Browsers refuse `*` with credentials; reflecting every origin instead would hand any site the
+    // user's cookies: list the origins.
+    throw new ConfigError('CORS_CREDENTIALS=true needs CORS_ORIGINS to list the origins; * is allowed only without credentials')
+  }
   if ((config.tlsCertFile === '') !== (config.tlsKeyFile === '')) {
     throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither')
   }

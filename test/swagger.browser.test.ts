@@ -58,9 +58,19 @@ describe.skipIf(!haveChromium)('Swagger UI in headless Chromium', () => {
     page.on('requestfailed', (r) => failed.push(`${r.url()} ${r.failure()?.errorText}`))
     page.on('pageerror', (e) => failed.push(`page error: ${e.message}`))
     page.setDefaultTimeout(10_000)
+    // The page's strict CSP (src/routes/docs) must block nothing the UI needs: a violation is a
+    // broken page somewhere (a style, an icon, the document's fetch).
+    const violations: string[] = []
+    await page.exposeFunction('reportCspViolation', (v: string) => { violations.push(v) })
+    // A string, not a function: the test's TypeScript has no DOM types.
+    await page.addInitScript({
+      content: "document.addEventListener('securitypolicyviolation', (e) => window.reportCspViolation(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sample))",
+    })
 
     const res = await page.goto(`${srv.url}swagger`)
     expect(res?.status()).toBe(200)
+    expect(res?.headers()['content-security-policy']).toContain("script-src 'self';")
+    expect(res?.headers()['x-frame-options']).toBe('DENY')
     await page.locator('.swagger-ui .info .title').filter({ hasText: 'highperf' }).waitFor()
 
     // Every path of the document is on the page (the users, tasks... routes as other parts land them).
@@ -85,6 +95,7 @@ describe.skipIf(!haveChromium)('Swagger UI in headless Chromium', () => {
     expect((await body.textContent())?.trim()).toBe('ok')
 
     expect(foreign).toEqual([])
+    expect(violations).toEqual([])
     // A 404 (e.g. a favicon) is a response; "failed" means an asset was blocked or broken.
     expect(failed).toEqual([])
   }, 30_000)

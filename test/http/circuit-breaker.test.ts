@@ -335,7 +335,7 @@ describe('over real HTTP (startServer): clients cannot open or close a breaker',
     send(srv, 'GET', 'users/999999'), // 404 from the store
     send(srv, 'DELETE', 'users/999999', { token: true }), // 404
     send(srv, 'GET', 'users/abc'), // 422 params
-    send(srv, 'PUT', 'users/1', { token: true, body: '{}' }), // no such method on the route
+    send(srv, 'PUT', 'users/1', { token: true, body: '{}' }), // 405: no such method on the route
     send(srv, 'GET', 'api/cars/0x1'), // 422 params (a pool lookup could meet its 80 ms deadline on a loaded machine: a 504, the server's own)
     send(srv, 'POST', 'tasks/nope', { token: true, body: '{}' }), // 404 unknown_task
     send(srv, 'POST', 'tasks/primes', { token: true, body: '{"n":"x"}' }), // 422 invalid_input
@@ -356,7 +356,7 @@ describe('over real HTTP (startServer): clients cannot open or close a breaker',
     expect((await notClosed(srv)).filter((l) => !l.includes('route="GET /jobs"'))).toEqual([])
   })
 
-  test('floods of 4xx of every kind (400/401/404/413/415/422/429) open no breaker, and a route still answers', async () => {
+  test('floods of 4xx of every kind (400/401/404/405/413/415/422/429) open no breaker, and a route still answers', async () => {
     // A generous REQUEST_TIMEOUT: 16 requests at once on one worker of a loaded machine must not
     // turn GET /api/cars/999's pool lookup (0.8 × REQUEST_TIMEOUT) into a 504 task_timeout.
     const srv = await start({ rateLimitRps: 1, rateLimitBurst: 400, requestTimeout: 10_000 })
@@ -369,7 +369,7 @@ describe('over real HTTP (startServer): clients cannot open or close a breaker',
     // Unauthenticated writes (401) and a client over its rate (429) are refused before the breaker.
     for (let i = 0; i < 5; i++) seen.add((await send(srv, 'POST', 'users', { body: '{"name":"a","email":"x@example.com"}' })).status)
     for (let i = 0; i < 450 && !seen.has(429); i++) seen.add((await send(srv, 'GET', 'users/999999')).status)
-    expect([...seen].sort()).toEqual([400, 401, 404, 413, 415, 422, 429])
+    expect([...seen].sort()).toEqual([400, 401, 404, 405, 413, 415, 422, 429])
     // A refusal on purpose (no LLM configured, a 503) is not a failure either.
     for (let i = 0; i < 5; i++) expect((await send(srv, 'POST', 'messages', { token: true, body: '{"input":"hi"}' })).code).toBe('llm_not_configured')
     expect(await notClosed(srv)).toEqual([])

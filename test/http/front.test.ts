@@ -87,7 +87,7 @@ async function serve(authReads: boolean, dir: string): Promise<RunningServer> {
   return srv
 }
 
-const EXEMPT = new Set(['/healthz', '/readyz', '/metrics', '/swagger', '/swagger/json', '/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css',
+const EXEMPT = new Set(['/healthz', '/readyz', '/metrics', '/swagger', '/swagger/json', '/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css', '/swagger/assets/init.js', '/swagger/assets/page.css',
   // The status page, open like /metrics (src/routes/policy.ts STATUS).
   '/status', '/status/json', '/status/assets/status.js', '/status/assets/status.css'])
 
@@ -239,8 +239,12 @@ describe('the front matches the route Elysia runs', () => {
             const head = (FORMS[form] as (m: string, t: string, p: number) => string)(method, target, server.port as number)
             const res = await rawRequest(server.port as number, `${head}Connection: close\r\n\r\n`, { timeoutMs: 10_000 })
             checked++
-            const ran = res.headers['x-ran'] ?? (res.status === 404 ? 'unmatched' : `status ${res.status}`)
             const judged = res.headers['x-front-route'] ?? 'no answer from the front'
+            // No route ran for a 405 or a bare OPTIONS 204: the front named the path's template,
+            // and its Allow must leave out the method refused (and list it for OPTIONS).
+            const allow = res.headers.allow?.split(', ')
+            const refused = allow !== undefined && res.headers['x-ran'] === undefined && ((res.status === 405 && !allow.includes(method)) || (res.status === 204 && method === 'OPTIONS'))
+            const ran = res.headers['x-ran'] ?? (res.status === 404 ? 'unmatched' : refused ? judged : `status ${res.status}`)
             if (ran !== judged) wrong.push(`${form} ${method} ${target}: Elysia ran ${ran}, the front judged ${judged}`)
           }
         }
@@ -451,11 +455,138 @@ describe('the stages, in order', () => {
     expect(seen.every((s) => s.route === UNMATCHED_ROUTE && s.status === 404)).toBe(true)
   })
 
+  test('a known path under another method passes every stage under its template, then gets a 405 envelope with Allow, not the route', async () => {
+    const { app, log, seen } = logged()
+    const res = await app.handle(new Request('http://localhost/r/1', { method: 'DELETE' }))
+    expect(res.status).toBe(405)
+    expect(res.headers.get('allow')).toBe('GET, HEAD, OPTIONS')
+    const body = (await res.json()) as { error: { code: string; message: string; requestId: string } }
+    expect(body.error.code).toBe('method_not_allowed')
+    expect(body.error.requestId).toBe(res.headers.get('x-request-id') as string)
+    expect(log).toEqual(['a before', 'b before', 'c before', 'c after', 'b after', 'a after'])
+    expect(seen.every((s) => s.route === '/r/:id' && s.status === 405)).toBe(true)
+  })
+
+  test('a refusal of a guard wins over the 405 (the guards judge it as they judge a 404)', async () => {
+    const { app, log } = logged({ at: 'b' })
+    const res = await app.handle(new Request('http://localhost/r/1', { method: 'PUT' }))
+    expect(res.status).toBe(429)
+    expect(log).toEqual(['a before', 'b before', 'c after', 'b after', 'a after'])
+  })
+
+  test('OPTIONS on a known path: 204 with Allow and no body, before any `before` (nothing runs), every `after` sees it', async () => {
+    const { app, log, seen } = logged({ at: 'a' })
+    const res = await app.handle(new Request('http://localhost/r/1/', { method: 'OPTIONS' }))
+    expect(res.status).toBe(204)
+    expect(res.headers.get('allow')).toBe('GET, HEAD, OPTIONS')
+    expect(await res.text()).toBe('')
+    expect(log).toEqual(['c after', 'b after', 'a after'])
+    expect(seen.every((s) => s.route === '/r/:id' && s.status === 204)).toBe(true)
+    // An unknown path is a 404, through the guards (here refused by `a`, as any request).
+    expect((await app.handle(new Request('http://localhost/nope', { method: 'OPTIONS' }))).status).toBe(429)
+  })
+
+  test('an OPTIONS that declares a body is not answered early: it passes every `before` (the declared-body limit must see it), then gets its 204', async () => {
+    const { app, log } = logged()
+    const res = await app.handle(new Request('http://localhost/r/1', { method: 'OPTIONS', body: 'x'.repeat(10), headers: { 'content-length': '10' } }))
+    expect(res.status).toBe(204)
+    expect(res.headers.get('allow')).toBe('GET, HEAD, OPTIONS')
+    expect(log).toEqual(['a before', 'b before', 'c before', 'c after', 'b after', 'a after'])
+  })
+
   test('a request the front refuses itself (a repeated Host) runs no `before` and every `after`', async () => {
     const { app, log, seen } = logged()
     const res = await app.handle(new Request('http://localhost/r/1', { headers: { host: 'a, b' } }))
     expect(res.status).toBe(400)
     expect(log).toEqual(['c after', 'b after', 'a after'])
     expect(seen.every((s) => s.route === UNMATCHED_ROUTE && s.error instanceof AppError && s.error.code === 'invalid_host')).toBe(true)
+  })
+})
+
+describe('HTTP method semantics on every route of the app (real server, raw sockets)', () => {
+  let srv: RunningServer
+  let routes: Array<{ method: string; path: string }> = []
+  beforeAll(async () => {
+    srv = await startServer(testConfig({
+      port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'methods'), filesDir: join(tmp.dir, 'methods-files'), workers: 1, rateLimitRps: 0,
+    }), { log: silentLogger() })
+    routes = (await appRoutes()).routes.map(({ method, path }) => ({ method, path }))
+  })
+  afterAll(() => srv.shutdown())
+
+  /** True when `template` (`:x` one segment, a final `*` the rest) matches `path`, as Elysia routes. */
+  const fitsTemplate = (template: string, path: string): boolean =>
+    new RegExp(`^${template.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+').replace(/\/\*$/, '(?:/.*)?')}/?$`).test(path)
+
+  /** The methods `path` answers (HEAD with GET, OPTIONS), in the front's order, from the app's route list. */
+  function allowOf(path: string): string {
+    const own = new Set(routes.filter((r) => fitsTemplate(r.path, path)).map((r) => r.method))
+    if (own.has('GET')) own.add('HEAD')
+    own.add('OPTIONS')
+    return ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].filter((m) => own.has(m)).join(', ')
+  }
+
+  test('every other method on every route path: 405 method_not_allowed envelope with the exact Allow; OPTIONS: 204 with it', async () => {
+    expect(routes.length).toBeGreaterThan(20)
+    const wrong: string[] = []
+    for (const path of new Set(routes.map((r) => r.path))) {
+      const target = concrete(path)
+      const allow = allowOf(target)
+      for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'PURGE', 'OPTIONS']) {
+        if (allow.split(', ').includes(method) && method !== 'OPTIONS') continue
+        const res = await send(srv.port, 'Host: 127.0.0.1:port', method, target)
+        const want = method === 'OPTIONS' ? `204 ${allow} ` : `405 ${allow} ${method === 'HEAD' ? '' : 'method_not_allowed'}`
+        const got = `${res.status} ${res.headers.allow} ${method === 'OPTIONS' || method === 'HEAD' ? res.body : codeOf(res)}`
+        if (got !== want) wrong.push(`${method} ${target}: ${got}, want ${want}`)
+      }
+    }
+    expect(wrong).toEqual([])
+  }, 120_000)
+
+  // (A 404 of /files/* answers HEAD with Content-Length: 0 where its GET sends an 82-byte
+  // envelope: src/routes/files answers HEAD itself; only 2xx lengths are compared.)
+  test('HEAD on every GET route: the GET\'s status (and length, for a 2xx), no body', async () => {
+    const wrong: string[] = []
+    for (const { path } of routes.filter((r) => r.method === 'GET' && !r.path.endsWith('/events'))) {
+      const target = concrete(path)
+      const get = await send(srv.port, 'Host: 127.0.0.1:port', 'GET', target)
+      const head = await send(srv.port, 'Host: 127.0.0.1:port', 'HEAD', target)
+      // /metrics grows between the two requests: its length is not compared.
+      const sameLength = path === '/metrics' || get.status >= 300 || head.headers['content-length'] === get.headers['content-length']
+      if (head.status !== get.status || head.body !== '' || !sameLength) wrong.push(`${target}: GET ${get.status} ${get.headers['content-length']}, HEAD ${head.status} ${head.headers['content-length']} body ${head.body.length}`)
+    }
+    expect(wrong).toEqual([])
+  }, 60_000)
+
+  test('a 405 is not a breaker failure nor a route: a flood of them leaves the route serving', async () => {
+    for (let i = 0; i < 50; i++) expect((await fetch(`${srv.url}healthz`, { method: 'DELETE' })).status).toBe(405)
+    expect((await fetch(`${srv.url}healthz`)).status).toBe(200)
+  })
+})
+
+describe('the Swagger page\'s headers (src/routes/docs)', () => {
+  test('GET and HEAD /swagger (with or without a slash): a strict CSP with no inline script, X-Frame-Options: DENY; the page names only local assets', async () => {
+    const t = await testDeps({ workers: 1 })
+    try {
+      const front = createFront(createRoutes(t.deps), [], { serverName: 'test', log: silentLogger(), trustProxy: false })
+      for (const [method, path] of [['GET', '/swagger'], ['GET', '/swagger/'], ['HEAD', '/swagger']] as const) {
+        const res = await front.handle(new Request(`http://localhost${path}`, { method }))
+        expect(res.status).toBe(200)
+        const csp = res.headers.get('content-security-policy') ?? ''
+        expect(csp).toContain("default-src 'none'")
+        expect(csp).toContain("script-src 'self';")
+        expect(csp).toContain("frame-ancestors 'none'")
+        expect(csp).not.toContain('unsafe-inline')
+        expect(res.headers.get('x-frame-options')).toBe('DENY')
+      }
+      const page = await (await front.handle(new Request('http://localhost/swagger'))).text()
+      // Every script is a file (the CSP would block an inline one), and every URL is local.
+      expect(page.match(/<script>/g)).toBeNull()
+      expect(page.match(/<style/g)).toBeNull()
+      for (const url of page.match(/(?:src|href)="[^"]+"/g) ?? []) expect(url).toMatch(/^(?:src|href)="\/swagger\/assets\//)
+      for (const asset of ['init.js', 'page.css']) expect((await front.handle(new Request(`http://localhost/swagger/assets/${asset}`))).status).toBe(200)
+    } finally {
+      await t.close()
+    }
   })
 })

@@ -32,8 +32,10 @@ describe('openapi', () => {
     // No absolute URL to another host anywhere in the page (unpkg, jsdelivr, validator.swagger.io).
     expect(html).not.toMatch(/(src|href)="https?:/)
     expect(html).not.toContain('unpkg')
-    // Absolute, so the page also works as /swagger/ (a relative URL would resolve under it).
-    expect(html).toContain(`"url":"${SPEC_PATH}"`)
+    // The start script is a file (the page's CSP allows no inline script); the document's URL in
+    // it is absolute, so the page also works as /swagger/ (a relative URL would resolve under it).
+    expect(html).toContain(`<script src="${ASSETS_PATH}/init.js"`)
+    expect(await (await get(`${ASSETS_PATH}/init.js`)).text()).toContain(`"url":"${SPEC_PATH}"`)
     expect((await get(`${SWAGGER_PATH}/`)).status).toBe(200)
   })
 

@@ -63,6 +63,8 @@ describe('every route declares its policy', () => {
     'GET /swagger/json': DOCS,
     'GET /swagger/assets/swagger-ui-bundle.js': DOCS,
     'GET /swagger/assets/swagger-ui.css': DOCS,
+    'GET /swagger/assets/init.js': DOCS,
+    'GET /swagger/assets/page.css': DOCS,
     'GET /users/:id': HOT_READ,
     'GET /api/cars': HOT_READ,
     'GET /api/cars/:id': HOT_READ,

@@ -20,6 +20,13 @@
  * route that runs. A request whose Host is invalid or repeated is refused 400 `invalid_host`
  * before any stage's `before`.
  *
+ * HTTP's method semantics live here too, because the route table knows them: a path that exists
+ * under other methods answers `405 method_not_allowed` with `Allow` (after the guards, as a 404
+ * would: the guards judge it like any request), and `OPTIONS` on it answers `204` with `Allow`
+ * before any guard (nothing runs, so nothing to guard; a CORS preflight, which a browser sends
+ * without credentials, must not meet auth or the rate limiter). A CORS preflight of an allowed
+ * origin is answered by {@link FrontOptions.preflight} (src/http/cors) in that same place.
+ *
  * Every answer, refusals and 404s included, carries `X-Request-Id`, `Server`,
  * `X-Content-Type-Options: nosniff` and (when a trace context exists) `traceparent`, and passes every stage's `after`, in reverse order: metrics, the
  * access log and the breaker's verdict see guards' refusals too.
@@ -38,8 +45,8 @@ import type { PeerSource } from '../client-ip.ts'
 import { renderError } from '../error-response.ts'
 import { REQUEST_ID_HEADER, resolveRequestId } from '../request-id/index.ts'
 import { attachState, RequestState } from '../request-state.ts'
-import { UNMATCHED } from '../route-policy.ts'
-import { RouteTable } from './router.ts'
+import { UNMATCHED, UNMATCHED_POLICY } from '../route-policy.ts'
+import { RouteTable, type Allowed } from './router.ts'
 import { ELYSIA_PATH_FROM, invalidHost, locatePath, pathAt, retarget } from './target.ts'
 
 /**
@@ -63,6 +70,13 @@ export interface FrontOptions {
   log: Logger
   /** `TRUST_PROXY`: read the client address from `X-Forwarded-For`. */
   trustProxy: boolean
+  /**
+   * Answers a CORS preflight (src/http/cors): called for an `OPTIONS` request no route declares,
+   * with the `Allow` value of its path (every method of the app when the path is unknown), before
+   * any stage's `before`. Undefined (or no function): the request is not a preflight of an allowed
+   * origin, and gets the plain `OPTIONS` answer.
+   */
+  preflight?: ((request: Request, allow: string) => Response | undefined) | undefined
 }
 
 /** The stack in front of an app: `fetch` for `Bun.serve`, `handle` for in-process requests. */
@@ -90,7 +104,7 @@ export interface Front {
  */
 export function createFront(app: AnyElysia, stages: readonly Stage[], options: FrontOptions): Front {
   const routes = new RouteTable(app.routes)
-  const { serverName, log, trustProxy } = options
+  const { serverName, log, trustProxy, preflight } = options
   // Arrays of bound functions, not a loop over stages testing for `before`: the hot loop calls
   // straight through without a property lookup and a branch per stage.
   const befores = stages.filter((s) => s.before !== undefined).map((s) => (s.before as NonNullable<Stage['before']>).bind(s))
@@ -166,8 +180,15 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     )
   })
 
+  // Past the guards: the route, or the 405 of a path that exists under other methods only.
+  const dispatch = (state: RequestState, allowed: Allowed | undefined): Response | Promise<Response> => {
+    if (allowed === undefined) return route(state)
+    if (state.method === 'OPTIONS') return finish(state, optionsAnswer(allowed))
+    return finish(state, refuse(state, methodNotAllowed(state.method, state.path, allowed.allow)))
+  }
+
   // The rest of the stack once a stage returned a Promise (rare: an asynchronous limiter).
-  const resume = async (state: RequestState, pending: Promise<void>, next: number): Promise<Response> => {
+  const resume = async (state: RequestState, pending: Promise<void>, next: number, allowed: Allowed | undefined): Promise<Response> => {
     try {
       await pending
       for (let i = next; i < befores.length; i++) {
@@ -177,7 +198,7 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     } catch (err) {
       return finish(state, refuse(state, err))
     }
-    return route(state)
+    return dispatch(state, allowed)
   }
 
   const fetch = (request: Request, server: PeerSource | null): Response | Promise<Response> => {
@@ -201,26 +222,32 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
     const host = headers.get('host')
     if (host !== null && host.indexOf(',') !== -1) refusal ??= invalidHost()
     if (closing) refusal = shuttingDown()
-    const state = new RequestState(
-      request,
-      path,
-      refusal === undefined ? routes.match(request.method, path) : UNMATCHED,
-      resolveRequestId(headers.get(REQUEST_ID_HEADER)),
-      server,
-      trustProxy,
-      startedAt,
-    )
+    let match = refusal === undefined ? routes.match(request.method, path) : UNMATCHED
+    // A miss: does the path exist under other methods (405, OPTIONS) or not at all (404)?
+    let allowed: Allowed | undefined
+    if (match === UNMATCHED && refusal === undefined) {
+      allowed = routes.allow(path)
+      if (allowed !== undefined) match = allowed.match
+    }
+    const state = new RequestState(request, path, match, resolveRequestId(headers.get(REQUEST_ID_HEADER)), server, trustProxy, startedAt)
     attachState(state)
     if (refusal !== undefined) return finish(state, refuse(state, refusal))
+    if (match.policy === UNMATCHED_POLICY && request.method === 'OPTIONS' && !hasBody(headers)) {
+      // Before any guard: a preflight carries no credentials and runs nothing. (An OPTIONS with a
+      // body goes through the guards: the declared-body limit must still close on a huge one.)
+      const answer = preflight?.(request, allowed === undefined ? routes.methods() : allowed.allow)
+      if (answer !== undefined) return finish(state, answer)
+      if (allowed !== undefined) return finish(state, optionsAnswer(allowed))
+    }
     try {
       for (let i = 0; i < befores.length; i++) {
         const p = (befores[i] as (s: RequestState) => void | Promise<void>)(state)
-        if (p !== undefined) return track(state, resume(state, p, i + 1))
+        if (p !== undefined) return track(state, resume(state, p, i + 1, allowed))
       }
     } catch (err) {
       return finish(state, refuse(state, err))
     }
-    const res = route(state)
+    const res = dispatch(state, allowed)
     return res instanceof Promise ? track(state, res) : res
   }
 
@@ -239,4 +266,25 @@ export function createFront(app: AnyElysia, stages: readonly Stage[], options: F
       return waiting.size
     },
   }
+}
+
+/** The answer to `OPTIONS` on a path that exists: 204, its methods in `Allow`. */
+function optionsAnswer(allowed: Allowed): Response {
+  return new Response(null, { status: 204, headers: { allow: allowed.allow } })
+}
+
+/** True when the request declares a body (a length above 0, or a chunked one). */
+function hasBody(headers: Headers): boolean {
+  const length = headers.get('content-length')
+  return (length !== null && length !== '0') || headers.get('transfer-encoding') !== null
+}
+
+/**
+ * The 405 of `method` on a path that answers only the methods in `allow` (RFC 9110 §15.5.6: the
+ * answer lists them in `Allow`).
+ *
+ * @example methodNotAllowed('PUT', '/users', 'GET, HEAD, OPTIONS, POST').status // 405
+ */
+export function methodNotAllowed(method: string, path: string, allow: string): AppError {
+  return new AppError('method_not_allowed', `${method} is not allowed on ${path}; it answers ${allow}`, { headers: { allow } })
 }

@@ -17,9 +17,40 @@
  * const routes = new RouteTable([{ method: 'GET', path: '/users/:id', hooks: { policy: { deadline: 'hot-read' } } }])
  * routes.match('GET', '/users/7')  // { template: '/users/:id', policy: { deadline: 'hot-read', … } }
  * routes.match('GET', '/nope')     // UNMATCHED: { template: 'unmatched', … }
+ * routes.allow('/users/7')          // { match: { template: '/users/:id', … }, allow: 'GET, HEAD, OPTIONS' }: PUT is a 405
  * ```
+ *
+ * {@link RouteTable.allow} answers the other question a miss raises: does the path exist under
+ * other methods (405 with `Allow`, and what `OPTIONS` answers), or not at all (404)? It runs only
+ * after `match` missed, so the hot path never pays for it.
  */
-import { DEFAULT_POLICY, routePolicy, UNMATCHED, type RouteMatch, type RoutePolicyInput } from '../route-policy.ts'
+import { DEFAULT_POLICY, routePolicy, UNMATCHED, UNMATCHED_POLICY, type RouteMatch, type RoutePolicyInput } from '../route-policy.ts'
+
+/**
+ * A path that exists under other methods than the one asked: its template (what metrics and the
+ * access log name it by) and the `Allow` header value, e.g. `GET, HEAD, OPTIONS, POST`.
+ */
+export interface Allowed {
+  /** The path's template, with the policy of a request that runs no route ({@link UNMATCHED_POLICY}). */
+  readonly match: RouteMatch
+  /** The methods the path answers, HEAD (for GET) and OPTIONS included, in a fixed order. */
+  readonly allow: string
+}
+
+// The order `Allow` lists methods in: the usual ones first, anything else after, by name.
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+const rank = (m: string): number => {
+  const i = METHOD_ORDER.indexOf(m)
+  return i === -1 ? METHOD_ORDER.length : i
+}
+
+/** The `Allow` value of a set of route methods: HEAD with GET (Elysia serves it), OPTIONS always (the front answers it). */
+function allowOf(methods: Iterable<string>): string {
+  const set = new Set(methods)
+  if (set.has('GET')) set.add('HEAD')
+  set.add('OPTIONS')
+  return [...set].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)).join(', ')
+}
 
 /** A route as Elysia lists it (`app.routes`). */
 export interface RouteSpec {
@@ -57,6 +88,10 @@ export class RouteTable {
   readonly #static = new Map<string, ByMethod>()
   /** Keyed by the first segment; '' holds patterns whose first segment is a parameter. */
   readonly #dynamic = new Map<string, Pattern[]>()
+  /** {@link allow}'s answers, one frozen object per template and method set, made on first use. */
+  readonly #allowed = new Map<string, Allowed>()
+  /** Every method some route answers, as an `Allow` value (a CORS preflight of an unknown path). */
+  #methods = ''
 
   constructor(routes: Iterable<RouteSpec>) {
     for (const { method, path, hooks } of routes) this.add(method, path, hooks)
@@ -64,6 +99,7 @@ export class RouteTable {
 
   /** Adds a route (later additions of the same method and path are ignored, as Elysia keeps the first). */
   add(method: string, template: string, hooks?: object): void {
+    this.#methods = ''
     const path = template.length > 1 && template.endsWith('/') ? template.slice(0, -1) : template
     if (!path.includes(':') && !path.includes('*')) {
       let byMethod = this.#static.get(path)
@@ -104,6 +140,58 @@ export class RouteTable {
     return this.#scan(this.#dynamic.get(first), method, segments, false)
       ?? this.#scan(this.#dynamic.get(''), method, segments, true)
       ?? UNMATCHED
+  }
+
+  /**
+   * The methods `path` answers when `match` missed it: undefined when no route has the path under
+   * any method (a 404), else its template and `Allow` value (a 405, or what OPTIONS answers).
+   * Cold path: a route table of every method is walked; only misses pay it.
+   */
+  allow(path: string): Allowed | undefined {
+    const p = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : path
+    const methods: string[] = []
+    let template: string | undefined
+    const byMethod = this.#static.get(p)
+    if (byMethod !== undefined) {
+      for (const [method, match] of byMethod) {
+        methods.push(method)
+        template ??= match.template
+      }
+    }
+    const segments = p.split('/')
+    const first = segments[1] ?? ''
+    for (const [list, firstIsParam] of [[this.#dynamic.get(first), false], [this.#dynamic.get(''), true]] as const) {
+      for (const pattern of list ?? []) {
+        if (firstIsParam && (segments[1] === undefined || segments[1] === '')) continue
+        if (!fits(pattern, segments)) continue
+        methods.push(pattern.method)
+        template ??= pattern.match.template
+      }
+    }
+    // `ALL` answers every method: `match` would not have missed.
+    if (template === undefined || methods.includes('ALL')) return undefined
+    const allow = allowOf(methods)
+    const key = `${template} ${allow}`
+    let allowed = this.#allowed.get(key)
+    if (allowed === undefined) {
+      allowed = Object.freeze({ match: Object.freeze({ template, policy: UNMATCHED_POLICY }), allow })
+      this.#allowed.set(key, allowed)
+    }
+    return allowed
+  }
+
+  /**
+   * Every method some route of the table answers, as an `Allow` value: what a CORS preflight of a
+   * path no route has may use, so the browser sends the request and its script reads the 404.
+   */
+  methods(): string {
+    if (this.#methods === '') {
+      const all: string[] = []
+      for (const byMethod of this.#static.values()) all.push(...byMethod.keys())
+      for (const list of this.#dynamic.values()) for (const pattern of list) all.push(pattern.method)
+      this.#methods = allowOf(all.filter((m) => m !== 'ALL'))
+    }
+    return this.#methods
   }
 
   #scan(list: Pattern[] | undefined, method: string, segments: string[], firstIsParam: boolean): RouteMatch | undefined {

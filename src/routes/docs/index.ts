@@ -8,6 +8,12 @@
  * `{ type: 'file' }`, so `bun build --compile` embeds them in the binary (test/binary.test.ts
  * checks that they load from a binary copied alone into an empty directory).
  *
+ * The page is highperf's own (the plugin's is off, `provider: null`): every script and style is
+ * a file under /swagger/assets, none inline, so the page carries a strict Content-Security-Policy
+ * ({@link SWAGGER_CSP}: scripts, styles and fetches from this origin only, no framing) and
+ * `X-Frame-Options: DENY` (older browsers' word for `frame-ancestors 'none'`), without a hash or
+ * nonce to keep in step with the plugin's inline script.
+ *
  * The document covers every route of the app whatever the order of `.use()`: the plugin reads
  * the route table of the whole app when `/swagger/json` is first requested (and again when the
  * table has grown), so `createApp` may mount it anywhere. Schemas named with `named()`
@@ -39,6 +45,68 @@ export const SWAGGER_PATH = '/swagger'
 export const SPEC_PATH = '/swagger/json'
 /** Prefix of the UI's own script and stylesheet. */
 export const ASSETS_PATH = '/swagger/assets'
+
+/**
+ * The Swagger page's Content-Security-Policy: nothing but this origin's own scripts, styles and
+ * fetches (the OpenAPI document), images from here or `data:` (Swagger UI's icons are data URIs
+ * in its stylesheet), no inline script, no plugin, no `<base>`, no form posts, no framing.
+ */
+export const SWAGGER_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
+
+/** Headers of the Swagger page (the HTML; its assets are scripts and styles, never framed as pages). */
+const PAGE_HEADERS: Record<string, string> = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': SWAGGER_CSP,
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+}
+
+/** Escapes text for HTML (the title and description come from code, but stay escaped). */
+const html = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+/** The Swagger UI page: the bundle, the stylesheet and the start script, all from /swagger/assets. */
+function swaggerPage(title: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${html(title)}</title>
+<link rel="stylesheet" href="${ASSETS_PATH}/swagger-ui.css">
+<link rel="stylesheet" href="${ASSETS_PATH}/page.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="${ASSETS_PATH}/swagger-ui-bundle.js"></script>
+<script src="${ASSETS_PATH}/init.js"></script>
+</body>
+</html>
+`
+}
+
+/**
+ * The start script, a file rather than an inline script so the CSP needs no `'unsafe-inline'`.
+ * `validatorUrl: 'none'` keeps the UI from sending the document to validator.swagger.io (the CSP
+ * would block it anyway); the document's URL is absolute, so /swagger/ finds it too.
+ */
+const INIT_JS = `window.ui = SwaggerUIBundle(${JSON.stringify({ url: SPEC_PATH, dom_id: '#swagger-ui', validatorUrl: 'none', tryItOutEnabled: false })});
+`
+
+/** The plugin's dark-mode rules, as a file for the same reason. */
+const PAGE_CSS = `@media (prefers-color-scheme: dark) {
+  body { background-color: #222; }
+  .swagger-ui { filter: invert(92%) hue-rotate(180deg); }
+  .swagger-ui .microlight { filter: invert(100%) hue-rotate(180deg); }
+}
+`
+
+/** A small text asset of our own, with the same caching as the package's. */
+function ownAsset(body: string, type: string, name: string): (request: Request) => Response {
+  const etag = `"highperf-${VERSION}-${name}-${Bun.hash(body).toString(36)}"`
+  const headers = { 'content-type': type, 'cache-control': 'public, max-age=86400', etag }
+  return (request) => request.headers.get('if-none-match') === etag ? new Response(null, { status: 304, headers }) : new Response(body, { headers })
+}
 
 /** One static asset, read and compressed on first use (idle RSS stays small until someone opens the UI). */
 class Asset {
@@ -108,12 +176,16 @@ class Asset {
 export function openapiDocs() {
   const bundle = new Asset(bundleFile, 'text/javascript; charset=utf-8', 'bundle')
   const css = new Asset(cssFile, 'text/css; charset=utf-8', 'css')
+  const init = ownAsset(INIT_JS, 'text/javascript; charset=utf-8', 'init')
+  const pageCss = ownAsset(PAGE_CSS, 'text/css; charset=utf-8', 'page-css')
+  const page = swaggerPage('highperf')
   return new Elysia({ name: 'highperf/openapi' })
     // Before .use(openapi(...)): a hook applies to the routes added after it, the document's included.
     .onAfterHandle(({ path, response }) => (path === SPEC_PATH && response !== null && typeof response === 'object' ? componentsOnce(response) : undefined))
     .use(
       openapi({
-        provider: 'swagger-ui',
+        // The page is ours (see the module comment): the plugin serves the document only.
+        provider: null,
         path: SWAGGER_PATH,
         specPath: SPEC_PATH,
         documentation: {
@@ -125,19 +197,11 @@ export function openapiDocs() {
               '{"error":{"code","message","requestId","details"?}}.',
           },
         },
-        swagger: {
-          cdn: `${ASSETS_PATH}/swagger-ui-bundle.js`,
-          theme: `${ASSETS_PATH}/swagger-ui.css`,
-          // 'none' keeps Swagger UI from sending the document to validator.swagger.io.
-          validatorUrl: 'none',
-          tryItOutEnabled: false,
-          // The plugin points the UI at a relative 'swagger/json', which from /swagger/ (trailing
-          // slash, which Elysia also serves) resolves to /swagger/swagger/json. Its typings hide
-          // `url`, but the options are spread after the default, so an absolute one wins.
-          ...({ url: SPEC_PATH } as object),
-        },
       }),
     )
+    .get(SWAGGER_PATH, () => new Response(page, { headers: PAGE_HEADERS }), { detail: { hide: true } })
     .get(`${ASSETS_PATH}/swagger-ui-bundle.js`, ({ request }) => bundle.respond(request), { detail: { hide: true } })
     .get(`${ASSETS_PATH}/swagger-ui.css`, ({ request }) => css.respond(request), { detail: { hide: true } })
+    .get(`${ASSETS_PATH}/init.js`, ({ request }) => init(request), { detail: { hide: true } })
+    .get(`${ASSETS_PATH}/page.css`, ({ request }) => pageCss(request), { detail: { hide: true } })
 }
