@@ -7,16 +7,15 @@
  * Skipped (with a message) only when /usr/bin/chromium is missing; `.ci/run` installs it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type BrowserContext } from 'playwright-core'
+import type { BrowserContext } from 'playwright-core'
 import { testConfig } from '../src/config.ts'
 import { silentLogger } from '../src/log.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { tempDir } from './support/deps.ts'
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from './support/browser.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const haveChromium = existsSync(CHROMIUM)
+const haveChromium = HAVE_CHROMIUM
 if (!haveChromium) console.warn(`swagger.browser.test: SKIPPED, ${CHROMIUM} is missing (apt-get install chromium; .ci/run does it)`)
 
 describe.skipIf(!haveChromium)('Swagger UI in headless Chromium', () => {
@@ -29,16 +28,7 @@ describe.skipIf(!haveChromium)('Swagger UI in headless Chromium', () => {
       testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'data'), filesDir: join(tmp.dir, 'files'), workers: 1 }),
       { log: silentLogger() },
     )
-    // A persistent context is how playwright takes a fresh --user-data-dir of our choosing.
-    context = await chromium.launchPersistentContext(join(tmp.dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 20_000,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
-    })
+    context = await launchChromium(join(tmp.dir, 'profile'))
     // Chromium's first start on a fresh machine (font caches) or a loaded one takes seconds: give
     // the hook the launch's own 20 s, not bun's 5 s default (a fresh-clone CI run timed out here).
   }, 30_000)

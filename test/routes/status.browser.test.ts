@@ -9,16 +9,15 @@
  * Skipped (with a message) only when /usr/bin/chromium is missing; `.ci/run` installs it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { testConfig } from '../../src/config.ts'
 import { silentLogger } from '../../src/log.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { tempDir } from '../support/deps.ts'
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from '../support/browser.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const haveChromium = existsSync(CHROMIUM)
+const haveChromium = HAVE_CHROMIUM
 if (!haveChromium) console.warn(`status.browser.test: SKIPPED, ${CHROMIUM} is missing (apt-get install chromium; .ci/run does it)`)
 const SCREENSHOT = process.env.UPDATE_SCREENSHOTS === '1' ? resolve(import.meta.dir, '../../docs/status.png') : null
 
@@ -32,17 +31,7 @@ describe.skipIf(!haveChromium)('status page in headless Chromium', () => {
       testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'data'), filesDir: join(tmp.dir, 'files'), workers: 2, rateLimitRps: 0 }),
       { log: silentLogger() },
     )
-    context = await chromium.launchPersistentContext(join(tmp.dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 20_000,
-      viewport: { width: 1200, height: 700 },
-      colorScheme: 'dark',
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
-    })
+    context = await launchChromium(join(tmp.dir, 'profile'), { viewport: { width: 1200, height: 700 }, colorScheme: 'dark' })
     // Chromium's first start on a loaded machine takes seconds: the launch's own 20 s, not bun's 5 s.
   }, 30_000)
 
