@@ -1,19 +1,10 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
 import { overflowLimit, planHandoff, tickMs, type HandoffWorker } from '../../src/pool/handoff.ts'
-import { WorkerPool } from '../../src/pool/pool.ts'
-import type { PoolOptions } from '../../src/pool/types.ts'
+import { poolFactory } from './support.ts'
 
-const EXTRA = new URL('./fixtures/tasks.ts', import.meta.url)
 const dec = new TextDecoder()
-const pools: WorkerPool[] = []
-afterAll(async () => { await Promise.all(pools.map((p) => p.close(200))) })
-
-function makePool(o: Partial<PoolOptions> = {}): WorkerPool {
-  const p = new WorkerPool({ workers: 2, queueLimit: 1000, extraTasks: EXTRA, graceMs: 300, ...o })
-  pools.push(p)
-  return p
-}
+const makePool = poolFactory(200)
 
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms

@@ -1,18 +1,9 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
-import { WorkerPool } from '../../src/pool/pool.ts'
-import type { PoolOptions } from '../../src/pool/types.ts'
+import { poolFactory } from './support.ts'
 
-const EXTRA = new URL('./fixtures/tasks.ts', import.meta.url)
 const dec = new TextDecoder()
-const pools: WorkerPool[] = []
-afterAll(async () => { await Promise.all(pools.map((p) => p.close(500))) })
-
-function makePool(o: Partial<PoolOptions> = {}): WorkerPool {
-  const p = new WorkerPool({ workers: 2, queueLimit: 1000, extraTasks: EXTRA, graceMs: 300, ...o })
-  pools.push(p)
-  return p
-}
+const makePool = poolFactory(500)
 
 async function json(p: Promise<Uint8Array>): Promise<unknown> {
   return JSON.parse(dec.decode(await p))
