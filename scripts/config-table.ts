@@ -14,7 +14,7 @@ export function configTable(): string {
   const rows = ['| variable | flag | default | meaning |', '| --- | --- | --- | --- |']
   for (const s of SPECS) {
     const flag = `--${s.env.toLowerCase().replaceAll('_', '-')}`
-    const def = s.env === 'WORKERS' ? 'CPUs available (cgroup quota, affinity)' : s.def === '' ? '(unset)' : `\`${s.def}\``
+    const def = s.env === 'WORKERS' ? '`auto`: CPUs available (cgroup quota, affinity) ÷ PROCESSES' : s.def === '' ? '(unset)' : `\`${s.def}\``
     rows.push(`| \`${s.env}\` | \`${flag}\` | ${def} | ${s.help.replaceAll('|', '\\|')} |`)
   }
   return rows.join('\n')

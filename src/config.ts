@@ -15,7 +15,7 @@
 import { parseArgs } from 'node:util'
 import { detectCpus, type CpuDetection } from './ops/cpus.ts'
 
-type Kind = 'int' | 'string' | 'bool' | 'duration' | 'bytes' | 'url' | 'enum' | 'path' | 'origins'
+type Kind = 'int' | 'string' | 'bool' | 'duration' | 'bytes' | 'url' | 'enum' | 'path' | 'origins' | 'processes' | 'workers'
 
 interface Spec {
   /** Environment variable name; the flag is its kebab-case lower-case form. */
@@ -81,6 +81,20 @@ export interface Config {
   /** Origins allowed by CORS, as browsers send them (`https://app.example`), or `['*']`; empty: CORS off. */
   corsOrigins: readonly string[]
   corsCredentials: boolean
+  /** Server processes sharing the port (`PROCESSES`; `auto` resolved to the CPUs detected). 1: no primary, no cluster code loaded. */
+  processes: number
+  /** How long a claimed job's lease lasts without a heartbeat before another process may take it back, ms. */
+  jobLease: number
+  /**
+   * Set by the primary for each server process it starts (never by users): this process's slot,
+   * 1..PROCESSES; 0 when the process runs alone. Read from `HIGHPERF_CLUSTER_SLOT`.
+   */
+  clusterSlot: number
+  /**
+   * Set by the primary (never by users): the shared-memory file of the host's rate-limit table,
+   * from `HIGHPERF_CLUSTER_RATE_TABLE`; '' when alone.
+   */
+  clusterRateTable: string
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -100,7 +114,8 @@ export const detectedCpus: CpuDetection = detectCpus()
 export const SPECS: readonly Spec[] = [
   { env: 'PORT', key: 'port', kind: 'int', def: '3000', min: 0, max: 65535, help: 'TCP port to listen on (0 picks a free one)' },
   { env: 'HOST', key: 'host', kind: 'string', def: '0.0.0.0', help: 'Address to bind' },
-  { env: 'WORKERS', key: 'workers', kind: 'int', def: String(detectedCpus.count), min: 1, max: 256, help: 'Worker threads in the pool (default: the CPUs this process may use: the smallest of the cgroup CPU quota rounded up, the CPU affinity mask and the host\'s cores; --help shows what was detected)' },
+  { env: 'PROCESSES', key: 'processes', kind: 'processes', def: '1', min: 1, max: 256, help: 'Server processes sharing the port on this host: 1 (no primary), auto (one per CPU detected) or a number; each runs its own WORKERS' },
+  { env: 'WORKERS', key: 'workers', kind: 'workers', def: 'auto', min: 1, max: 256, help: 'Worker threads in the pool of each server process: auto (the CPUs detected, divided among PROCESSES, at least 1: the cgroup CPU quota rounded up, the CPU affinity mask and the host\'s cores; --help shows what was detected) or a number' },
   { env: 'QUEUE_LIMIT', key: 'queueLimit', kind: 'int', def: '1024', min: 1, max: 1_000_000, help: 'Tasks waiting to start (in the main queue or a worker\'s ring) before new ones get 503' },
   { env: 'POOL_WAKE', key: 'poolWake', kind: 'enum', def: 'message', values: POOL_WAKES, help: 'How pool workers wake the parked main thread: message (a postMessage on a port) or waitAsync (Atomics.notify); docs/pool.md compares them' },
   { env: 'WORKER_NICE', key: 'workerNice', kind: 'int', def: '-1', min: -1, max: 19, help: 'Nice value each pool worker thread sets for itself on Linux, so the event loop wins the CPU over CPU-bound tasks (0: same priority as the main thread; -1: 5 when WORKERS leave no core to the main thread, else 0)' },
@@ -131,6 +146,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'JOB_QUEUE_LIMIT', key: 'jobQueueLimit', kind: 'int', def: '100000', min: 1, help: 'Queued jobs before POST /jobs answers 503' },
   { env: 'JOB_CONCURRENCY', key: 'jobConcurrency', kind: 'int', def: '0', min: 0, help: 'Jobs running at once (0: twice the workers)' },
   { env: 'JOB_BACKOFF_BASE', key: 'jobBackoffBase', kind: 'duration', def: '1s', help: 'Base of the exponential retry backoff of jobs' },
+  { env: 'JOB_LEASE', key: 'jobLease', kind: 'duration', def: '5s', min: 300, max: 3_600_000, help: 'How long a running job stays its process\'s without a heartbeat (renewed every third of it); a job whose process died is taken back after it' },
   { env: 'API_TOKEN', key: 'apiToken', kind: 'string', def: '', help: 'Bearer token required on mutating routes (unset: no auth)' },
   { env: 'AUTH_READS', key: 'authReads', kind: 'bool', def: 'false', help: 'Require the token on reads too' },
   { env: 'TLS_CERT_FILE', key: 'tlsCertFile', kind: 'path', def: '', help: 'PEM certificate; with TLS_KEY_FILE serves HTTPS' },
@@ -145,7 +161,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'COMPRESSION', key: 'compression', kind: 'enum', def: 'on', values: ['on', 'off'], help: 'Compress JSON, /metrics and /swagger/json answers of 1 KB or more per Accept-Encoding (zstd, br, gzip); off: never (e.g. behind a proxy that compresses)' },
   { env: 'CORS_ORIGINS', key: 'corsOrigins', kind: 'origins', def: '', help: 'Origins browsers may call from (CORS), comma-separated: https://app.example,http://localhost:5173, or * for any (only without CORS_CREDENTIALS); unset: CORS off, no CORS headers (docs/http.md)' },
   { env: 'CORS_CREDENTIALS', key: 'corsCredentials', kind: 'bool', def: 'false', help: 'Send Access-Control-Allow-Credentials: true to the CORS_ORIGINS listed (cookies, HTTP auth); refused with CORS_ORIGINS=*' },
-  { env: 'SQLITE_LOCKING', key: 'sqliteLocking', kind: 'enum', def: 'auto', values: SQLITE_LOCKINGS, help: 'users/messages databases: exclusive (this process owns them; reads take no file locks), shared (several processes), auto (exclusive unless REUSE_PORT)' },
+  { env: 'SQLITE_LOCKING', key: 'sqliteLocking', kind: 'enum', def: 'auto', values: SQLITE_LOCKINGS, help: 'users/messages databases: exclusive (this process owns them; reads take no file locks), shared (several processes), auto (exclusive unless REUSE_PORT or PROCESSES > 1)' },
 ]
 
 /** A bad configuration value; `main.ts` prints `message` and exits 2. */
@@ -209,6 +225,8 @@ function accepts(spec: Spec): string {
     case 'bytes': return `a size such as 512kb, 1mb or a number of bytes${spec.min ? ` (at least ${spec.min})` : ''}`
     case 'url': return 'an http:// or https:// URL'
     case 'enum': return `one of ${(spec.values ?? []).join(', ')}`
+    case 'processes': return `auto or an integer from ${spec.min} to ${spec.max}`
+    case 'workers': return `auto or an integer from ${spec.min} to ${spec.max}`
     case 'origins': return '* alone, or a comma-separated list of origins such as https://app.example,http://localhost:5173 (scheme://host[:port], no path)'
     default: return 'a string'
   }
@@ -233,7 +251,17 @@ function convert(spec: Spec, raw: string): unknown {
     }
     case 'duration': {
       const ms = parseDuration(raw)
-      return ms === undefined ? fail() : ms
+      if (ms === undefined || (spec.min !== undefined && ms < spec.min) || (spec.max !== undefined && ms > spec.max)) return fail()
+      return ms
+    }
+    case 'processes':
+    case 'workers': {
+      // 'auto' is resolved once every setting is read (workers depend on processes): 0 marks it.
+      if (raw.trim() === 'auto') return 0
+      if (!/^\d+$/.test(raw.trim())) return fail()
+      const n = Number(raw)
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) return fail()
+      return n
     }
     case 'bytes': {
       const n = parseBytes(raw)
@@ -334,6 +362,12 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     out[s.key] = convert(s, raw)
   }
   const config = out as unknown as Config
+  // PROCESSES=auto: one server process per CPU detected. WORKERS=auto: the CPUs divided among the
+  // processes (at least 1 each), so PROCESSES x WORKERS never oversubscribes the CPUs by default.
+  if (config.processes === 0) config.processes = Math.max(1, detectedCpus.count)
+  if (config.workers === 0) config.workers = defaultWorkers(detectedCpus.count, config.processes)
+  config.clusterSlot = clusterSlot(env.HIGHPERF_CLUSTER_SLOT)
+  config.clusterRateTable = env.HIGHPERF_CLUSTER_RATE_TABLE ?? ''
   if (config.corsCredentials && config.corsOrigins.includes('*')) {
     // Browsers refuse `*` with credentials; reflecting every origin instead would hand any site the
     // user's cookies: list the origins.
@@ -343,6 +377,21 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither')
   }
   return values.check ? { kind: 'check', config } : { kind: 'config', config }
+}
+
+/**
+ * WORKERS' default: the CPUs this process may use divided among the server processes, at least 1.
+ *
+ * @example defaultWorkers(16, 4) // 4
+ */
+export function defaultWorkers(cpus: number, processes: number): number {
+  return Math.max(1, Math.floor(cpus / Math.max(1, processes)))
+}
+
+/** The slot the primary gave this process (`HIGHPERF_CLUSTER_SLOT`), 0 when alone or malformed. */
+function clusterSlot(raw: string | undefined): number {
+  if (raw === undefined || !/^\d{1,3}$/.test(raw)) return 0
+  return Number(raw)
 }
 
 /**

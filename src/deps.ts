@@ -31,6 +31,7 @@ import { createMetrics } from './metrics/registry.ts'
 import { createAccessLog } from './http/access-log/index.ts'
 import { createTracing } from './http/tracing/exporter.ts'
 import { UserStore } from './store/users.ts'
+import { sharedDatabases } from './store/sqlite.ts'
 import { MessageStore } from './store/messages.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
@@ -91,7 +92,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   const tracing = await createTracing(config)
   if (tracing) closers.push(() => tracing.shutdown())
   // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING).
-  const exclusive = config.sqliteLocking === 'exclusive' || (config.sqliteLocking === 'auto' && !config.reusePort)
+  const exclusive = !sharedDatabases(config)
   const usersPath = join(dataDir, 'users.sqlite')
   const users = openAtStart(usersPath, () => UserStore.open(usersPath, { exclusive }))
   closers.push(() => users.close())

@@ -34,6 +34,7 @@ import { WWW_AUTHENTICATE } from '../http/auth/index.ts'
 import { TokenVerifier } from '../http/bearer-token.ts'
 import { BackupError, newBackupDir, writeBackup, type BackupSource, type DatabaseName } from '../ops/backup.ts'
 import { copyOffThread, OffThreadCopyError } from '../ops/off-thread.ts'
+import { sharedDatabases } from '../store/sqlite.ts'
 import { ErrorSchema } from './schemas.ts'
 
 /** A store that can copy its database (UserStore, MessageStore, SqliteJobStore). */
@@ -43,7 +44,7 @@ export interface Copyable {
 
 /** What the backup route needs: the settings, the log and the three stores. */
 export interface AdminBackupDeps {
-  config: Pick<Config, 'apiToken' | 'backupDir' | 'dataDir' | 'sqliteLocking' | 'reusePort'>
+  config: Pick<Config, 'apiToken' | 'backupDir' | 'dataDir' | 'sqliteLocking' | 'reusePort' | 'processes' | 'clusterSlot'>
   log: Logger
   users: Copyable
   messages: Copyable
@@ -103,7 +104,7 @@ function source(name: DatabaseName, path: string, store: Copyable | undefined, e
 function sourcesOf(deps: AdminBackupDeps): BackupSource[] {
   const { config } = deps
   // The rule src/deps.ts opens users and messages with; jobs are never opened exclusively.
-  const exclusive = config.sqliteLocking === 'exclusive' || (config.sqliteLocking === 'auto' && !config.reusePort)
+  const exclusive = !sharedDatabases(config)
   const jobsStore = deps.jobs.store as Partial<Copyable>
   return [
     source('users', join(config.dataDir, 'users.sqlite'), deps.users, exclusive),

@@ -168,3 +168,23 @@ export function storageError(err: unknown, what: string): unknown {
       return err
   }
 }
+
+/** The settings that decide {@link sharedDatabases} (a structural slice of the `Config`). */
+export interface LockingSettings {
+  sqliteLocking: 'auto' | 'exclusive' | 'shared'
+  reusePort: boolean
+  processes: number
+  clusterSlot: number
+}
+
+/**
+ * Whether DATA_DIR's databases are shared with other processes on this host
+ * (`SQLITE_LOCKING=shared`, or `auto` with `REUSE_PORT` or `PROCESSES` > 1): then each connection
+ * takes SQLite's file locks per transaction instead of holding the file exclusively.
+ *
+ * @example sharedDatabases({ sqliteLocking: 'auto', reusePort: false, processes: 2, clusterSlot: 0 }) // true
+ */
+export function sharedDatabases(config: LockingSettings): boolean {
+  if (config.sqliteLocking !== 'auto') return config.sqliteLocking === 'shared'
+  return config.reusePort || config.processes > 1 || config.clusterSlot > 0
+}
