@@ -8,7 +8,8 @@
  * - `join` (default): both children join the aggregation (createMetrics({ cluster })).
  * - `no-join`: child 2 builds its metrics alone-style (no AggregatorRegistry, pitfall 16), so the
  *   primary never gets its answer; the primary gives up after `timeoutMs` (argv[3], default 1500).
- * - `rounds=N` (argv[4]) times N merges after the first, for the cost figure.
+ * - argv[4] = N times N merges after the first, and argv[5] = R adds R more routes × 5 statuses
+ *   of HTTP series to each child (a realistic registry), for bench/metrics-cluster.
  *
  * @example
  * ```ts
@@ -24,6 +25,7 @@ import type { PoolStats } from '../../src/pool/types.ts'
 const mode = process.argv[2] ?? 'join'
 const timeoutMs = Number(process.argv[3] ?? 1500)
 const rounds = Number(process.argv[4] ?? 0)
+const extraRoutes = Number(process.argv[5] ?? 0)
 
 /** What each child records: known, different figures per slot. */
 function record(slot: number): void {
@@ -32,6 +34,7 @@ function record(slot: number): void {
   const n = slot === 1 ? 3 : 5
   for (let i = 0; i < n; i++) m.http.record('GET', '/a', 200, slot === 1 ? 0.001 : 0.02)
   if (slot === 2) m.http.record('POST', '/b', 500, 0.3)
+  for (let r = 0; r < extraRoutes; r++) for (const status of [200, 201, 404, 422, 500]) m.http.record('GET', `/r${r}`, status, 0.003)
   for (let i = 0; i < slot; i++) m.rateLimited()
   m.shed('max_inflight')
   m.breakerState('GET /a', slot === 1 ? 'open' : 'closed')
@@ -66,7 +69,8 @@ if (cluster.isPrimary) {
   } catch (err) {
     out = { error: (err as Error).message, afterMs: Math.round(performance.now() - start) }
   }
-  process.stdout.write(`${JSON.stringify(out)}\n`)
+  // Awaited: process.exit() right after a large write to a pipe would cut it short.
+  await Bun.write(Bun.stdout, `${JSON.stringify(out)}\n`)
   for (const w of workers) w.process.kill('SIGKILL')
   process.exit(0)
 } else {
