@@ -38,7 +38,7 @@ import { openJobs } from './jobs/index.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
 import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
-import { LOCAL_BUS, type Bus, type BusData } from './cluster/bus.ts'
+import { LOCAL_BUS, type Bus } from './cluster/bus.ts'
 
 /** Options of {@link buildDeps}. */
 export interface BuildOptions {
@@ -124,8 +124,6 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   // Pool and job metrics are read from these at scrape time (nothing per request or task).
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())
-  // GET /pool in any process of a cluster gathers every process's pool (src/routes/pool.ts).
-  if (bus.clustered) bus.answer('pool-stats', () => ({ pid: process.pid, ...pool.stats() }) as unknown as BusData)
 
   const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages, bus }
   let closing: Promise<void> | undefined

@@ -5,7 +5,7 @@
  *
  * In a cluster (`PROCESSES` > 1) every server process has its own pool, and a request lands on
  * any one of them, so the process that got it gathers every process's `pool.stats()` over the
- * bus (topic `pool-stats`, answered in src/deps.ts) and answers the host's totals plus
+ * bus (topic `pool-stats`, which this plugin also answers) and answers the host's totals plus
  * `processes`, one entry per process that answered within {@link POOL_GATHER_TIMEOUT_MS}
  * (docs/pool.md#several-processes). Alone the body is this pool's stats, with no `processes`.
  *
@@ -18,7 +18,7 @@
  */
 import { Elysia, t } from 'elysia'
 import type { PoolStats, TaskRunner, TaskStats } from '../pool/types.ts'
-import type { Bus, GatheredAnswer } from '../cluster/bus.ts'
+import type { Bus, BusData, GatheredAnswer } from '../cluster/bus.ts'
 
 /** What the pool route needs. */
 export interface PoolRouteDeps {
@@ -87,6 +87,7 @@ const PoolStatsSchema = t.Object(
 
 /** Elysia plugin with `GET /pool`. @example new Elysia().use(poolRoutes({ pool, bus: LOCAL_BUS })) */
 export function poolRoutes({ pool, bus }: PoolRouteDeps) {
+  if (bus.clustered) bus.answer('pool-stats', () => ({ pid: process.pid, ...pool.stats() }) as unknown as BusData)
   const stats = bus.clustered
     ? async (): Promise<PoolStats> => hostPoolStats(await bus.gather('pool-stats', null, POOL_GATHER_TIMEOUT_MS))
     : (): PoolStats => pool.stats()

@@ -2,12 +2,13 @@
  * `GET /metrics` and `GET /pool` in one server process of a cluster (`PROCESSES=2`, slot 1), the
  * other process and the primary played by `memoryHub(2)`: the scrape serves the primary's merged
  * text or a 503 `metrics_unavailable` (never this process's own figures), and `/pool` answers the
- * host's totals plus every process that answered.
+ * host's totals plus every process that answered; so does the status page's `/status/json`.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/app.ts'
 import { memoryHub, type BusData } from '../../src/cluster/bus.ts'
 import type { PoolStats } from '../../src/pool/types.ts'
+import type { StatusSnapshot } from '../../src/routes/status/snapshot.ts'
 import { testDeps, type TestDeps } from '../support/deps.ts'
 
 const MERGED = '# HELP http_requests_total Finished HTTP requests\n# TYPE http_requests_total counter\nhttp_requests_total{method="GET",route="/a",status="200"} 8\n'
@@ -25,6 +26,14 @@ const otherPool: PoolStats & { pid: number } = {
   tasks: { primes: { ok: 10, failed: 1, canceled: 0, timedOut: 1, queueWaitMs: { p50: 5, p90: 6, p99: 70 }, runMs: { p50: 1, p90: 2, p99: 3 } } },
 }
 let otherAnswers = true
+const otherStatus: StatusSnapshot = {
+  at: 0,
+  pool: { workers: 3, alive: 3, running: 1, queued: 4, queueLimit: 50, restarts: 2, overflow: 1, longRuns: 1, utilization: [0.1, 0.2, 0.3] },
+  tasks: [{ name: 'primes', ok: 10, failed: 1, canceled: 0, timedOut: 1, runMs: { p50: 1, p90: 2, p99: 3 }, queueWaitMs: { p50: 5, p90: 6, p99: 70 } }],
+  // A stale read of the same shared jobs.sqlite: the merge takes the first process's set.
+  jobs: { queued: 99, running: 99, succeeded: 99, failed: 99, canceled: 99 },
+  http: { requests: 1000, clientErrors: 10, serverErrors: 1 },
+}
 
 let t: TestDeps
 let app: ReturnType<typeof createApp>
@@ -35,6 +44,7 @@ beforeAll(async () => {
     if (!otherAnswers) throw new Error('restarting')
     return otherPool as unknown as BusData
   })
+  two!.answer('status', () => otherStatus as unknown as BusData)
   t = await testDeps({ processes: 2, clusterSlot: 1, workers: 2, rateLimitRps: 0 }, { bus: one })
   app = createApp(t.deps)
 })
@@ -108,5 +118,19 @@ describe('GET /pool in a cluster', () => {
     expect(s.processes.map((p) => p.process)).toEqual([1])
     expect(s.workers).toBe(2)
     otherAnswers = true
+  })
+})
+
+describe('GET /status/json in a cluster', () => {
+  test('answers the host: every process\'s snapshot merged, job counts once', async () => {
+    const own = (await (await call('/status/json')).json()) as StatusSnapshot
+    expect(own.processes).toBe(2)
+    const mine = t.deps.pool.stats()
+    expect(own.pool.workers).toBe(mine.workers + 3)
+    expect(own.pool.utilization.slice(-3)).toEqual([0.1, 0.2, 0.3])
+    expect(own.http.requests).toBeGreaterThanOrEqual(1000 + 3)
+    expect(own.http.serverErrors).toBeGreaterThanOrEqual(1)
+    expect(own.tasks.find((x) => x.name === 'primes')?.ok).toBe(13)
+    expect(own.jobs).toEqual(t.deps.jobs.counts())
   })
 })
