@@ -108,7 +108,8 @@ export function hostPoolStats(answers: readonly GatheredAnswer[]): HostPoolStats
   const processes: ProcessPoolStats[] = []
   for (const a of answers) {
     if (a.data === null || typeof a.data !== 'object' || Array.isArray(a.data)) continue
-    processes.push({ ...(a.data as unknown as PoolStats & { pid: number }), process: a.slot })
+    // `process` first for a reader of the JSON; the slot the bus reports wins over anything sent.
+    processes.push(Object.assign({ process: a.slot }, a.data as unknown as PoolStats & { pid: number }, { process: a.slot }))
   }
   processes.sort((a, b) => a.process - b.process)
   const host: HostPoolStats = { workers: 0, alive: 0, queued: 0, running: 0, queueLimit: 0, utilization: [], restarts: 0, overflow: 0, longRuns: 0, tasks: {}, processes }
