@@ -38,6 +38,7 @@ import { openJobs } from './jobs/index.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
 import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
+import { LOCAL_BUS, type Bus } from './cluster/bus.ts'
 
 /** Options of {@link buildDeps}. */
 export interface BuildOptions {
@@ -46,6 +47,8 @@ export interface BuildOptions {
    * listens: booting workers would compete with the main thread for the CPU before the first answer.
    */
   startPool?: boolean
+  /** The bus to the other server processes of this host (src/cluster); default `LOCAL_BUS` (alone). */
+  bus?: Bus
 }
 
 /** The dependencies, the pool itself (to start it later) and one `close()` for all of them. */
@@ -85,8 +88,11 @@ async function closeAll(closers: Closer[], config: Config, log: Logger): Promise
 /** Creates the parts in order, pushing each one's closer as soon as it exists. */
 async function wire(config: Config, log: Logger, options: BuildOptions, dataDir: string, closers: Closer[]): Promise<BuiltDeps> {
   const lifecycle = new Lifecycle()
+  const bus = options.bus ?? LOCAL_BUS
   // A fresh registry per instance: two servers (or two tests) in one process never share series.
-  const metrics = createMetrics()
+  // In a cluster it joins prom-client's aggregation: GET /metrics serves the host's merged figures.
+  const clustered = config.processes > 1 || config.clusterSlot > 0
+  const metrics = createMetrics(clustered ? { cluster: { slot: config.clusterSlot } } : {})
   const accessLog = openAccessLogAtStart(config.accessLog, () => createAccessLog(config))
   if (accessLog) closers.push(() => accessLog.close())
   const tracing = await createTracing(config)
@@ -119,7 +125,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())
 
-  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
+  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages, bus }
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= closeAll(closers, config, log)

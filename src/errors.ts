@@ -55,6 +55,8 @@ export const ERRORS = {
   shutting_down: { status: 503, message: 'The server is shutting down' },
   pool_closed: { status: 503, message: 'The worker pool is closed' },
   llm_not_configured: { status: 503, message: 'No LLM upstream is configured: set LLM_BASE_URL' },
+  // PROCESSES > 1: the primary did not return the host's merged metrics in time (src/routes/metrics.ts).
+  metrics_unavailable: { status: 503, message: "The host's merged metrics could not be gathered in time; retry" },
   deadline_exceeded: { status: 504, message: 'The request deadline passed' },
   task_timeout: { status: 504, message: 'The task did not finish within its time limit' },
   upstream_timeout: { status: 504, message: 'The upstream service did not answer in time' },

@@ -11,12 +11,20 @@
  * pool.watch(() => deps.pool.stats())
  * jobMetrics(registry).watch(() => deps.jobs.counts())
  * ```
+ *
+ * In a cluster (`proc` = `{ process: '<slot>' }`): the gauges and the summaries describe this
+ * process's own pool, so they carry its `process` label and a merged scrape keeps them apart
+ * (percentiles cannot be added up); the counters have no such label and are summed. Alone `proc`
+ * is empty and no series changes.
  */
 import { Counter, Gauge, Summary, type Registry } from './prom.ts'
 import type { PoolStats } from '../pool/types.ts'
 
 /** Job states always exported (0 when none), so dashboards see every series from the start. */
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const
+
+/** Labels every per-process series adds: `{ process: '<slot>' }` in a cluster, `{}` alone. */
+type ProcessLabels = Readonly<Record<string, string>>
 
 type QuantileKey = 'p50' | 'p90' | 'p99'
 const QUANTILES: ReadonlyArray<readonly [QuantileKey, number]> = [['p50', 0.5], ['p90', 0.9], ['p99', 0.99]]
@@ -25,27 +33,29 @@ const QUANTILES: ReadonlyArray<readonly [QuantileKey, number]> = [['p50', 0.5], 
  * A summary whose quantiles come from the pool's own latency tracking (milliseconds, converted to
  * seconds) rather than from observations made here.
  */
-class SnapshotSummary extends Summary<'task' | 'quantile'> {
+class SnapshotSummary extends Summary<string> {
   readonly read: () => PoolStats | undefined
   readonly field: 'runMs' | 'queueWaitMs'
   readonly metricName: string
+  readonly proc: ProcessLabels
 
-  constructor(name: string, help: string, registry: Registry, read: () => PoolStats | undefined, field: 'runMs' | 'queueWaitMs') {
-    super({ name, help, labelNames: ['task'], percentiles: QUANTILES.map((q) => q[1]), registers: [registry] })
+  constructor(name: string, help: string, registry: Registry, read: () => PoolStats | undefined, field: 'runMs' | 'queueWaitMs', proc: ProcessLabels) {
+    super({ name, help, labelNames: ['task', ...Object.keys(proc)], percentiles: QUANTILES.map((q) => q[1]), registers: [registry] })
     this.read = read
     this.field = field
     this.metricName = name
+    this.proc = proc
   }
 
-  override async get(): Promise<Awaited<ReturnType<Summary<'task' | 'quantile'>['get']>>> {
+  override async get(): Promise<Awaited<ReturnType<Summary<string>['get']>>> {
     const stats = this.read()
     const base = await super.get()
     const values: typeof base.values = []
     if (stats) {
       for (const [task, t] of Object.entries(stats.tasks)) {
         const lat = t[this.field]
-        for (const [key, q] of QUANTILES) values.push({ labels: { task, quantile: q }, value: lat[key] / 1000 })
-        values.push({ metricName: `${this.metricName}_count`, labels: { task }, value: t.ok + t.failed + t.canceled + t.timedOut })
+        for (const [key, q] of QUANTILES) values.push({ labels: { task, quantile: q, ...this.proc }, value: lat[key] / 1000 })
+        values.push({ metricName: `${this.metricName}_count`, labels: { task, ...this.proc }, value: t.ok + t.failed + t.canceled + t.timedOut })
       }
     }
     return { ...base, values }
@@ -60,8 +70,13 @@ export interface PoolMetrics {
   refresh(): void
 }
 
-/** Registers the `pool_*` metrics on `registry`. */
-export function poolMetrics(registry: Registry): PoolMetrics {
+/**
+ * Registers the `pool_*` metrics on `registry`; `proc` labels the per-process ones (module comment).
+ *
+ * @example poolMetrics(registry, { process: '2' }).watch(() => pool.stats())
+ */
+export function poolMetrics(registry: Registry, proc: ProcessLabels = {}): PoolMetrics {
+  const procNames = Object.keys(proc)
   let source: (() => PoolStats) | undefined
   let snap: PoolStats | undefined
   const read = (): PoolStats | undefined => {
@@ -74,10 +89,10 @@ export function poolMetrics(registry: Registry): PoolMetrics {
   }
   const gauge = (name: string, help: string, pick: (s: PoolStats) => number): void => {
     new Gauge({
-      name, help, registers: [registry],
+      name, help, labelNames: procNames, registers: [registry],
       collect() {
         const s = read()
-        if (s) this.set(pick(s))
+        if (s) this.set(proc, pick(s))
       },
     })
   }
@@ -87,12 +102,12 @@ export function poolMetrics(registry: Registry): PoolMetrics {
   gauge('pool_queue_limit', 'Queued tasks allowed before new ones are refused with 503', (s) => s.queueLimit)
   gauge('pool_tasks_running', 'Tasks running on a worker now', (s) => s.running)
   new Gauge({
-    name: 'pool_worker_utilization_ratio', help: 'Fraction of wall time each worker spent running tasks since start', labelNames: ['worker'], registers: [registry],
+    name: 'pool_worker_utilization_ratio', help: 'Fraction of wall time each worker spent running tasks since start', labelNames: ['worker', ...procNames], registers: [registry],
     collect() {
       const s = read()
       if (!s) return
       this.reset()
-      s.utilization.forEach((u, i) => this.set({ worker: String(i) }, u))
+      s.utilization.forEach((u, i) => this.set({ worker: String(i), ...proc }, u))
     },
   })
   new Counter({
@@ -118,8 +133,8 @@ export function poolMetrics(registry: Registry): PoolMetrics {
       }
     },
   })
-  new SnapshotSummary('pool_task_run_seconds', 'Task run time on a worker, seconds (percentiles from the pool)', registry, read, 'runMs')
-  new SnapshotSummary('pool_task_queue_wait_seconds', 'Time a task waited for a worker, seconds (percentiles from the pool)', registry, read, 'queueWaitMs')
+  new SnapshotSummary('pool_task_run_seconds', 'Task run time on a worker, seconds (percentiles from the pool)', registry, read, 'runMs', proc)
+  new SnapshotSummary('pool_task_queue_wait_seconds', 'Time a task waited for a worker, seconds (percentiles from the pool)', registry, read, 'queueWaitMs', proc)
   return { watch(stats) { source = stats }, refresh() { snap = undefined } }
 }
 
@@ -129,11 +144,19 @@ export interface JobMetrics {
   watch(counts: () => Record<string, number> | Promise<Record<string, number>>): void
 }
 
-/** Registers the `jobs{state}` gauge on `registry`. */
-export function jobMetrics(registry: Registry): JobMetrics {
+/**
+ * Registers the `jobs{state}` gauge on `registry`. `aggregator` says how a cluster's merged scrape
+ * combines the processes' values: `'first'` when every process reads the same host-wide counts
+ * (the shared jobs.sqlite): one process's whole set, so the states add up to one real total
+ * (`'max'` per state could mix two instants and count a job moving between states twice);
+ * `'sum'` (prom-client's default) when each counts only its own jobs.
+ *
+ * @example jobMetrics(registry, 'first').watch(() => jobs.counts())
+ */
+export function jobMetrics(registry: Registry, aggregator: 'first' | 'sum' = 'sum'): JobMetrics {
   let source: (() => Record<string, number> | Promise<Record<string, number>>) | undefined
   new Gauge({
-    name: 'jobs', help: 'Jobs by state', labelNames: ['state'], registers: [registry],
+    name: 'jobs', help: 'Jobs by state', labelNames: ['state'], registers: [registry], aggregator,
     async collect() {
       if (!source) return
       const counts = await source()

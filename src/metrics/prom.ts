@@ -2,8 +2,10 @@
  * The parts of prom-client highperf uses, loaded file by file.
  *
  * prom-client's index also loads its Pushgateway (`node:http`, `node:https`) and the cluster
- * aggregator (`node:cluster`), which highperf never uses: at start that was ~5 ms of module
- * loading and ~1 MB of resident memory in the binary (docs/operations.md#startup-time-and-memory).
+ * aggregator (`node:cluster`), which a process running alone never uses: at start that was ~5 ms
+ * of module loading and ~1 MB of resident memory in the binary
+ * (docs/operations.md#startup-time-and-memory). The aggregator is loaded only by
+ * {@link loadAggregatorRegistry}, i.e. only in a cluster (src/metrics/cluster.ts).
  * Its `lib/` files are CommonJS without type declarations, so each is typed here as the
  * index's export of the same name (the index re-exports exactly these objects).
  *
@@ -38,3 +40,17 @@ export const Summary = require('prom-client/lib/summary') as typeof Prom.Summary
 export type Summary<T extends string = string> = Prom.Summary<T>
 /** prom-client's `collectDefaultMetrics`. @example collectDefaultMetrics({ register: registry }) */
 export const collectDefaultMetrics = require('prom-client/lib/defaultMetrics') as typeof Prom.collectDefaultMetrics
+
+/** prom-client's `AggregatorRegistry` class (the cluster aggregator). */
+export type AggregatorRegistryClass = typeof Prom.AggregatorRegistry
+
+/**
+ * prom-client's cluster aggregator, loaded on first call only: `lib/cluster` needs `./registry`,
+ * `./util` and `./metricAggregators` (the first two already loaded here) and `node:cluster`,
+ * which it requires lazily when an instance is constructed.
+ *
+ * @example const AggregatorRegistry = loadAggregatorRegistry(); new AggregatorRegistry()
+ */
+export function loadAggregatorRegistry(): AggregatorRegistryClass {
+  return require('prom-client/lib/cluster') as AggregatorRegistryClass
+}

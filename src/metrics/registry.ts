@@ -5,6 +5,11 @@
  * Other parts record through the small methods of {@link Metrics} rather than prom-client, so the
  * metric names live in this file and in docs/observability.md only.
  *
+ * In a cluster (`cluster` option) each metric is declared for the merged scrape (cluster.ts): a
+ * counter or histogram has no `process` label and is summed across processes; a gauge or summary
+ * that describes this process (in-flight requests, its pool, its breakers, its runtime) carries
+ * `process="<slot>"`, so the merge keeps one series per process. Alone, no `process` label exists.
+ *
  * @example
  * ```ts
  * const metrics = createMetrics()
@@ -18,6 +23,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom.ts'
 import { RequestSeries } from './series.ts'
 import { DURATION_BUCKETS, RequestCounter, RequestHistogram } from './http.ts'
 import { jobMetrics, poolMetrics, type JobMetrics, type PoolMetrics } from './pool.ts'
+import { joinCluster, PROCESS_LABEL } from './cluster.ts'
 
 /** Circuit breaker states as `circuit_breaker_state` encodes them. */
 export const BREAKER_STATES = { closed: 0, half_open: 1, open: 2 } as const
@@ -40,6 +46,12 @@ export interface MetricsOptions {
   defaults?: boolean
   /** Histogram buckets of `http_request_duration_seconds`, seconds. */
   buckets?: readonly number[]
+  /**
+   * This process is one server process of a cluster (`PROCESSES` > 1), in `slot` (1..N): its
+   * per-process series get `process="<slot>"` and it joins prom-client's aggregation (cluster.ts).
+   * Absent: a process alone; prom-client's cluster module is not loaded.
+   */
+  cluster?: { slot: number }
 }
 
 /** Every metric of the server and the methods other parts record with. */
@@ -69,12 +81,27 @@ export interface Metrics {
   breakerRejected(route: string): void
 }
 
-/** Builds a fresh registry with every metric registered. */
+/**
+ * Builds a fresh registry with every metric registered.
+ *
+ * @example
+ * ```ts
+ * createMetrics()                          // a process alone
+ * createMetrics({ cluster: { slot: 2 } })  // server process 2 of a cluster
+ * ```
+ */
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry()
+  // Per-process series: the label set every one of them adds (empty alone, so nothing changes).
+  const proc: Record<string, string> = options.cluster ? { [PROCESS_LABEL]: String(options.cluster.slot) } : {}
+  const procNames = Object.keys(proc)
   if (options.defaults !== false) {
-    collectDefaultMetrics({ register: registry })
+    collectDefaultMetrics(options.cluster ? { register: registry, labels: proc } : { register: registry })
     for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name)
+    // prom-client omits the start time from a merge; with its process label it merges safely and
+    // shows which process restarted.
+    const start = registry.getSingleMetric('process_start_time_seconds') as { aggregator?: string } | undefined
+    if (options.cluster && start) start.aggregator = 'max'
   }
   const http = new RequestSeries(options.buckets ?? DURATION_BUCKETS)
   new RequestCounter(http, registry)
@@ -82,8 +109,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   let inflight: (() => number) | undefined
   new Gauge({
-    name: 'http_requests_in_flight', help: 'HTTP requests being handled now', registers: [registry],
-    collect() { this.set(inflight ? inflight() : 0) },
+    name: 'http_requests_in_flight', help: 'HTTP requests being handled now', labelNames: procNames, registers: [registry],
+    collect() { this.set(proc, inflight ? inflight() : 0) },
   })
   // A plain number: a flood of 429s is exactly when the limiter's path must stay cheapest.
   let rateLimitedCount = 0
@@ -93,15 +120,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   })
   const shed = new Counter({ name: 'http_requests_shed_total', help: 'Requests answered 503 by load shedding, by reason', labelNames: ['reason'], registers: [registry] })
   const timeouts = new Counter({ name: 'http_request_timeouts_total', help: 'Requests answered 504 because their deadline passed, by route template', labelNames: ['route'], registers: [registry] })
-  const breaker = new Gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker state by route template: 0 closed, 1 half-open, 2 open', labelNames: ['route'], registers: [registry] })
+  // Each process has its own breakers: their states are per process, their rejections add up.
+  const breaker = new Gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker state by route template: 0 closed, 1 half-open, 2 open', labelNames: ['route', ...procNames], registers: [registry] })
   const breakerRejections = new Counter({ name: 'circuit_breaker_rejections_total', help: 'Requests answered 503 by an open circuit breaker, by route template', labelNames: ['route'], registers: [registry] })
 
-  const pool = poolMetrics(registry)
+  const pool = poolMetrics(registry, proc)
+  // Job counts are read from the one jobs.sqlite every process shares: the same host-wide
+  // figures from each process, so the merge takes one process's set (see jobMetrics).
+  const jobs = jobMetrics(registry, options.cluster ? 'first' : 'sum')
+  if (options.cluster) joinCluster(registry)
   return {
     registry,
     http,
     pool,
-    jobs: jobMetrics(registry),
+    jobs,
     contentType: registry.contentType,
     render() {
       pool.refresh()
@@ -111,7 +143,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     rateLimited() { rateLimitedCount++ },
     shed(reason) { shed.inc({ reason }) },
     timedOut(route) { timeouts.inc({ route }) },
-    breakerState(route, state) { breaker.set({ route }, BREAKER_STATES[state]) },
+    breakerState(route, state) { breaker.set({ route, ...proc }, BREAKER_STATES[state]) },
     breakerRejected(route) { breakerRejections.inc({ route }) },
   }
 }

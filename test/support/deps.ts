@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { testConfig, type Config } from '../../src/config.ts'
 import { silentLogger } from '../../src/log.ts'
-import { buildDeps } from '../../src/deps.ts'
+import { buildDeps, type BuildOptions } from '../../src/deps.ts'
 import { catalogOf } from '../../src/routes/pool-call.ts'
 import type { AppDeps } from '../../src/app.ts'
 
@@ -34,11 +34,14 @@ export function tempDir(prefix = 'highperf-test-'): { dir: string; remove(): voi
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
-/** Builds every dependency of the app against a temporary data directory; resolves once a pool worker is up. */
-export async function testDeps(overrides: Partial<Config> = {}): Promise<TestDeps> {
+/**
+ * Builds every dependency of the app against a temporary data directory; resolves once a pool
+ * worker is up. `build` reaches `buildDeps` (e.g. `{ bus }`, a bus of `memoryHub(n)`).
+ */
+export async function testDeps(overrides: Partial<Config> = {}, build: BuildOptions = {}): Promise<TestDeps> {
   const { dir, remove } = tempDir()
   const config = testConfig({ dataDir: join(dir, 'data'), filesDir: join(dir, 'files'), port: 0, host: '127.0.0.1', workers: 2, ...overrides })
-  const built = await buildDeps(config, silentLogger())
+  const built = await buildDeps(config, silentLogger(), build)
   // Return once a worker is up (it reports the task catalogue when it is): otherwise every test
   // races the workers' start, e.g. the 80 ms deadline of GET /api/cars/:id or /readyz's pool check.
   await catalogOf(built.deps.pool, AbortSignal.timeout(10_000), 10_000)

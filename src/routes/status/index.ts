@@ -1,7 +1,8 @@
 /**
  * The status page: `GET /status` (HTML), its script and stylesheet under `/status/assets/`, and
  * `GET /status/json`, the figures it draws once a second (see snapshot.ts: the pool's stats, the
- * jobs runner's counts and the HTTP request series; no new metric).
+ * jobs runner's counts and the HTTP request series; no new metric). With `PROCESSES` > 1 the
+ * figures are the host's: every process's snapshot merged (snapshot.ts).
  *
  * Why a hand-written page and no chart library: the binary must serve it offline (no CDN) and
  * the figures are a few lines and bars; ~10 KB of script draws them as SVG. The script and the
@@ -25,7 +26,9 @@ import cssFile from './status.css' with { type: 'file' }
 import { policyOption } from '../../http/route-policy.ts'
 import { STATUS } from '../policy.ts'
 import { STATUS_ASSETS, STATUS_CSP, STATUS_HTML } from './page.ts'
-import { statusSnapshot, type StatusSources } from './snapshot.ts'
+import { mergeSnapshots, statusSnapshot, type StatusSnapshot, type StatusSources } from './snapshot.ts'
+import { POOL_GATHER_TIMEOUT_MS } from '../pool.ts'
+import type { Bus, BusData } from '../../cluster/bus.ts'
 
 /** Headers of the page and its assets: the CSP, no framing, no sniffing, no referrer. */
 const PAGE_HEADERS: Readonly<Record<string, string>> = {
@@ -72,14 +75,29 @@ const StatusSchema = t.Object({
   http: t.Object({
     requests: t.Integer(), clientErrors: t.Integer({ description: '4xx' }), serverErrors: t.Integer({ description: '5xx' }),
   }, { description: 'Finished requests since start (cumulative), the status page\'s own excluded' }),
+  processes: t.Optional(t.Integer({ minimum: 0, description: 'PROCESSES > 1 only: the server processes these figures cover (those that answered within 1 s); every figure is then the host\'s' })),
 })
+
+/** What the status routes read: the snapshot's sources and, in a cluster, the bus to the other processes. */
+export interface StatusRouteDeps extends StatusSources {
+  /** `LOCAL_BUS` alone; in a cluster every poll gathers each process's snapshot (topic `status`). */
+  bus?: Bus
+}
 
 /**
  * Elysia plugin with the status page, its assets and `GET /status/json`.
  *
  * @example createRoutes(deps) // .use(statusRoutes(deps))
  */
-export function statusRoutes(sources: StatusSources) {
+export function statusRoutes(sources: StatusRouteDeps) {
+  const bus = sources.bus
+  const snapshot = bus?.clustered
+    ? async (): Promise<StatusSnapshot> => {
+      const answers = await bus.gather('status', null, POOL_GATHER_TIMEOUT_MS)
+      return mergeSnapshots(answers.map((a) => a.data as unknown as StatusSnapshot))
+    }
+    : (): StatusSnapshot => statusSnapshot(sources)
+  if (bus?.clustered) bus.answer('status', () => statusSnapshot(sources) as unknown as BusData)
   const script = new Asset(clientFile, 'text/javascript; charset=utf-8')
   const css = new Asset(cssFile, 'text/css; charset=utf-8')
   return new Elysia({ name: 'highperf/routes/status' })
@@ -92,7 +110,7 @@ export function statusRoutes(sources: StatusSources) {
     .get(`${STATUS_ASSETS}/status.css`, ({ request }) => css.respond(request), { policy: STATUS, detail: { hide: true } })
     .get('/status/json', ({ set }) => {
       set.headers['cache-control'] = 'no-store'
-      return statusSnapshot(sources)
+      return snapshot()
     }, {
       policy: STATUS,
       detail: { summary: 'The status page\'s figures: pool, tasks, jobs by state, HTTP counts (cumulative)', tags: ['status'] },

@@ -8,6 +8,10 @@
  * Counters stay cumulative here; the page turns two snapshots into rates (requests/s, errors/s),
  * so the server keeps no per-viewer state.
  *
+ * In a cluster (`PROCESSES` > 1) a viewer's polls may land on different processes, and rates
+ * drawn from two processes' counters would be nonsense, so every poll answers the host: each
+ * process's snapshot merged by {@link mergeSnapshots}.
+ *
  * @example
  * ```ts
  * const s = statusSnapshot({ pool, jobs, metrics })
@@ -66,6 +70,8 @@ export interface StatusSnapshot {
   jobs: Record<JobState, number>
   /** Cumulative counts of finished requests, the status page's own excluded. */
   http: { requests: number; clientErrors: number; serverErrors: number }
+  /** PROCESSES > 1 only: how many server processes the figures cover (those that answered in time). */
+  processes?: number
 }
 
 /**
@@ -106,4 +112,44 @@ export function statusSnapshot({ pool, jobs, metrics }: StatusSources): StatusSn
     jobs: jobs.counts(),
     http: { requests, clientErrors, serverErrors },
   }
+}
+
+/**
+ * The host's snapshot from every process's own (a cluster): pool figures and HTTP counts summed,
+ * utilization listed process after process, per task the counts summed and each percentile the
+ * highest of the processes'; job counts taken from the first (every process reads the same
+ * host-wide counts from the shared jobs.sqlite).
+ *
+ * @example mergeSnapshots([snapshotOfProcess1, snapshotOfProcess2]).http.requests // both processes' requests
+ */
+export function mergeSnapshots(parts: readonly StatusSnapshot[]): StatusSnapshot {
+  const pool: StatusSnapshot['pool'] = { workers: 0, alive: 0, running: 0, queued: 0, queueLimit: 0, restarts: 0, overflow: 0, longRuns: 0, utilization: [] }
+  const http = { requests: 0, clientErrors: 0, serverErrors: 0 }
+  const tasks = new Map<string, TaskStatus>()
+  for (const part of parts) {
+    for (const k of ['workers', 'alive', 'running', 'queued', 'queueLimit', 'restarts', 'overflow', 'longRuns'] as const) pool[k] += part.pool[k]
+    pool.utilization.push(...part.pool.utilization)
+    http.requests += part.http.requests
+    http.clientErrors += part.http.clientErrors
+    http.serverErrors += part.http.serverErrors
+    for (const t of part.tasks) {
+      const sum = tasks.get(t.name)
+      tasks.set(t.name, sum === undefined ? { ...t, runMs: { ...t.runMs }, queueWaitMs: { ...t.queueWaitMs } } : {
+        name: t.name,
+        ok: sum.ok + t.ok,
+        failed: sum.failed + t.failed,
+        canceled: sum.canceled + t.canceled,
+        timedOut: sum.timedOut + t.timedOut,
+        runMs: highest(sum.runMs, t.runMs),
+        queueWaitMs: highest(sum.queueWaitMs, t.queueWaitMs),
+      })
+    }
+  }
+  const first = parts[0]
+  const jobs = first ? { ...first.jobs } : { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
+  return { at: Date.now(), pool, tasks: [...tasks.values()].sort((a, b) => a.name.localeCompare(b.name)), jobs, http, processes: parts.length }
+}
+
+function highest(a: Percentiles, b: Percentiles): Percentiles {
+  return { p50: Math.max(a.p50, b.p50), p90: Math.max(a.p90, b.p90), p99: Math.max(a.p99, b.p99) }
 }
