@@ -58,7 +58,7 @@ export interface AppDeps {
   config: Config
   log: Logger
   lifecycle: Lifecycle
-  /** Users on bun:sqlite (docs/users-files.md). */
+  /** Users on bun:sqlite, or PostgreSQL with DATABASE_URL (docs/users-files.md). */
   users: UserStore
   /** Prometheus registry and every metric (docs/observability.md). */
   metrics: Metrics
@@ -72,7 +72,7 @@ export interface AppDeps {
   jobs: JobRunner
   /** The LLM upstream client: one semaphore and one breaker for the whole server (docs/llm.md). */
   llm: LlmClient
-  /** Stored LLM exchanges on bun:sqlite (docs/llm.md). */
+  /** Stored LLM exchanges on bun:sqlite, or PostgreSQL with DATABASE_URL (docs/llm.md). */
   messages: MessageStore
 }
 

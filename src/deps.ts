@@ -30,14 +30,15 @@ import type { Logger } from './log.ts'
 import { createMetrics } from './metrics/registry.ts'
 import { createAccessLog } from './http/access-log/index.ts'
 import { createTracing } from './http/tracing/exporter.ts'
-import { UserStore } from './store/users.ts'
+import { SqliteUserStore, type UserStore } from './store/users.ts'
 import { sharedDatabases } from './store/sqlite.ts'
-import { MessageStore } from './store/messages.ts'
+import { SqliteMessageStore, type MessageStore } from './store/messages.ts'
+import { openPostgresStores } from './store/postgres/index.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
-import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
+import { checkStartup, connectAtStart, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
 
 /** Options of {@link buildDeps}. */
 export interface BuildOptions {
@@ -93,8 +94,11 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   if (tracing) closers.push(() => tracing.shutdown())
   // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING).
   const exclusive = !sharedDatabases(config)
+  // DATABASE_URL: users and messages on PostgreSQL, one pool for both (src/store/postgres).
+  const pg = config.databaseUrl === '' ? undefined : await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl))
+  if (pg) closers.push(() => pg.close())
   const usersPath = join(dataDir, 'users.sqlite')
-  const users = openAtStart(usersPath, () => UserStore.open(usersPath, { exclusive }))
+  const users: UserStore = pg?.users ?? openAtStart(usersPath, () => SqliteUserStore.open(usersPath, { exclusive }))
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
   const pool = new WorkerPool({
@@ -110,7 +114,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   await startAtStart(jobsPath, () => jobs.start())
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   const messagesPath = join(dataDir, 'messages.sqlite')
-  const messages = openAtStart(messagesPath, () => MessageStore.open(messagesPath, { exclusive }))
+  const messages: MessageStore = pg?.messages ?? openAtStart(messagesPath, () => SqliteMessageStore.open(messagesPath, { exclusive }))
   closers.push(() => messages.close())
   // One client per server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every request.
   const llm = LlmClient.fromConfig(config, log)

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { MessageStore } from '../../src/store/messages.ts'
+import { SqliteMessageStore } from '../../src/store/messages.ts'
 import { tempDir } from '../support/deps.ts'
 
 const tmp = tempDir('highperf-messages-store-')
@@ -8,9 +8,9 @@ afterAll(() => tmp.remove())
 let n = 0
 const freshPath = () => join(tmp.dir, `messages-${++n}.sqlite`)
 
-describe('MessageStore', () => {
+describe('SqliteMessageStore', () => {
   test('stores an exchange and reads it back, usage and system included', () => {
-    const store = MessageStore.open(freshPath())
+    const store = SqliteMessageStore.open(freshPath())
     try {
       const m = store.create({ input: 'Hola "amigo"\n', system: 'Be brief', response: '¡Hola!', model: 'm-1', usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 } })
       expect(m).toEqual({ id: 1, input: 'Hola "amigo"\n', system: 'Be brief', response: '¡Hola!', model: 'm-1', usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 }, createdAt: expect.any(String) })
@@ -23,7 +23,7 @@ describe('MessageStore', () => {
   })
 
   test('a missing system prompt and missing usage are null', () => {
-    const store = MessageStore.open(freshPath())
+    const store = SqliteMessageStore.open(freshPath())
     try {
       expect(store.create({ input: 'x', response: 'y', model: 'm', usage: null })).toMatchObject({ system: null, usage: null })
     } finally {
@@ -32,7 +32,7 @@ describe('MessageStore', () => {
   })
 
   test('keyset paging visits every message once, in id order, for random page sizes', () => {
-    const store = MessageStore.open(freshPath())
+    const store = SqliteMessageStore.open(freshPath())
     try {
       const total = 57
       for (let i = 0; i < total; i++) store.create({ input: `in ${i}`, response: `out ${i}`, model: 'm', usage: null })
@@ -54,10 +54,10 @@ describe('MessageStore', () => {
 
   test('messages survive closing and reopening the file', () => {
     const path = freshPath()
-    const a = MessageStore.open(path)
+    const a = SqliteMessageStore.open(path)
     a.create({ input: 'keep', response: 'me', model: 'm', usage: null })
     a.close()
-    const b = MessageStore.open(path)
+    const b = SqliteMessageStore.open(path)
     try {
       expect(b.get(1)?.input).toBe('keep')
     } finally {

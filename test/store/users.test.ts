@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
-import { UserStore } from '../../src/store/users.ts'
+import { SqliteUserStore } from '../../src/store/users.ts'
 import { openDatabase } from '../../src/store/sqlite.ts'
 import { AppError } from '../../src/errors.ts'
 import { tempDir } from '../support/deps.ts'
@@ -9,7 +9,7 @@ import { tempDir } from '../support/deps.ts'
 const tmp = tempDir('highperf-users-store-')
 afterAll(() => tmp.remove())
 let n = 0
-const fresh = () => UserStore.open(join(tmp.dir, `users-${++n}.sqlite`))
+const fresh = () => SqliteUserStore.open(join(tmp.dir, `users-${++n}.sqlite`))
 
 describe('openDatabase', () => {
   test('creates the parent directory and turns on WAL, NORMAL sync, busy timeout and foreign keys', () => {
@@ -28,7 +28,7 @@ describe('openDatabase', () => {
 
   test('exclusive: the owner reads and writes, another connection is locked out until it closes', () => {
     const path = join(tmp.dir, 'owned.sqlite')
-    const owner = UserStore.open(path, { exclusive: true })
+    const owner = SqliteUserStore.open(path, { exclusive: true })
     const ada = owner.create({ name: 'Ada', email: 'ada@example.com' })
     expect(owner.get(ada.id)).toEqual(ada)
     const other = new Database(path)
@@ -48,7 +48,7 @@ describe('openDatabase', () => {
   })
 })
 
-describe('UserStore', () => {
+describe('SqliteUserStore', () => {
   test('creates, reads and deletes a user', () => {
     const users = fresh()
     try {
@@ -142,10 +142,10 @@ describe('UserStore', () => {
 
   test('users survive closing and reopening the file', () => {
     const path = join(tmp.dir, 'reopen.sqlite')
-    const first = UserStore.open(path)
+    const first = SqliteUserStore.open(path)
     const ada = first.create({ name: 'Ada', email: 'ada@example.com' })
     first.close()
-    const second = UserStore.open(path)
+    const second = SqliteUserStore.open(path)
     try {
       expect(second.get(ada.id)).toEqual(ada)
     } finally {
@@ -155,11 +155,11 @@ describe('UserStore', () => {
 
   test('two processes inserting into one file at once lose no writes (WAL + busy timeout)', async () => {
     const path = join(tmp.dir, 'shared.sqlite')
-    UserStore.open(path).close()
+    SqliteUserStore.open(path).close()
     const perProcess = 2000
     const script = (tag: string) => `
-      import { UserStore } from ${JSON.stringify(join(import.meta.dir, '../../src/store/users.ts'))}
-      const users = UserStore.open(${JSON.stringify(path)})
+      import { SqliteUserStore } from ${JSON.stringify(join(import.meta.dir, '../../src/store/users.ts'))}
+      const users = SqliteUserStore.open(${JSON.stringify(path)})
       for (let i = 0; i < ${perProcess}; i++) users.create({ name: '${tag}' + i, email: '${tag}' + i + '@x.io' })
       users.close()
     `
