@@ -20,7 +20,7 @@ import type { Lifecycle } from './lifecycle.ts'
 import { SERVER_NAME } from './version.ts'
 import { recovery } from './http/recovery/index.ts'
 import { maxInflight } from './http/max-inflight/index.ts'
-import { rateLimit } from './http/rate-limit/index.ts'
+import { rateLimit, type RateLimiter } from './http/rate-limit/index.ts'
 import { auth } from './http/auth/index.ts'
 import { deadline } from './http/deadline/index.ts'
 import { circuitBreaker } from './http/circuit-breaker/index.ts'
@@ -74,6 +74,8 @@ export interface AppDeps {
   llm: LlmClient
   /** Stored LLM exchanges on bun:sqlite, or PostgreSQL with DATABASE_URL (docs/llm.md). */
   messages: MessageStore
+  /** The limiter shared across nodes (RATE_LIMIT_URL); unset: the stage builds the local one. */
+  rateLimiter?: RateLimiter
 }
 
 /** Options of {@link createApp}. */
@@ -117,7 +119,10 @@ export function createStages(deps: AppDeps): Stage[] {
     // any other refusal leaves Bun draining the body.
     declaredBodyLimit(config.maxBodySize),
     maxInflight({ limit: config.maxInflight, onShed: () => metrics.shed('max_inflight') }),
-    rateLimit({ rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited() }),
+    rateLimit({
+      rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited(),
+      ...(deps.rateLimiter !== undefined ? { limiter: deps.rateLimiter } : {}),
+    }),
     auth({ apiToken: config.apiToken, authReads: config.authReads }),
     deadline({ requestTimeout: config.requestTimeout, taskTimeout: config.taskTimeout, llmTimeout: config.llmTimeout, onTimeout: (route) => metrics.timedOut(route) }),
     circuitBreaker({ failureThreshold: config.cbFailureThreshold, openDurationMs: config.cbOpenDuration, onStateChange: (route, state) => metrics.breakerState(route, state), onRejected: (route) => metrics.breakerRejected(route) }),

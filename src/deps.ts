@@ -27,13 +27,14 @@ import type { AppDeps } from './app.ts'
 import type { Config } from './config.ts'
 import { Lifecycle } from './lifecycle.ts'
 import type { Logger } from './log.ts'
-import { createMetrics } from './metrics/registry.ts'
+import { createMetrics, type Metrics } from './metrics/registry.ts'
+import { localLimiter, type RateLimiter } from './http/rate-limit/index.ts'
 import { createAccessLog } from './http/access-log/index.ts'
 import { createTracing } from './http/tracing/exporter.ts'
 import { SqliteUserStore, type UserStore } from './store/users.ts'
 import { sharedDatabases } from './store/sqlite.ts'
 import { SqliteMessageStore, type MessageStore } from './store/messages.ts'
-import { openPostgresStores } from './store/postgres/index.ts'
+import { openPostgresStores, redactUrl } from './store/postgres/index.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
 import { LlmClient } from './llm/client.ts'
@@ -83,6 +84,19 @@ async function closeAll(closers: Closer[], config: Config, log: Logger): Promise
   }
 }
 
+/** The Redis-backed limiter of `RATE_LIMIT_URL`, insured by the one this host uses alone. */
+async function sharedRateLimiter(config: Config, log: Logger, metrics: Metrics): Promise<RateLimiter & { close(): void }> {
+  const { RedisRateLimiter } = await import('./http/rate-limit/redis.ts')
+  const options = { rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken }
+  const limiter = new RedisRateLimiter({ url: config.rateLimitUrl, rps: options.rps, burst: options.burst, insurance: localLimiter(options), log, onFallback: () => metrics.rateLimitFallback() })
+  // A moment for the connection, so the first requests are counted in Redis; a Redis that does
+  // not answer does not stop the start (its checks fall back: see the limiter).
+  if (!(await limiter.ready(START_WAIT_MS))) log.warn({ rateLimitUrl: redactUrl(config.rateLimitUrl) }, `rate limit: Redis (RATE_LIMIT_URL) not ready after ${START_WAIT_MS} ms; limiting per process until it answers`)
+  return limiter
+}
+
+const START_WAIT_MS = 1000
+
 /** Creates the parts in order, pushing each one's closer as soon as it exists. */
 async function wire(config: Config, log: Logger, options: BuildOptions, dataDir: string, closers: Closer[]): Promise<BuiltDeps> {
   const lifecycle = new Lifecycle()
@@ -123,7 +137,11 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())
 
-  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
+  // RATE_LIMIT_URL: limits shared through Redis, the local limiter as insurance (loaded only then).
+  const rateLimiter = config.rateLimitUrl === '' || config.rateLimitRps <= 0 ? undefined : await sharedRateLimiter(config, log, metrics)
+  if (rateLimiter) closers.push(() => rateLimiter.close())
+
+  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages, ...(rateLimiter ? { rateLimiter } : {}) }
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= closeAll(closers, config, log)

@@ -57,16 +57,15 @@ export class TcpProxy {
   #listen(port: number): TCPSocketListener<Side> {
     const sockets = this.#sockets
     const forward = (from: Socket<Side>, chunk: Uint8Array): void => {
-      if (this.#frozen) return
       const peer = from.data.peer
-      // Bytes for the other side wait in ITS queue until it exists and drains.
+      // Bytes for the other side wait in ITS queue until it exists, drains, or is unfrozen.
       const target = peer === undefined ? from.data : peer.data
       target.queue.push(new Uint8Array(chunk))
-      if (peer !== undefined) pump(peer, peer.data.queue)
+      if (peer !== undefined && !this.#frozen) pump(peer, peer.data.queue)
     }
     const handlers = {
       data: forward,
-      drain: (s: Socket<Side>) => pump(s, s.data.queue),
+      drain: (s: Socket<Side>) => { if (!this.#frozen) pump(s, s.data.queue) },
       close: (s: Socket<Side>) => {
         sockets.delete(s)
         s.data.peer?.end()
@@ -84,13 +83,15 @@ export class TcpProxy {
           Bun.connect<Side>({
             hostname: this.#host,
             port: this.#targetPort,
-            data: { peer: client, queue: client.data.queue.splice(0) },
+            data: { peer: client, queue: [] },
             socket: {
               ...handlers,
               open: (up) => {
                 sockets.add(up)
                 client.data.peer = up
-                pump(up, up.data.queue)
+                // What the client sent while this connection was being made.
+                up.data.queue.push(...client.data.queue.splice(0))
+                if (!this.#frozen) pump(up, up.data.queue)
               },
               connectError: () => { client.end() },
             },
@@ -108,7 +109,7 @@ export class TcpProxy {
     this.#sockets.clear()
   }
 
-  /** The service hangs: connections stay open, nothing is forwarded either way. */
+  /** The service hangs: connections stay open, nothing is forwarded either way (held until `restart`). */
   freeze(): void {
     this.#frozen = true
   }
@@ -116,6 +117,7 @@ export class TcpProxy {
   /** The service answers again: unfrozen, and listening on the same port if stopped. */
   async restart(): Promise<void> {
     this.#frozen = false
+    for (const s of this.#sockets) if (s.data.peer !== undefined || s.data.queue.length > 0) pump(s, s.data.queue)
     this.#server ??= this.#listen(this.port)
   }
 }
