@@ -10,23 +10,26 @@ import { testDeps, type TestDeps } from '../support/deps.ts'
 import { tempDatabase } from '../support/postgres.ts'
 import { TcpProxy } from '../support/tcp-proxy.ts'
 import { spawnHighperf, freePort } from '../support/process.ts'
+import { startFakeLlm } from '../support/fake-llm.ts'
 
 const TOKEN = 'pg-test-token'
 let db: Awaited<ReturnType<typeof tempDatabase>>
 let proxy: TcpProxy
 let t: TestDeps
 let app: ReturnType<typeof createApp>
+const fake = startFakeLlm()
 beforeAll(async () => {
   db = await tempDatabase()
   // Through a proxy this file can take down, as PostgreSQL going away would.
   proxy = await TcpProxy.start(5432)
-  t = await testDeps({ databaseUrl: db.url.replace(':5432/', `:${proxy.port}/`), requestTimeout: 30_000, apiToken: TOKEN })
+  t = await testDeps({ databaseUrl: db.url.replace(':5432/', `:${proxy.port}/`), requestTimeout: 30_000, apiToken: TOKEN, llmBaseUrl: fake.url })
   app = createApp(t.deps)
 })
 afterAll(async () => {
   await t?.close()
   proxy?.stop()
   await db?.drop()
+  fake.stop()
 })
 
 const call = (method: string, path: string, body?: unknown) =>
@@ -61,6 +64,18 @@ describe('users on PostgreSQL (DATABASE_URL)', () => {
     expect((await call('DELETE', `/users/${ada.id}`)).status).toBe(204)
     expect((await call('GET', `/users/${ada.id}`)).status).toBe(404)
     expect((await call('DELETE', `/users/${ada.id}`)).status).toBe(404)
+  })
+
+  test('messages: POST /messages stores the exchange in PostgreSQL, GET reads and pages it', async () => {
+    const res = await call('POST', '/messages', { input: 'Hola' })
+    expect(res.status).toBe(201)
+    const m = (await res.json()) as { id: number; input: string; response: string }
+    expect(typeof m.id).toBe('number')
+    expect(res.headers.get('location')).toBe(`/messages/${m.id}`)
+    expect(await (await call('GET', `/messages/${m.id}`)).json()).toEqual(m)
+    const page = (await (await call('GET', '/messages?limit=5')).json()) as { items: Array<{ id: number }> }
+    expect(page.items.map((x) => x.id)).toContain(m.id)
+    expect(await t.deps.messages.count()).toBe(1)
   })
 
   test('a backup holds jobs only and says where users and messages are', async () => {
