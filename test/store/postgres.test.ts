@@ -108,6 +108,34 @@ describe('PostgreSQL stores', () => {
     }
   }, 30_000)
 
+  test('PostgreSQL hung (nothing answers): each call is a 503 within the query timeout, and works again once it answers', async () => {
+    const proxy = await TcpProxy.start(5432)
+    const schema = `${run}_${++n}`
+    const pg = await openPostgresStores(`postgres://postgres@127.0.0.1:${proxy.port}/test`, { schema, max: 2, queryTimeoutMs: 300 })
+    try {
+      const ada = await pg.users.create({ name: 'Ada', email: 'ada@example.com' })
+      proxy.freeze()
+      for (const call of [() => pg.users.get(ada.id), () => pg.messages.count()]) {
+        const t0 = performance.now()
+        let err: unknown
+        try { await call() } catch (e) { err = e }
+        // Without the timeout this call never settled (Bun.sql has no timeout of its own).
+        expect(performance.now() - t0).toBeLessThan(5000)
+        expect((err as AppError).code).toBe('storage_unavailable')
+      }
+      await proxy.restart()
+      let back: unknown
+      for (let i = 0; i < 30 && back === undefined; i++) {
+        try { back = await pg.users.get(ada.id) } catch { await Bun.sleep(100) }
+      }
+      expect(back).toEqual(ada)
+    } finally {
+      proxy.stop()
+      await pg.close()
+      await admin.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    }
+  }, 30_000)
+
   test('a bug (bad SQL) is not disguised as an outage', () => {
     const err = Object.assign(new SQL.PostgresError('syntax error', { code: 'ERR_POSTGRES_SERVER_ERROR', errno: '42601' } as never), {})
     expect(postgresError(err, 'read')).toBe(err)

@@ -13,7 +13,7 @@ import { openPostgres, type PostgresOptions } from './db.ts'
 import { MESSAGES_DDL, PostgresMessageStore } from './messages.ts'
 import { PostgresUserStore, USERS_DDL } from './users.ts'
 
-export { postgresError, redactUrl, isUniqueViolation, type PostgresOptions } from './db.ts'
+export { postgresError, redactUrl, isUniqueViolation, QUERY_TIMEOUT_MS, QueryTimeoutError, type PostgresOptions } from './db.ts'
 export { PostgresUserStore, USERS_DDL } from './users.ts'
 export { PostgresMessageStore, MESSAGES_DDL } from './messages.ts'
 
@@ -35,5 +35,5 @@ export interface PostgresStores {
  */
 export async function openPostgresStores(url: string, options: PostgresOptions = {}): Promise<PostgresStores> {
   const pg = await openPostgres(url, options, [USERS_DDL, MESSAGES_DDL])
-  return { users: new PostgresUserStore(pg.sql), messages: new PostgresMessageStore(pg.sql), where: pg.where, close: () => pg.close() }
+  return { users: new PostgresUserStore(pg.sql, pg.run), messages: new PostgresMessageStore(pg.sql, pg.run), where: pg.where, close: () => pg.close() }
 }

@@ -13,7 +13,7 @@
 import type { SQL } from 'bun'
 import { keysetPage, pageLimit, type PageOptions } from '../keyset.ts'
 import type { Message, MessagePage, MessageStore, NewMessage } from '../messages.ts'
-import { postgresError } from './db.ts'
+import { bounded, postgresError, QUERY_TIMEOUT_MS, type Bounded } from './db.ts'
 
 /** The messages table (run at start by `openPostgres`). */
 export const MESSAGES_DDL = `
@@ -50,19 +50,24 @@ function toMessage(r: Row): Message {
 /** The messages table behind `/messages` on PostgreSQL. */
 export class PostgresMessageStore implements MessageStore {
   readonly #sql: SQL
+  readonly #run: Bounded
 
-  /** Uses `sql`, a pool the caller owns and closes (the table exists: {@link MESSAGES_DDL}). */
-  constructor(sql: SQL) {
+  /**
+   * Uses `sql`, a pool the caller owns and closes (the table exists: {@link MESSAGES_DDL}); every
+   * query goes through `run` (default: bounded by {@link QUERY_TIMEOUT_MS}).
+   */
+  constructor(sql: SQL, run: Bounded = bounded(QUERY_TIMEOUT_MS)) {
     this.#sql = sql
+    this.#run = run
   }
 
   async create(m: NewMessage): Promise<Message> {
     const u = m.usage
     try {
-      const rows: Row[] = await this.#sql`
+      const rows: Row[] = await this.#run(this.#sql`
         INSERT INTO messages (input, system, response, model, prompt_tokens, completion_tokens, total_tokens, created_at)
         VALUES (${m.input}, ${m.system ?? null}, ${m.response}, ${m.model}, ${u?.promptTokens ?? null}, ${u?.completionTokens ?? null}, ${u?.totalTokens ?? null}, ${new Date()})
-        RETURNING ${this.#sql.unsafe(COLUMNS)}`
+        RETURNING ${this.#sql.unsafe(COLUMNS)}`)
       return toMessage(rows[0]!)
     } catch (err) {
       throw postgresError(err, 'store the message')
@@ -71,7 +76,7 @@ export class PostgresMessageStore implements MessageStore {
 
   async get(id: number): Promise<Message | null> {
     try {
-      const rows: Row[] = await this.#sql`SELECT ${this.#sql.unsafe(COLUMNS)} FROM messages WHERE id = ${id}`
+      const rows: Row[] = await this.#run(this.#sql`SELECT ${this.#sql.unsafe(COLUMNS)} FROM messages WHERE id = ${id}`)
       return rows.length === 0 ? null : toMessage(rows[0]!)
     } catch (err) {
       throw postgresError(err, 'read the message')
@@ -82,8 +87,8 @@ export class PostgresMessageStore implements MessageStore {
     const limit = pageLimit(options)
     try {
       const rows: Row[] = options.after === undefined
-        ? await this.#sql`SELECT ${this.#sql.unsafe(COLUMNS)} FROM messages ORDER BY id LIMIT ${limit + 1}`
-        : await this.#sql`SELECT ${this.#sql.unsafe(COLUMNS)} FROM messages WHERE id > ${options.after} ORDER BY id LIMIT ${limit + 1}`
+        ? await this.#run(this.#sql`SELECT ${this.#sql.unsafe(COLUMNS)} FROM messages ORDER BY id LIMIT ${limit + 1}`)
+        : await this.#run(this.#sql`SELECT ${this.#sql.unsafe(COLUMNS)} FROM messages WHERE id > ${options.after} ORDER BY id LIMIT ${limit + 1}`)
       const page = keysetPage(rows.map(toMessage), limit)
       return { items: page.rows, nextCursor: page.nextCursor }
     } catch (err) {
@@ -93,7 +98,7 @@ export class PostgresMessageStore implements MessageStore {
 
   async count(): Promise<number> {
     try {
-      const rows: Array<{ n: bigint }> = await this.#sql`SELECT count(*) AS n FROM messages`
+      const rows: Array<{ n: bigint }> = await this.#run(this.#sql`SELECT count(*) AS n FROM messages`)
       return Number(rows[0]!.n)
     } catch (err) {
       throw postgresError(err, 'count the messages')

@@ -19,7 +19,7 @@ import type { SQL } from 'bun'
 import { AppError } from '../../errors.ts'
 import { keysetPage, pageLimit, type PageOptions } from '../keyset.ts'
 import type { NewUser, User, UserPage, UserPatch, UserStore } from '../users.ts'
-import { isUniqueViolation, postgresError } from './db.ts'
+import { bounded, isUniqueViolation, postgresError, QUERY_TIMEOUT_MS, type Bounded } from './db.ts'
 
 /** The users table and its case-insensitive email index (run at start by `openPostgres`). */
 export const USERS_DDL = `
@@ -50,17 +50,22 @@ function conflict(): AppError {
 /** The users table behind `/users` on PostgreSQL. */
 export class PostgresUserStore implements UserStore {
   readonly #sql: SQL
+  readonly #run: Bounded
 
-  /** Uses `sql`, a pool the caller owns and closes (the table exists: {@link USERS_DDL}). */
-  constructor(sql: SQL) {
+  /**
+   * Uses `sql`, a pool the caller owns and closes (the table exists: {@link USERS_DDL}); every
+   * query goes through `run` (default: bounded by {@link QUERY_TIMEOUT_MS}).
+   */
+  constructor(sql: SQL, run: Bounded = bounded(QUERY_TIMEOUT_MS)) {
     this.#sql = sql
+    this.#run = run
   }
 
   async create(input: NewUser): Promise<User> {
     try {
-      const rows: Row[] = await this.#sql`
+      const rows: Row[] = await this.#run(this.#sql`
         INSERT INTO users (name, email, created_at) VALUES (${input.name}, ${input.email}, ${new Date()})
-        RETURNING id, name, email, created_at AS "createdAt"`
+        RETURNING id, name, email, created_at AS "createdAt"`)
       return toUser(rows[0]!)
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict()
@@ -70,7 +75,7 @@ export class PostgresUserStore implements UserStore {
 
   async get(id: number): Promise<User | null> {
     try {
-      const rows: Row[] = await this.#sql`SELECT id, name, email, created_at AS "createdAt" FROM users WHERE id = ${id}`
+      const rows: Row[] = await this.#run(this.#sql`SELECT id, name, email, created_at AS "createdAt" FROM users WHERE id = ${id}`)
       return rows.length === 0 ? null : toUser(rows[0]!)
     } catch (err) {
       throw postgresError(err, 'read the user')
@@ -81,8 +86,8 @@ export class PostgresUserStore implements UserStore {
     const limit = pageLimit(options)
     try {
       const rows: Row[] = options.after === undefined
-        ? await this.#sql`SELECT id, name, email, created_at AS "createdAt" FROM users ORDER BY id LIMIT ${limit + 1}`
-        : await this.#sql`SELECT id, name, email, created_at AS "createdAt" FROM users WHERE id > ${options.after} ORDER BY id LIMIT ${limit + 1}`
+        ? await this.#run(this.#sql`SELECT id, name, email, created_at AS "createdAt" FROM users ORDER BY id LIMIT ${limit + 1}`)
+        : await this.#run(this.#sql`SELECT id, name, email, created_at AS "createdAt" FROM users WHERE id > ${options.after} ORDER BY id LIMIT ${limit + 1}`)
       const page = keysetPage(rows.map(toUser), limit)
       return { items: page.rows, nextCursor: page.nextCursor }
     } catch (err) {
@@ -94,9 +99,9 @@ export class PostgresUserStore implements UserStore {
     try {
       // An absent field is NULL and keeps the stored value; the user's own email in another
       // case is no conflict (the unique index compares it with the other rows only).
-      const rows: Row[] = await this.#sql`
+      const rows: Row[] = await this.#run(this.#sql`
         UPDATE users SET name = coalesce(${patch.name ?? null}::text, name), email = coalesce(${patch.email ?? null}::text, email)
-        WHERE id = ${id} RETURNING id, name, email, created_at AS "createdAt"`
+        WHERE id = ${id} RETURNING id, name, email, created_at AS "createdAt"`)
       return rows.length === 0 ? null : toUser(rows[0]!)
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict()
@@ -106,7 +111,7 @@ export class PostgresUserStore implements UserStore {
 
   async delete(id: number): Promise<boolean> {
     try {
-      const rows: unknown[] = await this.#sql`DELETE FROM users WHERE id = ${id} RETURNING id`
+      const rows: unknown[] = await this.#run(this.#sql`DELETE FROM users WHERE id = ${id} RETURNING id`)
       return rows.length > 0
     } catch (err) {
       throw postgresError(err, 'delete the user')
@@ -115,7 +120,7 @@ export class PostgresUserStore implements UserStore {
 
   async count(): Promise<number> {
     try {
-      const rows: Array<{ n: bigint }> = await this.#sql`SELECT count(*) AS n FROM users`
+      const rows: Array<{ n: bigint }> = await this.#run(this.#sql`SELECT count(*) AS n FROM users`)
       return Number(rows[0]!.n)
     } catch (err) {
       throw postgresError(err, 'count the users')
