@@ -20,7 +20,7 @@ import type { Lifecycle } from './lifecycle.ts'
 import { SERVER_NAME } from './version.ts'
 import { recovery } from './http/recovery/index.ts'
 import { maxInflight } from './http/max-inflight/index.ts'
-import { rateLimit } from './http/rate-limit/index.ts'
+import { rateLimit, type RateLimiter } from './http/rate-limit/index.ts'
 import { auth } from './http/auth/index.ts'
 import { deadline } from './http/deadline/index.ts'
 import { circuitBreaker } from './http/circuit-breaker/index.ts'
@@ -59,7 +59,7 @@ export interface AppDeps {
   config: Config
   log: Logger
   lifecycle: Lifecycle
-  /** Users on bun:sqlite (docs/users-files.md). */
+  /** Users on bun:sqlite, or PostgreSQL with DATABASE_URL (docs/users-files.md). */
   users: UserStore
   /** Prometheus registry and every metric (docs/observability.md). */
   metrics: Metrics
@@ -73,10 +73,12 @@ export interface AppDeps {
   jobs: JobRunner
   /** The LLM upstream client: one semaphore and one breaker for the whole server (docs/llm.md). */
   llm: LlmClient
-  /** Stored LLM exchanges on bun:sqlite (docs/llm.md). */
+  /** Stored LLM exchanges on bun:sqlite, or PostgreSQL with DATABASE_URL (docs/llm.md). */
   messages: MessageStore
   /** The other server processes of this host (`PROCESSES` > 1); `LOCAL_BUS` alone (src/cluster/bus.ts). */
   bus: Bus
+  /** The limiter shared across nodes (RATE_LIMIT_URL); unset: the stage builds the local one. */
+  rateLimiter?: RateLimiter
 }
 
 /** Options of {@link createApp}. */
@@ -120,7 +122,10 @@ export function createStages(deps: AppDeps): Stage[] {
     // any other refusal leaves Bun draining the body.
     declaredBodyLimit(config.maxBodySize),
     maxInflight({ limit: config.maxInflight, onShed: () => metrics.shed('max_inflight') }),
-    rateLimit({ rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited() }),
+    rateLimit({
+      rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited(),
+      ...(deps.rateLimiter !== undefined ? { limiter: deps.rateLimiter } : {}),
+    }),
     auth({ apiToken: config.apiToken, authReads: config.authReads }),
     deadline({ requestTimeout: config.requestTimeout, taskTimeout: config.taskTimeout, llmTimeout: config.llmTimeout, onTimeout: (route) => metrics.timedOut(route) }),
     circuitBreaker({ failureThreshold: config.cbFailureThreshold, openDurationMs: config.cbOpenDuration, onStateChange: (route, state) => metrics.breakerState(route, state), onRejected: (route) => metrics.breakerRejected(route) }),

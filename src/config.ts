@@ -28,6 +28,8 @@ interface Spec {
   min?: number
   max?: number
   values?: readonly string[]
+  /** kind `url`: the schemes accepted (default http: and https:). */
+  schemes?: readonly string[]
 }
 
 /** The typed configuration every part of the server receives. Durations are milliseconds. */
@@ -52,6 +54,10 @@ export interface Config {
   shutdownTimeout: number
   shutdownDelay: number
   llmBaseUrl: string
+  /** `DATABASE_URL`: users and messages on PostgreSQL (postgres://…); '' keeps them on bun:sqlite. */
+  databaseUrl: string
+  /** `RATE_LIMIT_URL`: per-client limits shared through Redis (redis://…); '' keeps them in process. */
+  rateLimitUrl: string
   llmApiKey: string
   llmModel: string
   llmConcurrency: number
@@ -123,9 +129,11 @@ export const SPECS: readonly Spec[] = [
   { env: 'POOL_OVERFLOW', key: 'poolOverflow', kind: 'int', def: '-1', min: -1, max: 256, help: 'Most overflow workers started while tasks run past POOL_LONG_RUN (-1: as many as WORKERS; 0: none)' },
   { env: 'DATA_DIR', key: 'dataDir', kind: 'path', def: './data', help: 'Directory for the SQLite databases' },
   { env: 'FILES_DIR', key: 'filesDir', kind: 'path', def: './public', help: 'Directory served under /files/' },
+  { env: 'DATABASE_URL', key: 'databaseUrl', kind: 'url', schemes: ['postgres:', 'postgresql:'], def: '', help: 'PostgreSQL for users and messages, e.g. postgres://app:secret@db.internal:5432/app (tables created at start; docs/users-files.md#postgresql); unset: bun:sqlite files in DATA_DIR' },
   { env: 'MAX_BODY_SIZE', key: 'maxBodySize', kind: 'bytes', def: '256kb', min: 1024, help: 'Largest request body accepted (413 above), e.g. 1mb, 512kb' },
   { env: 'RATE_LIMIT_RPS', key: 'rateLimitRps', kind: 'int', def: '1000', min: 0, help: 'Token-bucket refill per client per second (0 disables rate limiting)' },
   { env: 'RATE_LIMIT_BURST', key: 'rateLimitBurst', kind: 'int', def: '2000', min: 1, help: 'Token-bucket size per client' },
+  { env: 'RATE_LIMIT_URL', key: 'rateLimitUrl', kind: 'url', schemes: ['redis:', 'rediss:'], def: '', help: 'Redis shared by every highperf node for per-client rate limits, e.g. redis://10.0.0.5:6379 (a fixed window: RATE_LIMIT_BURST requests per ceil(BURST/RPS) s; while Redis is down each process limits alone; docs/resilience.md#rate-limits-across-hosts); unset: limits in process' },
   { env: 'TRUST_PROXY', key: 'trustProxy', kind: 'bool', def: 'false', help: 'Take the client address from X-Forwarded-For' },
   { env: 'MAX_INFLIGHT', key: 'maxInflight', kind: 'int', def: '0', min: 0, help: 'Concurrent requests before 503 (0: no cap)' },
   { env: 'CB_FAILURE_THRESHOLD', key: 'cbFailureThreshold', kind: 'int', def: '20', min: 1, help: 'Consecutive failures that open a circuit breaker' },
@@ -223,7 +231,7 @@ function accepts(spec: Spec): string {
     case 'bool': return 'true or false (also 1/0, yes/no)'
     case 'duration': return 'a duration such as 250ms, 5s, 2m, 24h or a number of milliseconds'
     case 'bytes': return `a size such as 512kb, 1mb or a number of bytes${spec.min ? ` (at least ${spec.min})` : ''}`
-    case 'url': return 'an http:// or https:// URL'
+    case 'url': return spec.schemes === undefined ? 'an http:// or https:// URL' : `a ${spec.schemes.map((x) => `${x}//`).join(' or ')} URL`
     case 'enum': return `one of ${(spec.values ?? []).join(', ')}`
     case 'processes': return `auto or an integer from ${spec.min} to ${spec.max}`
     case 'workers': return `auto or an integer from ${spec.min} to ${spec.max}`
@@ -234,7 +242,9 @@ function accepts(spec: Spec): string {
 
 function convert(spec: Spec, raw: string): unknown {
   const fail = (): never => {
-    throw new ConfigError(`${spec.env} (--${flagOf(spec.env)}) is ${JSON.stringify(raw)}; it accepts ${accepts(spec)}`)
+    // A URL's password never reaches the message (DATABASE_URL, RATE_LIMIT_URL carry one).
+    const shown = spec.kind === 'url' ? raw.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@') : raw
+    throw new ConfigError(`${spec.env} (--${flagOf(spec.env)}) is ${JSON.stringify(shown)}; it accepts ${accepts(spec)}`)
   }
   switch (spec.kind) {
     case 'int': {
@@ -272,8 +282,8 @@ function convert(spec: Spec, raw: string): unknown {
       if (raw === '') return ''
       let u: URL
       try { u = new URL(raw) } catch { return fail() }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') return fail()
-      return raw.replace(/\/+$/, '')
+      if (!(spec.schemes ?? ['http:', 'https:']).includes(u.protocol)) return fail()
+      return spec.schemes === undefined ? raw.replace(/\/+$/, '') : raw
     }
     case 'enum':
       return (spec.values ?? []).includes(raw) ? raw : fail()

@@ -27,17 +27,19 @@ import type { AppDeps } from './app.ts'
 import type { Config } from './config.ts'
 import { Lifecycle } from './lifecycle.ts'
 import type { Logger } from './log.ts'
-import { createMetrics } from './metrics/registry.ts'
+import { createMetrics, type Metrics } from './metrics/registry.ts'
+import { localLimiter, type RateLimiter } from './http/rate-limit/index.ts'
 import { createAccessLog } from './http/access-log/index.ts'
 import { createTracing } from './http/tracing/exporter.ts'
-import { UserStore } from './store/users.ts'
+import { SqliteUserStore, type UserStore } from './store/users.ts'
 import { sharedDatabases } from './store/sqlite.ts'
-import { MessageStore } from './store/messages.ts'
+import { SqliteMessageStore, type MessageStore } from './store/messages.ts'
+import { openPostgresStores, redactUrl } from './store/postgres/index.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
-import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
+import { checkStartup, connectAtStart, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
 import { LOCAL_BUS, type Bus } from './cluster/bus.ts'
 
 /** Options of {@link buildDeps}. */
@@ -85,6 +87,19 @@ async function closeAll(closers: Closer[], config: Config, log: Logger): Promise
   }
 }
 
+/** The Redis-backed limiter of `RATE_LIMIT_URL`, insured by the one this host uses alone. */
+async function sharedRateLimiter(config: Config, log: Logger, metrics: Metrics): Promise<RateLimiter & { close(): void }> {
+  const { RedisRateLimiter } = await import('./http/rate-limit/redis.ts')
+  const options = { rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken }
+  const limiter = new RedisRateLimiter({ url: config.rateLimitUrl, rps: options.rps, burst: options.burst, insurance: localLimiter(options), log, onFallback: () => metrics.rateLimitFallback() })
+  // A moment for the connection, so the first requests are counted in Redis; a Redis that does
+  // not answer does not stop the start (its checks fall back: see the limiter).
+  if (!(await limiter.ready(START_WAIT_MS))) log.warn({ rateLimitUrl: redactUrl(config.rateLimitUrl) }, `rate limit: Redis (RATE_LIMIT_URL) not ready after ${START_WAIT_MS} ms; limiting per process until it answers`)
+  return limiter
+}
+
+const START_WAIT_MS = 1000
+
 /** Creates the parts in order, pushing each one's closer as soon as it exists. */
 async function wire(config: Config, log: Logger, options: BuildOptions, dataDir: string, closers: Closer[]): Promise<BuiltDeps> {
   const lifecycle = new Lifecycle()
@@ -99,8 +114,11 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   if (tracing) closers.push(() => tracing.shutdown())
   // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING).
   const exclusive = !sharedDatabases(config)
+  // DATABASE_URL: users and messages on PostgreSQL, one pool for both (src/store/postgres).
+  const pg = config.databaseUrl === '' ? undefined : await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl))
+  if (pg) closers.push(() => pg.close())
   const usersPath = join(dataDir, 'users.sqlite')
-  const users = openAtStart(usersPath, () => UserStore.open(usersPath, { exclusive }))
+  const users: UserStore = pg?.users ?? openAtStart(usersPath, () => SqliteUserStore.open(usersPath, { exclusive }))
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
   const pool = new WorkerPool({
@@ -116,7 +134,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   await startAtStart(jobsPath, () => jobs.start())
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   const messagesPath = join(dataDir, 'messages.sqlite')
-  const messages = openAtStart(messagesPath, () => MessageStore.open(messagesPath, { exclusive }))
+  const messages: MessageStore = pg?.messages ?? openAtStart(messagesPath, () => SqliteMessageStore.open(messagesPath, { exclusive }))
   closers.push(() => messages.close())
   // One client per server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every request.
   const llm = LlmClient.fromConfig(config, log)
@@ -125,7 +143,11 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())
 
-  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages, bus }
+  // RATE_LIMIT_URL: limits shared through Redis, the local limiter as insurance (loaded only then).
+  const rateLimiter = config.rateLimitUrl === '' || config.rateLimitRps <= 0 ? undefined : await sharedRateLimiter(config, log, metrics)
+  if (rateLimiter) closers.push(() => rateLimiter.close())
+
+  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages, bus, ...(rateLimiter ? { rateLimiter } : {}) }
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= closeAll(closers, config, log)

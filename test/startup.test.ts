@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createLogger } from '../src/log.ts'
 import { checkTlsFiles, listenError, openAtStart, prepareDataDir, StartupError, warnIfFilesDirMissing } from '../src/startup/index.ts'
-import { UserStore } from '../src/store/users.ts'
+import { SqliteUserStore } from '../src/store/users.ts'
 import { tempDir } from './support/deps.ts'
 import { runRepeatedly } from './support/process.ts'
 
@@ -69,7 +69,7 @@ describe('openAtStart', () => {
     mkdirSync(dir)
     const path = join(dir, 'users.sqlite')
     writeFileSync(path, 'this is not a database, but long enough to have a header'.repeat(100))
-    const err = thrown(() => openAtStart(path, () => UserStore.open(path)))
+    const err = thrown(() => openAtStart(path, () => SqliteUserStore.open(path)))
     expect(err).toBeInstanceOf(StartupError)
     expect(err).toMatchObject({ code: 'database', path })
     expect((err as Error).message).toContain(path)
@@ -84,7 +84,7 @@ describe('openAtStart', () => {
   test('the message is one line even when the path holds a newline', () => {
     const dir = join(tmp.dir, 'new\nline')
     mkdirSync(join(dir, 'users.sqlite'), { recursive: true })
-    const err = thrown(() => openAtStart(join(dir, 'users.sqlite'), () => UserStore.open(join(dir, 'users.sqlite'))))
+    const err = thrown(() => openAtStart(join(dir, 'users.sqlite'), () => SqliteUserStore.open(join(dir, 'users.sqlite'))))
     expect(err).toBeInstanceOf(StartupError)
     expect((err as Error).message).not.toContain('\n')
   })

@@ -48,7 +48,9 @@ POST /admin/backup (API_TOKEN must be set, here as on the server) and copies its
   --help               print this help
 
 Every setting's flag (--data-dir, --api-token…) and environment variable is read as the server reads it.
-Restore: stop the server, put the three .sqlite files in DATA_DIR (removing any -wal/-shm there), start it.`
+Restore: stop the server, put the three .sqlite files in DATA_DIR (removing any -wal/-shm there), start it.
+With DATABASE_URL, users and messages are in PostgreSQL: only jobs.sqlite is copied (back PostgreSQL
+up with pg_dump or your provider's backups).`
 
 const DEFAULT_SERVER_TIMEOUT_MS = 600_000
 
@@ -160,7 +162,11 @@ export async function backup(argv: readonly string[], env: Record<string, string
   }
 
   const dataDir = resolve(config.dataDir)
-  const missing = DATABASES.filter((n) => !existsSync(join(dataDir, `${n}.sqlite`)))
+  // DATABASE_URL: users and messages live in PostgreSQL; only jobs is a file of DATA_DIR.
+  const names = config.databaseUrl === '' ? DATABASES : DATABASES.filter((n) => n === 'jobs')
+  const elsewhere = config.databaseUrl === '' ? undefined : 'users and messages are in PostgreSQL (DATABASE_URL), not in this backup: back them up with pg_dump or your provider\'s backups'
+  if (elsewhere !== undefined) out.error(`highperf backup: ${elsewhere}`)
+  const missing = names.filter((n) => !existsSync(join(dataDir, `${n}.sqlite`)))
   if (missing.length > 0) {
     out.error(`highperf backup: DATA_DIR ${dataDir} has no ${missing.map((n) => `${n}.sqlite`).join(', ')}: is it the server's DATA_DIR? (--data-dir)`)
     return 1
@@ -173,13 +179,14 @@ export async function backup(argv: readonly string[], env: Record<string, string
     return err instanceof UsageError ? 2 : 1
   }
   try {
-    let report: BackupReport & { via: 'files' | 'server'; serverDir?: string }
+    let report: BackupReport & { via: 'files' | 'server'; serverDir?: string; elsewhere?: string }
     try {
-      report = { ...(await writeBackup(DATABASES.map((n) => fileSource(n, join(dataDir, `${n}.sqlite`))), dest.dir)), via: 'files' }
+      report = { ...(await writeBackup(names.map((n) => fileSource(n, join(dataDir, `${n}.sqlite`))), dest.dir)), via: 'files' }
     } catch (err) {
       if (!lockedByServer(err)) throw err
       report = await viaServer(config, dest.dir, server, verifyTls, timeoutMs, out)
     }
+    if (elsewhere !== undefined) report = { ...report, elsewhere }
     out.text(JSON.stringify(report, null, 2))
     return 0
   } catch (err) {

@@ -12,6 +12,8 @@
  *   (read-only) and finds sound (`PRAGMA quick_check`). A database held by a running server in
  *   exclusive locking mode cannot be opened from here: that is reported and not counted as a
  *   failure (checking a new configuration next to the running server is the common case);
+ * - `DATABASE_URL`, when set: PostgreSQL answers a `SELECT 1` within 5 s (the tables are created
+ *   at start, not here);
  * - `FILES_DIR`: a readable directory. A missing one is a warning, as at start (it answers 404s);
  * - `ACCESS_LOG` naming a file: the file (or the directory it would be created in) is writable.
  *   Nothing is created.
@@ -27,7 +29,8 @@ import { dirname, join, resolve } from 'node:path'
 import type { Config } from '../config.ts'
 import { DATABASES } from '../ops/backup.ts'
 import { openReadOnly } from '../ops/read-only.ts'
-import { checkTlsFiles, openAccessLogAtStart, openAtStart, prepareDataDir, StartupError } from '../startup/index.ts'
+import { SQL } from 'bun'
+import { checkTlsFiles, connectAtStart, openAccessLogAtStart, openAtStart, prepareDataDir, StartupError } from '../startup/index.ts'
 import { errorCode, shortReason } from '../startup/error.ts'
 import { stdio, type Output } from './output.ts'
 
@@ -66,6 +69,23 @@ function databaseVerdicts(dataDir: string): Verdict[] {
     }
   }
   return out
+}
+
+/** `DATABASE_URL` answers (the start would connect the same way), or the start-up line it would print. */
+async function databaseUrlVerdict(url: string): Promise<Verdict> {
+  try {
+    await connectAtStart(url, async () => {
+      const sql = new SQL(url, { max: 1, connectionTimeout: 5 })
+      try {
+        await sql`SELECT 1`
+      } finally {
+        await sql.close({ timeout: 0 })
+      }
+    })
+    return { level: 'ok', text: `DATABASE_URL ${url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')} answers` }
+  } catch (err) {
+    return { level: 'error', text: err instanceof Error ? err.message : String(err) }
+  }
 }
 
 function filesDirVerdict(filesDir: string): Verdict {
@@ -141,6 +161,7 @@ export async function checkConfig(config: Config, out: Output = stdio()): Promis
     verdicts.push({ level: 'error', text: err instanceof Error ? err.message : String(err) })
   }
   if (dataDir !== undefined) verdicts.push(...databaseVerdicts(dataDir))
+  if (config.databaseUrl !== '') verdicts.push(await databaseUrlVerdict(config.databaseUrl))
   verdicts.push(filesDirVerdict(config.filesDir))
   const access = accessLogVerdict(config.accessLog)
   if (access) verdicts.push(access)

@@ -71,6 +71,8 @@ export interface Metrics {
   watchInflight(read: () => number): void
   /** `http_rate_limit_rejections_total` +1. */
   rateLimited(): void
+  /** `http_rate_limit_fallbacks_total` +1: a check answered by the local limiter because Redis (RATE_LIMIT_URL) could not. */
+  rateLimitFallback(): void
   /** `http_requests_shed_total{reason}` +1. */
   shed(reason: ShedReason): void
   /** `http_request_timeouts_total{route}` +1. */
@@ -118,6 +120,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: 'http_rate_limit_rejections_total', help: 'Requests answered 429 by the rate limiter', registers: [registry],
     collect() { this.reset(); this.inc(rateLimitedCount) },
   })
+  let fallbackCount = 0
+  new Counter({
+    name: 'http_rate_limit_fallbacks_total', help: 'Rate-limit checks answered by this process alone because Redis (RATE_LIMIT_URL) did not answer', registers: [registry],
+    collect() { this.reset(); this.inc(fallbackCount) },
+  })
   const shed = new Counter({ name: 'http_requests_shed_total', help: 'Requests answered 503 by load shedding, by reason', labelNames: ['reason'], registers: [registry] })
   const timeouts = new Counter({ name: 'http_request_timeouts_total', help: 'Requests answered 504 because their deadline passed, by route template', labelNames: ['route'], registers: [registry] })
   // Each process has its own breakers: their states are per process, their rejections add up.
@@ -141,6 +148,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     watchInflight(read) { inflight = read },
     rateLimited() { rateLimitedCount++ },
+    rateLimitFallback() { fallbackCount++ },
     shed(reason) { shed.inc({ reason }) },
     timedOut(route) { timeouts.inc({ route }) },
     breakerState(route, state) { breaker.set({ route, ...proc }, BREAKER_STATES[state]) },

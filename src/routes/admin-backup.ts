@@ -12,6 +12,9 @@
  *   make the server write elsewhere;
  * - one backup at a time: a second request while one runs answers 409 `backup_in_progress`.
  *
+ * With `DATABASE_URL` users and messages live in PostgreSQL: the backup holds jobs only and its
+ * report says so (`elsewhere`); PostgreSQL is backed up with its own tools (docs/operations.md#backups).
+ *
  * A database the server holds in exclusive locking mode (users and messages by default) is copied
  * through the server's own connection, the only way in: requests wait while it is copied
  * (docs/operations.md#backups has the figures). The others (jobs always; all of them with
@@ -37,17 +40,18 @@ import { copyOffThread, OffThreadCopyError } from '../ops/off-thread.ts'
 import { sharedDatabases } from '../store/sqlite.ts'
 import { ErrorSchema } from './schemas.ts'
 
-/** A store that can copy its database (UserStore, MessageStore, SqliteJobStore). */
+/** A store that can copy its database (SqliteUserStore, SqliteMessageStore, SqliteJobStore). */
 export interface Copyable {
   copyTo(path: string): void
 }
 
 /** What the backup route needs: the settings, the log and the three stores. */
 export interface AdminBackupDeps {
-  config: Pick<Config, 'apiToken' | 'backupDir' | 'dataDir' | 'sqliteLocking' | 'reusePort' | 'processes' | 'clusterSlot'>
+  config: Pick<Config, 'apiToken' | 'backupDir' | 'dataDir' | 'sqliteLocking' | 'reusePort' | 'processes' | 'clusterSlot' | 'databaseUrl'>
   log: Logger
-  users: Copyable
-  messages: Copyable
+  /** The users store: copied through it when it is a bun:sqlite one the server holds exclusively. */
+  users: object
+  messages: object
   /** The job runner's store; a store that cannot copy itself (another backend) is left out. */
   jobs: { store: object }
 }
@@ -75,7 +79,22 @@ const ReportSchema = t.Object({
   ms: t.Number({ description: 'Whole backup, in ms' }),
   totalBytes: t.Integer({ minimum: 0 }),
   databases: t.Array(EntrySchema),
+  elsewhere: t.Optional(t.String({
+    description: 'With DATABASE_URL: users and messages are in PostgreSQL, not in this backup; back them up with PostgreSQL\'s tools (pg_dump)',
+    examples: ['users and messages are in PostgreSQL (DATABASE_URL), not in this backup: back them up with pg_dump or your provider\'s backups'],
+  })),
 })
+
+/**
+ * What a backup leaves out, in words for its report: users and messages when they live in
+ * PostgreSQL (`DATABASE_URL`); undefined when every database is a file of DATA_DIR.
+ *
+ * @example elsewhere({ databaseUrl: 'postgres://db/app' }) // 'users and messages are in PostgreSQL …'
+ */
+export function elsewhere(config: Pick<Config, 'databaseUrl'>): string | undefined {
+  if (config.databaseUrl === '') return undefined
+  return 'users and messages are in PostgreSQL (DATABASE_URL), not in this backup: back them up with pg_dump or your provider\'s backups'
+}
 
 /**
  * How one database is copied: from a worker thread on a connection of its own when the server does
@@ -83,20 +102,21 @@ const ReportSchema = t.Object({
  * connection (the only way in; requests wait for the copy). A worker that still finds the file
  * locked falls back to the server's connection.
  */
-function source(name: DatabaseName, path: string, store: Copyable | undefined, exclusive: boolean): BackupSource {
+function source(name: DatabaseName, path: string, store: Partial<Copyable> | undefined, exclusive: boolean): BackupSource {
   return {
     name,
     async copyTo(to) {
-      if (!exclusive || store === undefined) {
+      const own = typeof store?.copyTo === 'function' ? (store as Copyable) : undefined
+      if (!exclusive || own === undefined) {
         try {
           await copyOffThread(path, to, 1000)
           return
         } catch (err) {
-          if (store === undefined || !(err instanceof OffThreadCopyError && err.code.startsWith('SQLITE_BUSY'))) throw err
+          if (own === undefined || !(err instanceof OffThreadCopyError && err.code.startsWith('SQLITE_BUSY'))) throw err
           rmSync(to, { force: true })
         }
       }
-      store.copyTo(to)
+      own.copyTo(to)
     },
   }
 }
@@ -105,11 +125,13 @@ function sourcesOf(deps: AdminBackupDeps): BackupSource[] {
   const { config } = deps
   // The rule src/deps.ts opens users and messages with; jobs are never opened exclusively.
   const exclusive = !sharedDatabases(config)
-  const jobsStore = deps.jobs.store as Partial<Copyable>
+  const jobs = source('jobs', join(config.dataDir, 'jobs.sqlite'), deps.jobs.store, false)
+  // DATABASE_URL: users and messages are PostgreSQL's, not files of DATA_DIR.
+  if (config.databaseUrl !== '') return [jobs]
   return [
     source('users', join(config.dataDir, 'users.sqlite'), deps.users, exclusive),
     source('messages', join(config.dataDir, 'messages.sqlite'), deps.messages, exclusive),
-    source('jobs', join(config.dataDir, 'jobs.sqlite'), typeof jobsStore.copyTo === 'function' ? (jobsStore as Copyable) : undefined, false),
+    jobs,
   ]
 }
 
@@ -149,7 +171,8 @@ export function adminBackupRoutes(deps: AdminBackupDeps) {
         const dir = newBackupDir(backupBase(deps.config))
         const report = await writeBackup(sourcesOf(deps), dir, { removeDir: true })
         deps.log.info({ backup: report.dir, ms: report.ms, totalBytes: report.totalBytes }, 'backup written')
-        return report
+        const note = elsewhere(deps.config)
+        return note === undefined ? report : { ...report, elsewhere: note }
       } catch (err) {
         if (!(err instanceof BackupError)) throw err
         deps.log.error({ err }, 'backup failed')

@@ -1,6 +1,6 @@
 /**
  * `/messages` (seeds 000 and 003): chat with an OpenAI-compatible upstream, every exchange stored
- * in bun:sqlite.
+ * in bun:sqlite (or PostgreSQL with `DATABASE_URL`).
  *
  * - `POST /messages` `{input, system?, model?, temperature?}` → 201 + `Location` and the stored
  *   message `{id, input, system, response, model, usage, createdAt}`.
@@ -37,6 +37,7 @@ import { policyOption } from '../http/route-policy.ts'
 import type { LlmClient } from '../llm/client.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
+import { andThen } from '../store/maybe.ts'
 import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId, named } from './schemas.ts'
 import { jsonWithEtag } from '../http/etag.ts'
 import { batchReserveMs, itemError, runBatch } from './fan-out.ts'
@@ -100,8 +101,8 @@ function chatRequest(b: { input: string; system?: string | undefined; model?: st
   return req
 }
 
-function store(messages: MessageStore, req: ChatRequest, r: ChatResult): Message {
-  return messages.create({ input: req.input, system: req.system, response: r.content, model: r.model, usage: r.usage })
+async function store(messages: MessageStore, req: ChatRequest, r: ChatResult): Promise<Message> {
+  return await messages.create({ input: req.input, system: req.system, response: r.content, model: r.model, usage: r.usage })
 }
 
 /**
@@ -117,7 +118,7 @@ async function streamAnswer(llm: LlmClient, messages: MessageStore, req: ChatReq
         const piece = await s.read()
         if (piece !== null) return controller.enqueue(sseFrame('delta', { content: piece }))
         const result = s.result as ChatResult
-        controller.enqueue(sseFrame('message', store(messages, req, result)))
+        controller.enqueue(sseFrame('message', await store(messages, req, result)))
       } catch (err) {
         if (closed) return
         try { controller.enqueue(sseFrame('error', itemError(err))) } catch { /* the client is gone */ }
@@ -145,7 +146,7 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
         const signal = requestSignal(request)
         if (body.stream === true) return streamAnswer(llm, messages, req, signal)
         const result = await llm.chat(req, { signal, timeoutMs: remainingMs(request) })
-        const message = store(messages, req, result)
+        const message = await store(messages, req, result)
         set.headers.location = `/messages/${message.id}`
         return status(201, message)
       },
@@ -218,9 +219,10 @@ export function messagesRoutes({ llm, messages, config }: MessagesRouteDeps) {
       '/messages/:id',
       ({ params, request }) => {
         const id = positiveId(params.id)
-        const message = id === undefined ? null : messages.get(id)
-        if (message === null) throw new AppError('not_found', `message ${params.id} does not exist`)
-        return jsonWithEtag(request, JSON.stringify(message))
+        return andThen(id === undefined ? null : messages.get(id), (message) => {
+          if (message === null) throw new AppError('not_found', `message ${params.id} does not exist`)
+          return jsonWithEtag(request, JSON.stringify(message))
+        })
       },
       {
         policy: LLM,

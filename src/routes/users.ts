@@ -1,5 +1,6 @@
 /**
- * `/users`: create, read, change, page through and delete users stored in bun:sqlite.
+ * `/users`: create, read, change, page through and delete users stored in bun:sqlite (or
+ * PostgreSQL with `DATABASE_URL`: the store answers a value or a promise, see src/store/maybe.ts).
  *
  * - `POST /users` `{name, email}` -> 201 + `Location: /users/<id>`; 409 `conflict` when the email
  *   (ignoring case) is taken; 422 `validation_failed` naming the field; 400 `invalid_json` for a
@@ -20,7 +21,7 @@
  *
  * @example
  * ```ts
- * app.use(userRoutes(UserStore.open('./data/users.sqlite')))
+ * app.use(userRoutes(SqliteUserStore.open('./data/users.sqlite')))
  * // curl -XPOST localhost:3000/users -H 'content-type: application/json' -d '{"name":"Ada","email":"ada@example.com"}'
  * ```
  */
@@ -28,6 +29,7 @@ import { Elysia, t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
 import type { UserStore } from '../store/users.ts'
+import { andThen } from '../store/maybe.ts'
 import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId, named } from './schemas.ts'
 import { jsonWithEtag } from '../http/etag.ts'
 import { jsonBody } from '../http/json-body/index.ts'
@@ -129,9 +131,10 @@ export function userRoutes(users: UserStore) {
     .post(
       '/users',
       ({ body, set, status }) => {
-        const user = users.create(body)
-        set.headers.location = `/users/${user.id}`
-        return status(201, user)
+        return andThen(users.create(body), (user) => {
+          set.headers.location = `/users/${user.id}`
+          return status(201, user)
+        })
       },
       {
         // Parsed and checked by jsonBody (src/http/json-body: depth bound, bounded 422s); its
@@ -150,9 +153,10 @@ export function userRoutes(users: UserStore) {
     .get(
       '/users/:id',
       ({ params, request }) => {
-        const user = users.get(userId(params.id))
-        if (user === null) throw new AppError('not_found', `user ${params.id} does not exist`)
-        return jsonWithEtag(request, JSON.stringify(user))
+        return andThen(users.get(userId(params.id)), (user) => {
+          if (user === null) throw new AppError('not_found', `user ${params.id} does not exist`)
+          return jsonWithEtag(request, JSON.stringify(user))
+        })
       },
       {
         policy: HOT_READ,
@@ -168,9 +172,10 @@ export function userRoutes(users: UserStore) {
     .patch(
       '/users/:id',
       ({ params, body, request }) => {
-        const user = users.update(userId(params.id), body)
-        if (user === null) throw new AppError('not_found', `user ${params.id} does not exist`)
-        return jsonWithEtag(request, JSON.stringify(user))
+        return andThen(users.update(userId(params.id), body), (user) => {
+          if (user === null) throw new AppError('not_found', `user ${params.id} does not exist`)
+          return jsonWithEtag(request, JSON.stringify(user))
+        })
       },
       {
         params: PositiveIdParams,
@@ -201,8 +206,10 @@ export function userRoutes(users: UserStore) {
     .delete(
       '/users/:id',
       ({ params, status }) => {
-        if (!users.delete(userId(params.id))) throw new AppError('not_found', `user ${params.id} does not exist`)
-        return status(204, undefined)
+        return andThen(users.delete(userId(params.id)), (deleted) => {
+          if (!deleted) throw new AppError('not_found', `user ${params.id} does not exist`)
+          return status(204, undefined)
+        })
       },
       {
         params: PositiveIdParams,

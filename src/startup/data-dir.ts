@@ -11,7 +11,7 @@
  * @example
  * ```ts
  * const dir = prepareDataDir(config.dataDir)
- * const users = openAtStart(join(dir, 'users.sqlite'), () => UserStore.open(join(dir, 'users.sqlite')))
+ * const users = openAtStart(join(dir, 'users.sqlite'), () => SqliteUserStore.open(join(dir, 'users.sqlite')))
  * ```
  */
 import { accessSync, constants, lstatSync, mkdirSync, readlinkSync, statSync } from 'node:fs'
@@ -167,7 +167,7 @@ function databaseError(path: string, err: unknown): unknown {
  * Runs `open` for the database at `path` (synchronous: the stores open in their constructors),
  * after checking the file, and turns its failure into a {@link StartupError} naming `path`.
  *
- * @example const users = openAtStart(path, () => UserStore.open(path, { exclusive }))
+ * @example const users = openAtStart(path, () => SqliteUserStore.open(path, { exclusive }))
  */
 export function openAtStart<T>(path: string, open: () => T): T {
   checkDatabaseFile(path)

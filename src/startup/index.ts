@@ -6,6 +6,8 @@
  * - `DATA_DIR`: created if missing, a directory, writable (./data-dir.ts); each database file is
  *   checked and opened through {@link openAtStart}.
  * - `ACCESS_LOG` naming a file: opened through {@link openAccessLogAtStart} (./access-log.ts).
+ * - `DATABASE_URL`: the first connection to PostgreSQL, through {@link connectAtStart}
+ *   (./database-url.ts).
  * - `FILES_DIR`: not required (a missing one answers 404s), so only one warning at start.
  * - Listening: a taken port, an address this machine does not have, a privileged port
  *   ({@link listenError}).
@@ -27,6 +29,7 @@ export { StartupError, type StartupErrorCode } from './error.ts'
 export { openAtStart, prepareDataDir, startAtStart } from './data-dir.ts'
 export { openAccessLogAtStart } from './access-log.ts'
 export { checkTlsFiles } from './tls.ts'
+export { connectAtStart } from './database-url.ts'
 
 /**
  * Logs one warning when `FILES_DIR` is missing or not a directory: the server still starts (every

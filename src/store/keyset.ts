@@ -28,6 +28,27 @@ export interface KeysetPage<R> {
   nextCursor: string | null
 }
 
+/**
+ * The page size asked for, at least 1; a backend reads one row more (see the module comment).
+ *
+ * @example pageLimit({ limit: 0 }) // 1
+ */
+export function pageLimit(options: PageOptions): number {
+  return Math.max(1, Math.floor(options.limit))
+}
+
+/**
+ * A page out of `rows`, read in id order with `LIMIT limit + 1`: the extra row only says another
+ * page exists. Shared by every backend, so paging is the same on each.
+ *
+ * @example keysetPage([{ id: 1 }, { id: 2 }, { id: 3 }], 2) // { rows: [{ id: 1 }, { id: 2 }], nextCursor: '2' }
+ */
+export function keysetPage<R extends { id: number }>(rows: R[], limit: number): KeysetPage<R> {
+  if (rows.length <= limit) return { rows, nextCursor: null }
+  rows.length = limit
+  return { rows, nextCursor: String(rows[limit - 1]!.id) }
+}
+
 /** The two prepared statements of a keyset-paged list (first page, page after an id). */
 export class KeysetPager<R extends { id: number }> {
   readonly #first: Statement<R, [number]>
@@ -51,11 +72,9 @@ export class KeysetPager<R extends { id: number }> {
    * @example pager.page({ limit: 20, after: Number(cursor) })
    */
   page(options: PageOptions): KeysetPage<R> {
-    const limit = Math.max(1, Math.floor(options.limit))
+    const limit = pageLimit(options)
     const rows = options.after === undefined ? this.#first.all(limit + 1) : this.#after.all(options.after, limit + 1)
-    if (rows.length <= limit) return { rows, nextCursor: null }
-    rows.length = limit
-    return { rows, nextCursor: String(rows[limit - 1]!.id) }
+    return keysetPage(rows, limit)
   }
 
   /** The prepared statements, for the store's `closeDatabase`. */

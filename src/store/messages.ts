@@ -1,5 +1,6 @@
 /**
- * Messages on bun:sqlite: each exchange with the LLM (input, optional system prompt, the answer,
+ * Messages: the {@link MessageStore} interface every backend implements (bun:sqlite here,
+ * PostgreSQL in ./postgres/messages.ts with `DATABASE_URL`), and the bun:sqlite store. Each exchange with the LLM (input, optional system prompt, the answer,
  * the model that gave it, token usage), with keyset paging on the id.
  *
  * Ids come from `AUTOINCREMENT`, so an id is never reused and a cursor never skips or repeats a row.
@@ -10,7 +11,7 @@
  *
  * @example
  * ```ts
- * const messages = MessageStore.open(join(config.dataDir, 'messages.sqlite'))
+ * const messages = SqliteMessageStore.open(join(config.dataDir, 'messages.sqlite'))
  * const m = messages.create({ input: 'Hola', response: '¡Hola!', model: 'gpt-4o-mini', usage: null })
  * messages.get(m.id)               // { id: 1, input: 'Hola', response: '¡Hola!', …, createdAt: '…' }
  * messages.list({ limit: 20 })     // { items: [m], nextCursor: null }
@@ -20,6 +21,7 @@
 import type { Database, Statement } from 'bun:sqlite'
 import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
+import type { MaybeAsync } from './maybe.ts'
 
 /** Token counts of one exchange. */
 export interface MessageUsage {
@@ -56,6 +58,30 @@ export interface MessagePage {
   nextCursor: string | null
 }
 
+/**
+ * What `/messages` needs of a messages backend: bun:sqlite answers synchronously, PostgreSQL with
+ * promises ({@link MaybeAsync}). Ids never reused, keyset paging in id order, storage failures as
+ * their AppError. test/store/store-suite.ts is the contract.
+ *
+ * @example
+ * ```ts
+ * const messages: MessageStore = SqliteMessageStore.open('./data/messages.sqlite')
+ * const m = await messages.create({ input: 'Hola', response: '¡Hola!', model: 'm', usage: null })
+ * ```
+ */
+export interface MessageStore {
+  /** Stores a message and returns it with its id and timestamp. */
+  create(m: NewMessage): MaybeAsync<Message>
+  /** The message with this id, or null. */
+  get(id: number): MaybeAsync<Message | null>
+  /** A page of messages in id order after `after`. */
+  list(options: PageOptions): MaybeAsync<MessagePage>
+  /** How many messages are stored. */
+  count(): MaybeAsync<number>
+  /** Releases what the store holds. */
+  close(): void | Promise<void>
+}
+
 interface Row {
   id: number
   input: string
@@ -89,15 +115,15 @@ function toMessage(r: Row): Message {
   return { id: r.id, input: r.input, system: r.system, response: r.response, model: r.model, usage, createdAt: r.createdAt }
 }
 
-/** The messages table behind `/messages`. */
-export class MessageStore {
+/** The messages table behind `/messages` on bun:sqlite (the default backend). */
+export class SqliteMessageStore implements MessageStore {
   readonly #db: Database
   readonly #insert: Statement<Row, [string, string | null, string, string, number | null, number | null, number | null, string]>
   readonly #get: Statement<Row, [number]>
   readonly #pages: KeysetPager<Row>
   readonly #count: Statement<{ n: number }, []>
 
-  /** Wraps an open database (see {@link MessageStore.open}); creates the table if missing. */
+  /** Wraps an open database (see {@link SqliteMessageStore.open}); creates the table if missing. */
   constructor(db: Database) {
     this.#db = db
     db.run(SCHEMA)
@@ -112,13 +138,13 @@ export class MessageStore {
    *
    * @example
    * ```ts
-   * const messages = MessageStore.open('./data/messages.sqlite')
+   * const messages = SqliteMessageStore.open('./data/messages.sqlite')
    * ```
    */
-  static open(path: string, options: OpenDatabaseOptions = {}): MessageStore {
+  static open(path: string, options: OpenDatabaseOptions = {}): SqliteMessageStore {
     const db = openDatabase(path, options)
     try {
-      return new MessageStore(db)
+      return new SqliteMessageStore(db)
     } catch (err) {
       db.close()
       throw err

@@ -1,5 +1,7 @@
 /**
- * Users on bun:sqlite: one table, prepared statements, keyset paging on the id.
+ * Users: the {@link UserStore} interface every backend implements (bun:sqlite here, PostgreSQL in
+ * ./postgres/users.ts with `DATABASE_URL`), and the bun:sqlite store: one table, prepared
+ * statements, keyset paging on the id.
  *
  * Emails are unique without regard to case (a `COLLATE NOCASE` unique index; the accepted email
  * syntax is ASCII, which is exactly what NOCASE folds). Ids come from `AUTOINCREMENT`, so an id is
@@ -14,7 +16,7 @@
  *
  * @example
  * ```ts
- * const users = UserStore.open(join(config.dataDir, 'users.sqlite'))
+ * const users = SqliteUserStore.open(join(config.dataDir, 'users.sqlite'))
  * const ada = users.create({ name: 'Ada', email: 'ada@example.com' })
  * users.get(ada.id)                 // { id: 1, name: 'Ada', email: 'ada@example.com', createdAt: '…' }
  * users.list({ limit: 20 })         // { items: [ada], nextCursor: null }
@@ -25,6 +27,7 @@ import type { Database, Statement } from 'bun:sqlite'
 import { AppError } from '../errors.ts'
 import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
+import type { MaybeAsync } from './maybe.ts'
 
 /** A stored user, as the API returns it. */
 export interface User {
@@ -54,6 +57,35 @@ export interface UserPage {
   nextCursor: string | null
 }
 
+/**
+ * What `/users` needs of a users backend. bun:sqlite answers synchronously, PostgreSQL with
+ * promises ({@link MaybeAsync}; routes continue with `andThen`). Every backend: emails unique
+ * without regard to case (`conflict`, 409), ids never reused, keyset paging in id order, storage
+ * failures as their AppError (503/507, never a 500). test/store/store-suite.ts is the contract.
+ *
+ * @example
+ * ```ts
+ * const users: UserStore = SqliteUserStore.open('./data/users.sqlite')
+ * await users.create({ name: 'Ada', email: 'ada@example.com' })
+ * ```
+ */
+export interface UserStore {
+  /** Stores a new user; throws `AppError('conflict')` when the email (ignoring case) is taken. */
+  create(input: NewUser): MaybeAsync<User>
+  /** The user with this id, or null. */
+  get(id: number): MaybeAsync<User | null>
+  /** A page of users in id order after `after`. */
+  list(options: PageOptions): MaybeAsync<UserPage>
+  /** Changes the given fields; null when no such user; `conflict` when the email is another's. */
+  update(id: number, patch: UserPatch): MaybeAsync<User | null>
+  /** Deletes a user; true when it existed. */
+  delete(id: number): MaybeAsync<boolean>
+  /** How many users are stored. */
+  count(): MaybeAsync<number>
+  /** Releases what the store holds. */
+  close(): void | Promise<void>
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,8 +98,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS users_email_nocase ON users (email COLLATE NOC
 
 const COLUMNS = 'id, name, email, created_at AS createdAt'
 
-/** The users table behind `/users`. */
-export class UserStore {
+/** The users table behind `/users` on bun:sqlite (the default backend). */
+export class SqliteUserStore implements UserStore {
   readonly #db: Database
   readonly #insert: Statement<User, [string, string, string]>
   readonly #get: Statement<User, [number]>
@@ -77,7 +109,7 @@ export class UserStore {
   readonly #exists: Statement<{ id: number }, [number]>
   readonly #count: Statement<{ n: number }, []>
 
-  /** Wraps an open database (see {@link UserStore.open}); creates the table if missing. */
+  /** Wraps an open database (see {@link SqliteUserStore.open}); creates the table if missing. */
   constructor(db: Database) {
     this.#db = db
     db.run(SCHEMA)
@@ -100,13 +132,13 @@ export class UserStore {
    *
    * @example
    * ```ts
-   * const users = UserStore.open('./data/users.sqlite')
+   * const users = SqliteUserStore.open('./data/users.sqlite')
    * ```
    */
-  static open(path: string, options: OpenDatabaseOptions = {}): UserStore {
+  static open(path: string, options: OpenDatabaseOptions = {}): SqliteUserStore {
     const db = openDatabase(path, options)
     try {
-      return new UserStore(db)
+      return new SqliteUserStore(db)
     } catch (err) {
       db.close()
       throw err

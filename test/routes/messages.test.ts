@@ -79,7 +79,7 @@ describe('POST /messages, GET /messages', () => {
     })
     expect(res.headers.get('location')).toBe(`/messages/${m.id}`)
     expect(await (await get(`/messages/${m.id}`)).json()).toEqual(m)
-    expect(t.deps.messages.get(m.id)).toEqual(m)
+    expect(await t.deps.messages.get(m.id)).toEqual(m)
     expect(fake.received[0]!.body).toMatchObject({ temperature: 0.5, messages: [{ role: 'system', content: 'Be brief' }, { role: 'user', content: 'Hola "mundo"' }] })
   })
 
@@ -101,7 +101,7 @@ describe('POST /messages, GET /messages', () => {
       url = `/messages?limit=2&cursor=${page.nextCursor}`
     }
     expect(ids).toEqual([...ids].sort((a, b) => a - b))
-    expect(ids.length).toBe(t.deps.messages.count())
+    expect(ids.length).toBe(await t.deps.messages.count())
   })
 
   test('bad ids, limits and bodies are clear 4xx, never a 500', async () => {
@@ -211,7 +211,7 @@ describe('POST /messages/batch', () => {
       expect(results.map((r) => (r.ok ? r.message.input : ''))).toEqual(inputs)
       const ids = results.map((r) => (r.ok ? r.message.id : 0))
       expect(new Set(ids).size).toBe(inputs.length)
-      for (const r of results) if (r.ok) expect(t.deps.messages.get(r.message.id)).toEqual(r.message)
+      for (const r of results) if (r.ok) expect(await t.deps.messages.get(r.message.id)).toEqual(r.message)
     }
     expect(fake.stats.peak).toBeLessThanOrEqual(3)
     expect(fake.stats.peak).toBe(3)
@@ -337,13 +337,13 @@ describe('streaming POST /messages', () => {
   test('a stream cut mid-way ends with an error event and stores nothing', async () => {
     fake.set({ dropConnection: true })
     const { post } = appWith()
-    const before = t.deps.messages.count()
+    const before = await t.deps.messages.count()
     const res = await post('/messages', { input: 'a b c d e f g h', stream: true })
     expect(res.status).toBe(200)
     const events = frames(await res.text())
     expect(events.some((e) => e.event === 'delta')).toBe(true)
     expect(events.at(-1)).toMatchObject({ event: 'error', data: { code: 'upstream_error' } })
-    expect(t.deps.messages.count()).toBe(before)
+    expect(await t.deps.messages.count()).toBe(before)
   })
 
   test('a client that leaves mid-stream aborts the upstream stream and frees the permit', async () => {

@@ -44,7 +44,7 @@ describe('POST /users', () => {
     expect(res.headers.get('location')).toBe(`/users/${user.id}`)
     expect(user).toMatchObject({ name: 'Ada Lovelace', email })
     expect(new Date(user.createdAt).toISOString()).toBe(user.createdAt)
-    expect(t.deps.users.get(user.id)).toEqual(user)
+    expect(await t.deps.users.get(user.id)).toEqual(user)
   })
 
   test('a duplicate email in another case is 409 conflict', async () => {
@@ -90,7 +90,7 @@ describe('POST /users', () => {
   })
 
   test('a form body is 400; JSON sent under another content type (or none) is 415; nothing is stored', async () => {
-    const before = t.deps.users.count()
+    const before = await t.deps.users.count()
     const form = await call('POST', '/users', 'name=Ada&email=form%40example.com', 'application/x-www-form-urlencoded')
     expect(form.status).toBe(400)
     expect((await errorOf(form)).code).toBe('invalid_json')
@@ -101,7 +101,7 @@ describe('POST /users', () => {
     }
     const noType = await app.handle(new Request('http://localhost/users', { method: 'POST', body: new TextEncoder().encode('{"name":"Ada","email":"none@example.com"}') }))
     expect(noType.status).toBe(415)
-    expect(t.deps.users.count()).toBe(before)
+    expect(await t.deps.users.count()).toBe(before)
   })
 
   test('application/json with a charset is accepted', async () => {
@@ -110,12 +110,12 @@ describe('POST /users', () => {
   })
 
   test('300 concurrent creations all succeed with unique ids and none is lost', async () => {
-    const before = t.deps.users.count()
+    const before = await t.deps.users.count()
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => call('POST', '/users', { name: `c${i}`, email: `concurrent${i}@example.com` })))
     expect(results.map((r) => r.status)).toEqual(Array(300).fill(201))
     const users = (await Promise.all(results.map((r) => r.json()))) as User[]
     expect(new Set(users.map((u) => u.id)).size).toBe(300)
-    expect(t.deps.users.count()).toBe(before + 300)
+    expect(await t.deps.users.count()).toBe(before + 300)
     // Racing duplicates: exactly one of each pair wins.
     const dup = await Promise.all(Array.from({ length: 50 }, () => call('POST', '/users', { name: 'dup', email: 'race@example.com' })))
     expect(dup.filter((r) => r.status === 201).length).toBe(1)
@@ -151,7 +151,7 @@ describe('GET /users/:id', () => {
 describe('GET /users', () => {
   test('pages through every user exactly once with nextCursor', async () => {
     for (let i = 0; i < 7; i++) await create(`p${i}`)
-    const total = t.deps.users.count()
+    const total = await t.deps.users.count()
     const seen: number[] = []
     let path = '/users?limit=3'
     for (let guard = 0; guard < 1000; guard++) {
@@ -168,7 +168,7 @@ describe('GET /users', () => {
   })
 
   test('the default page size is 20', async () => {
-    while (t.deps.users.count() < 25) await create()
+    while ((await t.deps.users.count()) < 25) await create()
     const page = (await (await call('GET', '/users')).json()) as { items: User[]; nextCursor: string | null }
     expect(page.items.length).toBe(20)
     expect(page.nextCursor).toBe(String(page.items[19]!.id))

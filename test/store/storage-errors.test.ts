@@ -8,9 +8,9 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { AppError } from '../../src/errors.ts'
-import { MessageStore } from '../../src/store/messages.ts'
+import { SqliteMessageStore } from '../../src/store/messages.ts'
 import { openDatabase, storageError } from '../../src/store/sqlite.ts'
-import { UserStore } from '../../src/store/users.ts'
+import { SqliteUserStore } from '../../src/store/users.ts'
 import { tempDir } from '../support/deps.ts'
 
 const tmp = tempDir('highperf-storage-errors-')
@@ -38,9 +38,9 @@ function capPages(db: Database, spare: number): void {
 describe('storage failures are AppErrors with a clear code', () => {
   test('a full database: users and messages writes are 507 insufficient_storage (Retry-After 30); reads go on; writes work again once space returns', () => {
     const udb = openDatabase(path())
-    const users = new UserStore(udb)
+    const users = new SqliteUserStore(udb)
     const mdb = openDatabase(path())
-    const messages = new MessageStore(mdb)
+    const messages = new SqliteMessageStore(mdb)
     try {
       users.create({ name: 'Ada', email: 'ada@example.com' })
       messages.create({ input: 'hi', response: 'hello', model: 'm', usage: null })
@@ -65,7 +65,7 @@ describe('storage failures are AppErrors with a clear code', () => {
 
   test('a write lock held by another connection past the busy timeout: 503 storage_busy (Retry-After 1); reads go on; the write works once the lock is released', () => {
     const file = path()
-    const users = UserStore.open(file, { busyTimeoutMs: 20 })
+    const users = SqliteUserStore.open(file, { busyTimeoutMs: 20 })
     const other = new Database(file)
     try {
       users.create({ name: 'Ada', email: 'ada@example.com' })
@@ -83,11 +83,11 @@ describe('storage failures are AppErrors with a clear code', () => {
 
   test('a database the server can only read: 503 storage_read_only (Retry-After 30); reads go on', () => {
     const file = path()
-    UserStore.open(file).close()
-    const seed = UserStore.open(file)
+    SqliteUserStore.open(file).close()
+    const seed = SqliteUserStore.open(file)
     seed.create({ name: 'Ada', email: 'ada@example.com' })
     seed.close()
-    const users = new UserStore(new Database(file, { readonly: true, strict: true }))
+    const users = new SqliteUserStore(new Database(file, { readonly: true, strict: true }))
     try {
       expect(refusal(() => users.create({ name: 'Bob', email: 'bob@example.com' }))).toEqual({ code: 'storage_read_only', status: 503, retryAfter: 30 })
       expect(users.get(1)?.name).toBe('Ada')

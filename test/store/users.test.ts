@@ -1,15 +1,18 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
-import { UserStore } from '../../src/store/users.ts'
+import { SqliteUserStore } from '../../src/store/users.ts'
 import { openDatabase } from '../../src/store/sqlite.ts'
-import { AppError } from '../../src/errors.ts'
 import { tempDir } from '../support/deps.ts'
+import { runUserStoreSuite } from './store-suite.ts'
 
 const tmp = tempDir('highperf-users-store-')
 afterAll(() => tmp.remove())
 let n = 0
-const fresh = () => UserStore.open(join(tmp.dir, `users-${++n}.sqlite`))
+const fresh = () => SqliteUserStore.open(join(tmp.dir, `users-${++n}.sqlite`))
+
+// The contract every users backend keeps (PostgreSQL runs it too: ./postgres.test.ts).
+runUserStoreSuite('sqlite', async () => ({ store: fresh() }))
 
 describe('openDatabase', () => {
   test('creates the parent directory and turns on WAL, NORMAL sync, busy timeout and foreign keys', () => {
@@ -28,7 +31,7 @@ describe('openDatabase', () => {
 
   test('exclusive: the owner reads and writes, another connection is locked out until it closes', () => {
     const path = join(tmp.dir, 'owned.sqlite')
-    const owner = UserStore.open(path, { exclusive: true })
+    const owner = SqliteUserStore.open(path, { exclusive: true })
     const ada = owner.create({ name: 'Ada', email: 'ada@example.com' })
     expect(owner.get(ada.id)).toEqual(ada)
     const other = new Database(path)
@@ -48,104 +51,13 @@ describe('openDatabase', () => {
   })
 })
 
-describe('UserStore', () => {
-  test('creates, reads and deletes a user', () => {
-    const users = fresh()
-    try {
-      const ada = users.create({ name: 'Ada', email: 'ada@example.com' })
-      expect(ada).toMatchObject({ id: 1, name: 'Ada', email: 'ada@example.com' })
-      expect(Date.parse(ada.createdAt)).toBeGreaterThan(0)
-      expect(users.get(ada.id)).toEqual(ada)
-      expect(users.get(999)).toBeNull()
-      expect(users.delete(ada.id)).toBe(true)
-      expect(users.delete(ada.id)).toBe(false)
-      expect(users.get(ada.id)).toBeNull()
-    } finally {
-      users.close()
-    }
-  })
-
-  test('a duplicate email, in any case, is a conflict and stores nothing', () => {
-    const users = fresh()
-    try {
-      users.create({ name: 'Ada', email: 'ada@example.com' })
-      let caught: unknown
-      try {
-        users.create({ name: 'Other', email: 'ADA@Example.COM' })
-      } catch (err) {
-        caught = err
-      }
-      expect(caught).toBeInstanceOf(AppError)
-      expect((caught as AppError).code).toBe('conflict')
-      expect((caught as AppError).status).toBe(409)
-      expect(users.count()).toBe(1)
-    } finally {
-      users.close()
-    }
-  })
-
-  test('ids are never reused after a delete', () => {
-    const users = fresh()
-    try {
-      const a = users.create({ name: 'a', email: 'a@x.io' })
-      const b = users.create({ name: 'b', email: 'b@x.io' })
-      users.delete(b.id)
-      const c = users.create({ name: 'c', email: 'c@x.io' })
-      expect(c.id).toBeGreaterThan(b.id)
-      expect(a.id).toBeLessThan(b.id)
-    } finally {
-      users.close()
-    }
-  })
-
-  test('keyset paging visits every user exactly once for random page sizes, with deletes in between', () => {
-    const users = fresh()
-    try {
-      for (let i = 0; i < 137; i++) users.create({ name: `u${i}`, email: `u${i}@x.io` })
-      for (let round = 0; round < 20; round++) {
-        const limit = 1 + Math.floor(Math.random() * 30)
-        const seen: number[] = []
-        let page = users.list({ limit })
-        for (;;) {
-          expect(page.items.length).toBeLessThanOrEqual(limit)
-          seen.push(...page.items.map((u) => u.id))
-          if (page.nextCursor === null) break
-          expect(page.items.length).toBe(limit)
-          page = users.list({ limit, after: Number(page.nextCursor) })
-        }
-        expect(seen.length).toBe(users.count())
-        expect(new Set(seen).size).toBe(seen.length)
-        expect([...seen].sort((x, y) => x - y)).toEqual(seen)
-        // Delete a random user: the next round must still see everyone else once.
-        users.delete(seen[Math.floor(Math.random() * seen.length)]!)
-      }
-      expect(users.count()).toBe(117)
-    } finally {
-      users.close()
-    }
-  })
-
-  test('the last page has no cursor, even when it is exactly full', () => {
-    const users = fresh()
-    try {
-      for (let i = 0; i < 4; i++) users.create({ name: `u${i}`, email: `u${i}@x.io` })
-      const first = users.list({ limit: 2 })
-      expect(first.nextCursor).toBe(String(first.items[1]!.id))
-      const second = users.list({ limit: 2, after: Number(first.nextCursor) })
-      expect(second.items.length).toBe(2)
-      expect(second.nextCursor).toBeNull()
-      expect(users.list({ limit: 5, after: 1_000_000 })).toEqual({ items: [], nextCursor: null })
-    } finally {
-      users.close()
-    }
-  })
-
+describe('SqliteUserStore', () => {
   test('users survive closing and reopening the file', () => {
     const path = join(tmp.dir, 'reopen.sqlite')
-    const first = UserStore.open(path)
+    const first = SqliteUserStore.open(path)
     const ada = first.create({ name: 'Ada', email: 'ada@example.com' })
     first.close()
-    const second = UserStore.open(path)
+    const second = SqliteUserStore.open(path)
     try {
       expect(second.get(ada.id)).toEqual(ada)
     } finally {
@@ -155,11 +67,11 @@ describe('UserStore', () => {
 
   test('two processes inserting into one file at once lose no writes (WAL + busy timeout)', async () => {
     const path = join(tmp.dir, 'shared.sqlite')
-    UserStore.open(path).close()
+    SqliteUserStore.open(path).close()
     const perProcess = 2000
     const script = (tag: string) => `
-      import { UserStore } from ${JSON.stringify(join(import.meta.dir, '../../src/store/users.ts'))}
-      const users = UserStore.open(${JSON.stringify(path)})
+      import { SqliteUserStore } from ${JSON.stringify(join(import.meta.dir, '../../src/store/users.ts'))}
+      const users = SqliteUserStore.open(${JSON.stringify(path)})
       for (let i = 0; i < ${perProcess}; i++) users.create({ name: '${tag}' + i, email: '${tag}' + i + '@x.io' })
       users.close()
     `

@@ -12,9 +12,9 @@ import { join } from 'node:path'
 import { testConfig } from '../../src/config.ts'
 import { silentLogger } from '../../src/log.ts'
 import { startServer } from '../../src/server.ts'
-import { MessageStore } from '../../src/store/messages.ts'
+import { SqliteMessageStore } from '../../src/store/messages.ts'
 import { openDatabase, WAL_SIZE_LIMIT } from '../../src/store/sqlite.ts'
-import { UserStore } from '../../src/store/users.ts'
+import { SqliteUserStore } from '../../src/store/users.ts'
 import { openSqliteJobStore } from '../../src/jobs/sqlite-store.ts'
 import { newJob } from '../../src/jobs/model.ts'
 import { tempDir } from '../support/deps.ts'
@@ -72,8 +72,8 @@ describe('WAL size under sustained writes', () => {
 
   test('the stores on their own: users (create and delete), messages and jobs (insert, claim, complete) keep the WAL under 6 MB', async () => {
     const dir = join(tmp.dir, 'stores')
-    const users = UserStore.open(join(dir, 'users.sqlite'), { exclusive: true })
-    const messages = MessageStore.open(join(dir, 'messages.sqlite'))
+    const users = SqliteUserStore.open(join(dir, 'users.sqlite'), { exclusive: true })
+    const messages = SqliteMessageStore.open(join(dir, 'messages.sqlite'))
     const jobs = openSqliteJobStore(join(dir, 'jobs.sqlite'))
     try {
       for (let i = 0; i < 3000; i++) {

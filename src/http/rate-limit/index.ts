@@ -6,6 +6,10 @@
  * probes and the scrape, src/routes/policy.ts) are never counted.
  * `RATE_LIMIT_RPS=0` adds no work (benchmarks).
  *
+ * With `RATE_LIMIT_URL` the limiter is Redis-backed and shared by every node (./redis.ts: a
+ * fixed window, the local limiter as insurance while Redis cannot answer); `buildDeps` builds it
+ * and passes it as `limiter`.
+ *
  * The client is the socket peer (`X-Forwarded-For` only with `TRUST_PROXY`, see client-ip.ts;
  * IPv6 clients by their /64, which one host usually owns whole),
  * or, when `API_TOKEN` auth is on and the request carries the valid token, the token's identity:
@@ -49,6 +53,22 @@ export interface RateLimitOptions {
   onRejected?: () => void
 }
 
+/**
+ * The limiter of this host alone: what the stage uses without `RATE_LIMIT_URL`, and the Redis
+ * limiter's insurance while Redis cannot answer. One place to choose it, so both follow the same
+ * choice.
+ *
+ * @example localLimiter({ rps: 1000, burst: 2000, trustProxy: false, apiToken: '' }).consume('a').allowed // true
+ */
+export function localLimiter(options: RateLimitOptions): RateLimiter {
+  return new MemoryRateLimiter({
+    rps: options.rps,
+    burst: options.burst,
+    ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
+    ...(options.now !== undefined ? { now: options.now } : {}),
+  })
+}
+
 /** The rate-limit key of requests that carry the valid API token (cannot collide with an address). */
 export const TOKEN_CLIENT = 'api-token'
 
@@ -67,12 +87,7 @@ export function rateLimit(options: RateLimitOptions): Stage & { rejected(): numb
   const stats = { rejected: () => rejected }
   if (options.rps <= 0 && options.limiter === undefined) return { name: 'rate-limit', ...stats }
 
-  const limiter: RateLimiter = options.limiter ?? new MemoryRateLimiter({
-    rps: options.rps,
-    burst: options.burst,
-    ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
-    ...(options.now !== undefined ? { now: options.now } : {}),
-  })
+  const limiter: RateLimiter = options.limiter ?? localLimiter(options)
   const verifier = options.apiToken === '' ? undefined : new TokenVerifier(options.apiToken)
   const onRejected = options.onRejected
   let limitText = String(options.burst)
