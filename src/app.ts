@@ -50,6 +50,7 @@ import { adminBackupRoutes } from './routes/admin-backup.ts'
 import { statusRoutes } from './routes/status/index.ts'
 import type { LlmClient } from './llm/client.ts'
 import type { MessageStore } from './store/messages.ts'
+import type { Bus } from './cluster/bus.ts'
 import { withPolicy } from './http/route-policy.ts'
 import { DOCS, SCRAPE } from './routes/policy.ts'
 
@@ -74,6 +75,8 @@ export interface AppDeps {
   llm: LlmClient
   /** Stored LLM exchanges on bun:sqlite (docs/llm.md). */
   messages: MessageStore
+  /** The other server processes of this host (`PROCESSES` > 1); `LOCAL_BUS` alone (src/cluster/bus.ts). */
+  bus: Bus
 }
 
 /** Options of {@link createApp}. */

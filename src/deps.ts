@@ -38,6 +38,7 @@ import { openJobs } from './jobs/index.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
 import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
+import { LOCAL_BUS, type Bus } from './cluster/bus.ts'
 
 /** Options of {@link buildDeps}. */
 export interface BuildOptions {
@@ -46,6 +47,11 @@ export interface BuildOptions {
    * listens: booting workers would compete with the main thread for the CPU before the first answer.
    */
   startPool?: boolean
+  /**
+   * The bus to the other server processes of this host: a cluster child's IPC bus
+   * (src/cluster/ipc-bus.ts); {@link LOCAL_BUS} (the default) for a process alone.
+   */
+  bus?: Bus
 }
 
 /** The dependencies, the pool itself (to start it later) and one `close()` for all of them. */
@@ -119,7 +125,8 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())
 
-  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
+  const bus = options.bus ?? LOCAL_BUS
+  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages, bus }
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= closeAll(closers, config, log)
