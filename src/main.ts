@@ -57,8 +57,19 @@ let processLog: Logger | undefined
 /** One line on stderr, synchronously (see the module comment). */
 const fatalLine = (text: string): void => writeLineSync(2, `highperf: ${text}`)
 
-async function main(): Promise<number> {
+/**
+ * The command's arguments. In a server process forked by the primary of a compiled binary,
+ * node:cluster passes the program path (`/$bunfs/root/highperf`) as the first argument, as it would
+ * a script to `bun`; the compiled binary would take it for one of its own arguments.
+ */
+function commandArgs(): string[] {
   const argv = process.argv.slice(2)
+  const forkedBinary = typeof process.send === 'function' && process.argv[1]?.startsWith('/$bunfs/') === true && argv[0] === process.argv[1]
+  return forkedBinary ? argv.slice(1) : argv
+}
+
+async function main(): Promise<number> {
+  const argv = commandArgs()
   const sub = await subcommand(argv[0])
   if (sub) return await sub(argv.slice(1), process.env)
   let result
