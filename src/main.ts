@@ -132,15 +132,25 @@ async function main(): Promise<number> {
   })
 
   return await new Promise<number>((resolve) => {
+    let stopping = false
     const onSignal = (signal: string) => {
+      if (stopping) {
+        log.info({ signal }, `${signal}: already shutting down`)
+        return
+      }
+      stopping = true
       log.info({ signal }, 'shutting down')
       srv.shutdown().then(
         () => resolve(0),
         (err) => { log.error({ err }, 'shutdown failed'); resolve(1) },
       )
     }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    // A server process of a cluster keeps its handlers: systemd (KillMode=control-group) and Ctrl-C
+    // signal every process, then the primary sends its own SIGTERM, and a second signal must not
+    // take the default action (end the process mid-drain). Alone, a second Ctrl-C still ends it.
+    const listen = member ? process.on.bind(process) : process.once.bind(process)
+    listen('SIGINT', onSignal)
+    listen('SIGTERM', onSignal)
     // The primary died (SIGKILL…): drain and exit as on SIGTERM, so no orphan keeps the port.
     member?.onPrimaryGone(() => onSignal('disconnect'))
   })

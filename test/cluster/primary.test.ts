@@ -72,6 +72,21 @@ describe('PROCESSES=2 from source', () => {
     expect(delays).toEqual([100, 200, 400])
   }, 60_000)
 
+  test('SIGUSR1 to the primary reaches every server process; a SIGHUP sent to a server process is ignored, and said so', async () => {
+    const pids = c.readyPids()
+    let from = c.lines.length
+    c.proc.kill('SIGUSR1')
+    await c.waitFor((l) => l.slot === 1 && l.signal === 'SIGUSR1' && l.role === undefined, 10_000, from)
+    await c.waitFor((l) => l.slot === 2 && l.signal === 'SIGUSR1' && l.role === undefined, 10_000, from)
+    from = c.lines.length
+    process.kill(pids.get(2)!, 'SIGHUP')
+    const ignored = await c.waitFor(isMsg(/^SIGHUP ignored by server process 2: send it to the primary/), 10_000, from)
+    expect(ignored.pid).toBe(pids.get(2))
+    await Bun.sleep(200)
+    expect(alive(pids.get(2)!)).toBe(true)
+    expect(c.readyPids()).toEqual(pids)
+  })
+
   test('SIGHUP rolls every slot one at a time: no refused or reset connection, a new pid in every slot', async () => {
     const before = c.readyPids()
     const from = c.lines.length
@@ -101,7 +116,7 @@ describe('PROCESSES=2 from source', () => {
   }, 30_000)
 })
 
-describe('PROCESSES=2: failures', () => {
+describe('PROCESSES=2: signals and failures', () => {
   test('a port already taken: the primary gives up after 3 starts of a slot, exits 1 with one line, leaves no process', async () => {
     const port = freePort()
     const squatter = Bun.listen({ hostname: '127.0.0.1', port, socket: { data() {} } })
@@ -124,6 +139,21 @@ describe('PROCESSES=2: failures', () => {
     } finally {
       squatter.stop(true)
     }
+  }, 40_000)
+
+  test('Ctrl-C (SIGINT to the whole process group): every process drains once, none is restarted, exit 0', async () => {
+    const port = freePort()
+    // setsid: the primary leads its own process group, as a shell's foreground job does.
+    const c = spawnCluster(['setsid', ...SOURCE], baseEnv(port, join(tmp.dir, 'd')))
+    started.push(c)
+    await c.waitFor(isMsg(/^all 2 server processes ready$/), 30_000)
+    const pids = [...c.readyPids().values()]
+    process.kill(-c.proc.pid, 'SIGINT')
+    const code = await Promise.race([c.proc.exited, Bun.sleep(20_000).then(() => 'still running')])
+    expect(code).toBe(0)
+    expect(await allGone(pids, 2000)).toBe(true)
+    expect(c.lines.filter(isMsg(/restarting it in/))).toEqual([])
+    expect(c.lines.filter(isMsg(/^shutting down$/)).map((l) => l.slot).sort()).toEqual([1, 2])
   }, 40_000)
 
   test('the primary SIGKILLed: its server processes notice, drain and exit', async () => {
