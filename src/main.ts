@@ -101,7 +101,7 @@ async function main(): Promise<number> {
     const { runPrimary } = await import('./cluster/primary.ts')
     return await runPrimary(config, rootLog, { cpus: detectedCpus, onFatal: (reason) => fatalLine(`cannot start: ${reason}`) })
   }
-  const member = clusterChild ? (await import('./cluster/child.ts')).joinCluster(config.clusterSlot, rootLog) : undefined
+  const member = clusterChild ? await (await import('./cluster/child.ts')).joinCluster(config.clusterSlot, rootLog) : undefined
   // Every line of a server process in a cluster says which slot it plays.
   const log = member ? rootLog.child({ slot: member.slot }) : rootLog
   let srv

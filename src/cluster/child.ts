@@ -4,22 +4,23 @@
  * start, noticing that the primary is gone, and ignoring SIGHUP (the primary rolls the processes).
  * `main.ts` loads it only in such a process.
  *
- * Why node:cluster is imported here although nothing below calls it: Bun (like Node) sets up a
+ * Why node:cluster is loaded here although nothing below calls it: Bun (like Node) sets up a
  * cluster child when node:cluster is first loaded, and that adds a `disconnect` listener which
  * calls `process.exit(0)` the moment the pipe to the primary closes: in-flight requests would be
  * cut and running jobs left for the lease to expire. Loading it now, then removing that listener,
  * lets {@link ClusterMember.onPrimaryGone} drain instead, whatever loads node:cluster later
- * (prom-client's cluster metrics do).
+ * (prom-client's cluster metrics do). It is imported dynamically: the bundler hoists a static
+ * import of a built-in module to the top of the binary's bundle, where every process (a single
+ * one too) would load it.
  *
  * @example
  * ```ts
- * const member = joinCluster(config.clusterSlot, log)
+ * const member = await joinCluster(config.clusterSlot, log)
  * const srv = await startServer({ ...config, reusePort: true }, { log, bus: member.bus })
  * member.reportReady(() => Object.values(srv.deps.lifecycle.checks()).every(Boolean))
  * member.onPrimaryGone(() => void srv.shutdown())
  * ```
  */
-import cluster from 'node:cluster'
 import type { Logger } from '../log.ts'
 import { IpcBus } from './ipc-bus.ts'
 import { clusterMessage } from './protocol.ts'
@@ -46,11 +47,11 @@ export interface ClusterMember {
 /**
  * Joins the cluster this process was started into: see the module comment.
  *
- * @example const member = joinCluster(2, log)
+ * @example const member = await joinCluster(2, log)
  */
-export function joinCluster(slot: number, log: Logger): ClusterMember {
+export async function joinCluster(slot: number, log: Logger): Promise<ClusterMember> {
   // See the module comment: keep Bun's cluster child from exiting at once on disconnect.
-  void cluster.isWorker
+  await import('node:cluster')
   for (const listener of process.listeners('disconnect')) process.off('disconnect', listener)
   const primaryPid = process.ppid
   process.on('SIGHUP', () => {

@@ -96,6 +96,7 @@ export async function runPrimary(config: Config, rootLog: Logger, options: Prima
 
   let relay: Relay | undefined
   const sup = new Supervisor({
+    cluster: (await import('node:cluster')).default,
     processes: config.processes,
     log,
     env: { HIGHPERF_CLUSTER_RATE_TABLE: table.path },

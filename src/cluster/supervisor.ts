@@ -14,12 +14,12 @@
  *
  * @example
  * ```ts
- * const sup = new Supervisor({ processes: 2, log, env: { HIGHPERF_CLUSTER_RATE_TABLE: path }, onGiveUp: (why) => … })
+ * const sup = new Supervisor({ cluster: (await import('node:cluster')).default, processes: 2, log, env: { HIGHPERF_CLUSTER_RATE_TABLE: path }, onGiveUp: (why) => … })
  * sup.startAll()
  * await sup.stop(10_000)
  * ```
  */
-import cluster, { type Worker } from 'node:cluster'
+import type { Cluster, Worker } from 'node:cluster'
 import type { Logger } from '../log.ts'
 import { Backoff, type BackoffOptions } from './backoff.ts'
 import { asClusterMessage, type ClusterMessage, type TaggedMessage } from './protocol.ts'
@@ -89,6 +89,12 @@ export class Child {
 
 /** The settings of a {@link Supervisor}. */
 export interface SupervisorOptions {
+  /**
+   * node:cluster, imported dynamically by the caller (`(await import('node:cluster')).default`): a
+   * static import of a built-in is hoisted to the top of the binary's bundle, where a single
+   * process would load it too.
+   */
+  cluster: Cluster
   processes: number
   log: Logger
   /** Added to each process's environment (the slot is added per process). */
@@ -130,7 +136,7 @@ export class Supervisor {
     this.#opts = options
     this.#log = options.log
     this.processes = options.processes
-    if (options.exec !== undefined) cluster.setupPrimary({ exec: options.exec, args: [] })
+    if (options.exec !== undefined) options.cluster.setupPrimary({ exec: options.exec, args: [] })
     for (let slot = 1; slot <= options.processes; slot++) {
       this.#slots.set(slot, { current: undefined, backoff: new Backoff(options.backoff), everReady: false, failedStarts: 0, restartTimer: undefined, restarts: 0 })
     }
@@ -246,7 +252,7 @@ export class Supervisor {
   }
 
   #fork(slot: number): Child {
-    const worker = cluster.fork({ ...this.#opts.env, HIGHPERF_CLUSTER_SLOT: String(slot) })
+    const worker = this.#opts.cluster.fork({ ...this.#opts.env, HIGHPERF_CLUSTER_SLOT: String(slot) })
     const child = new Child(slot, worker)
     this.#live.add(child)
     const readyTimeoutMs = this.#opts.readyTimeoutMs ?? 60_000

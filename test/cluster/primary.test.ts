@@ -7,7 +7,9 @@
  * makes the primary exit 1 with one line; a SIGKILLed primary's children drain and exit.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { RATE_TABLE_BYTES } from '../../src/cluster/rate-table.ts'
 import { freePort } from '../support/process.ts'
 import { allGone, alive, baseEnv, getOnce, hammer, spawnCluster, tempDir, type LogLine, type SpawnedCluster } from './support.ts'
 
@@ -105,6 +107,9 @@ describe('PROCESSES=2 from source', () => {
 
   test('SIGTERM: a request in flight finishes, every process drains, the primary exits 0, no process is left', async () => {
     const pids = [...c.readyPids().values()]
+    // The rate-limit table's file exists while the primary runs, and goes with it.
+    const table = `/dev/shm/highperf-rate-${c.proc.pid}`
+    if (existsSync('/dev/shm')) expect(statSync(table).size).toBe(RATE_TABLE_BYTES)
     const inFlight = fetch(`http://127.0.0.1:${port}/tasks/sleep`, { method: 'POST', body: '{"ms":1000}' })
     await Bun.sleep(300)
     const code = c.stop()
@@ -113,6 +118,7 @@ describe('PROCESSES=2 from source', () => {
     expect(await res.json()).toEqual({ slept: 1000 })
     expect(await code).toBe(0)
     expect(await allGone(pids, 5000)).toBe(true)
+    expect(existsSync(table)).toBe(false)
   }, 30_000)
 })
 
