@@ -1,7 +1,9 @@
 /**
  * The roll's failure paths, on a real primary whose server processes run the bus fixture (they
  * start in ~50 ms): a replacement that cannot start aborts the roll and the old processes keep
- * serving; a SIGHUP during a roll queues exactly one more roll.
+ * serving; a SIGHUP during a roll queues exactly one more roll. And the drain's bound: processes
+ * that ignore SIGTERM are SIGKILLed after SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT + 5 s, and the primary
+ * says so and exits 1.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { rmSync, writeFileSync } from 'node:fs'
@@ -63,3 +65,23 @@ test('a SIGHUP during a roll queues one more roll (two SIGHUPs: two rolls), ever
   for (const slot of [1, 2]) expect(after.get(slot)).not.toBe(before.get(slot))
   expect(c.lines.slice(from).filter(isMsg(/^roll: slot \d: pid \d+ serves/))).toHaveLength(4)
 })
+
+test('server processes still running SHUTDOWN_TIMEOUT + 5 s after SIGTERM are killed, named in the log, and the primary exits 1', async () => {
+  const s = spawnCluster([process.execPath, 'run', join(import.meta.dir, 'fixtures/bus-primary.ts')], {
+    PROCESSES: '2', PORT: String(freePort()), LOG_FORMAT: 'json', BUS_PORTS: `${freePort()},${freePort()}`, STUBBORN: '1', SHUTDOWN_TIMEOUT: '100ms',
+  })
+  try {
+    await s.waitFor(isMsg(/^all 2 server processes ready$/), 20_000)
+    const pids = [...s.readyPids().values()]
+    const t0 = performance.now()
+    expect(await s.stop(30_000)).toBe(1)
+    expect(performance.now() - t0).toBeGreaterThan(5000)
+    const killed = s.lines.filter(isMsg(/still running 5100 ms after SIGTERM: killing it \(SIGKILL\)$/))
+    expect(killed.map((l) => l.childPid).sort()).toEqual(pids.sort())
+    expect(s.lines.some(isMsg(/^some server process did not exit cleanly/))).toBe(true)
+    expect(await allGone(pids, 2000)).toBe(true)
+  } finally {
+    s.proc.kill('SIGKILL')
+    for (const pid of s.childPids()) if (alive(pid)) process.kill(pid, 'SIGKILL')
+  }
+}, 30_000)
