@@ -49,7 +49,10 @@ export interface BuildOptions {
    * listens: booting workers would compete with the main thread for the CPU before the first answer.
    */
   startPool?: boolean
-  /** The bus to the other server processes of this host (src/cluster); default `LOCAL_BUS` (alone). */
+  /**
+   * The bus to the other server processes of this host: a cluster child's IPC bus
+   * (src/cluster/ipc-bus.ts); {@link LOCAL_BUS} (the default) for a process alone.
+   */
   bus?: Bus
 }
 

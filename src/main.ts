@@ -11,6 +11,12 @@
  *
  * Exit codes: 0 after a clean shutdown, 2 for a bad configuration, 1 when the server cannot start.
  *
+ * `PROCESSES` > 1: this process becomes the primary (src/cluster/primary.ts: it forks the server
+ * processes, supervises and rolls them, and serves nothing itself), and each process it forks runs
+ * the server as below with `reusePort` forced, its slot from `HIGHPERF_CLUSTER_SLOT` and the
+ * cluster's bus (src/cluster/child.ts). Both are imported dynamically: with `PROCESSES=1` no
+ * cluster code but the bus's interface is loaded.
+ *
  * A failure before the server listens is one line on stderr, `highperf: …`, naming the setting or
  * file at fault and the fix (docs/operations.md#start-up-failures). It is written synchronously:
  * `process.exit` does not wait for asynchronous writes, and a line written that way was lost in
@@ -51,8 +57,19 @@ let processLog: Logger | undefined
 /** One line on stderr, synchronously (see the module comment). */
 const fatalLine = (text: string): void => writeLineSync(2, `highperf: ${text}`)
 
-async function main(): Promise<number> {
+/**
+ * The command's arguments. In a server process forked by the primary of a compiled binary,
+ * node:cluster passes the program path (`/$bunfs/root/highperf`) as the first argument, as it would
+ * a script to `bun`; the compiled binary would take it for one of its own arguments.
+ */
+function commandArgs(): string[] {
   const argv = process.argv.slice(2)
+  const forkedBinary = typeof process.send === 'function' && process.argv[1]?.startsWith('/$bunfs/') === true && argv[0] === process.argv[1]
+  return forkedBinary ? argv.slice(1) : argv
+}
+
+async function main(): Promise<number> {
+  const argv = commandArgs()
   const sub = await subcommand(argv[0])
   if (sub) return await sub(argv.slice(1), process.env)
   let result
@@ -74,27 +91,38 @@ async function main(): Promise<number> {
     return 0
   }
   if (result.kind === 'check') return await (await import('./cli/check.ts')).checkConfig(result.config)
-  const config = result.config
-  const log = createLogger(config)
-  processLog = log
+  // A server process the primary started (it has the IPC pipe and its slot), or the primary itself.
+  const clusterChild = result.config.clusterSlot > 0 && typeof process.send === 'function'
+  const config = clusterChild ? { ...result.config, reusePort: true } : result.config
+  const rootLog = createLogger(config)
+  processLog = rootLog
+  if (!clusterChild && config.processes > 1) {
+    endStartupJit()
+    const { runPrimary } = await import('./cluster/primary.ts')
+    return await runPrimary(config, rootLog, { cpus: detectedCpus, onFatal: (reason) => fatalLine(`cannot start: ${reason}`) })
+  }
+  const member = clusterChild ? await (await import('./cluster/child.ts')).joinCluster(config.clusterSlot, rootLog) : undefined
+  // Every line of a server process in a cluster says which slot it plays.
+  const log = member ? rootLog.child({ slot: member.slot }) : rootLog
   let srv
   try {
-    srv = await startServer(config, { log })
+    srv = await startServer(config, member ? { log, bus: member.bus } : { log })
   } catch (err) {
     // An operator's everyday mistakes (a taken port, a read-only DATA_DIR, a wrong certificate
     // path): one clear line, no stack trace.
     const known = err instanceof StartupError ? err : listenError(err, config.host, config.port)
-    if (known) {
-      fatalLine(`cannot start: ${known.message}`)
-      return 1
-    }
+    const reason = known ? known.message : `${err instanceof Error ? err.message : String(err)} (details in the log)`.replace(/[\r\n]+/g, ' ')
+    fatalLine(`cannot start: ${reason}`)
     // Anything else is unexpected: one line here, the stack in the log.
-    fatalLine(`cannot start: ${err instanceof Error ? err.message : String(err)} (details in the log)`.replace(/[\r\n]+/g, ' '))
-    log.fatal({ err }, 'cannot start')
+    if (!known) log.fatal({ err }, 'cannot start')
+    // The primary repeats it in its own line when it gives up on this slot.
+    await member?.fatal(reason)
     return 1
   }
   log.info({ url: srv.url, version: VERSION, workers: config.workers, cpus: detectedCpus.count, cpuSource: detectedCpus.source }, 'highperf listening')
   settleAfterStart()
+  // Ready for the primary as for /readyz: listening, and every readiness check (a pool worker up).
+  member?.reportReady(() => !srv.deps.lifecycle.draining && Object.values(srv.deps.lifecycle.checks()).every(Boolean))
   // logrotate's contract: after renaming the file it sends SIGUSR1 and the server opens the path
   // again. Handled even without a log file: SIGUSR1's default action would end the process.
   const accessLog = srv.deps.accessLog
@@ -104,15 +132,27 @@ async function main(): Promise<number> {
   })
 
   return await new Promise<number>((resolve) => {
+    let stopping = false
     const onSignal = (signal: string) => {
+      if (stopping) {
+        log.info({ signal }, `${signal}: already shutting down`)
+        return
+      }
+      stopping = true
       log.info({ signal }, 'shutting down')
       srv.shutdown().then(
         () => resolve(0),
         (err) => { log.error({ err }, 'shutdown failed'); resolve(1) },
       )
     }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    // A server process of a cluster keeps its handlers: systemd (KillMode=control-group) and Ctrl-C
+    // signal every process, then the primary sends its own SIGTERM, and a second signal must not
+    // take the default action (end the process mid-drain). Alone, a second Ctrl-C still ends it.
+    const listen = member ? process.on.bind(process) : process.once.bind(process)
+    listen('SIGINT', onSignal)
+    listen('SIGTERM', onSignal)
+    // The primary died (SIGKILL…): drain and exit as on SIGTERM, so no orphan keeps the port.
+    member?.onPrimaryGone(() => onSignal('disconnect'))
   })
 }
 

@@ -25,6 +25,7 @@ import { createApp, type AppDeps } from './app.ts'
 import { buildDeps } from './deps.ts'
 import { createLogger, type Logger } from './log.ts'
 import { BUN_BODY_CEILING } from './http/body-limit/index.ts'
+import type { Bus } from './cluster/bus.ts'
 
 /**
  * After SHUTDOWN_TIMEOUT, how long the 503s given to waiting requests have to be written before
@@ -43,9 +44,11 @@ export interface RunningServer {
   shutdown(): Promise<void>
 }
 
-/** Options for {@link startServer}: a logger to use instead of the configured one. */
+/** Options for {@link startServer}: a logger to use instead of the configured one, the cluster bus. */
 export interface StartOptions {
   log?: Logger
+  /** The bus to the other server processes (a cluster child's); `LOCAL_BUS` by default. */
+  bus?: Bus
 }
 
 /** Builds every dependency, starts listening, and returns a handle with `shutdown()`. */
@@ -55,7 +58,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const log = options.log ?? createLogger(config)
   // Workers are spawned once the server listens (below): booting them would compete with this
   // thread for the CPU before the first answer.
-  const built = await buildDeps(config, log, { startPool: false })
+  const built = await buildDeps(config, log, { startPool: false, ...(options.bus ? { bus: options.bus } : {}) })
   const { deps, pool } = built
   const { lifecycle, metrics } = deps
 
