@@ -119,7 +119,7 @@ async function main(): Promise<number> {
     await member?.fatal(reason)
     return 1
   }
-  log.info({ url: srv.url, version: VERSION, workers: config.workers, cpus: detectedCpus.count, cpuSource: detectedCpus.source }, 'highperf listening')
+  log.info({ url: srv.url, version: VERSION, processes: config.processes, workers: config.workers, cpus: detectedCpus.count, cpuSource: detectedCpus.source }, 'highperf listening')
   settleAfterStart()
   // Ready for the primary as for /readyz: listening, and every readiness check (a pool worker up).
   member?.reportReady(() => !srv.deps.lifecycle.draining && Object.values(srv.deps.lifecycle.checks()).every(Boolean))
