@@ -21,6 +21,7 @@ import { SERVER_NAME } from './version.ts'
 import { recovery } from './http/recovery/index.ts'
 import { maxInflight } from './http/max-inflight/index.ts'
 import { rateLimit } from './http/rate-limit/index.ts'
+import { selectRateLimiter } from './http/rate-limit/select.ts'
 import { auth } from './http/auth/index.ts'
 import { deadline } from './http/deadline/index.ts'
 import { circuitBreaker } from './http/circuit-breaker/index.ts'
@@ -117,7 +118,7 @@ export function createStages(deps: AppDeps): Stage[] {
     // any other refusal leaves Bun draining the body.
     declaredBodyLimit(config.maxBodySize),
     maxInflight({ limit: config.maxInflight, onShed: () => metrics.shed('max_inflight') }),
-    rateLimit({ rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited() }),
+    rateLimit({ rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, limiter: selectRateLimiter(config), onRejected: () => metrics.rateLimited() }),
     auth({ apiToken: config.apiToken, authReads: config.authReads }),
     deadline({ requestTimeout: config.requestTimeout, taskTimeout: config.taskTimeout, llmTimeout: config.llmTimeout, onTimeout: (route) => metrics.timedOut(route) }),
     circuitBreaker({ failureThreshold: config.cbFailureThreshold, openDurationMs: config.cbOpenDuration, onStateChange: (route, state) => metrics.breakerState(route, state), onRejected: (route) => metrics.breakerRejected(route) }),
