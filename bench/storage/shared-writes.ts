@@ -80,7 +80,7 @@ if (mode === 'load') {
   const dir = mkdtempSync(join(tmpdir(), 'highperf-bench-shared-'))
   const ports = Array.from({ length: SERVERS }, () => freePort())
   const servers = ports.map((port) => spawnHighperf([process.execPath, 'run', join(serverDir, 'src/main.ts')], {
-    PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, REUSE_PORT: 'true', RATE_LIMIT_RPS: '0', LOG_LEVEL: 'warn', ACCESS_LOG: 'off', WORKERS: '1',
+    PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, REUSE_PORT: 'true', RATE_LIMIT_RPS: '0', LOG_LEVEL: 'warn', ACCESS_LOG: 'off', WORKERS: '1', ...(process.env.HP_BUSY ? { HP_BUSY: process.env.HP_BUSY } : {}),
   }, serverDir))
   try {
     for (const [i, s] of servers.entries()) await waitHealthy(`http://127.0.0.1:${ports[i]}/healthz`, s.proc)
