@@ -31,7 +31,7 @@ import { createMetrics } from './metrics/registry.ts'
 import { createAccessLog } from './http/access-log/index.ts'
 import { createTracing } from './http/tracing/exporter.ts'
 import { UserStore } from './store/users.ts'
-import { sharedDatabases } from './store/sqlite.ts'
+import { storeLocking } from './store/sqlite.ts'
 import { MessageStore } from './store/messages.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
@@ -91,10 +91,11 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   if (accessLog) closers.push(() => accessLog.close())
   const tracing = await createTracing(config)
   if (tracing) closers.push(() => tracing.shutdown())
-  // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING).
-  const exclusive = !sharedDatabases(config)
+  // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING); shared,
+  // a request waits 100 ms at most for another process's lock, then answers 503 storage_busy.
+  const locking = storeLocking(config)
   const usersPath = join(dataDir, 'users.sqlite')
-  const users = openAtStart(usersPath, () => UserStore.open(usersPath, { exclusive }))
+  const users = openAtStart(usersPath, () => UserStore.open(usersPath, locking))
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
   const pool = new WorkerPool({
@@ -110,7 +111,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   await startAtStart(jobsPath, () => jobs.start())
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   const messagesPath = join(dataDir, 'messages.sqlite')
-  const messages = openAtStart(messagesPath, () => MessageStore.open(messagesPath, { exclusive }))
+  const messages = openAtStart(messagesPath, () => MessageStore.open(messagesPath, locking))
   closers.push(() => messages.close())
   // One client per server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every request.
   const llm = LlmClient.fromConfig(config, log)

@@ -18,7 +18,7 @@
  * ```
  */
 import type { Database, Statement } from 'bun:sqlite'
-import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
+import { closeDatabase, openStore, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
 
 /** Token counts of one exchange. */
@@ -116,13 +116,7 @@ export class MessageStore {
    * ```
    */
   static open(path: string, options: OpenDatabaseOptions = {}): MessageStore {
-    const db = openDatabase(path, options)
-    try {
-      return new MessageStore(db)
-    } catch (err) {
-      db.close()
-      throw err
-    }
+    return openStore(path, options, (db) => new MessageStore(db))
   }
 
   /**

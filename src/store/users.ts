@@ -23,7 +23,7 @@
  */
 import type { Database, Statement } from 'bun:sqlite'
 import { AppError } from '../errors.ts'
-import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
+import { closeDatabase, openStore, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
 
 /** A stored user, as the API returns it. */
@@ -104,13 +104,7 @@ export class UserStore {
    * ```
    */
   static open(path: string, options: OpenDatabaseOptions = {}): UserStore {
-    const db = openDatabase(path, options)
-    try {
-      return new UserStore(db)
-    } catch (err) {
-      db.close()
-      throw err
-    }
+    return openStore(path, options, (db) => new UserStore(db))
   }
 
   /**
