@@ -6,7 +6,7 @@
  * event loop, so /healthz shows how long the loop froze.
  *
  * Reports per run: writes answered 201 / 503 `storage_busy` / 500 / other, write latency
- * p50/p99/max, and /healthz p50/p99/max. `SERVER_DIR` runs another checkout's src/main.ts (e.g.
+ * p50/p99/max, /healthz p50/p99/max and the size of users.sqlite-wal at the end. `SERVER_DIR` runs another checkout's src/main.ts (e.g.
  * `git archive` of the commit before a change) to compare both on one machine.
  *
  * @example
@@ -15,7 +15,7 @@
  * SECONDS_=5 SERVER_DIR=/tmp/base bun bench/storage/shared-writes.ts  # another checkout
  * ```
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { percentile } from '../lib/stats.ts'
@@ -95,6 +95,8 @@ if (mode === 'load') {
     const h = polled.flatMap((p) => p.latencies).sort((a, b) => a - b)
     console.log(`server: ${serverDir}; ${SERVERS} process(es), 2 x ${CONNECTIONS} connections, ${SECONDS} s, one DATA_DIR (shared locking)`)
     console.log(`writes by status: ${JSON.stringify(loaded.status)}; error codes: ${JSON.stringify(loaded.codes)}`)
+    const wal = join(dir, 'users.sqlite-wal')
+    console.log(`users.sqlite-wal at the end: ${existsSync(wal) ? (statSync(wal).size / 1024 / 1024).toFixed(1) : '-'} MiB`)
     console.log(`| writes/s | write p50 ms | write p99 ms | write max ms | /healthz p50 ms | /healthz p99 ms | /healthz max ms | /healthz failures |`)
     console.log(`| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
     console.log(`| ${Math.round((loaded.status['201'] ?? 0) / SECONDS)} | ${ms(percentile(w, 50))} | ${ms(percentile(w, 99))} | ${ms(Math.max(...w))} | ${ms(percentile(h, 50))} | ${ms(percentile(h, 99))} | ${ms(Math.max(...h))} | ${polled.reduce((n, p) => n + p.failures, 0)} |`)

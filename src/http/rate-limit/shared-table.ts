@@ -169,7 +169,8 @@ export class SharedTable {
         if (f > best) { best = f; victim = s }
       }
     }
-    return empty >= 0 ? empty : victim
+    // No victim only if every fill was NaN (garbage in a file someone else wrote): the home slot.
+    return empty >= 0 ? empty : victim >= 0 ? victim : home
   }
 
   /** 0 when the slot is empty, 1 when it holds the hashed key, 2 when it holds another. */
