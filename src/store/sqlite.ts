@@ -15,8 +15,6 @@
  *   1000+ pages (~4 MB) in the WAL copies them back into the database, and the next write starts
  *   the WAL over from its beginning. That hook runs only when a statement is stepped to its end:
  *   see {@link runReturning} for the write that silently skipped it.
- *   A shared store ({@link storeLocking}) turns it off and checkpoints on a thread of its own
- *   instead (src/store/checkpointer.ts), so no request waits for a checkpoint.
  * - `journal_size_limit` ({@link WAL_SIZE_LIMIT}): a WAL restarted after a checkpoint is cut back
  *   to this size, so one burst (a big group commit, a checkpoint held off by a reader) does not
  *   keep its disk space for the life of the file.
@@ -35,7 +33,6 @@ import { Database, SQLiteError, type SQLQueryBindings, type Statement } from 'bu
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { AppError } from '../errors.ts'
-import { checkpointOffThread } from './checkpointer.ts'
 
 /**
  * Bytes a WAL file is truncated to when SQLite restarts it (`PRAGMA journal_size_limit`): twice
@@ -64,12 +61,6 @@ export interface OpenDatabaseOptions {
    * {@link SHARED_BUSY_TIMEOUT_MS}. Applied by {@link openStore}.
    */
   requestBusyTimeoutMs?: number
-  /**
-   * Checkpoints the WAL on a thread of its own instead of in the commits, i.e. on the event loop
-   * (src/store/checkpointer.ts): for a shared file only (an exclusive one cannot be opened twice).
-   * Applied by {@link openStore}.
-   */
-  checkpointOffThread?: boolean
 }
 
 /**
@@ -119,13 +110,9 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
   return db
 }
 
-// The checkpoint worker of each database opened with `checkpointOffThread`, stopped by closeDatabase.
-const checkpointers = new WeakMap<Database, () => void>()
-
 /**
  * Opens `path` with {@link openDatabase}, lets `setup` build the store on it (schema, statements),
- * then sets the request busy timeout if one is given and starts the off-thread checkpoints if
- * asked; closes the database if `setup` throws.
+ * then sets the request busy timeout if one is given; closes the database if `setup` throws.
  *
  * @example
  * ```ts
@@ -139,14 +126,6 @@ export function openStore<T>(path: string, options: OpenDatabaseOptions, setup: 
   try {
     const store = setup(db)
     if (options.requestBusyTimeoutMs !== undefined) db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.requestBusyTimeoutMs))}`)
-    if (options.checkpointOffThread === true && path !== ':memory:') {
-      db.run('PRAGMA wal_autocheckpoint = 0')
-      // No checkpoint thread: the commits checkpoint again, as an exclusive database's do.
-      const fallBack = () => {
-        try { db.run('PRAGMA wal_autocheckpoint = 1000') } catch { /* closed meanwhile */ }
-      }
-      checkpointers.set(db, checkpointOffThread(path, fallBack))
-    }
     return store
   } catch (err) {
     db.close()
@@ -162,7 +141,6 @@ export function openStore<T>(path: string, options: OpenDatabaseOptions, setup: 
  * @example closeDatabase(db, [insert, get])
  */
 export function closeDatabase(db: Database, statements: Iterable<{ finalize(): void }>): void {
-  checkpointers.get(db)?.()
   for (const s of statements) s.finalize()
   db.close()
 }
@@ -260,11 +238,10 @@ export function sharedDatabases(config: LockingSettings): boolean {
 
 /**
  * How the server opens users.sqlite and messages.sqlite: exclusively when it owns DATA_DIR, else
- * shared with the short request busy timeout ({@link SHARED_BUSY_TIMEOUT_MS}) and the WAL
- * checkpointed off the event loop (src/store/checkpointer.ts).
+ * shared with the short request busy timeout ({@link SHARED_BUSY_TIMEOUT_MS}).
  *
  * @example UserStore.open(path, storeLocking(config))
  */
 export function storeLocking(config: LockingSettings): OpenDatabaseOptions {
-  return sharedDatabases(config) ? { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_TIMEOUT_MS, checkpointOffThread: true } : { exclusive: true }
+  return sharedDatabases(config) ? { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_TIMEOUT_MS } : { exclusive: true }
 }
