@@ -6,8 +6,9 @@
  * event loop, so /healthz shows how long the loop froze.
  *
  * Reports per run: writes answered 201 / 503 `storage_busy` / 500 / other, write latency
- * p50/p99/max, /healthz p50/p99/max and the size of users.sqlite-wal at the end. `SERVER_DIR` runs another checkout's src/main.ts (e.g.
- * `git archive` of the commit before a change) to compare both on one machine.
+ * p50/p99/max, /healthz p50/p99/max and the size of users.sqlite-wal at the end. `SERVER_DIR`
+ * runs another checkout's src/main.ts (e.g. `git archive` of the commit before a change) to
+ * compare both on one machine; `SERVERS=1` puts the same load on one process.
  *
  * @example
  * ```sh
