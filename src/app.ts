@@ -21,6 +21,7 @@ import { SERVER_NAME } from './version.ts'
 import { recovery } from './http/recovery/index.ts'
 import { maxInflight } from './http/max-inflight/index.ts'
 import { rateLimit, type RateLimiter } from './http/rate-limit/index.ts'
+import { selectRateLimiter } from './http/rate-limit/select.ts'
 import { auth } from './http/auth/index.ts'
 import { deadline } from './http/deadline/index.ts'
 import { circuitBreaker } from './http/circuit-breaker/index.ts'
@@ -122,9 +123,11 @@ export function createStages(deps: AppDeps): Stage[] {
     // any other refusal leaves Bun draining the body.
     declaredBodyLimit(config.maxBodySize),
     maxInflight({ limit: config.maxInflight, onShed: () => metrics.shed('max_inflight') }),
+    // RATE_LIMIT_URL's Redis limiter when set (deps), else this host's: the shared-memory table in a
+    // cluster, the in-process buckets alone (src/http/rate-limit/select.ts).
     rateLimit({
       rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken, onRejected: () => metrics.rateLimited(),
-      ...(deps.rateLimiter !== undefined ? { limiter: deps.rateLimiter } : {}),
+      limiter: deps.rateLimiter ?? selectRateLimiter(config),
     }),
     auth({ apiToken: config.apiToken, authReads: config.authReads }),
     deadline({ requestTimeout: config.requestTimeout, taskTimeout: config.taskTimeout, llmTimeout: config.llmTimeout, onTimeout: (route) => metrics.timedOut(route) }),

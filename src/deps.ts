@@ -29,10 +29,11 @@ import { Lifecycle } from './lifecycle.ts'
 import type { Logger } from './log.ts'
 import { createMetrics, type Metrics } from './metrics/registry.ts'
 import { localLimiter, type RateLimiter } from './http/rate-limit/index.ts'
+import { selectRateLimiter } from './http/rate-limit/select.ts'
 import { createAccessLog } from './http/access-log/index.ts'
 import { createTracing } from './http/tracing/exporter.ts'
 import { SqliteUserStore, type UserStore } from './store/users.ts'
-import { sharedDatabases } from './store/sqlite.ts'
+import { storeLocking } from './store/sqlite.ts'
 import { SqliteMessageStore, type MessageStore } from './store/messages.ts'
 import { openPostgresStores, redactUrl } from './store/postgres/index.ts'
 import { WorkerPool } from './pool/pool.ts'
@@ -90,11 +91,15 @@ async function closeAll(closers: Closer[], config: Config, log: Logger): Promise
   }
 }
 
-/** The Redis-backed limiter of `RATE_LIMIT_URL`, insured by the one this host uses alone. */
+/**
+ * The Redis-backed limiter of `RATE_LIMIT_URL`, insured by the one this host uses alone (the
+ * shared-memory table in a cluster, so the host's processes still share one allowance while Redis
+ * is away; the in-process buckets otherwise).
+ */
 async function sharedRateLimiter(config: Config, log: Logger, metrics: Metrics): Promise<RateLimiter & { close(): void }> {
   const { RedisRateLimiter } = await import('./http/rate-limit/redis.ts')
   const options = { rps: config.rateLimitRps, burst: config.rateLimitBurst, trustProxy: config.trustProxy, apiToken: config.apiToken }
-  const limiter = new RedisRateLimiter({ url: config.rateLimitUrl, rps: options.rps, burst: options.burst, insurance: localLimiter(options), log, onFallback: () => metrics.rateLimitFallback() })
+  const limiter = new RedisRateLimiter({ url: config.rateLimitUrl, rps: options.rps, burst: options.burst, insurance: selectRateLimiter(config) ?? localLimiter(options), log, onFallback: () => metrics.rateLimitFallback() })
   // A moment for the connection, so the first requests are counted in Redis; a Redis that does
   // not answer does not stop the start (its checks fall back: see the limiter).
   if (!(await limiter.ready(START_WAIT_MS))) log.warn({ rateLimitUrl: redactUrl(config.rateLimitUrl) }, `rate limit: Redis (RATE_LIMIT_URL) not ready after ${START_WAIT_MS} ms; limiting per process until it answers`)
@@ -115,13 +120,14 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   if (accessLog) closers.push(() => accessLog.close())
   const tracing = await createTracing(config)
   if (tracing) closers.push(() => tracing.shutdown())
-  // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING).
-  const exclusive = !sharedDatabases(config)
+  // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING); shared,
+  // a request waits 100 ms at most for another process's lock, then answers 503 storage_busy.
+  const locking = storeLocking(config)
   // DATABASE_URL: users and messages on PostgreSQL, one pool for both (src/store/postgres).
   const pg = config.databaseUrl === '' ? undefined : await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl))
   if (pg) closers.push(() => pg.close())
   const usersPath = join(dataDir, 'users.sqlite')
-  const users: UserStore = pg?.users ?? openAtStart(usersPath, () => SqliteUserStore.open(usersPath, { exclusive }))
+  const users: UserStore = pg?.users ?? openAtStart(usersPath, () => SqliteUserStore.open(usersPath, locking))
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
   const pool = new WorkerPool({
@@ -137,7 +143,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   await startAtStart(jobsPath, () => jobs.start())
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   const messagesPath = join(dataDir, 'messages.sqlite')
-  const messages: MessageStore = pg?.messages ?? openAtStart(messagesPath, () => SqliteMessageStore.open(messagesPath, { exclusive }))
+  const messages: MessageStore = pg?.messages ?? openAtStart(messagesPath, () => SqliteMessageStore.open(messagesPath, locking))
   closers.push(() => messages.close())
   // One client per server: its semaphore (LLM_CONCURRENCY) and breaker are shared by every request.
   const llm = LlmClient.fromConfig(config, log)

@@ -74,4 +74,7 @@ for (const [name, l, close] of rows) {
 if (redis.fallbacks > 0) lines.push('', `(${redis.fallbacks} Redis checks fell back during the run: the figures include them)`)
 const md = `## bench/rate-limit: one rate-limit check (bun ${Bun.version}, ${new Date().toISOString().slice(0, 16)}Z)\n\n${CHECKS} sequential checks over 1 000 keys, then ${IN_FLIGHT} callers for ${SECONDS} s.\n\n${lines.join('\n')}\n`
 writeResult('rate-limit', md)
+// The host's shared-memory table against the in-process buckets: its own process (it maps a file
+// and spawns a second process to contend).
+Bun.spawnSync([process.execPath, `${import.meta.dir}/shared-table.ts`], { stdout: 'inherit', stderr: 'inherit' })
 process.exit(0)

@@ -19,7 +19,7 @@
  * ```
  */
 import type { Database, Statement } from 'bun:sqlite'
-import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
+import { closeDatabase, openStore, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
 import type { MaybeAsync } from './maybe.ts'
 
@@ -142,13 +142,7 @@ export class SqliteMessageStore implements MessageStore {
    * ```
    */
   static open(path: string, options: OpenDatabaseOptions = {}): SqliteMessageStore {
-    const db = openDatabase(path, options)
-    try {
-      return new SqliteMessageStore(db)
-    } catch (err) {
-      db.close()
-      throw err
-    }
+    return openStore(path, options, (db) => new SqliteMessageStore(db))
   }
 
   /**

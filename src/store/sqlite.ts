@@ -55,7 +55,31 @@ export interface OpenDatabaseOptions {
    * exclusive on this machine (a prepared `SELECT … WHERE id = ?` in a loop, 2026-11-22).
    */
   exclusive?: boolean
+  /**
+   * The busy timeout once the store is set up (its schema made), for the requests it then
+   * serves; the open itself waits {@link OpenDatabaseOptions.busyTimeoutMs}. See
+   * {@link SHARED_BUSY_TIMEOUT_MS}. Applied by {@link openStore}.
+   */
+  requestBusyTimeoutMs?: number
 }
+
+/**
+ * Milliseconds a request waits for another process's lock on a shared database (users, messages
+ * with `SQLITE_LOCKING=shared` or several processes) before it answers 503 `storage_busy` with
+ * `Retry-After: 1`.
+ *
+ * Why so short: SQLite waits for a lock inside its busy handler, sleeping on the calling thread,
+ * which for a request is the event loop: with the 5 s default a write that met a lock held by the
+ * other process could freeze every request of this process for up to 5 s. Another process holds
+ * the write lock of these databases for one statement (tens of µs), so a wait past 100 ms means
+ * something unusual holds it (a long transaction in a shell, a checkpoint restarting the WAL);
+ * better a quick, retryable 503 than a frozen process. Measured with two processes writing users
+ * from 16 connections each for 10 s (`bun bench/storage/shared-writes.ts`, docs/operations.md):
+ * 0–2 of ~80 000 writes answered 503.
+ *
+ * @example UserStore.open(path, { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_TIMEOUT_MS })
+ */
+export const SHARED_BUSY_TIMEOUT_MS = 100
 
 /**
  * Opens (creating if needed, with its directory) a SQLite database with WAL and the pragmas above.
@@ -84,6 +108,29 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     throw err
   }
   return db
+}
+
+/**
+ * Opens `path` with {@link openDatabase}, lets `setup` build the store on it (schema, statements),
+ * then sets the request busy timeout if one is given; closes the database if `setup` throws.
+ *
+ * @example
+ * ```ts
+ * static open(path: string, options: OpenDatabaseOptions = {}): UserStore {
+ *   return openStore(path, options, (db) => new UserStore(db))
+ * }
+ * ```
+ */
+export function openStore<T>(path: string, options: OpenDatabaseOptions, setup: (db: Database) => T): T {
+  const db = openDatabase(path, options)
+  try {
+    const store = setup(db)
+    if (options.requestBusyTimeoutMs !== undefined) db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.requestBusyTimeoutMs))}`)
+    return store
+  } catch (err) {
+    db.close()
+    throw err
+  }
 }
 
 /**
@@ -187,4 +234,14 @@ export interface LockingSettings {
 export function sharedDatabases(config: LockingSettings): boolean {
   if (config.sqliteLocking !== 'auto') return config.sqliteLocking === 'shared'
   return config.reusePort || config.processes > 1 || config.clusterSlot > 0
+}
+
+/**
+ * How the server opens users.sqlite and messages.sqlite: exclusively when it owns DATA_DIR, else
+ * shared with the short request busy timeout ({@link SHARED_BUSY_TIMEOUT_MS}).
+ *
+ * @example UserStore.open(path, storeLocking(config))
+ */
+export function storeLocking(config: LockingSettings): OpenDatabaseOptions {
+  return sharedDatabases(config) ? { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_TIMEOUT_MS } : { exclusive: true }
 }

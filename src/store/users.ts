@@ -25,7 +25,7 @@
  */
 import type { Database, Statement } from 'bun:sqlite'
 import { AppError } from '../errors.ts'
-import { closeDatabase, openDatabase, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
+import { closeDatabase, openStore, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
 import type { MaybeAsync } from './maybe.ts'
 
@@ -136,13 +136,7 @@ export class SqliteUserStore implements UserStore {
    * ```
    */
   static open(path: string, options: OpenDatabaseOptions = {}): SqliteUserStore {
-    const db = openDatabase(path, options)
-    try {
-      return new SqliteUserStore(db)
-    } catch (err) {
-      db.close()
-      throw err
-    }
+    return openStore(path, options, (db) => new SqliteUserStore(db))
   }
 
   /**
