@@ -40,6 +40,7 @@ import { tracingStage } from './http/tracing/index.ts'
 import type { Tracing } from './http/tracing/exporter.ts'
 import type { TaskRunner } from './pool/types.ts'
 import type { JobRunner } from './jobs/runner.ts'
+import type { Bus } from './cluster/bus.ts'
 import { jobsRoutes } from './routes/jobs.ts'
 import { taskRoutes } from './routes/tasks.ts'
 import { batchRoutes } from './routes/batch.ts'
@@ -74,6 +75,8 @@ export interface AppDeps {
   llm: LlmClient
   /** Stored LLM exchanges on bun:sqlite (docs/llm.md). */
   messages: MessageStore
+  /** The bus to the other server processes of this host (src/cluster/bus.ts); LOCAL_BUS alone. */
+  bus: Bus
 }
 
 /** Options of {@link createApp}. */

@@ -35,6 +35,7 @@ import { sharedDatabases } from './store/sqlite.ts'
 import { MessageStore } from './store/messages.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { openJobs } from './jobs/index.ts'
+import { LOCAL_BUS, type Bus } from './cluster/bus.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
 import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
@@ -46,6 +47,10 @@ export interface BuildOptions {
    * listens: booting workers would compete with the main thread for the CPU before the first answer.
    */
   startPool?: boolean
+  /** The bus to the other server processes of this host (a cluster child's IPC bus); default LOCAL_BUS. */
+  bus?: Bus
+  /** Module URL exporting `TASKS`, loaded into the workers besides the registry (tests only; src/pool/types.ts). */
+  extraTasks?: URL | string
 }
 
 /** The dependencies, the pool itself (to start it later) and one `close()` for all of them. */
@@ -100,12 +105,14 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   const pool = new WorkerPool({
     workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, wake: config.poolWake,
     longRunMs: config.poolLongRun, maxOverflow: config.poolOverflow, start: options.startPool ?? true,
+    ...(options.extraTasks === undefined ? {} : { extraTasks: options.extraTasks }),
   })
   closers.push(() => pool.close(config.shutdownTimeout))
   lifecycle.addCheck('pool', () => pool.alive > 0)
   // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
   const jobsPath = join(dataDir, 'jobs.sqlite')
-  const jobs = openAtStart(jobsPath, () => openJobs(config, pool, log))
+  const bus = options.bus ?? LOCAL_BUS
+  const jobs = openAtStart(jobsPath, () => openJobs(config, pool, log, bus))
   closers.push(() => jobs.close())
   await startAtStart(jobsPath, () => jobs.start())
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
@@ -119,7 +126,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   metrics.pool.watch(() => pool.stats())
   metrics.jobs.watch(() => jobs.counts())
 
-  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages }
+  const deps: AppDeps = { config, log, lifecycle, metrics, tracing, accessLog, users, pool, jobs, llm, messages, bus }
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= closeAll(closers, config, log)

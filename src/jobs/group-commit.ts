@@ -58,8 +58,9 @@ export class GroupCommit {
   readonly #o: GroupCommitOptions
   #batch: PendingWrite[] = []
   #scheduled = false
-  /** When the batch first found the lock taken (0: it has not). */
+  /** When the batch first found the lock taken (0: it has not), and how many tries found it since. */
   #busySince = 0
+  #busyTries = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(db: Database, options: GroupCommitOptions = {}) {
@@ -93,18 +94,23 @@ export class GroupCommit {
       const waited = this.#busySince === 0 ? 0 : Date.now() - this.#busySince
       if (isBusy(err) && waited < (this.#o.busyRetryMs ?? 0)) {
         if (this.#busySince === 0) this.#busySince = Date.now()
-        // Keep the batch (writes queued meanwhile join it) and try again with the loop free.
+        // Keep the batch (writes queued meanwhile join it) and try again with the loop free, a
+        // little later each time (2, 4, 8 … 32 ms, jittered): a lock held long costs the loop
+        // at most the short busy wait per try.
         this.#batch = ops.concat(this.#batch)
         this.#scheduled = true
-        this.#retryTimer = setTimeout(this.flush, 1 + Math.floor(Math.random() * 4))
+        const ceiling = Math.min(32, 2 << this.#busyTries++)
+        this.#retryTimer = setTimeout(this.flush, ceiling / 2 + Math.random() * (ceiling / 2))
         return
       }
       this.#busySince = 0
+      this.#busyTries = 0
       const mapped = storageError(err, 'write the job')
       for (const op of ops) op.reject(mapped)
       return
     }
     this.#busySince = 0
+    this.#busyTries = 0
     const outcomes: Array<{ ok: boolean; value: unknown }> = new Array(ops.length)
     try {
       for (let i = 0; i < ops.length; i++) {

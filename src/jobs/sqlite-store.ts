@@ -290,7 +290,7 @@ export interface OpenJobStoreOptions {
  *
  * @example openDatabase(path, { busyTimeoutMs: SHARED_BUSY_SYNC_MS })
  */
-export const SHARED_BUSY_SYNC_MS = 20
+export const SHARED_BUSY_SYNC_MS = 5
 
 /**
  * Opens (creating if needed, migrating if older) the job store at `path`.
