@@ -335,6 +335,7 @@ export class JobRunner {
     if (this.#closed) return
     const gen = ++this.#gen
     try {
+      if (this.#running.size === 0) return
       const mine = await this.#o.store.renew(this.#o.owner, this.#o.now() + this.#o.lease)
       const tokens = new Map(mine.map((f) => [f.id, f.token]))
       for (const [id, run] of this.#running) {
@@ -348,8 +349,9 @@ export class JobRunner {
       }
     } catch (err) {
       this.#o.log.warn({ err }, 'job lease heartbeat failed; retrying at the next one')
+    } finally {
+      this.#pump()
     }
-    this.#pump()
   }
 
   #pump(): void {
