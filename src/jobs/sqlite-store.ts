@@ -282,6 +282,8 @@ export interface OpenJobStoreOptions {
    * loop), and the group commit waits longer off the loop (group-commit.ts, `busyRetryMs`).
    */
   shared?: boolean
+  /** Called after each group commit with the time it held the event loop, ms (benchmarks). */
+  observe?: GroupCommitOptions['observe']
 }
 
 /**
@@ -298,11 +300,12 @@ export const SHARED_BUSY_SYNC_MS = 5
  * @example const store = openSqliteJobStore(':memory:')
  */
 export function openSqliteJobStore(path: string, options: OpenJobStoreOptions = {}): SqliteJobStore {
-  if (!options.shared) return new SqliteJobStore(openDatabase(path))
+  const observe = options.observe ? { observe: options.observe } : {}
+  if (!options.shared) return new SqliteJobStore(openDatabase(path), observe)
   // The schema and migration run under the long timeout (processes starting together), then the short one.
   const db = openDatabase(path)
   try {
-    const store = new SqliteJobStore(db, { busyRetryMs: 5000 })
+    const store = new SqliteJobStore(db, { busyRetryMs: 5000, ...observe })
     db.run(`PRAGMA busy_timeout = ${SHARED_BUSY_SYNC_MS}`)
     return store
   } catch (err) {
