@@ -38,14 +38,15 @@ const WATCH = 'jobs:watch'
 const EVENT = 'jobs:event'
 
 interface WatchMessage { ids: string[]; on: boolean }
+interface Seen { state: JobState; updatedAt: number }
 interface EventMessage { id: string; event: JobEvent }
 
 /** Cross-process publishing of job events; see the module comment. */
 export class ClusterFeed {
   /** Ids watched in other processes: id → slot → until (epoch ms). */
   readonly #remote = new Map<string, Map<number, number>>()
-  /** The last state delivered locally per watched id (the poll emits only changes). */
-  readonly #seen = new Map<string, JobState>()
+  /** The last state delivered locally per watched id: the poll emits only changes, the bus repeats none. */
+  readonly #seen = new Map<string, Seen>()
   readonly #offs: Array<() => void> = []
   readonly #timer: ReturnType<typeof setInterval>
   #polling = false
@@ -65,6 +66,9 @@ export class ClusterFeed {
       bus.on(WATCH, (data, from) => this.#onWatch(data as unknown as WatchMessage, from)),
       bus.on(EVENT, (data) => {
         const m = data as unknown as EventMessage
+        const before = this.#seen.get(m.id)
+        // The poll may have delivered this state already (it read the store before the message came).
+        if (m.event.type === 'state' && before && before.state === m.event.job.state && before.updatedAt >= m.event.job.updatedAt) return
         this.#deliver(m.id, m.event)
       }),
     )
@@ -99,7 +103,7 @@ export class ClusterFeed {
   }
 
   #deliver(id: string, event: JobEvent): void {
-    if (event.type === 'state' && this.events.has(id)) this.#seen.set(id, event.job.state)
+    if (event.type === 'state' && this.events.has(id)) this.#seen.set(id, { state: event.job.state, updatedAt: event.job.updatedAt })
     this.events.emit(id, event)
   }
 
@@ -130,10 +134,11 @@ export class ClusterFeed {
         const job = await this.read(id).catch(() => undefined)
         if (!job || !this.events.has(id)) continue
         const before = this.#seen.get(id)
-        this.#seen.set(id, job.state)
+        if (before && before.updatedAt > job.updatedAt) continue // an event newer than this read came meanwhile
+        this.#seen.set(id, { state: job.state, updatedAt: job.updatedAt })
         // A change since the last state delivered here; the first read only records (the stream
         // sent its own snapshot), unless the job already ended.
-        if (before !== job.state && (before !== undefined || isFinal(job.state))) this.events.emit(id, { type: 'state', job })
+        if (before ? before.state !== job.state : isFinal(job.state)) this.events.emit(id, { type: 'state', job })
       }
     } finally {
       this.#polling = false
