@@ -148,6 +148,30 @@ describe('two runners on one jobs.sqlite', () => {
     expect((await a.get(job.id))?.attempts).toBe(done.attempts)
   })
 
+  test('jobs nobody watches elsewhere are not broadcast; a watch makes them so, and its end stops it', async () => {
+    const buses = memoryHub(2) as unknown as [Bus, Bus]
+    const sent: string[] = []
+    const broadcast = buses[0].broadcast.bind(buses[0])
+    buses[0].broadcast = (topic, data) => { sent.push(topic); broadcast(topic, data) }
+    const { a, b } = pair({}, buses)
+    await a.start()
+    const quiet = await Promise.all(Array.from({ length: 20 }, () => a.submit({ task: 'sleep', input: '{"ms":5,"steps":2}' })))
+    for (const { job } of quiet) await waitFor('the job ends', stateIs(a, job.id, 'succeeded'))
+    expect(sent.filter((t) => t === 'jobs:event')).toEqual([])
+    const { job } = await a.submit({ task: 'sleep', input: '{"ms":600,"steps":2}', delayMs: 200 })
+    const off = b.subscribe(job.id, () => {})
+    // The watch reaches A a macrotask later, well before the job's delayed start.
+    await waitFor('the job ends', stateIs(a, job.id, 'succeeded'))
+    await Bun.sleep(20)
+    expect(sent.filter((t) => t === 'jobs:event').length).toBeGreaterThanOrEqual(4) // running, 2 progress, succeeded
+    off()
+    await Bun.sleep(20)
+    const before = sent.length
+    const again = await a.submit({ task: 'sleep', input: '{"ms":5}' })
+    await waitFor('the job ends', stateIs(a, again.job.id, 'succeeded'))
+    expect(sent.slice(before).filter((t) => t === 'jobs:event')).toEqual([])
+  })
+
   test('JOB_QUEUE_LIMIT counts the jobs queued by both runners; counts() reads SQL', async () => {
     const { a, b } = pair({ queueLimit: 10 })
     await a.start()
