@@ -112,7 +112,7 @@ describe('jobs shared by processes that are SIGKILLed at random', () => {
       const list = runs.get(n) ?? []
       runs.set(n, list)
       if (what === 'start') list.push({ pid, ended: false })
-      else {
+      else if (what === 'end') {
         const run = list.find((r) => r.pid === pid && !r.ended)
         if (run) run.ended = true
       }
