@@ -2,7 +2,8 @@
  * Several server processes share one DATA_DIR (`SQLITE_LOCKING=shared`, no cluster primary) and
  * are SIGKILLed at random while thousands of jobs run, then restarted. Every job answered 202
  * must succeed, and a job may run more than once only if a process was killed while running it:
- * no lease taken back from a live process, no run counted twice. Each run of the counting task
+ * no lease taken back from a live process (a job runs again only after the kill of the process that
+ * ran it), no run counted twice. Each run of the counting task
  * appends `start <n> <pid>` and `end <n> <pid>` to a file (fixtures/counting-tasks.ts).
  */
 import { afterAll, describe, expect, test } from 'bun:test'
@@ -46,7 +47,8 @@ describe('jobs shared by processes that are SIGKILLed at random', () => {
   test(`${PROCESSES} processes, ${JOBS} jobs, ${KILLS} kills: every accepted job succeeds; only jobs running in a killed process ran twice`, async () => {
     writeFileSync(countLog, '')
     const slots = await Promise.all(Array.from({ length: PROCESSES }, () => boot(freePort())))
-    const killedPids = new Set<number>()
+    /** Killed pid → when (epoch ms). */
+    const killedAt = new Map<number, number>()
     let submitted = 0
     let accepted = 0
     const submitOne = async (n: number): Promise<void> => {
@@ -78,7 +80,7 @@ describe('jobs shared by processes that are SIGKILLed at random', () => {
       const live = slots.filter((s) => s.ready)
       const victim = live[Math.floor(Math.random() * live.length)]!
       victim.ready = false
-      killedPids.add(victim.s.proc.pid)
+      killedAt.set(victim.s.proc.pid, Date.now())
       victim.s.proc.kill('SIGKILL')
       await victim.s.proc.exited
       const fresh = await boot(victim.port)
@@ -103,15 +105,15 @@ describe('jobs shared by processes that are SIGKILLed at random', () => {
     expect(states).toEqual({ succeeded: JOBS })
 
     // Runs per job, by process.
-    const runs = new Map<number, Array<{ pid: number; ended: boolean }>>()
+    const runs = new Map<number, Array<{ pid: number; ended: boolean; at: number }>>()
     for (const line of readFileSync(countLog, 'utf8').split('\n')) {
-      const [what, ns, ps] = line.split(' ')
+      const [what, ns, ps, ts] = line.split(' ')
       if (!what) continue
       const n = Number(ns)
       const pid = Number(ps)
       const list = runs.get(n) ?? []
       runs.set(n, list)
-      if (what === 'start') list.push({ pid, ended: false })
+      if (what === 'start') list.push({ pid, ended: false, at: Number(ts) })
       else if (what === 'end') {
         const run = list.find((r) => r.pid === pid && !r.ended)
         if (run) run.ended = true
@@ -122,20 +124,33 @@ describe('jobs shared by processes that are SIGKILLed at random', () => {
     let cutOff = 0
     let endedUnrecorded = 0
     const bad: string[] = []
+    /** For each run a kill cut off: from the kill to the job's next start, ms (the takeover). */
+    const takeovers: number[] = []
     for (const [n, list] of runs) {
       if (list.length === 1) continue
       twice++
-      // All runs but one were in a killed process (the kill lost them); at most one run outside.
-      const inKilled = list.filter((r) => killedPids.has(r.pid))
-      if (list.length - inKilled.length > 1 || inKilled.length < list.length - 1) bad.push(`job ${n}: ${JSON.stringify(list)}`)
-      for (const r of inKilled) {
-        if (!r.ended) cutOff++
-        else endedUnrecorded++
+      // Runs in start order; the last one is the run that succeeded. Every earlier run was lost to
+      // a kill: in a killed process, and the next run started only after that kill.
+      list.sort((x, y) => x.at - y.at)
+      for (let i = 0; i < list.length - 1; i++) {
+        const r = list[i]!
+        const killed = killedAt.get(r.pid)
+        if (killed === undefined) {
+          bad.push(`job ${n}: ran again though its process was not killed: ${JSON.stringify(list)}`)
+          continue
+        }
+        if (r.ended) endedUnrecorded++
+        else cutOff++
+        const next = list[i + 1]!
+        // Taken back before its process was killed: a lease lost by a live process, not a kill.
+        if (next.at < killed) bad.push(`job ${n}: ran again before its process was killed: ${JSON.stringify(list)}`)
+        takeovers.push(next.at - killed)
       }
     }
     console.log(`kill test: ${JOBS} jobs accepted and succeeded, ${KILLS} SIGKILLs, ${(elapsed / 1000).toFixed(1)} s; ` +
       `${twice} jobs ran more than once (runs cut off by a kill: ${cutOff}; ended but killed before the result committed: ${endedUnrecorded}); ` +
-      `${bad.length} double runs outside killed processes; attempts in all ${attempts}`)
+      `${bad.length} double runs outside killed processes; attempts in all ${attempts}; ` +
+      `kill to next start (JOB_LEASE=1s): ${takeovers.sort((x, y) => x - y).join(', ')} ms`)
     expect(bad).toEqual([])
     for (const s of slots) s.s.proc.kill('SIGKILL')
   }, 120_000)
