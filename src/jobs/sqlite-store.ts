@@ -35,6 +35,9 @@ function toLeased(r: LeasedRow): LeasedJob {
   return Object.assign(toJob(r), { owner: r.owner, token: r.token, leaseUntil: r.lease_until })
 }
 
+/** Finished jobs deleted per transaction by the retention sweep. */
+const SWEEP_BATCH = 2000
+
 /** Expired leases failed (no attempts left) per claim at most; the next claim takes more. */
 const CRASHED_PER_CLAIM = 64
 
@@ -58,7 +61,7 @@ export class SqliteJobStore implements JobStore {
   readonly #retry: Statement<Row, [number, string, string, number, string, string, number]>
   readonly #release: Statement<Row, [number, number, string, string, number]>
   readonly #cancel: Statement<Row, [number, string]>
-  readonly #sweep: Statement<Row, [number]>
+  readonly #sweep: Statement<Row, [number, number]>
   readonly #counts: Statement<{ state: JobState; n: number }, []>
   readonly #count: Statement<{ n: number }, [string]>
   #closed = false
@@ -103,8 +106,10 @@ export class SqliteJobStore implements JobStore {
     this.#cancel = db.query(`UPDATE jobs SET state = 'canceled', error_code = 'job_canceled',
       error_message = 'The job was canceled', finished_at = ?1, updated_at = ?1
       WHERE id = ?2 AND state IN ('queued', 'running') RETURNING ${COLS}`)
-    this.#sweep = db.query(`DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1
-      AND state IN ('succeeded', 'failed', 'canceled') RETURNING id`)
+    // In batches, each its own transaction: a sweep of a day of jobs neither holds the write lock
+    // (other processes wait for it) nor this event loop for long.
+    this.#sweep = db.query(`DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished
+      WHERE finished_at IS NOT NULL AND finished_at < ?1 AND state IN ('succeeded', 'failed', 'canceled') LIMIT ?2) RETURNING id`)
     this.#counts = db.query(`SELECT state, count(*) AS n FROM jobs GROUP BY state`)
     this.#count = db.query(`SELECT count(*) AS n FROM jobs INDEXED BY jobs_state_id WHERE state = ?1`)
   }
@@ -239,8 +244,13 @@ export class SqliteJobStore implements JobStore {
     return this.#write(() => this.#cancelOne(id, now))
   }
 
-  sweep(before: number): Promise<number> {
-    return this.#write(() => this.#sweep.all(before).length)
+  async sweep(before: number): Promise<number> {
+    let total = 0
+    for (;;) {
+      const n = await this.#write(() => this.#sweep.all(before, SWEEP_BATCH).length)
+      total += n
+      if (n < SWEEP_BATCH) return total
+    }
   }
 
   async counts(): Promise<Record<JobState, number>> {

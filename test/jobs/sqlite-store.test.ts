@@ -174,4 +174,22 @@ describe('SqliteJobStore specifics', () => {
       tmp.remove()
     }
   })
+
+  test('the retention sweep deletes in batches of its own transactions and reports them all', async () => {
+    const tmp = tempDir('highperf-jobs-')
+    try {
+      const s = openSqliteJobStore(join(tmp.dir, 'jobs.sqlite'))
+      const t = Date.now()
+      const jobs = Array.from({ length: 4500 }, (_, i) => newJob({ task: 'echo', input: String(i) }, t))
+      await Promise.all(jobs.map((j) => s.insert(j)))
+      const { jobs: claimed } = await s.claim(t, 5000, { owner: 'sweep', until: t + 60_000 })
+      await Promise.all(claimed.map((j) => s.complete(j, new TextEncoder().encode('1'), t)))
+      await s.insert(newJob({ task: 'echo', input: '"kept"' }, t))
+      expect(await s.sweep(t + 1)).toBe(4500)
+      expect(await s.counts()).toEqual({ queued: 1, running: 0, succeeded: 0, failed: 0, canceled: 0 })
+      await s.close()
+    } finally {
+      tmp.remove()
+    }
+  })
 })
