@@ -169,7 +169,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'COMPRESSION', key: 'compression', kind: 'enum', def: 'on', values: ['on', 'off'], help: 'Compress JSON, /metrics and /swagger/json answers of 1 KB or more per Accept-Encoding (zstd, br, gzip); off: never (e.g. behind a proxy that compresses)' },
   { env: 'CORS_ORIGINS', key: 'corsOrigins', kind: 'origins', def: '', help: 'Origins browsers may call from (CORS), comma-separated: https://app.example,http://localhost:5173, or * for any (only without CORS_CREDENTIALS); unset: CORS off, no CORS headers (docs/http.md)' },
   { env: 'CORS_CREDENTIALS', key: 'corsCredentials', kind: 'bool', def: 'false', help: 'Send Access-Control-Allow-Credentials: true to the CORS_ORIGINS listed (cookies, HTTP auth); refused with CORS_ORIGINS=*' },
-  { env: 'SQLITE_LOCKING', key: 'sqliteLocking', kind: 'enum', def: 'auto', values: SQLITE_LOCKINGS, help: 'users/messages databases: exclusive (this process owns them; reads take no file locks), shared (several processes), auto (exclusive unless REUSE_PORT or PROCESSES > 1)' },
+  { env: 'SQLITE_LOCKING', key: 'sqliteLocking', kind: 'enum', def: 'auto', values: SQLITE_LOCKINGS, help: 'users/messages databases: exclusive (this process owns them; reads take no file locks), shared (several processes; jobs.sqlite then counts its queue limit in SQL and waits for the write lock off the event loop), auto (exclusive unless REUSE_PORT or PROCESSES > 1)' },
 ]
 
 /** A bad configuration value; `main.ts` prints `message` and exits 2. */

@@ -50,11 +50,10 @@ export interface BuildOptions {
    * listens: booting workers would compete with the main thread for the CPU before the first answer.
    */
   startPool?: boolean
-  /**
-   * The bus to the other server processes of this host: a cluster child's IPC bus
-   * (src/cluster/ipc-bus.ts); {@link LOCAL_BUS} (the default) for a process alone.
-   */
+  /** The bus to the other server processes of this host (a cluster child's IPC bus); default LOCAL_BUS. */
   bus?: Bus
+  /** Module URL exporting `TASKS`, loaded into the workers besides the registry (tests only; src/pool/types.ts). */
+  extraTasks?: URL | string
 }
 
 /** The dependencies, the pool itself (to start it later) and one `close()` for all of them. */
@@ -133,12 +132,13 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   const pool = new WorkerPool({
     workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, wake: config.poolWake,
     longRunMs: config.poolLongRun, maxOverflow: config.poolOverflow, start: options.startPool ?? true,
+    ...(options.extraTasks === undefined ? {} : { extraTasks: options.extraTasks }),
   })
   closers.push(() => pool.close(config.shutdownTimeout))
   lifecycle.addCheck('pool', () => pool.alive > 0)
   // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
   const jobsPath = join(dataDir, 'jobs.sqlite')
-  const jobs = openAtStart(jobsPath, () => openJobs(config, pool, log))
+  const jobs = openAtStart(jobsPath, () => openJobs(config, pool, log, bus))
   closers.push(() => jobs.close())
   await startAtStart(jobsPath, () => jobs.start())
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))

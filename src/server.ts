@@ -22,7 +22,7 @@
 import type { Server } from 'bun'
 import type { Config } from './config.ts'
 import { createApp, type AppDeps } from './app.ts'
-import { buildDeps } from './deps.ts'
+import { buildDeps, type BuildOptions } from './deps.ts'
 import { createLogger, type Logger } from './log.ts'
 import { BUN_BODY_CEILING } from './http/body-limit/index.ts'
 import type { Bus } from './cluster/bus.ts'
@@ -44,8 +44,8 @@ export interface RunningServer {
   shutdown(): Promise<void>
 }
 
-/** Options for {@link startServer}: a logger to use instead of the configured one, the cluster bus. */
-export interface StartOptions {
+/** Options for {@link startServer}: a logger to use instead of the configured one, and {@link BuildOptions} passed through. */
+export interface StartOptions extends Pick<BuildOptions, 'bus' | 'extraTasks'> {
   log?: Logger
   /** The bus to the other server processes (a cluster child's); `LOCAL_BUS` by default. */
   bus?: Bus
@@ -58,7 +58,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const log = options.log ?? createLogger(config)
   // Workers are spawned once the server listens (below): booting them would compete with this
   // thread for the CPU before the first answer.
-  const built = await buildDeps(config, log, { startPool: false, ...(options.bus ? { bus: options.bus } : {}) })
+  const built = await buildDeps(config, log, {
+    startPool: false,
+    ...(options.bus ? { bus: options.bus } : {}),
+    ...(options.extraTasks === undefined ? {} : { extraTasks: options.extraTasks }),
+  })
   const { deps, pool } = built
   const { lifecycle, metrics } = deps
 

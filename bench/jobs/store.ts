@@ -40,9 +40,9 @@ async function round(): Promise<{ auto: number; grouped: number; cycles: number 
     let n = 0
     await Promise.all(Array.from({ length: 4 }, async () => {
       for (;;) {
-        const [j] = await b.claim(Date.now(), 1)
+        const { jobs: [j] } = await b.claim(Date.now(), 1, { owner: 'bench', until: Date.now() + 5000 })
         if (!j) return
-        await b.complete(j.id, result, Date.now())
+        await b.complete(j, result, Date.now())
         n++
       }
     }))

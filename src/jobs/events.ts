@@ -22,21 +22,48 @@ export type JobEvent =
 /** Listener of {@link JobEvents}. */
 export type JobListener = (event: JobEvent) => void
 
+/** See {@link JobEvents.setWatchHooks}. */
+export type WatchHook = (id: string, on: boolean) => void
+
 /** Publish/subscribe of job events by job id. */
 export class JobEvents {
   readonly #byId = new Map<string, Set<JobListener>>()
+  #hook: WatchHook | undefined
 
   /** Subscribes to one job; returns the unsubscribe function (safe to call twice). */
   on(id: string, listener: JobListener): () => void {
     let set = this.#byId.get(id)
-    if (!set) this.#byId.set(id, (set = new Set()))
+    if (!set) {
+      this.#byId.set(id, (set = new Set()))
+      this.#hook?.(id, true)
+    }
     set.add(listener)
     return () => {
       const s = this.#byId.get(id)
-      if (!s) return
-      s.delete(listener)
-      if (s.size === 0) this.#byId.delete(id)
+      if (!s || !s.delete(listener)) return
+      if (s.size === 0) {
+        this.#byId.delete(id)
+        this.#hook?.(id, false)
+      }
     }
+  }
+
+  /**
+   * Called when a job gets its first listener (`on` true) and loses its last (false): the
+   * cluster feed tells the other processes (cluster-feed.ts). Undefined removes the hook.
+   */
+  setWatchHooks(hook: WatchHook | undefined): void {
+    this.#hook = hook
+  }
+
+  /** True when `id` has a listener. */
+  has(id: string): boolean {
+    return this.#byId.has(id)
+  }
+
+  /** The ids with at least one listener. */
+  ids(): string[] {
+    return [...this.#byId.keys()]
   }
 
   /** Delivers `event` to the listeners of `id`; a throwing listener does not stop the others. */

@@ -17,14 +17,34 @@
  * rejected with that error. Storage failures reach callers as their AppError (`storageError`:
  * 507 `insufficient_storage` for a full disk).
  *
+ * Several processes on one file (`busyRetryMs`): SQLite's busy handler waits for another process's
+ * write lock by sleeping in this thread, i.e. with the event loop frozen. A shared connection
+ * keeps that wait short (`SHARED_BUSY_SYNC_MS`, sqlite-store.ts); when `BEGIN IMMEDIATE` still
+ * finds the lock taken, the batch stays queued (new writes join it) and is tried again a few ms
+ * later from a timer, the loop free meanwhile, until `busyRetryMs` has passed: then every write
+ * of it is rejected `storage_busy`. Only `BEGIN` is retried: nothing of the batch has run yet.
+ *
  * @example
  * ```ts
  * const commits = new GroupCommit(db)
  * const id = await commits.write(() => insert.run(...).lastInsertRowid)  // committed here
  * ```
  */
-import type { Database } from 'bun:sqlite'
+import { SQLiteError, type Database } from 'bun:sqlite'
 import { storageError } from '../store/sqlite.ts'
+
+/** Options of {@link GroupCommit}. */
+export interface GroupCommitOptions {
+  /** How long a batch may wait for another process's write lock, tried again off the loop, ms (default 0: fail at once). */
+  busyRetryMs?: number
+  /** Called after each commit with how long the transaction held the loop, ms, and its writes (benchmarks). */
+  observe?: (ms: number, writes: number) => void
+}
+
+// SQLITE_BUSY / SQLITE_LOCKED, primary codes (https://sqlite.org/rescode.html).
+function isBusy(err: unknown): boolean {
+  return err instanceof SQLiteError && ((err.errno & 0xff) === 5 || (err.errno & 0xff) === 6)
+}
 
 interface PendingWrite {
   run: () => unknown
@@ -35,11 +55,17 @@ interface PendingWrite {
 /** Batches synchronous bun:sqlite writes into one transaction per event-loop turn. */
 export class GroupCommit {
   readonly #db: Database
+  readonly #o: GroupCommitOptions
   #batch: PendingWrite[] = []
   #scheduled = false
+  /** When the batch first found the lock taken (0: it has not), and how many tries found it since. */
+  #busySince = 0
+  #busyTries = 0
+  #retryTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(db: Database) {
+  constructor(db: Database, options: GroupCommitOptions = {}) {
     this.#db = db
+    this.#o = options
   }
 
   /** Queues `run` for the next commit; resolves with its return value once committed. */
@@ -56,12 +82,37 @@ export class GroupCommit {
   /** Runs every pending write in one transaction now, then settles their promises. */
   readonly flush = (): void => {
     this.#scheduled = false
+    if (this.#retryTimer) clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
     const ops = this.#batch
     this.#batch = []
     if (ops.length === 0) return
-    const outcomes: Array<{ ok: boolean; value: unknown }> = new Array(ops.length)
+    const t0 = performance.now()
     try {
       this.#db.run('BEGIN IMMEDIATE')
+    } catch (err) {
+      const waited = this.#busySince === 0 ? 0 : Date.now() - this.#busySince
+      if (isBusy(err) && waited < (this.#o.busyRetryMs ?? 0)) {
+        if (this.#busySince === 0) this.#busySince = Date.now()
+        // Keep the batch (writes queued meanwhile join it) and try again with the loop free, a
+        // little later each time (2, 4, 8 … 32 ms, jittered): a lock held long costs the loop
+        // at most the short busy wait per try.
+        this.#batch = ops.concat(this.#batch)
+        this.#scheduled = true
+        const ceiling = Math.min(32, 2 << this.#busyTries++)
+        this.#retryTimer = setTimeout(this.flush, ceiling / 2 + Math.random() * (ceiling / 2))
+        return
+      }
+      this.#busySince = 0
+      this.#busyTries = 0
+      const mapped = storageError(err, 'write the job')
+      for (const op of ops) op.reject(mapped)
+      return
+    }
+    this.#busySince = 0
+    this.#busyTries = 0
+    const outcomes: Array<{ ok: boolean; value: unknown }> = new Array(ops.length)
+    try {
       for (let i = 0; i < ops.length; i++) {
         try {
           outcomes[i] = { ok: true, value: ops[i]!.run() }
@@ -73,6 +124,7 @@ export class GroupCommit {
         }
       }
       this.#db.run('COMMIT')
+      this.#o.observe?.(performance.now() - t0, ops.length)
     } catch (err) {
       try { this.#db.run('ROLLBACK') } catch { /* no transaction left to roll back */ }
       const mapped = storageError(err, 'write the job')

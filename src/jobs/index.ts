@@ -14,6 +14,8 @@ import { join } from 'node:path'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { TaskRunner } from '../pool/types.ts'
+import { LOCAL_BUS, type Bus } from '../cluster/bus.ts'
+import { sharedDatabases } from '../store/sqlite.ts'
 import { JobRunner, jobConcurrency } from './runner.ts'
 import { openSqliteJobStore } from './sqlite-store.ts'
 
@@ -21,10 +23,17 @@ export { JobRunner } from './runner.ts'
 export type { Job, JobState, NewJob } from './model.ts'
 export type { JobStore } from './store.ts'
 
-/** Builds the job runner (not yet started) over the embedded SQLite store. */
-export function openJobs(config: Config, pool: TaskRunner, log: Logger): JobRunner {
+/**
+ * Builds the job runner (not yet started) over the embedded SQLite store; `bus` reaches the other
+ * server processes sharing it (cancels, events; docs/jobs.md#several-processes).
+ */
+export function openJobs(config: Config, pool: TaskRunner, log: Logger, bus: Bus = LOCAL_BUS): JobRunner {
+  const shared = sharedDatabases(config)
   return new JobRunner({
-    store: openSqliteJobStore(join(config.dataDir, 'jobs.sqlite')),
+    store: openSqliteJobStore(join(config.dataDir, 'jobs.sqlite'), { shared }),
+    shared,
+    bus,
+    lease: config.jobLease,
     pool,
     log: log.child({ part: 'jobs' }),
     concurrency: jobConcurrency(config.jobConcurrency, config.workers),

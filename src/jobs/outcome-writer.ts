@@ -6,7 +6,7 @@
  * the next restart, its result answering 202 forever. So a refused outcome is kept and written
  * again with backoff, without end while the failure is one that passes on its own
  * ({@link STORAGE_TRANSIENT}: space freed, a lock released), a few times for anything else; only a
- * stop of the server ends the retries, and then the next start's recovery re-queues the job.
+ * stop of the server ends the retries, and then the job's lease expires and a claim takes it back.
  *
  * @example
  * ```ts

@@ -20,7 +20,16 @@
  * with backoff (outcome-writer.ts) until it lands, so the job turns final as soon as space is
  * back, without a restart. Any other refusal is retried a few times, then a result that cannot
  * be stored fails the job (`internal`). Only a stop while the store still refuses leaves a job
- * `running`: the next start re-queues it.
+ * `running`: its lease then runs out and the next claim (of any process) takes it back.
+ *
+ * Several processes on one store (docs/jobs.md#several-processes). Every claim is leased to this
+ * runner (`owner`, unique per instance) for `lease` ms and renewed by a heartbeat every third of
+ * it; a job whose owner died is taken back by the next claim once its lease expires (the claim
+ * also runs on every heartbeat); every outcome write is fenced by the claim's token. A cancel
+ * anywhere writes `canceled` and is broadcast on the bus, and the owner aborts its run at once;
+ * if the message is lost, the owner's next heartbeat finds the job no longer its own and aborts
+ * it. Events reach watchers in other processes through the {@link ClusterFeed}. With `shared`,
+ * the queue limit and {@link JobRunner.counts} read SQL ({@link SharedCounts}).
  *
  * @example
  * ```ts
@@ -29,17 +38,21 @@
  * const { job } = await runner.submit({ task: 'echo', input: '{"value":1}' })
  * ```
  */
+import { randomUUID } from 'node:crypto'
 import { AppError } from '../errors.ts'
+import { LOCAL_BUS, type Bus } from '../cluster/bus.ts'
 import { WaitGroup } from '../sync/index.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import type { Logger } from '../log.ts'
 import { backoffDelay } from '../sync/index.ts'
+import { ClusterFeed } from './cluster-feed.ts'
 import { JobEvents, type JobListener } from './events.ts'
 import { isFinal, newJob, type Job, type JobError, type JobState, type NewJob } from './model.ts'
+import { SharedCounts } from './shared-counts.ts'
 import { writeOutcome } from './outcome-writer.ts'
 import { runPipeline } from './pipeline.ts'
 import { SubmitValidator } from './validate.ts'
-import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
+import type { InsertResult, JobStore, LeasedJob, ListPage, ListQuery } from './store.ts'
 
 /** The longest delay `setTimeout` honours (2^31 - 1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 2_147_483_647
@@ -67,8 +80,25 @@ export interface JobRunnerOptions {
   poolPriority?: number
   /** How often the retention sweep runs, ms (default min(ttl, 60 s)). */
   sweepEvery?: number
+  /** How long a claim holds without a heartbeat, ms (`JOB_LEASE`, default 5000); renewed every third of it. */
+  lease?: number
+  /** This runner's name in the store's leases (default: host, pid and a random part: unique per instance). */
+  owner?: string
+  /** The bus to the other server processes (cancels, events); default LOCAL_BUS (alone). */
+  bus?: Bus
+  /** Other processes share the store: the queue limit and counts() read SQL (default false). */
+  shared?: boolean
+  /** How often watched jobs run elsewhere are re-read from the store, ms (default 1000). */
+  watchPollMs?: number
   now?: () => number
   random?: () => number
+}
+
+/** One run of this runner: its abort controller, its claim, and the heartbeat generation it started in. */
+interface Run {
+  ac: AbortController
+  job: LeasedJob
+  gen: number
 }
 
 /** Error codes that retrying cannot fix. */
@@ -77,13 +107,22 @@ const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'too_deep', 
 const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
 const CANCELED = Symbol('canceled')
 const SHUTDOWN = Symbol('shutdown')
+/** The job is no longer this runner's (its lease was taken back): nothing of it may be written. */
+const LOST = Symbol('lost')
+const CANCEL_TOPIC = 'jobs:cancel'
 
 /** Feeds the pool from the job store; see the file comment. */
 export class JobRunner {
   readonly events = new JobEvents()
   readonly #o: Required<Omit<JobRunnerOptions, 'sweepEvery'>> & { sweepEvery: number }
-  /** Running jobs by id: their controllers, to cancel one or abort all at close(). */
-  readonly #running = new Map<string, AbortController>()
+  /** Running jobs by id: their controllers and claims, to cancel one, renew, or abort all at close(). */
+  readonly #running = new Map<string, Run>()
+  readonly #feed: ClusterFeed
+  readonly #shared: SharedCounts | undefined
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  /** Counts heartbeats: a run started after a renewal was sent is not judged by its answer. */
+  #gen = 0
+  #offCancel: (() => void) | undefined
   /** Counts running jobs until their outcome is recorded, and claims in flight: close() waits on it. */
   readonly #active = new WaitGroup()
   /** Jobs whose task is in the pool now (the concurrency cap); a job leaves it before its result commits. */
@@ -112,10 +151,22 @@ export class JobRunner {
       poolPriority: -1,
       now: Date.now,
       random: Math.random,
+      lease: 5000,
+      owner: `${process.pid}-${randomUUID().slice(0, 8)}`,
+      bus: LOCAL_BUS,
+      shared: false,
+      watchPollMs: 1000,
       ...options,
       sweepEvery: options.sweepEvery ?? Math.max(1000, Math.min(options.ttl, 60_000)),
     }
     this.#validator = new SubmitValidator(options.pool)
+    this.#feed = new ClusterFeed(this.events, this.#o.bus, (id) => this.#o.store.get(id), (id) => this.#running.has(id), this.#o.watchPollMs)
+    this.#shared = this.#o.shared ? new SharedCounts(this.#o.store, this.#o.now) : undefined
+  }
+
+  /** This runner's name in the store's leases. */
+  get owner(): string {
+    return this.#o.owner
   }
 
   /** The store behind the runner. */
@@ -129,25 +180,34 @@ export class JobRunner {
   }
 
   /**
-   * Recovers after a crash (running jobs go back to queued, an attempt counted), reads the
-   * counts, starts the retention sweep and the first claim.
+   * Reads the counts, starts the retention sweep, the heartbeat and the first claim. Jobs a
+   * stopped server left `running` (this process's last run, or another process) are taken back by
+   * a claim once their lease expires: no re-queue at start, which would run another process's
+   * live jobs twice.
    */
   async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
-    const now = this.#o.now()
-    const rec = await this.#o.store.recover(now)
-    if (rec.requeued + rec.failed > 0) this.#o.log.warn(rec, 'jobs interrupted by the last stop: requeued or failed')
     Object.assign(this.#counts, await this.#o.store.counts())
+    await this.#shared?.load()
     await this.sweep()
     this.#sweepTimer = setInterval(() => { void this.sweep() }, this.#o.sweepEvery)
     this.#sweepTimer.unref?.()
+    this.#heartbeatTimer = setInterval(() => { void this.#heartbeat() }, Math.max(50, Math.floor(this.#o.lease / 3)))
+    this.#heartbeatTimer.unref?.()
+    this.#offCancel = this.#o.bus.on(CANCEL_TOPIC, (data) => {
+      const id = (data as { id?: unknown } | null)?.id
+      if (typeof id === 'string') this.#running.get(id)?.ac.abort(CANCELED)
+    })
     this.#pump()
   }
 
-  /** Jobs per state, from counters kept in memory (cheap: for /metrics at scrape time). */
+  /**
+   * Jobs per state: from counters kept in memory (cheap: for /metrics at scrape time), or, when
+   * processes share the store, from SQL at most a second old (shared-counts.ts).
+   */
   counts(): Record<JobState, number> {
-    return { ...this.#counts }
+    return this.#shared ? this.#shared.all() : { ...this.#counts }
   }
 
   /**
@@ -157,23 +217,31 @@ export class JobRunner {
   async submit(req: NewJob): Promise<InsertResult> {
     if (this.#draining || this.#closed) throw new AppError('shutting_down', 'The server is shutting down and takes no new jobs', { retryAfter: 5 })
     this.#validator.check(req)
-    if (this.#counts.queued >= this.#o.queueLimit) {
+    const queued = this.#shared ? await this.#shared.queued() : this.#counts.queued
+    if (queued >= this.#o.queueLimit) {
       // A repeated submit still finds its job when the queue is full (a read only in this case).
       const existing = req.idempotencyKey === undefined ? undefined : await this.#o.store.findByKey(req.idempotencyKey)
       if (existing) return { job: existing, created: false }
-      throw new AppError('queue_full', `${this.#counts.queued} jobs are queued (JOB_QUEUE_LIMIT ${this.#o.queueLimit}); retry later`, { retryAfter: 1 })
+      throw new AppError('queue_full', `${queued} jobs are queued (JOB_QUEUE_LIMIT ${this.#o.queueLimit}); retry later`, { retryAfter: 1 })
     }
     // Counted before the insert commits, so concurrent submits cannot all slip under the limit.
     this.#counts.queued++
+    this.#shared?.added(1)
     let res: InsertResult
     try {
       res = await this.#o.store.insert(newJob(req, this.#o.now()))
     } catch (err) {
       this.#counts.queued--
+      this.#shared?.added(-1)
       throw err
     }
-    if (res.created) this.#pump()
-    else this.#counts.queued--
+    if (res.created) {
+      this.#shared?.committed()
+      this.#pump()
+    } else {
+      this.#counts.queued--
+      this.#shared?.added(-1)
+    }
     return res
   }
 
@@ -195,16 +263,19 @@ export class JobRunner {
   }
 
   /**
-   * Cancels a queued or running job (a running one is aborted through the pool's signal).
-   * Returns the job and its state before, or undefined for an unknown id.
+   * Cancels a queued or running job (a running one is aborted through the pool's signal, in this
+   * process or, through the bus, in the one running it). Returns the job and its state before,
+   * or undefined for an unknown id.
    */
   async cancel(id: string): Promise<{ job: Job; from: JobState } | undefined> {
     const res = await this.#o.store.cancel(id, this.#o.now())
     if (!res || isFinal(res.from)) return res
     this.#counts[res.from]--
     this.#counts.canceled++
-    this.#running.get(id)?.abort(CANCELED)
-    this.events.emit(id, { type: 'state', job: res.job })
+    const run = this.#running.get(id)
+    if (run) run.ac.abort(CANCELED)
+    else if (res.from === 'running') this.#o.bus.broadcast(CANCEL_TOPIC, { id })
+    this.#feed.publish(id, { type: 'state', job: res.job })
     return res
   }
 
@@ -245,11 +316,42 @@ export class JobRunner {
     if (left > 0) await this.#active.wait(AbortSignal.timeout(left)).catch(() => {})
     this.#aborting = true
     this.#stopRetries.abort(SHUTDOWN)
-    for (const ac of this.#running.values()) ac.abort(SHUTDOWN)
+    for (const run of this.#running.values()) run.ac.abort(SHUTDOWN)
     await this.#active.wait()
     this.#closed = true
     clearInterval(this.#sweepTimer)
+    clearInterval(this.#heartbeatTimer)
+    this.#offCancel?.()
+    this.#feed.close()
     await this.#o.store.close()
+  }
+
+  /**
+   * Renews the leases of this runner's running jobs (one statement) and aborts the runs the store
+   * no longer has as this runner's (canceled elsewhere while the bus message was lost, or taken
+   * back after a stall); then claims, so expired leases of dead processes are taken back.
+   */
+  async #heartbeat(): Promise<void> {
+    if (this.#closed) return
+    const gen = ++this.#gen
+    try {
+      if (this.#running.size === 0) return
+      const mine = await this.#o.store.renew(this.#o.owner, this.#o.now() + this.#o.lease)
+      const tokens = new Map(mine.map((f) => [f.id, f.token]))
+      for (const [id, run] of this.#running) {
+        if (run.gen >= gen || run.ac.signal.aborted || tokens.get(id) === run.job.token) continue
+        // Not renewed: canceled, or running under another claim, stops here. Any other state is
+        // this run's own outcome, committed before its run ends.
+        const stored = await this.#o.store.get(id).catch(() => null)
+        if (stored === null || this.#running.get(id) !== run) continue
+        if (stored?.state === 'canceled') run.ac.abort(CANCELED)
+        else if (stored === undefined || stored.state === 'running') run.ac.abort(LOST)
+      }
+    } catch (err) {
+      this.#o.log.warn({ err }, 'job lease heartbeat failed; retrying at the next one')
+    } finally {
+      this.#pump()
+    }
   }
 
   #pump(): void {
@@ -273,26 +375,30 @@ export class JobRunner {
         const now = this.#o.now()
         // Reserve the slots before awaiting, so a concurrent wake-up cannot over-claim.
         this.#inPool += free
-        let jobs: Job[]
+        let jobs: LeasedJob[]
         // A claim in flight counts as running work until its jobs are counted themselves, so a
         // close() meanwhile waits for (or aborts) them instead of closing the store under them.
         this.#active.add()
         try {
           try {
-            jobs = await this.#o.store.claim(now, free)
+            const claimed = await this.#o.store.claim(now, free, { owner: this.#o.owner, until: now + this.#o.lease })
+            jobs = claimed.jobs
+            if (claimed.takenBack > 0) this.#o.log.warn({ jobs: claimed.takenBack }, 'took back running jobs whose lease expired (their process stopped)')
+            for (const job of claimed.crashed) this.#transition('running', job)
+            // Taken-back jobs were `running` already; the others leave `queued`.
+            this.#counts.queued -= jobs.length - claimed.takenBack
+            this.#counts.running += jobs.length - claimed.takenBack
           } finally {
             this.#inPool -= free
           }
           if (this.#claimFailures > 0) this.#o.log.info({ failures: this.#claimFailures }, 'job runner claims jobs again')
           this.#claimFailures = 0
           this.#inPool += jobs.length
-          this.#counts.queued -= jobs.length
-          this.#counts.running += jobs.length
           for (const job of jobs) this.#start(job)
         } finally {
           this.#active.done()
         }
-        if (jobs.length < free && this.#counts.queued > 0) {
+        if (jobs.length < free && (this.#shared !== undefined || this.#counts.queued > 0)) {
           const next = await this.#o.store.nextRunAt()
           if (next !== undefined) {
             if (next <= this.#o.now()) this.#again = true
@@ -330,31 +436,36 @@ export class JobRunner {
     this.#wakeAt = Infinity
   }
 
-  #start(job: Job): void {
+  #start(job: LeasedJob): void {
     const ac = new AbortController()
-    this.#running.set(job.id, ac)
+    const run: Run = { ac, job, gen: this.#gen }
+    // This runner's own earlier run of the job, whose lease expired (the loop stalled past it)
+    // and which this claim took back: that run's writes are fenced off; stop it.
+    this.#running.get(job.id)?.ac.abort(LOST)
+    this.#running.set(job.id, run)
     this.#active.add()
     if (this.#aborting) ac.abort(SHUTDOWN) // claimed during close, past the grace: straight back to the queue
-    this.events.emit(job.id, { type: 'state', job })
+    this.#feed.publish(job.id, { type: 'state', job })
     void this.#execute(job, ac)
       .catch((err) => {
         // #record gave up (the server is stopping while the store still refuses, or the store is
-        // broken beyond a full disk): the job stays `running` in the store and the next start
-        // re-queues it; the process must not die of an unhandled rejection.
-        this.#o.log.error({ err, id: job.id }, 'cannot record the outcome of a job; the next start re-queues it')
+        // broken beyond a full disk): the job stays `running` in the store until its lease
+        // expires and a claim takes it back; the process must not die of an unhandled rejection.
+        this.#o.log.error({ err, id: job.id }, 'cannot record the outcome of a job; it is taken back when its lease expires')
       })
       .finally(() => {
-        this.#running.delete(job.id)
+        if (this.#running.get(job.id) === run) this.#running.delete(job.id)
         this.#active.done()
         this.#pump()
       })
   }
 
-  async #execute(job: Job, ac: AbortController): Promise<void> {
+  async #execute(job: LeasedJob, ac: AbortController): Promise<void> {
     const onProgress = (pct: number, message: string): void => {
+      if (ac.signal.aborted) return
       const p = Math.max(0, Math.min(100, Math.round(pct)))
-      this.#o.store.progress(job.id, p, message, this.#o.now()).catch((err) => this.#o.log.warn({ err, id: job.id }, 'cannot record job progress'))
-      this.events.emit(job.id, { type: 'progress', id: job.id, progress: p, message })
+      this.#o.store.progress(job, p, message, this.#o.now()).catch((err) => this.#o.log.warn({ err, id: job.id }, 'cannot record job progress'))
+      this.#feed.publish(job.id, { type: 'progress', id: job.id, progress: p, message })
     }
     let bytes: Uint8Array
     try {
@@ -367,15 +478,16 @@ export class JobRunner {
       return
     }
     this.#leavePool()
+    if (ac.signal.reason === LOST) return
     let done: Job | undefined
     try {
-      done = await this.#record(job, 'result', () => this.#o.store.complete(job.id, bytes, this.#o.now()))
+      done = await this.#record(job, 'result', () => this.#o.store.complete(job, bytes, this.#o.now()))
     } catch (err) {
       if (this.#stopRetries.signal.aborted) throw err
       // Refused for a reason that does not pass (e.g. a result the store cannot hold): the job
       // fails with that reason instead of staying `running`.
       const error: JobError = { code: 'internal', message: `the result could not be stored: ${err instanceof Error ? err.message : String(err)}` }
-      done = await this.#record(job, 'failure', () => this.#o.store.fail(job.id, error, this.#o.now()))
+      done = await this.#record(job, 'failure', () => this.#o.store.fail(job, error, this.#o.now()))
     }
     if (done) this.#transition('running', done)
   }
@@ -394,20 +506,21 @@ export class JobRunner {
     this.#pump()
   }
 
-  async #failed(job: Job, ac: AbortController, err: unknown): Promise<void> {
+  async #failed(job: LeasedJob, ac: AbortController, err: unknown): Promise<void> {
     const now = this.#o.now()
     if (ac.signal.reason === CANCELED) return // cancel() already stored and published it
+    if (ac.signal.reason === LOST) return // another claim owns the job now: nothing to write
     const code = err instanceof AppError ? err.code : 'task_failed'
     const error: JobError = { code, message: err instanceof Error ? err.message : String(err) }
     const store = this.#o.store
     let after: Job | undefined
     if (ac.signal.reason === SHUTDOWN || NOT_THE_JOBS_FAULT.has(code)) {
-      after = await this.#record(job, 'release', () => store.release(job.id, ac.signal.reason === SHUTDOWN ? now : now + 250, now))
+      after = await this.#record(job, 'release', () => store.release(job, ac.signal.reason === SHUTDOWN ? now : now + 250, now))
     } else if (!PERMANENT.has(code) && job.attempts < job.maxAttempts) {
       const runAt = now + backoffDelay(job.attempts, this.#o.backoffBase, MAX_JOB_BACKOFF_MS, this.#o.random, 'equal')
-      after = await this.#record(job, 'retry', () => store.retry(job.id, runAt, error, now))
+      after = await this.#record(job, 'retry', () => store.retry(job, runAt, error, now))
     } else {
-      after = await this.#record(job, 'failure', () => store.fail(job.id, error, now))
+      after = await this.#record(job, 'failure', () => store.fail(job, error, now))
     }
     if (after) this.#transition('running', after)
   }
@@ -415,7 +528,7 @@ export class JobRunner {
   #transition(from: JobState, job: Job): void {
     this.#counts[from]--
     this.#counts[job.state]++
-    this.events.emit(job.id, { type: 'state', job })
+    this.#feed.publish(job.id, { type: 'state', job })
   }
 }
 

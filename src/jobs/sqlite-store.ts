@@ -17,91 +17,29 @@
  */
 import type { Database, Statement } from 'bun:sqlite'
 import { openDatabase, runReturning, storageError } from '../store/sqlite.ts'
-import { GroupCommit } from './group-commit.ts'
-import type { Job, JobError, JobState, PipelineStage } from './model.ts'
-import type { InsertResult, JobStore, ListPage, ListQuery } from './store.ts'
+import { GroupCommit, type GroupCommitOptions } from './group-commit.ts'
+import type { Job, JobError, JobState } from './model.ts'
+import { COLS, migrateJobs, toJob, type Row } from './sqlite-schema.ts'
+import type { Claimed, Fence, InsertResult, JobStore, Lease, LeasedJob, ListPage, ListQuery } from './store.ts'
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY,
-  task TEXT NOT NULL,
-  input TEXT NOT NULL,
-  pipeline TEXT,
-  state TEXT NOT NULL,
-  priority INTEGER NOT NULL,
-  run_at INTEGER NOT NULL,
-  attempts INTEGER NOT NULL,
-  max_attempts INTEGER NOT NULL,
-  timeout_ms INTEGER NOT NULL,
-  progress INTEGER NOT NULL DEFAULT 0,
-  progress_message TEXT NOT NULL DEFAULT '',
-  result BLOB,
-  error_code TEXT,
-  error_message TEXT,
-  idem_key TEXT,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  started_at INTEGER,
-  finished_at INTEGER
-);
--- Partial: most jobs carry no key, and NULLs would still cost an index entry per insert.
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem_key ON jobs (idem_key) WHERE idem_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (priority DESC, run_at, id) WHERE state = 'queued';
-CREATE INDEX IF NOT EXISTS jobs_queued_run_at ON jobs (run_at) WHERE state = 'queued';
-CREATE INDEX IF NOT EXISTS jobs_state_id ON jobs (state, id);
-CREATE INDEX IF NOT EXISTS jobs_task_id ON jobs (task, id);
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
-`
-
-// Every column but the result: job rows travel without their (possibly large) result bytes.
-const COLS = `id, task, input, pipeline, state, priority, run_at, attempts, max_attempts, timeout_ms,
-  progress, progress_message, error_code, error_message, idem_key, created_at, updated_at, started_at, finished_at`
-
-interface Row {
-  id: string
-  task: string
-  input: string
-  pipeline: string | null
-  state: JobState
-  priority: number
-  run_at: number
-  attempts: number
-  max_attempts: number
-  timeout_ms: number
-  progress: number
-  progress_message: string
-  error_code: string | null
-  error_message: string | null
-  idem_key: string | null
-  created_at: number
-  updated_at: number
-  started_at: number | null
-  finished_at: number | null
+/** A claimed row: the job and its lease. */
+interface LeasedRow extends Row {
+  owner: string
+  token: number
+  lease_until: number
 }
 
-function toJob(r: Row): Job {
-  const job: Job = {
-    id: r.id,
-    task: r.task,
-    input: r.input,
-    state: r.state,
-    priority: r.priority,
-    runAt: r.run_at,
-    attempts: r.attempts,
-    maxAttempts: r.max_attempts,
-    timeoutMs: r.timeout_ms,
-    progress: r.progress,
-    progressMessage: r.progress_message,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  }
-  if (r.pipeline !== null) job.pipeline = JSON.parse(r.pipeline) as PipelineStage[]
-  if (r.error_code !== null) job.error = { code: r.error_code, message: r.error_message ?? '' }
-  if (r.idem_key !== null) job.idempotencyKey = r.idem_key
-  if (r.started_at !== null) job.startedAt = r.started_at
-  if (r.finished_at !== null) job.finishedAt = r.finished_at
-  return job
+const LEASED_COLS = `${COLS}, owner, token, lease_until`
+
+function toLeased(r: LeasedRow): LeasedJob {
+  return Object.assign(toJob(r), { owner: r.owner, token: r.token, leaseUntil: r.lease_until })
 }
+
+/** Finished jobs deleted per transaction by the retention sweep. */
+const SWEEP_BATCH = 2000
+
+/** Expired leases failed (no attempts left) per claim at most; the next claim takes more. */
+const CRASHED_PER_CLAIM = 64
 
 type Bind = string | number | null | Uint8Array
 
@@ -112,57 +50,68 @@ export class SqliteJobStore implements JobStore {
   readonly #byId: Statement<Row, [string]>
   readonly #byKey: Statement<Row, [string]>
   readonly #result: Statement<{ result: Uint8Array | null }, [string]>
-  readonly #claim: Statement<Row, [number, number]>
+  readonly #claim: Statement<LeasedRow, [number, number, string, number]>
+  readonly #takeBack: Statement<LeasedRow, [number, number, string, number]>
+  readonly #crash: Statement<Row, [number, number]>
+  readonly #renew: Statement<{ id: string; token: number }, [number, string]>
   readonly #nextRunAt: Statement<{ t: number | null }, []>
-  readonly #progress: Statement<Row, [number, string, number, string]>
-  readonly #complete: Statement<Row, [Uint8Array, number, string]>
-  readonly #fail: Statement<Row, [string, string, number, string]>
-  readonly #retry: Statement<Row, [number, string, string, number, string]>
-  readonly #release: Statement<Row, [number, number, string]>
+  readonly #progress: Statement<Row, [number, string, number, string, string, number]>
+  readonly #complete: Statement<Row, [Uint8Array, number, string, string, number]>
+  readonly #fail: Statement<Row, [string, string, number, string, string, number]>
+  readonly #retry: Statement<Row, [number, string, string, number, string, string, number]>
+  readonly #release: Statement<Row, [number, number, string, string, number]>
   readonly #cancel: Statement<Row, [number, string]>
-  readonly #recoverFail: Statement<Row, [number]>
-  readonly #recoverRequeue: Statement<Row, [number]>
-  readonly #sweep: Statement<Row, [number]>
+  readonly #sweep: Statement<Row, [number, number]>
   readonly #counts: Statement<{ state: JobState; n: number }, []>
+  readonly #count: Statement<{ n: number }, [string]>
   #closed = false
   readonly #commits: GroupCommit
 
-  constructor(db: Database) {
+  constructor(db: Database, options: GroupCommitOptions = {}) {
     this.#db = db
-    this.#commits = new GroupCommit(db)
-    db.exec(SCHEMA)
+    this.#commits = new GroupCommit(db, options)
+    migrateJobs(db)
     this.#insert = db.query(`INSERT INTO jobs (id, task, input, pipeline, state, priority, run_at, attempts, max_attempts,
       timeout_ms, progress, progress_message, idem_key, created_at, updated_at)
       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING`)
     this.#byId = db.query(`SELECT ${COLS} FROM jobs WHERE id = ?1`)
     this.#byKey = db.query(`SELECT ${COLS} FROM jobs WHERE idem_key = ?1`)
     this.#result = db.query(`SELECT result FROM jobs WHERE id = ?1 AND state = 'succeeded'`)
-    this.#claim = db.query(`UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?1, updated_at = ?1,
-      progress = 0, progress_message = ''
+    // A claim: attempt counted, owner set, token one more than the job's last, lease from now.
+    const claimSet = `state = 'running', attempts = attempts + 1, started_at = ?1, updated_at = ?1,
+      progress = 0, progress_message = '', owner = ?3, token = token + 1, lease_until = ?4`
+    this.#claim = db.query(`UPDATE jobs SET ${claimSet}
       WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_due WHERE state = 'queued' AND run_at <= ?1 ORDER BY priority DESC, run_at, id LIMIT ?2)
+      RETURNING ${LEASED_COLS}`)
+    this.#takeBack = db.query(`UPDATE jobs SET ${claimSet}
+      WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND lease_until < ?1 ORDER BY lease_until, id LIMIT ?2)
+      RETURNING ${LEASED_COLS}`)
+    this.#crash = db.query(`UPDATE jobs SET state = 'failed', error_code = 'worker_crashed',
+      error_message = 'The process running the job stopped (its lease expired) and no attempts are left', finished_at = ?1, updated_at = ?1
+      WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND lease_until < ?1 AND attempts >= max_attempts LIMIT ?2)
       RETURNING ${COLS}`)
+    this.#renew = db.query(`UPDATE jobs SET lease_until = ?1 WHERE owner = ?2 AND state = 'running' RETURNING id, token`)
     this.#nextRunAt = db.query(`SELECT min(run_at) AS t FROM jobs WHERE state = 'queued'`)
+    // Fenced: the write lands only while the job is still this claim's (a late owner changes nothing).
     this.#progress = db.query(`UPDATE jobs SET progress = ?1, progress_message = ?2, updated_at = ?3
-      WHERE id = ?4 AND state = 'running' RETURNING id`)
+      WHERE id = ?4 AND state = 'running' AND owner = ?5 AND token = ?6 RETURNING id`)
     this.#complete = db.query(`UPDATE jobs SET state = 'succeeded', result = ?1, progress = 100, error_code = NULL,
-      error_message = NULL, finished_at = ?2, updated_at = ?2 WHERE id = ?3 AND state = 'running' RETURNING ${COLS}`)
+      error_message = NULL, finished_at = ?2, updated_at = ?2 WHERE id = ?3 AND state = 'running' AND owner = ?4 AND token = ?5 RETURNING ${COLS}`)
     this.#fail = db.query(`UPDATE jobs SET state = 'failed', error_code = ?1, error_message = ?2, finished_at = ?3,
-      updated_at = ?3 WHERE id = ?4 AND state = 'running' RETURNING ${COLS}`)
+      updated_at = ?3 WHERE id = ?4 AND state = 'running' AND owner = ?5 AND token = ?6 RETURNING ${COLS}`)
     this.#retry = db.query(`UPDATE jobs SET state = 'queued', run_at = ?1, error_code = ?2, error_message = ?3,
-      updated_at = ?4 WHERE id = ?5 AND state = 'running' RETURNING ${COLS}`)
+      updated_at = ?4 WHERE id = ?5 AND state = 'running' AND owner = ?6 AND token = ?7 RETURNING ${COLS}`)
     this.#release = db.query(`UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), run_at = ?1, updated_at = ?2
-      WHERE id = ?3 AND state = 'running' RETURNING ${COLS}`)
+      WHERE id = ?3 AND state = 'running' AND owner = ?4 AND token = ?5 RETURNING ${COLS}`)
     this.#cancel = db.query(`UPDATE jobs SET state = 'canceled', error_code = 'job_canceled',
       error_message = 'The job was canceled', finished_at = ?1, updated_at = ?1
       WHERE id = ?2 AND state IN ('queued', 'running') RETURNING ${COLS}`)
-    this.#recoverFail = db.query(`UPDATE jobs SET state = 'failed', error_code = 'worker_crashed',
-      error_message = 'The server stopped while the job ran and no attempts are left', finished_at = ?1, updated_at = ?1
-      WHERE state = 'running' AND attempts >= max_attempts RETURNING id`)
-    this.#recoverRequeue = db.query(`UPDATE jobs SET state = 'queued', run_at = ?1, updated_at = ?1
-      WHERE state = 'running' RETURNING id`)
-    this.#sweep = db.query(`DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1
-      AND state IN ('succeeded', 'failed', 'canceled') RETURNING id`)
+    // In batches, each its own transaction: a sweep of a day of jobs neither holds the write lock
+    // (other processes wait for it) nor this event loop for long.
+    this.#sweep = db.query(`DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished
+      WHERE finished_at IS NOT NULL AND finished_at < ?1 AND state IN ('succeeded', 'failed', 'canceled') LIMIT ?2) RETURNING id`)
     this.#counts = db.query(`SELECT state, count(*) AS n FROM jobs GROUP BY state`)
+    this.#count = db.query(`SELECT count(*) AS n FROM jobs INDEXED BY jobs_state_id WHERE state = ?1`)
   }
 
   /** The insert itself, run inside a group commit. */
@@ -236,51 +185,57 @@ export class SqliteJobStore implements JobStore {
     return page
   }
 
-  /** The claim itself, run inside a group commit. */
-  #claimRows(now: number, limit: number): Job[] {
-    if (limit <= 0) return []
-    const jobs = this.#claim.all(now, limit).map(toJob)
+  /** The claim itself, run inside a group commit: expired leases first, then due queued jobs. */
+  #claimRows(now: number, limit: number, lease: Lease): Claimed {
+    if (limit <= 0) return { jobs: [], takenBack: 0, crashed: [] }
+    const crashed = this.#crash.all(now, CRASHED_PER_CLAIM).map(toJob)
+    const back = this.#takeBack.all(now, limit, lease.owner, lease.until).map(toLeased)
+    const fresh = back.length < limit ? this.#claim.all(now, limit - back.length, lease.owner, lease.until).map(toLeased) : []
     // RETURNING has no defined order: restore the claim order.
-    if (jobs.length > 1) jobs.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : 1))
-    return jobs
+    if (fresh.length > 1) fresh.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : 1))
+    return { jobs: back.length === 0 ? fresh : [...back, ...fresh], takenBack: back.length, crashed }
   }
 
-  claim(now: number, limit: number): Promise<Job[]> {
-    return this.#write(() => this.#claimRows(now, limit))
+  claim(now: number, limit: number, lease: Lease): Promise<Claimed> {
+    return this.#write(() => this.#claimRows(now, limit, lease))
+  }
+
+  renew(owner: string, until: number): Promise<Fence[]> {
+    return this.#write(() => this.#renew.all(until, owner).map((r) => ({ id: r.id, owner, token: r.token })))
   }
 
   async nextRunAt(): Promise<number | undefined> {
     return this.#read('read the job queue', () => this.#nextRunAt.get())?.t ?? undefined
   }
 
-  progress(id: string, pct: number, message: string, now: number): Promise<boolean> {
-    return this.#write(() => runReturning(this.#progress, pct, message, now, id) !== null)
+  progress(f: Fence, pct: number, message: string, now: number): Promise<boolean> {
+    return this.#write(() => runReturning(this.#progress, pct, message, now, f.id, f.owner, f.token) !== null)
   }
 
-  complete(id: string, result: Uint8Array, now: number): Promise<Job | undefined> {
+  complete(f: Fence, result: Uint8Array, now: number): Promise<Job | undefined> {
     return this.#write(() => {
-      const r = runReturning(this.#complete, result, now, id)
+      const r = runReturning(this.#complete, result, now, f.id, f.owner, f.token)
       return r ? toJob(r) : undefined
     })
   }
 
-  fail(id: string, error: JobError, now: number): Promise<Job | undefined> {
+  fail(f: Fence, error: JobError, now: number): Promise<Job | undefined> {
     return this.#write(() => {
-      const r = runReturning(this.#fail, error.code, error.message, now, id)
+      const r = runReturning(this.#fail, error.code, error.message, now, f.id, f.owner, f.token)
       return r ? toJob(r) : undefined
     })
   }
 
-  retry(id: string, runAt: number, error: JobError, now: number): Promise<Job | undefined> {
+  retry(f: Fence, runAt: number, error: JobError, now: number): Promise<Job | undefined> {
     return this.#write(() => {
-      const r = runReturning(this.#retry, runAt, error.code, error.message, now, id)
+      const r = runReturning(this.#retry, runAt, error.code, error.message, now, f.id, f.owner, f.token)
       return r ? toJob(r) : undefined
     })
   }
 
-  release(id: string, runAt: number, now: number): Promise<Job | undefined> {
+  release(f: Fence, runAt: number, now: number): Promise<Job | undefined> {
     return this.#write(() => {
-      const r = runReturning(this.#release, runAt, now, id)
+      const r = runReturning(this.#release, runAt, now, f.id, f.owner, f.token)
       return r ? toJob(r) : undefined
     })
   }
@@ -289,22 +244,23 @@ export class SqliteJobStore implements JobStore {
     return this.#write(() => this.#cancelOne(id, now))
   }
 
-  recover(now: number): Promise<{ requeued: number; failed: number }> {
-    return this.#write(() => {
-      const failed = this.#recoverFail.all(now).length
-      const requeued = this.#recoverRequeue.all(now).length
-      return { requeued, failed }
-    })
-  }
-
-  sweep(before: number): Promise<number> {
-    return this.#write(() => this.#sweep.all(before).length)
+  async sweep(before: number): Promise<number> {
+    let total = 0
+    for (;;) {
+      const n = await this.#write(() => this.#sweep.all(before, SWEEP_BATCH).length)
+      total += n
+      if (n < SWEEP_BATCH) return total
+    }
   }
 
   async counts(): Promise<Record<JobState, number>> {
     const out: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
     for (const { state, n } of this.#read('count the jobs', () => this.#counts.all())) out[state] = n
     return out
+  }
+
+  async count(state: JobState): Promise<number> {
+    return this.#read('count the jobs', () => this.#count.get(state))?.n ?? 0
   }
 
   /**
@@ -321,16 +277,49 @@ export class SqliteJobStore implements JobStore {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // The last batch may block: waiting for another process's lock is fine at shutdown.
+    this.#db.run('PRAGMA busy_timeout = 5000')
     this.#commits.flush()
     this.#db.close()
   }
 }
 
+/** Options of {@link openSqliteJobStore}. */
+export interface OpenJobStoreOptions {
+  /**
+   * Other processes share the file (`sharedDatabases(config)`): a connection then waits for the
+   * write lock at most {@link SHARED_BUSY_SYNC_MS} inside SQLite (a wait that blocks the event
+   * loop), and the group commit waits longer off the loop (group-commit.ts, `busyRetryMs`).
+   */
+  shared?: boolean
+  /** Called after each group commit with the time it held the event loop, ms (benchmarks). */
+  observe?: GroupCommitOptions['observe']
+}
+
 /**
- * Opens (creating if needed) the job store at `path`.
+ * How long a shared connection's busy handler may block the event loop waiting for the write lock
+ * before the group commit gives the loop back and tries again (see group-commit.ts).
+ *
+ * @example openDatabase(path, { busyTimeoutMs: SHARED_BUSY_SYNC_MS })
+ */
+export const SHARED_BUSY_SYNC_MS = 5
+
+/**
+ * Opens (creating if needed, migrating if older) the job store at `path`.
  *
  * @example const store = openSqliteJobStore(':memory:')
  */
-export function openSqliteJobStore(path: string): SqliteJobStore {
-  return new SqliteJobStore(openDatabase(path))
+export function openSqliteJobStore(path: string, options: OpenJobStoreOptions = {}): SqliteJobStore {
+  const observe = options.observe ? { observe: options.observe } : {}
+  if (!options.shared) return new SqliteJobStore(openDatabase(path), observe)
+  // The schema and migration run under the long timeout (processes starting together), then the short one.
+  const db = openDatabase(path)
+  try {
+    const store = new SqliteJobStore(db, { busyRetryMs: 5000, ...observe })
+    db.run(`PRAGMA busy_timeout = ${SHARED_BUSY_SYNC_MS}`)
+    return store
+  } catch (err) {
+    db.close()
+    throw err
+  }
 }

@@ -179,7 +179,7 @@ export function openAtStart<T>(path: string, open: () => T): T {
 }
 
 /**
- * Awaits `start`, a first use of the database at `path` (e.g. the job runner's recovery), turning
+ * Awaits `start`, a first use of the database at `path` (e.g. the job runner's first counts and claim), turning
  * a database failure into a {@link StartupError} naming `path`.
  *
  * @example await startAtStart(jobsPath, () => jobs.start())

@@ -1,7 +1,7 @@
 /**
  * Durability with a real process and a real kill: `bun run src/main.ts`, jobs queued and running,
  * SIGKILL, restart on the same DATA_DIR. Every job answered 202 must still exist; queued ones run;
- * running ones are re-queued with the interrupted attempt counted. And SIGTERM: running jobs
+ * running ones are taken back once their lease (JOB_LEASE) expires, the interrupted attempt counted. And SIGTERM: running jobs
  * finish within SHUTDOWN_TIMEOUT, queued ones stay queued for the next start.
  */
 import { afterAll, describe, expect, test } from 'bun:test'

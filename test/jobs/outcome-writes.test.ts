@@ -1,7 +1,7 @@
 /**
  * A job's outcome the store refuses to write is never dropped (issue #11, item 6): the runner
  * writes it again until the store takes it, fails the job when the refusal cannot pass, and only
- * a stop leaves it `running` (for the next start to re-queue).
+ * a stop leaves it `running` (for a claim to take back once its lease expires).
  *
  * Before the fix a refused completion was logged and forgotten: the job stayed `running` in the
  * store, its result 202, until the next restart.
@@ -29,7 +29,8 @@ function setup() {
   const path = join(tmp.dir, 'jobs.sqlite')
   const store = openSqliteJobStore(path)
   const pool = new FakePool()
-  const runner = new JobRunner({ store, pool, log: silentLogger(), concurrency: 2, queueLimit: 1000, backoffBase: 5, ttl: 3_600_000 })
+  // A short lease: a job a stop leaves running is taken back by the next runner this soon.
+  const runner = new JobRunner({ store, pool, log: silentLogger(), concurrency: 2, queueLimit: 1000, backoffBase: 5, ttl: 3_600_000, lease: 300 })
   cleanups.push(tmp.remove, () => runner.close())
   return { runner, store, pool, path }
 }
@@ -97,7 +98,7 @@ describe('JobRunner: outcome writes the store refuses', () => {
     expect(runner.counts()).toMatchObject({ running: 0, failed: 1 })
   })
 
-  test('a stop while the store still refuses ends the retries after the grace; the next start re-queues the job and it succeeds', async () => {
+  test('a stop while the store still refuses ends the retries after the grace; the next runner takes the job back once its lease expires and it succeeds', async () => {
     const { runner, store, path } = setup()
     refuseWrites(store, 'complete', () => true)
     await runner.start()
@@ -113,7 +114,7 @@ describe('JobRunner: outcome writes the store refuses', () => {
     expect(performance.now() - t0).toBeLessThan(3000)
     const store2 = openSqliteJobStore(path)
     expect((await store2.get(job.id))?.state).toBe('running')
-    const next = new JobRunner({ store: store2, pool: new FakePool(), log: silentLogger(), concurrency: 2, queueLimit: 1000, backoffBase: 5, ttl: 3_600_000 })
+    const next = new JobRunner({ store: store2, pool: new FakePool(), log: silentLogger(), concurrency: 2, queueLimit: 1000, backoffBase: 5, ttl: 3_600_000, lease: 300 })
     cleanups.push(() => next.close())
     await next.start()
     const done = await settle(next, job.id)
@@ -129,7 +130,7 @@ describe('JobRunner: outcome writes the store refuses', () => {
     const store2 = openSqliteJobStore(path)
     const original = store2.claim.bind(store2)
     let refusals = 2
-    store2.claim = (now, limit) => (refusals-- > 0 ? Promise.reject(full()) : original(now, limit))
+    store2.claim = (now, limit, lease) => (refusals-- > 0 ? Promise.reject(full()) : original(now, limit, lease))
     const runner = new JobRunner({ store: store2, pool: new FakePool(), log, concurrency: 1, queueLimit: 1000, backoffBase: 5, ttl: 3_600_000 })
     cleanups.push(() => runner.close())
     await runner.start()

@@ -269,20 +269,22 @@ describe('JobRunner', () => {
     expect(after?.attempts).toBe(0)
   })
 
-  test('start recovers jobs a crash left running and runs them (attempt counted)', async () => {
+  test('a job a crash left running is taken back once its lease expires, not before, and runs again (attempt counted)', async () => {
     const tmp = tempDir('highperf-runner-')
     cleanups.push(tmp.remove)
     const path = join(tmp.dir, 'jobs.sqlite')
     const crashed = openSqliteJobStore(path)
     const j = newJob({ task: 'echo', input: '"again"' }, Date.now())
     await crashed.insert(j)
-    await crashed.claim(Date.now(), 1)
+    const claimedAt = Date.now()
+    await crashed.claim(claimedAt, 1, { owner: 'dead', until: claimedAt + 600 })
     await crashed.close()
-    const { runner, ready } = setup({ store: openSqliteJobStore(path) })
+    const { runner, ready } = setup({ store: openSqliteJobStore(path), lease: 300 })
     await ready
     const done = await settle(runner, j.id)
     expect(done.state).toBe('succeeded')
     expect(done.attempts).toBe(2)
+    expect(done.startedAt!).toBeGreaterThanOrEqual(claimedAt + 600)
   })
 
   test('the retention sweep removes finished jobs older than the TTL', async () => {

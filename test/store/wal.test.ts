@@ -84,8 +84,8 @@ describe('WAL size under sustained writes', () => {
       const enc = new TextEncoder()
       await load(3000, 32, async () => {
         await jobs.insert(newJob({ task: 'echo', input: '{"v":1}' }, Date.now()))
-        const [job] = await jobs.claim(Date.now(), 1)
-        if (job) await jobs.complete(job.id, enc.encode('{"v":1}'), Date.now())
+        const { jobs: [job] } = await jobs.claim(Date.now(), 1, { owner: 'wal-test', until: Date.now() + 60_000 })
+        if (job) await jobs.complete(job, enc.encode('{"v":1}'), Date.now())
       })
       const sizes = { users: walSize(join(dir, 'users.sqlite')), messages: walSize(join(dir, 'messages.sqlite')), jobs: walSize(join(dir, 'jobs.sqlite')) }
       expect(Object.values(sizes).every((s) => s < WAL_BOUND) ? 'bounded' : sizes).toBe('bounded')
