@@ -55,10 +55,10 @@ export class PinnedConnection {
     socket.on('error', end)
   }
 
-  /** Connects to 127.0.0.1:`port`. */
-  static open(port: number): Promise<PinnedConnection> {
+  /** Connects to 127.0.0.1:`port`, from `localAddress` when given (another loopback address is another client). */
+  static open(port: number, localAddress?: string): Promise<PinnedConnection> {
     return new Promise((resolve, reject) => {
-      const s = connect(port, '127.0.0.1')
+      const s = connect(localAddress === undefined ? { port, host: '127.0.0.1' } : { port, host: '127.0.0.1', localAddress })
       s.setNoDelay(true)
       s.once('connect', () => resolve(new PinnedConnection(s)))
       s.once('error', reject)
@@ -188,10 +188,10 @@ export class PinnedConnection {
  * Opens connections until every pid of `pids` has one (a `GET /healthz` on each, its process read
  * from the access log); extra connections are closed. Needs `ACCESS_LOG=stdout` and JSON lines.
  */
-export async function pinConnections(port: number, cluster: SpawnedCluster, pids: readonly number[], maxTries = 200): Promise<Map<number, PinnedConnection>> {
+export async function pinConnections(port: number, cluster: SpawnedCluster, pids: readonly number[], options: { localAddress?: string; maxTries?: number } = {}): Promise<Map<number, PinnedConnection>> {
   const out = new Map<number, PinnedConnection>()
-  for (let i = 0; i < maxTries && out.size < pids.length; i++) {
-    const c = await PinnedConnection.open(port)
+  for (let i = 0; i < (options.maxTries ?? 200) && out.size < pids.length; i++) {
+    const c = await PinnedConnection.open(port, options.localAddress)
     const res = await c.request('GET', '/healthz')
     const id = res.headers['x-request-id']
     const line = await cluster.waitFor((l) => l.msg === 'request' && l.requestId === id, 5000)
