@@ -150,7 +150,8 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   closers.push(() => llm.close())
   // Pool and job metrics are read from these at scrape time (nothing per request or task).
   metrics.pool.watch(() => pool.stats())
-  metrics.jobs.watch(() => jobs.counts())
+  // Fresh: with a shared jobs.sqlite the cached counts would be the previous scrape's.
+  metrics.jobs.watch(() => jobs.freshCounts())
 
   // RATE_LIMIT_URL: limits shared through Redis, the local limiter as insurance (loaded only then).
   const rateLimiter = config.rateLimitUrl === '' || config.rateLimitRps <= 0 ? undefined : await sharedRateLimiter(config, log, metrics)

@@ -211,6 +211,15 @@ export class JobRunner {
   }
 
   /**
+   * As {@link counts}, but with a shared store read now when the last read is over a second old,
+   * instead of refreshed behind: for `/metrics`, whose scrapes come seconds apart and would
+   * otherwise each get the counts of the scrape before.
+   */
+  freshCounts(): Promise<Record<JobState, number>> {
+    return this.#shared ? this.#shared.fresh() : Promise.resolve({ ...this.#counts })
+  }
+
+  /**
    * Validates and stores a job, then wakes the runner. Throws `shutting_down`, `queue_full` (503),
    * `unknown_task` (404) or `validation_failed` (422).
    */

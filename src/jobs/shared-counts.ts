@@ -35,7 +35,7 @@ export class SharedCounts {
   #reading: Promise<void> | undefined
   #all: Record<JobState, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>
   #allAt = -Infinity
-  #allReading = false
+  #allReading: Promise<void> | undefined
 
   constructor(private readonly store: Pick<JobStore, 'count' | 'counts'>, private readonly now: () => number = Date.now) {}
 
@@ -65,16 +65,33 @@ export class SharedCounts {
     this.#inFlight--
   }
 
-  /** Every state's count, at most {@link ALL_MAX_AGE_MS} old (a stale one refreshes behind). */
+  /**
+   * Every state's count as last read, refreshed behind when older than {@link ALL_MAX_AGE_MS}:
+   * for callers that poll often (the status page). A caller seconds apart gets the previous
+   * read's counts; a scrape uses {@link fresh}.
+   */
   all(): Record<JobState, number> {
-    if (!this.#allReading && this.now() - this.#allAt > ALL_MAX_AGE_MS) {
-      this.#allReading = true
-      this.store.counts()
-        .then((c) => { this.#all = c; this.#allAt = this.now() })
-        .catch(() => { /* keep the last counts; the next read tries again */ })
-        .finally(() => { this.#allReading = false })
-    }
+    if (this.now() - this.#allAt > ALL_MAX_AGE_MS) void this.#refreshAll()
     return { ...this.#all }
+  }
+
+  /**
+   * Every state's count, at most {@link ALL_MAX_AGE_MS} old: read now (one read shared by
+   * concurrent callers) when the last read is older. For `/metrics`: scrapes come every 15 s or
+   * so, and {@link all} would answer each with the counts of the scrape before. When the read
+   * fails, the last counts.
+   */
+  async fresh(): Promise<Record<JobState, number>> {
+    if (this.now() - this.#allAt > ALL_MAX_AGE_MS) await this.#refreshAll()
+    return { ...this.#all }
+  }
+
+  #refreshAll(): Promise<void> {
+    this.#allReading ??= this.store.counts()
+      .then((c) => { this.#all = c; this.#allAt = this.now() })
+      .catch(() => { /* keep the last counts; the next read tries again */ })
+      .finally(() => { this.#allReading = undefined })
+    return this.#allReading
   }
 
   async #readQueued(): Promise<void> {

@@ -61,7 +61,7 @@ export interface Metrics {
   readonly http: RequestSeries
   /** Pool gauges and task summaries; `metrics.pool.watch(() => pool.stats())`. */
   readonly pool: PoolMetrics
-  /** Jobs by state; `metrics.jobs.watch(() => jobs.counts())`. */
+  /** Jobs by state; `metrics.jobs.watch(() => jobs.freshCounts())`. */
   readonly jobs: JobMetrics
   /** `Content-Type` of {@link Metrics.render}'s output. */
   readonly contentType: string
