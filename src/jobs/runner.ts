@@ -203,8 +203,9 @@ export class JobRunner {
   }
 
   /**
-   * Jobs per state: from counters kept in memory (cheap: for /metrics at scrape time), or, when
-   * processes share the store, from SQL at most a second old (shared-counts.ts).
+   * Jobs per state: from counters kept in memory, or, when processes share the store, from SQL
+   * as last read, refreshed behind once over a second old (shared-counts.ts; /metrics uses
+   * {@link freshCounts}).
    */
   counts(): Record<JobState, number> {
     return this.#shared ? this.#shared.all() : { ...this.#counts }
