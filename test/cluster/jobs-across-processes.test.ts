@@ -13,7 +13,7 @@ import { freePort } from '../support/process.ts'
 import { baseEnv, spawnCluster, tempDir, type SpawnedCluster } from './support.ts'
 import { pinConnections, type PinnedConnection, type SseEvent } from './pinned.ts'
 
-interface JobView { id: string; state: string; progress: number }
+interface JobView { id: string; state: string; progress: number; startedAt?: string; finishedAt?: string }
 interface PoolView { processes: Array<{ process: number; pid: number; running: number }> }
 
 let cluster: SpawnedCluster
@@ -78,7 +78,12 @@ async function watchJobOf(runPid: number, watchPid: number): Promise<{ firstEven
   const firstEventMs = events[0]!.at - t0
   const runningEvent = events.find((e) => e.data.includes('"running"'))!
   const firstProgress = events.find((e) => e.event === 'progress')!
-  console.log(`events (job in ${runPid === pids[0] ? 'A' : 'B'}, stream on ${watchPid === pids[0] ? 'A' : 'B'}): first event ${firstEventMs.toFixed(1)} ms after the submit was sent; running -> first progress ${(firstProgress.at - runningEvent.at).toFixed(1)} ms (task step 200 ms)`)
+  // The job's own timestamps (written by the process running it) against arrival on the stream's
+  // connection: same host, same clock, millisecond resolution.
+  const startedAt = Date.parse(states[1]!.startedAt!)
+  const finishedAt = Date.parse(states[2]!.finishedAt!)
+  console.log(`events (job in ${runPid === pids[0] ? 'A' : 'B'}, stream on ${watchPid === pids[0] ? 'A' : 'B'}): first event ${firstEventMs.toFixed(1)} ms after the submit was sent; ` +
+    `'running' arrived ${runningEvent.wall - startedAt} ms after startedAt, the final state ${events.at(-1)!.wall - finishedAt} ms after finishedAt; running -> first progress ${(firstProgress.at - runningEvent.at).toFixed(1)} ms (task step 200 ms)`)
   return { firstEventMs, runningIn: owners }
 }
 
@@ -101,6 +106,24 @@ describe('events across processes: every change, the final state last', () => {
     expect(r.runningIn).toEqual([a])
   }, 20_000)
 })
+
+test('a stream opened on B while the job already runs in A: the snapshot, the remaining progress, the final state', async () => {
+  const [a, b] = pids as [number, number]
+  const onA = conns.get(a)![0]!
+  const stream = conns.get(b)![1]!
+  const job = (await onA.request('POST', '/jobs', { task: 'sleep', input: { ms: 1200, steps: 6 } })).json<JobView>()
+  const t0 = performance.now()
+  while ((await runningIn(onA)).length === 0 && performance.now() - t0 < 5000) await Bun.sleep(10)
+  const { events, ended } = await stream.events(`/jobs/${job.id}/events`)
+  expect(ended).toBe(true)
+  const states = events.filter((e) => e.event === 'state').map((e) => (JSON.parse(e.data) as JobView).state)
+  expect(states).toEqual(['running', 'succeeded'])
+  // The watch reached A mid-run: progress events came from it (at least the last steps).
+  const progress = events.filter((e) => e.event === 'progress').map((e) => (JSON.parse(e.data) as { progress: number }).progress)
+  expect(progress.length).toBeGreaterThanOrEqual(3)
+  expect(progress.at(-1)).toBe(100)
+  expect(progress).toEqual([...progress].sort((x, y) => x - y))
+}, 20_000)
 
 describe('cancel across processes', () => {
   test('DELETE on B stops the job running in A within 100 ms; the job is canceled', async () => {

@@ -27,11 +27,12 @@ export interface PinnedResponse {
   json<T = unknown>(): T
 }
 
-/** One Server-Sent Event, stamped with `performance.now()` at arrival. */
+/** One Server-Sent Event, stamped at arrival with `performance.now()` and the wall clock (epoch ms). */
 export interface SseEvent {
   event: string
   data: string
   at: number
+  wall: number
 }
 
 /** A keep-alive HTTP/1.1 connection answering one request at a time. */
@@ -122,7 +123,7 @@ export class PinnedConnection {
             else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
           }
           if (data.length === 0) continue // a heartbeat comment
-          const e = { event, data: data.join('\n'), at: performance.now() }
+          const e = { event, data: data.join('\n'), at: performance.now(), wall: Date.now() }
           events.push(e)
           onEvent(e)
         }
