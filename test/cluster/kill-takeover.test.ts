@@ -18,8 +18,8 @@ import { freePort } from '../support/process.ts'
 import { alive, baseEnv, spawnCluster, tempDir, type SpawnedCluster } from './support.ts'
 
 const PROCESSES = 4
-const JOBS = 1000
-const KILLS = 5
+const JOBS = 2000
+const KILLS = 6
 
 const tmp = tempDir()
 const countLog = join(tmp.dir, 'runs.log')

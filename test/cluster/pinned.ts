@@ -193,9 +193,10 @@ export async function pinConnections(port: number, cluster: SpawnedCluster, pids
   const out = new Map<number, PinnedConnection>()
   for (let i = 0; i < (options.maxTries ?? 200) && out.size < pids.length; i++) {
     const c = await PinnedConnection.open(port, options.localAddress)
+    const from = cluster.lines.length
     const res = await c.request('GET', '/healthz')
     const id = res.headers['x-request-id']
-    const line = await cluster.waitFor((l) => l.msg === 'request' && l.requestId === id, 5000)
+    const line = await cluster.waitFor((l) => l.msg === 'request' && l.requestId === id, 5000, from)
     c.pid = line.pid as number
     if (pids.includes(c.pid) && !out.has(c.pid)) out.set(c.pid, c)
     else c.close()
