@@ -2,7 +2,8 @@
  * Issue #13 §6 end to end on a real cluster (`PROCESSES=2`): one scrape of `/metrics`, whichever
  * process serves it, is the whole host's: counters summed and histograms merged across the
  * processes, per-process gauges apart by `process="<slot>"`, host-wide job counts (read from the one
- * jobs.sqlite) not doubled, and `promtool check metrics` clean. `/pool` shows every process.
+ * jobs.sqlite) not doubled, and `promtool check metrics` clean. `/pool` and `/status/json` show every
+ * process.
  *
  * Requests go to chosen processes on keep-alive connections pinned to each (./pinned.ts).
  */
@@ -104,6 +105,22 @@ test('one scrape, either process: counters summed, histograms merged, gauges per
     console.log(`/metrics scraped through process ${who}: ${ms.toFixed(1)} ms, ${res.body.length} bytes, ${all.length} samples`)
   }
 }, 30_000)
+
+test('/status/json, through either process: the host (2 processes, their workers, the 3 jobs once, the 3 task runs summed)', async () => {
+  for (const via of pinned.values()) {
+    type Status = { processes?: number; pool: { workers: number }; jobs: Record<string, number>; tasks: Array<{ name: string; ok: number }> }
+    let status = (await via.request('GET', '/status/json')).json<Status>()
+    // Job counts are refreshed behind a poll (src/jobs/shared-counts.ts): the next polls catch up.
+    for (let i = 0; i < 30 && status.jobs.succeeded !== 3; i++) {
+      await Bun.sleep(100)
+      status = (await via.request('GET', '/status/json')).json<Status>()
+    }
+    expect(status.processes).toBe(2)
+    expect(status.pool.workers).toBe(2)
+    expect(status.jobs.succeeded).toBe(3)
+    expect(status.tasks.find((t) => t.name === 'sleep')?.ok).toBe(3)
+  }
+}, 10_000)
 
 test('/pool, through either process, lists both with their pids and sums their workers', async () => {
   for (const via of pinned.values()) {
