@@ -204,9 +204,3 @@ export async function pinConnections(port: number, cluster: SpawnedCluster, pids
   if (out.size < pids.length) throw new Error(`could not reach every process: ${[...out.keys()]} of ${pids}`)
   return out
 }
-
-/** Which pid answered the request whose answer carried `res`'s request id. */
-export async function answeredBy(cluster: SpawnedCluster, res: PinnedResponse): Promise<number> {
-  const id = res.headers['x-request-id']
-  return (await cluster.waitFor((l) => l.msg === 'request' && l.requestId === id, 5000)).pid as number
-}
