@@ -185,7 +185,8 @@ async function main(): Promise<void> {
         for (const { t, s } of order) {
           if (!t.label.startsWith('highperf')) continue
           const from = Date.now()
-          await wrk(`${s.url}/jobs`, { seconds: ROUND_S, connections: CONNECTIONS, threads: THREADS, script: jobsLua })
+          const w = await wrk(`${s.url}/jobs`, { seconds: ROUND_S, connections: CONNECTIONS, threads: THREADS, script: jobsLua })
+          if (w.non2xx > 0 || w.socketErrors > 0) console.error(`round ${r + 1} jobs ${t.label}: ${w.non2xx} non-2xx, ${w.socketErrors} socket errors of ${w.requests}`)
           const dbPath = join(dir, `data-p${t.label.endsWith('=1') ? 1 : 2}`, 'jobs.sqlite')
           const rate = await completedRate(dbPath, from)
           const list = jobs.get(t.label) ?? []
