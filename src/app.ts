@@ -39,7 +39,7 @@ import { accessLogStage, type AccessLog } from './http/access-log/index.ts'
 import { tracingStage } from './http/tracing/index.ts'
 import type { Tracing } from './http/tracing/exporter.ts'
 import type { TaskRunner } from './pool/types.ts'
-import type { JobRunner } from './jobs/runner.ts'
+import type { JobService } from './jobs/service.ts'
 import { jobsRoutes } from './routes/jobs.ts'
 import { taskRoutes } from './routes/tasks.ts'
 import { batchRoutes } from './routes/batch.ts'
@@ -69,7 +69,7 @@ export interface AppDeps {
   /** The worker pool that runs tasks (docs/pool.md). */
   pool: TaskRunner
   /** Persistent jobs on the pool (docs/jobs.md). */
-  jobs: JobRunner
+  jobs: JobService
   /** The LLM upstream client: one semaphore and one breaker for the whole server (docs/llm.md). */
   llm: LlmClient
   /** Stored LLM exchanges on bun:sqlite (docs/llm.md). */

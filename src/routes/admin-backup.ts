@@ -49,7 +49,8 @@ export interface AdminBackupDeps {
   users: Copyable
   messages: Copyable
   /** The job runner's store; a store that cannot copy itself (another backend) is left out. */
-  jobs: { store: object }
+  /** The jobs' embedded store; absent with JOBS_URL (then Redis or PostgreSQL is backed up on its own). */
+  jobs: { store?: object | undefined }
 }
 
 /**
@@ -105,12 +106,14 @@ function sourcesOf(deps: AdminBackupDeps): BackupSource[] {
   const { config } = deps
   // The rule src/deps.ts opens users and messages with; jobs are never opened exclusively.
   const exclusive = !sharedDatabases(config)
-  const jobsStore = deps.jobs.store as Partial<Copyable>
-  return [
+  const sources = [
     source('users', join(config.dataDir, 'users.sqlite'), deps.users, exclusive),
     source('messages', join(config.dataDir, 'messages.sqlite'), deps.messages, exclusive),
-    source('jobs', join(config.dataDir, 'jobs.sqlite'), typeof jobsStore.copyTo === 'function' ? (jobsStore as Copyable) : undefined, false),
   ]
+  if (deps.jobs.store === undefined) return sources
+  const jobsStore = deps.jobs.store as Partial<Copyable>
+  sources.push(source('jobs', join(config.dataDir, 'jobs.sqlite'), typeof jobsStore.copyTo === 'function' ? (jobsStore as Copyable) : undefined, false))
+  return sources
 }
 
 /**
