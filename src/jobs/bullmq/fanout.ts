@@ -20,7 +20,7 @@
 import type { QueueEvents } from 'bullmq'
 import type { Logger } from '../../log.ts'
 import { JobEvents, type JobListener } from '../events.ts'
-import type { Job } from '../model.ts'
+import { isFinal, type Job } from '../model.ts'
 
 /** BullMQ events that mean a job changed state. */
 const STATE_EVENTS = ['active', 'completed', 'failed', 'waiting', 'delayed', 'removed'] as const
@@ -72,7 +72,8 @@ export class EventsFanout {
     if (!this.#watched.has(id)) return
     this.#get(id).then((job) => {
       if (!job || !this.#watched.has(id)) return
-      const key = `${job.state}|${job.updatedAt}|${job.attempts}`
+      // A final state is sent once (a cancel is seen twice: the flag, then the failed job).
+      const key = isFinal(job.state) ? 'final' : `${job.state}|${job.updatedAt}|${job.attempts}`
       if (this.#last.get(id) === key) return
       this.#last.set(id, key)
       this.#events.emit(id, { type: 'state', job })
