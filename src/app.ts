@@ -47,6 +47,7 @@ import { carRoutes } from './routes/cars.ts'
 import { poolRoutes } from './routes/pool.ts'
 import { messagesRoutes } from './routes/messages.ts'
 import { adminBackupRoutes } from './routes/admin-backup.ts'
+import { adminQueuesRoutes } from './routes/admin-queues.ts'
 import { statusRoutes } from './routes/status/index.ts'
 import type { LlmClient } from './llm/client.ts'
 import type { MessageStore } from './store/messages.ts'
@@ -150,6 +151,7 @@ export function createRoutes(deps: AppDeps) {
     .use(poolRoutes(deps))
     .use(messagesRoutes(deps))
     .use(adminBackupRoutes(deps))
+    .use(adminQueuesRoutes(deps))
     .use(statusRoutes(deps))
 }
 

@@ -72,3 +72,13 @@ export interface CursorCheck {
 export function hasCursorCheck(jobs: object): jobs is CursorCheck {
   return typeof (jobs as Partial<CursorCheck>).checkCursor === 'function'
 }
+
+/** A service with a queue dashboard (BullJobs: bull-board). */
+export interface Dashboard {
+  dashboard(basePath: string): Promise<(request: Request) => Response | Promise<Response>>
+}
+
+/** True when `jobs` serves a dashboard. @example hasDashboard(runner) // false */
+export function hasDashboard(jobs: object): jobs is Dashboard {
+  return typeof (jobs as Partial<Dashboard>).dashboard === 'function'
+}

@@ -204,6 +204,13 @@ export class BullJobs implements JobService {
     return this.#call(() => listJobs(queue, query))
   }
 
+  /** bull-board for this queue, served under `basePath` (loaded on first use; dashboard.ts). */
+  async dashboard(basePath: string): Promise<(request: Request) => Response | Promise<Response>> {
+    const queue = this.#ready()
+    const { dashboardFetch } = await import('./dashboard.ts')
+    return dashboardFetch(queue, basePath)
+  }
+
   /** Throws `validation_failed` for a cursor this service never hands out. */
   checkCursor(cursor: string): void {
     checkCursor(cursor)
