@@ -6,6 +6,9 @@
  * carries `Authorization: Bearer <token>`, or Basic credentials with the token as the password,
  * which a browser asks for itself after the 401's `WWW-Authenticate: Basic` challenge.
  *
+ * bull-board reads its UI from node_modules at run time, so the dashboard works when highperf runs
+ * from source; the single binary answers 404 saying so (docs/jobs.md#many-hosts).
+ *
  * @example
  * ```ts
  * app.use(adminQueuesRoutes({ jobs, config }))
@@ -55,7 +58,12 @@ export function adminQueuesRoutes(deps: AdminQueuesDeps) {
         headers: { 'www-authenticate': 'Basic realm="highperf queues", charset="UTF-8"' },
       })
     }
-    board ??= jobs.dashboard(DASHBOARD_PATH)
+    board ??= jobs.dashboard(DASHBOARD_PATH).catch((err: unknown) => {
+      // bull-board reads its UI (templates, assets) from node_modules at run time; the single
+      // binary has no node_modules, so the dashboard runs from source (`bun start`) or the image
+      // of another service pointed at the same JOBS_URL.
+      throw new AppError('not_found', `The queue dashboard cannot start in this build (${err instanceof Error ? err.message : String(err)}): it needs node_modules/@bull-board/ui, so run highperf from source (bun start) for /admin/queues`, { cause: err })
+    })
     return (await board)(request)
   }
   const options = { policy: DASHBOARD, parse: 'none' as const, detail: { hide: true } }
