@@ -66,9 +66,17 @@ export function adminQueuesRoutes(deps: AdminQueuesDeps) {
     })
     return (await board)(request)
   }
-  const options = { policy: DASHBOARD, parse: 'none' as const, detail: { hide: true } }
+  const tags = ['admin']
+  const page = { summary: 'The BullMQ queue dashboard (bull-board) with JOBS_URL; 404 saying to set it without', tags }
+  const api = { summary: "bull-board's UI assets and API under /admin/queues (retry, promote, clean… through the UI)", tags }
+  const read = { policy: DASHBOARD, detail: page }
+  // Reads and bull-board's own actions (PUT retry/promote/clean, POST, DELETE); the body goes to bull-board unread.
+  const write = { policy: DASHBOARD, parse: 'none' as const, detail: api }
   return new Elysia({ name: 'highperf/routes/admin-queues' })
     .use(policyOption)
-    .all(DASHBOARD_PATH, handle, options)
-    .all(`${DASHBOARD_PATH}/*`, handle, options)
+    .get(DASHBOARD_PATH, handle, read)
+    .get(`${DASHBOARD_PATH}/*`, handle, { policy: DASHBOARD, detail: api })
+    .put(`${DASHBOARD_PATH}/*`, handle, write)
+    .post(`${DASHBOARD_PATH}/*`, handle, write)
+    .delete(`${DASHBOARD_PATH}/*`, handle, write)
 }
