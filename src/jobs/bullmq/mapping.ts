@@ -72,6 +72,8 @@ export function reasonOf(error: JobError): string {
 
 /** `failedReason` text back as an error: a registered code before the first ': ', else `task_failed`. @example errorOf('invalid_input: /ms') // { code: 'invalid_input', message: '/ms' } */
 export function errorOf(reason: string): JobError {
+  // BullMQ's own words for a job whose node died more often than maxStalledCount allows.
+  if (reason.includes('stalled more than allowable limit')) return { code: 'worker_crashed', message: `the node running it stopped too often (${reason})` }
   const at = reason.indexOf(': ')
   const code = at > 0 ? reason.slice(0, at) : ''
   return isErrorCode(code) ? { code, message: reason.slice(at + 2) } : { code: 'task_failed', message: reason }
