@@ -321,9 +321,12 @@ export class BullJobs implements JobService {
   async #read(id: string): Promise<{ rec: BullRecord; state: BullState } | undefined> {
     const queue = this.#ready()
     return this.#call(async () => {
-      const bj = await queue.getJob(id)
+      let bj = await queue.getJob(id)
       if (!bj) return undefined
       const state = (await bj.getState()) as BullState
+      // Two reads, not one: a job that finished between them is read again, so a final state
+      // never shows the record of before (no error, no finishedAt). Final records do not change.
+      if ((state === 'completed' || state === 'failed') && !bj.finishedOn) bj = (await queue.getJob(id)) ?? bj
       return { rec: bj as unknown as BullRecord, state }
     })
   }

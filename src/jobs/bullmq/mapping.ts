@@ -177,8 +177,10 @@ export function fromBull(rec: BullRecord, state: BullState): Job {
   if (d.key !== undefined) job.idempotencyKey = d.key
   if (s === 'canceled') job.error = d.canceledAt !== undefined ? { code: 'job_canceled', message: 'The job was canceled' } : errorOf(rec.failedReason ?? CANCELED_REASON)
   else if (rec.failedReason && s !== 'succeeded') job.error = errorOf(rec.failedReason)
-  if (rec.processedOn) job.startedAt = rec.processedOn
+  // Clamped into order: BullMQ's PostgreSQL backend takes some of these times from the database's
+  // clock (transaction time) and others from the node's, a few ms apart.
+  if (rec.processedOn) job.startedAt = Math.max(rec.processedOn, rec.timestamp)
   const finished = s === 'canceled' ? (rec.finishedOn ?? d.canceledAt) : (s === 'succeeded' || s === 'failed' ? rec.finishedOn : undefined)
-  if (finished !== undefined) job.finishedAt = finished
+  if (finished !== undefined) job.finishedAt = Math.max(finished, job.startedAt ?? rec.timestamp)
   return job
 }
