@@ -36,6 +36,7 @@ import { MessageStore } from './store/messages.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { openBullJobs, openJobs, type JobService } from './jobs/index.ts'
 import { StartupError } from './startup/error.ts'
+import { redact } from './jobs/bullmq/redact.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
 import { checkStartup, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
@@ -143,7 +144,7 @@ async function openJobsAtStart(config: Config, pool: WorkerPool, log: Logger, da
   try {
     await jobs.start()
   } catch (err) {
-    const where = config.jobsUrl.replace(/\/\/[^@/]*@/, '//***@')
+    const where = redact(config.jobsUrl)
     throw new StartupError('jobs_url', where, `JOBS_URL ${where} does not answer: ${err instanceof Error ? err.message : String(err)}`, 'start Redis or PostgreSQL there, or fix JOBS_URL (unset: jobs on bun:sqlite in DATA_DIR)', { cause: err })
   }
   return jobs

@@ -20,6 +20,7 @@
  */
 import { Queue, QueueEvents, QueueEventsProducer, Worker, createPostgresBackend, withBackend } from 'bullmq'
 import { Redis } from 'ioredis'
+import { redact } from './redact.ts'
 
 /** Which store BullMQ runs on. */
 export type BackendKind = 'redis' | 'postgres'
@@ -49,17 +50,6 @@ export interface BackendOptions {
   namespace: string
   /** PostgreSQL pool size per BullMQ object (default 5). */
   pgPoolMax?: number
-}
-
-/** `url` with its password masked. @example redact('redis://:pw@h:6379') // 'redis://:***@h:6379' */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@')
-  }
 }
 
 /** BullMQ's classes and connections for `url` (see the module comment). */

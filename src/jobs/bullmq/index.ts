@@ -67,6 +67,25 @@ export interface BullJobsOptions {
   sweepEvery?: number
 }
 
+/**
+ * A warn log per source at most every `everyMs`: while the backend is away, each connection
+ * reports every reconnect attempt (10 a second), which would flood the log.
+ */
+function throttledWarn(log: Logger, everyMs: number): (source: string, err: unknown) => void {
+  const last = new Map<string, number>()
+  const skipped = new Map<string, number>()
+  return (source, err) => {
+    const now = Date.now()
+    if (now - (last.get(source) ?? 0) < everyMs) {
+      skipped.set(source, (skipped.get(source) ?? 0) + 1)
+      return
+    }
+    last.set(source, now)
+    log.warn({ err, source, repeatsSinceLast: skipped.get(source) ?? 0 }, `job ${source} connection error (logged at most every ${everyMs / 1000} s)`)
+    skipped.set(source, 0)
+  }
+}
+
 const ZERO: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
 
 /** The job API on BullMQ (see the module comment). */
@@ -121,10 +140,12 @@ export class BullJobs implements JobService {
     const b = this.#backend
     const log = this.#o.log
     this.#queue = new b.Queue(this.#name, b.queueOptions())
-    this.#queue.on('error', (err) => log.warn({ err }, 'job queue connection error'))
+    const warn = throttledWarn(log, 30_000)
+    this.#queue.on('error', (err) => warn('queue', err))
     this.#producer = new b.QueueEventsProducer(this.#name, b.queueOptions())
+    this.#producer.on('error', (err: unknown) => warn('producer', err))
     this.#events = new b.QueueEvents(this.#name, b.blockingOptions())
-    this.#events.on('error', (err) => log.warn({ err }, 'job events connection error'))
+    this.#events.on('error', (err) => warn('events', err))
     this.#fanout = new EventsFanout(this.#events, (id) => this.get(id), log)
     this.#cancel = new CancelChannel(this.#producer, this.#events, (id) => {
       this.#worker?.cancelJob(id, CANCEL_REASON)
@@ -133,7 +154,7 @@ export class BullJobs implements JobService {
     await this.#call(async () => {
       await this.#queue!.waitUntilReady()
       await this.#events!.waitUntilReady()
-    }, 30_000)
+    }, 10_000)
     const processor = makeProcessor({
       pool: this.#o.pool,
       log,
@@ -153,7 +174,7 @@ export class BullJobs implements JobService {
       maxStalledCount: 2,
       settings: { backoffStrategy: backoffStrategy(this.#o.backoffBase) },
     })
-    this.#worker.on('error', (err) => log.warn({ err }, 'job worker error'))
+    this.#worker.on('error', (err) => warn('worker', err))
     await this.#refreshCounts()
     await this.sweep()
     this.#every(this.#o.countsEvery ?? 1000, () => this.#refreshCounts())
@@ -279,7 +300,8 @@ export class BullJobs implements JobService {
       await this.#whenIdle(5000)
     }
     this.#closed = true
-    const quiet = (p: Promise<unknown> | undefined): Promise<unknown> => (p ?? Promise.resolve()).catch(() => {})
+    // Bounded: BullMQ's close waits for a connection that may never come back (backend away).
+    const quiet = (p: Promise<unknown> | undefined): Promise<unknown> => Promise.race([(p ?? Promise.resolve()).catch(() => {}), Bun.sleep(2000)])
     await quiet(this.#worker?.close())
     await Promise.all([quiet(this.#events?.close()), quiet(this.#producer?.close()), quiet(this.#queue?.close())])
     await this.#backend.close()
