@@ -32,6 +32,7 @@ import type { JobService } from '../service.ts'
 import type { InsertResult, ListPage, ListQuery } from '../store.ts'
 import { SubmitValidator } from '../validate.ts'
 import { CancelChannel } from './cancel.ts'
+import { guarded, throttledWarn, unavailable } from './guard.ts'
 import { openBackend, type Backend } from './connection.ts'
 import { EventsFanout } from './fanout.ts'
 import { checkCursor, listJobs } from './listing.ts'
@@ -65,25 +66,6 @@ export interface BullJobsOptions {
   /** How often counts are read and the retention sweep runs, ms (defaults 1000 and min(ttl, 60 s)). */
   countsEvery?: number
   sweepEvery?: number
-}
-
-/**
- * A warn log per source at most every `everyMs`: while the backend is away, each connection
- * reports every reconnect attempt (10 a second), which would flood the log.
- */
-function throttledWarn(log: Logger, everyMs: number): (source: string, err: unknown) => void {
-  const last = new Map<string, number>()
-  const skipped = new Map<string, number>()
-  return (source, err) => {
-    const now = Date.now()
-    if (now - (last.get(source) ?? 0) < everyMs) {
-      skipped.set(source, (skipped.get(source) ?? 0) + 1)
-      return
-    }
-    last.set(source, now)
-    log.warn({ err, source, repeatsSinceLast: skipped.get(source) ?? 0 }, `job ${source} connection error (logged at most every ${everyMs / 1000} s)`)
-    skipped.set(source, 0)
-  }
 }
 
 const ZERO: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
@@ -353,25 +335,13 @@ export class BullJobs implements JobService {
     })
   }
 
-  /** Runs one backend call, bounded; a failure of the backend becomes 503 `jobs_unavailable`. */
-  async #call<T>(fn: () => Promise<T>, timeoutMs = this.#o.callTimeout ?? 5000): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-    })
-    try {
-      return await Promise.race([fn(), timeout])
-    } catch (err) {
-      if (err instanceof AppError) throw err
-      throw this.#unavailable(err)
-    } finally {
-      clearTimeout(timer)
-    }
+  /** Runs one backend call, bounded; a failure of the backend becomes 503 `jobs_unavailable` (guard.ts). */
+  #call<T>(fn: () => Promise<T>, timeoutMs = this.#o.callTimeout ?? 5000): Promise<T> {
+    return guarded(fn, timeoutMs, this.#backend)
   }
 
   #unavailable(cause: unknown): AppError {
-    const why = cause instanceof Error ? cause.message : String(cause)
-    return new AppError('jobs_unavailable', `The job queue (${this.#backend.kind} at ${this.#backend.where}) cannot be reached: ${why}`, { retryAfter: 2, cause })
+    return unavailable(cause, this.#backend)
   }
 }
 
