@@ -38,5 +38,8 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
 fi
 wait_for PostgreSQL pg_isready -q -h 127.0.0.1 -p 5432
 # The tests' database: trust auth for user postgres on 127.0.0.1, database `test`.
-psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1 \
-  || { echo "services: PostgreSQL answers but postgres@127.0.0.1/test does not (trust auth, database test)" >&2; exit 1; }
+if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
+  psql -h 127.0.0.1 -U postgres -Atc 'create database test' >/dev/null 2>&1 \
+    || { echo "services: PostgreSQL answers but postgres@127.0.0.1/test does not (trust auth, database test)" >&2; exit 1; }
+fi
+echo "services: Redis and PostgreSQL answer"

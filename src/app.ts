@@ -40,7 +40,7 @@ import { accessLogStage, type AccessLog } from './http/access-log/index.ts'
 import { tracingStage } from './http/tracing/index.ts'
 import type { Tracing } from './http/tracing/exporter.ts'
 import type { TaskRunner } from './pool/types.ts'
-import type { JobRunner } from './jobs/runner.ts'
+import type { JobService } from './jobs/service.ts'
 import type { Bus } from './cluster/bus.ts'
 import { jobsRoutes } from './routes/jobs.ts'
 import { taskRoutes } from './routes/tasks.ts'
@@ -49,6 +49,7 @@ import { carRoutes } from './routes/cars.ts'
 import { poolRoutes } from './routes/pool.ts'
 import { messagesRoutes } from './routes/messages.ts'
 import { adminBackupRoutes } from './routes/admin-backup.ts'
+import { adminQueuesRoutes } from './routes/admin-queues.ts'
 import { statusRoutes } from './routes/status/index.ts'
 import type { LlmClient } from './llm/client.ts'
 import type { MessageStore } from './store/messages.ts'
@@ -71,7 +72,7 @@ export interface AppDeps {
   /** The worker pool that runs tasks (docs/pool.md). */
   pool: TaskRunner
   /** Persistent jobs on the pool (docs/jobs.md). */
-  jobs: JobRunner
+  jobs: JobService
   /** The LLM upstream client: one semaphore and one breaker for the whole server (docs/llm.md). */
   llm: LlmClient
   /** Stored LLM exchanges on bun:sqlite, or PostgreSQL with DATABASE_URL (docs/llm.md). */
@@ -161,6 +162,7 @@ export function createRoutes(deps: AppDeps) {
     .use(poolRoutes(deps))
     .use(messagesRoutes(deps))
     .use(adminBackupRoutes(deps))
+    .use(adminQueuesRoutes(deps))
     .use(statusRoutes(deps))
 }
 

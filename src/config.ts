@@ -68,6 +68,8 @@ export interface Config {
   jobQueueLimit: number
   jobConcurrency: number
   jobBackoffBase: number
+  /** BullMQ's Redis or PostgreSQL URL (docs/jobs.md#many-hosts); '' keeps jobs on bun:sqlite. */
+  jobsUrl: string
   apiToken: string
   authReads: boolean
   tlsCertFile: string
@@ -155,6 +157,7 @@ export const SPECS: readonly Spec[] = [
   { env: 'JOB_CONCURRENCY', key: 'jobConcurrency', kind: 'int', def: '0', min: 0, help: 'Jobs running at once (0: twice the workers)' },
   { env: 'JOB_BACKOFF_BASE', key: 'jobBackoffBase', kind: 'duration', def: '1s', help: 'Base of the exponential retry backoff of jobs' },
   { env: 'JOB_LEASE', key: 'jobLease', kind: 'duration', def: '5s', min: 300, max: 3_600_000, help: 'How long a running job stays its process\'s without a heartbeat (renewed every third of it); a job whose process died is taken back after it' },
+  { env: 'JOBS_URL', key: 'jobsUrl', kind: 'url', def: '', schemes: ['redis:', 'rediss:', 'postgres:', 'postgresql:'], help: 'Jobs on BullMQ 6 shared by every node: a redis:// or rediss:// URL, or postgres:// (BullMQ\'s PostgreSQL backend); unset: jobs on bun:sqlite in DATA_DIR' },
   { env: 'API_TOKEN', key: 'apiToken', kind: 'string', def: '', help: 'Bearer token required on mutating routes (unset: no auth)' },
   { env: 'AUTH_READS', key: 'authReads', kind: 'bool', def: 'false', help: 'Require the token on reads too' },
   { env: 'TLS_CERT_FILE', key: 'tlsCertFile', kind: 'path', def: '', help: 'PEM certificate; with TLS_KEY_FILE serves HTTPS' },

@@ -37,7 +37,9 @@ import { storeLocking } from './store/sqlite.ts'
 import { SqliteMessageStore, type MessageStore } from './store/messages.ts'
 import { openPostgresStores, redactUrl } from './store/postgres/index.ts'
 import { WorkerPool } from './pool/pool.ts'
-import { openJobs } from './jobs/index.ts'
+import { openBullJobs, openJobs, type JobService } from './jobs/index.ts'
+import { StartupError } from './startup/error.ts'
+import { redact } from './jobs/bullmq/redact.ts'
 import { LlmClient } from './llm/client.ts'
 import { withTimeout } from './sync/index.ts'
 import { checkStartup, connectAtStart, openAccessLogAtStart, openAtStart, startAtStart } from './startup/index.ts'
@@ -137,10 +139,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   closers.push(() => pool.close(config.shutdownTimeout))
   lifecycle.addCheck('pool', () => pool.alive > 0)
   // Draining stops new jobs at once; running ones get until SHUTDOWN_TIMEOUT after the signal.
-  const jobsPath = join(dataDir, 'jobs.sqlite')
-  const jobs = openAtStart(jobsPath, () => openJobs(config, pool, log, bus))
-  closers.push(() => jobs.close())
-  await startAtStart(jobsPath, () => jobs.start())
+  const jobs = await openJobsAtStart(config, pool, log, dataDir, closers, bus)
   lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
   const messagesPath = join(dataDir, 'messages.sqlite')
   const messages: MessageStore = pg?.messages ?? openAtStart(messagesPath, () => SqliteMessageStore.open(messagesPath, locking))
@@ -164,4 +163,27 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
     return closing
   }
   return { deps, pool, close }
+}
+
+/**
+ * The jobs: on bun:sqlite in DATA_DIR, or on BullMQ at JOBS_URL (docs/jobs.md#many-hosts), whose
+ * first connection failing is a start-up error naming the URL and the fix.
+ */
+async function openJobsAtStart(config: Config, pool: WorkerPool, log: Logger, dataDir: string, closers: Closer[], bus: Bus): Promise<JobService> {
+  if (config.jobsUrl === '') {
+    const jobsPath = join(dataDir, 'jobs.sqlite')
+    const jobs = openAtStart(jobsPath, () => openJobs(config, pool, log, bus))
+    closers.push(() => jobs.close())
+    await startAtStart(jobsPath, () => jobs.start())
+    return jobs
+  }
+  const jobs = await openBullJobs(config, pool, log)
+  closers.push(() => jobs.close())
+  try {
+    await jobs.start()
+  } catch (err) {
+    const where = redact(config.jobsUrl)
+    throw new StartupError('jobs_url', where, `JOBS_URL ${where} does not answer: ${err instanceof Error ? err.message : String(err)}`, 'start Redis or PostgreSQL there, or fix JOBS_URL (unset: jobs on bun:sqlite in DATA_DIR)', { cause: err })
+  }
+  return jobs
 }

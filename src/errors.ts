@@ -53,6 +53,8 @@ export const ERRORS = {
   overloaded: { status: 503, message: 'Too many requests in flight; retry later' },
   circuit_open: { status: 503, message: 'The circuit breaker is open; retry later' },
   shutting_down: { status: 503, message: 'The server is shutting down' },
+  // JOBS_URL's Redis or PostgreSQL does not answer (src/jobs/bullmq): nothing was stored.
+  jobs_unavailable: { status: 503, message: 'The job queue (JOBS_URL) cannot be reached; retry later' },
   pool_closed: { status: 503, message: 'The worker pool is closed' },
   llm_not_configured: { status: 503, message: 'No LLM upstream is configured: set LLM_BASE_URL' },
   // PROCESSES > 1: the primary did not return the host's merged metrics in time (src/routes/metrics.ts).

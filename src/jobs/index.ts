@@ -1,10 +1,12 @@
 /**
- * Jobs, assembled: the store in `DATA_DIR/jobs.sqlite` and the runner on the pool, with the
- * settings from the config. `buildDeps` (src/deps.ts), for the server and the test deps, builds jobs through {@link openJobs}.
+ * Jobs, assembled: without `JOBS_URL`, the runner over the store in `DATA_DIR/jobs.sqlite`
+ * ({@link openJobs}); with it, `BullJobs` on BullMQ 6 (Redis or PostgreSQL), loaded only then,
+ * so a server without JOBS_URL loads nothing of BullMQ ({@link openJobService}). `buildDeps`
+ * (src/deps.ts), for the server and the test deps, builds jobs through these.
  *
  * @example
  * ```ts
- * const jobs = openJobs(config, pool, log)
+ * const jobs = await openJobService(config, pool, log)
  * await jobs.start()
  * lifecycle.onDrain(() => jobs.drain(config.shutdownTimeout))
  * closers.push(() => jobs.close())
@@ -17,11 +19,13 @@ import type { TaskRunner } from '../pool/types.ts'
 import { LOCAL_BUS, type Bus } from '../cluster/bus.ts'
 import { sharedDatabases } from '../store/sqlite.ts'
 import { JobRunner, jobConcurrency } from './runner.ts'
+import type { JobService } from './service.ts'
 import { openSqliteJobStore } from './sqlite-store.ts'
 
 export { JobRunner } from './runner.ts'
 export type { Job, JobState, NewJob } from './model.ts'
 export type { JobStore } from './store.ts'
+export type { JobService } from './service.ts'
 
 /**
  * Builds the job runner (not yet started) over the embedded SQLite store; `bus` reaches the other
@@ -41,4 +45,24 @@ export function openJobs(config: Config, pool: TaskRunner, log: Logger, bus: Bus
     backoffBase: config.jobBackoffBase,
     ttl: config.jobTtl,
   })
+}
+
+/** Builds the jobs on BullMQ at `config.jobsUrl` (not yet started); imports BullMQ now. */
+export async function openBullJobs(config: Config, pool: TaskRunner, log: Logger): Promise<JobService> {
+  const { BullJobs } = await import('./bullmq/index.ts')
+  return new BullJobs({
+    url: config.jobsUrl,
+    pool,
+    log: log.child({ part: 'jobs' }),
+    concurrency: jobConcurrency(config.jobConcurrency, config.workers),
+    queueLimit: config.jobQueueLimit,
+    backoffBase: config.jobBackoffBase,
+    ttl: config.jobTtl,
+    lease: config.jobLease,
+  })
+}
+
+/** The job service `config` asks for: BullMQ when JOBS_URL is set, else the embedded runner. */
+export async function openJobService(config: Config, pool: TaskRunner, log: Logger): Promise<JobService> {
+  return config.jobsUrl === '' ? openJobs(config, pool, log) : openBullJobs(config, pool, log)
 }

@@ -53,6 +53,7 @@ import { writeOutcome } from './outcome-writer.ts'
 import { runPipeline } from './pipeline.ts'
 import { SubmitValidator } from './validate.ts'
 import type { InsertResult, JobStore, LeasedJob, ListPage, ListQuery } from './store.ts'
+import type { JobService } from './service.ts'
 
 /** The longest delay `setTimeout` honours (2^31 - 1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 2_147_483_647
@@ -112,7 +113,7 @@ const LOST = Symbol('lost')
 const CANCEL_TOPIC = 'jobs:cancel'
 
 /** Feeds the pool from the job store; see the file comment. */
-export class JobRunner {
+export class JobRunner implements JobService {
   readonly events = new JobEvents()
   readonly #o: Required<Omit<JobRunnerOptions, 'sweepEvery'>> & { sweepEvery: number }
   /** Running jobs by id: their controllers and claims, to cancel one, renew, or abort all at close(). */

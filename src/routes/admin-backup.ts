@@ -53,7 +53,8 @@ export interface AdminBackupDeps {
   users: object
   messages: object
   /** The job runner's store; a store that cannot copy itself (another backend) is left out. */
-  jobs: { store: object }
+  /** The jobs' embedded store; absent with JOBS_URL (then Redis or PostgreSQL is backed up on its own). */
+  jobs: { store?: object | undefined }
 }
 
 /**
@@ -125,14 +126,15 @@ function sourcesOf(deps: AdminBackupDeps): BackupSource[] {
   const { config } = deps
   // The rule src/deps.ts opens users and messages with; jobs are never opened exclusively.
   const exclusive = !sharedDatabases(config)
-  const jobs = source('jobs', join(config.dataDir, 'jobs.sqlite'), deps.jobs.store, false)
   // DATABASE_URL: users and messages are PostgreSQL's, not files of DATA_DIR.
-  if (config.databaseUrl !== '') return [jobs]
-  return [
+  const sources = config.databaseUrl !== '' ? [] : [
     source('users', join(config.dataDir, 'users.sqlite'), deps.users, exclusive),
     source('messages', join(config.dataDir, 'messages.sqlite'), deps.messages, exclusive),
-    jobs,
   ]
+  if (deps.jobs.store === undefined) return sources
+  const jobsStore = deps.jobs.store as Partial<Copyable>
+  sources.push(source('jobs', join(config.dataDir, 'jobs.sqlite'), typeof jobsStore.copyTo === 'function' ? (jobsStore as Copyable) : undefined, false))
+  return sources
 }
 
 /**

@@ -17,7 +17,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError, type ErrorDetail } from '../errors.ts'
 import type { Config } from '../config.ts'
-import type { JobRunner } from '../jobs/runner.ts'
+import { hasCursorCheck, type JobService } from '../jobs/service.ts'
 import { isJobId } from '../jobs/ids.ts'
 import { JOB_DEFAULTS, JOB_STATES, PIPELINE_TASK, jobInput, type Job, type JobState, type NewJob } from '../jobs/model.ts'
 import { MAX_PIPELINE_STAGES } from '../jobs/validate.ts'
@@ -33,7 +33,7 @@ import { STREAM } from './policy.ts'
 
 /** What the jobs routes need. */
 export interface JobsRouteDeps {
-  jobs: JobRunner
+  jobs: JobService
   config: Config
 }
 
@@ -236,7 +236,9 @@ export function jobsRoutes(deps: JobsRouteDeps, options: { heartbeatMs?: number 
         if (query.state) q.state = query.state
         if (query.task) q.task = query.task
         if (query.cursor) {
-          if (!isJobId(query.cursor)) throw new AppError('validation_failed', 'cursor is not a job id', { details: [{ path: '/cursor', message: 'not a job id' }] })
+          // The embedded store pages by job id; a service with its own cursors (BullMQ: offsets) checks them.
+          if (hasCursorCheck(runner)) runner.checkCursor(query.cursor)
+          else if (!isJobId(query.cursor)) throw new AppError('validation_failed', 'cursor is not a job id', { details: [{ path: '/cursor', message: 'not a job id' }] })
           q.cursor = query.cursor
         }
         const page = await runner.list(q)

@@ -63,3 +63,11 @@ export const LLM: RoutePolicy = routePolicy({ deadline: 'llm' })
  * deadline, only the client's disconnect.
  */
 export const STREAM: RoutePolicy = routePolicy({ deadline: 'none' })
+
+/**
+ * The queue dashboard (`/admin/queues`, bull-board): its own token check (Bearer, or Basic with
+ * the token as password so a browser can log in) on every method, so the auth stage lets it
+ * through; not rate limited (the UI polls its API every few seconds, and an operator needs it
+ * most when limits bite, as the status page); no breaker; no deadline (UI assets); still shed.
+ */
+export const DASHBOARD: RoutePolicy = routePolicy({ deadline: 'none', exempt: { auth: true, breaker: true, rateLimit: true } })

@@ -15,7 +15,7 @@
  */
 
 /** What failed: the data directory, one database in it, a TLS file, the access log file, or the listening socket. */
-export type StartupErrorCode = 'data_dir' | 'database' | 'tls_file' | 'access_log' | 'listen'
+export type StartupErrorCode = 'data_dir' | 'database' | 'tls_file' | 'access_log' | 'listen' | 'jobs_url'
 
 /** A start-up failure with the path it concerns and the fix; its `message` is one line. */
 export class StartupError extends Error {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { testConfig, type Config } from '../../src/config.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { tempDir } from '../support/deps.ts'
+import type { JobRunner } from '../../src/jobs/runner.ts'
 
 interface JobBody {
   id: string
@@ -316,7 +317,7 @@ describe('GET /jobs/:id/events', () => {
     const res = await fetch(`${base}jobs/${job.id}/events`, { signal: ac.signal })
     const reader = res.body!.getReader()
     await reader.read()
-    const jobs = srv.deps.jobs
+    const jobs = srv.deps.jobs as JobRunner
     expect(jobs.events.watched).toBeGreaterThanOrEqual(1)
     ac.abort()
     await until(async () => jobs.events.watched === 0, 5000)

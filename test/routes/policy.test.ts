@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { openapiDocs } from '../../src/routes/docs/index.ts'
 import type { RouteTable } from '../../src/http/front/router.ts'
 import { UNMATCHED_ROUTE, type RoutePolicy } from '../../src/http/route-policy.ts'
-import { DOCS, HOT_READ, LLM, PROBE, SCRAPE, STATUS, STREAM, TASK } from '../../src/routes/policy.ts'
+import { DASHBOARD, DOCS, HOT_READ, LLM, PROBE, SCRAPE, STATUS, STREAM, TASK } from '../../src/routes/policy.ts'
 import { appRoutes } from '../support/front.ts'
 
 let table: RouteTable
@@ -81,6 +81,11 @@ describe('every route declares its policy', () => {
     'GET /status/json': STATUS,
     'GET /status/assets/status.js': STATUS,
     'GET /status/assets/status.css': STATUS,
+    'GET /admin/queues': DASHBOARD,
+    'GET /admin/queues/*': DASHBOARD,
+    'PUT /admin/queues/*': DASHBOARD,
+    'POST /admin/queues/*': DASHBOARD,
+    'DELETE /admin/queues/*': DASHBOARD,
   }
   const DEFAULT = { deadline: 'request', clientSetsDeadline: false, exempt: { shed: false, rateLimit: false, auth: false, breaker: false } }
 
