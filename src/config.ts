@@ -340,7 +340,9 @@ export function helpText(): string {
   ]
   for (const s of SPECS) {
     const flag = `--${flagOf(s.env)}`.padEnd(30)
-    lines.push(`  ${flag} ${s.env.padEnd(28)} ${s.help}${s.def ? ` [default: ${s.def}]` : ''}`)
+    // auto's value here, so an operator sees what this machine's cgroup quota and affinity give.
+    const def = s.env === 'WORKERS' ? `auto = ${detectedCpus.count} ÷ PROCESSES` : s.env === 'PROCESSES' ? `${s.def}; auto = ${detectedCpus.count}` : s.def
+    lines.push(`  ${flag} ${s.env.padEnd(28)} ${s.help}${def ? ` [default: ${def}]` : ''}`)
   }
   return lines.join('\n')
 }

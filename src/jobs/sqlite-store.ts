@@ -16,7 +16,7 @@
  * ```
  */
 import type { Database, Statement } from 'bun:sqlite'
-import { openDatabase, runReturning, storageError } from '../store/sqlite.ts'
+import { openDatabase, retryBusyAtOpen, runReturning, storageError } from '../store/sqlite.ts'
 import { GroupCommit, type GroupCommitOptions } from './group-commit.ts'
 import type { Job, JobError, JobState } from './model.ts'
 import { COLS, migrateJobs, toJob, type Row } from './sqlite-schema.ts'
@@ -312,14 +312,17 @@ export const SHARED_BUSY_SYNC_MS = 5
 export function openSqliteJobStore(path: string, options: OpenJobStoreOptions = {}): SqliteJobStore {
   const observe = options.observe ? { observe: options.observe } : {}
   if (!options.shared) return new SqliteJobStore(openDatabase(path), observe)
-  // The schema and migration run under the long timeout (processes starting together), then the short one.
-  const db = openDatabase(path)
-  try {
-    const store = new SqliteJobStore(db, { busyRetryMs: 5000, ...observe })
-    db.run(`PRAGMA busy_timeout = ${SHARED_BUSY_SYNC_MS}`)
-    return store
-  } catch (err) {
-    db.close()
-    throw err
-  }
+  // The schema and migration run under the long timeout (processes starting together), then the
+  // short one; a BUSY reported past the busy handler is retried (retryBusyAtOpen).
+  return retryBusyAtOpen(() => {
+    const db = openDatabase(path)
+    try {
+      const store = new SqliteJobStore(db, { busyRetryMs: 5000, ...observe })
+      db.run(`PRAGMA busy_timeout = ${SHARED_BUSY_SYNC_MS}`)
+      return store
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  })
 }

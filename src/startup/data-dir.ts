@@ -113,7 +113,10 @@ function checkDatabaseFile(path: string): void {
     } catch (err) {
       if (errorCode(err) !== 'ENOENT') throw new StartupError('database', file, `${file} cannot be used: ${shortReason(err)}`, 'fix it or its permissions', { cause: err })
       if (lstatSync(file, { throwIfNoEntry: false }) === undefined) continue // missing: SQLite creates it
-      throw new StartupError('database', file, `${file} ${whatIsThere(file)}`, 'remove or fix the link (a missing database is created at start)', { cause: err })
+      // Another process sharing DATA_DIR may have created it between the two calls (a cluster's
+      // first start): only an entry that still does not stat is a dangling link.
+      st = statSync(file, { throwIfNoEntry: false })
+      if (st === undefined) throw new StartupError('database', file, `${file} ${whatIsThere(file)}`, 'remove or fix the link (a missing database is created at start)', { cause: err })
     }
     if (st.isDirectory()) {
       throw new StartupError('database', file, `${file} is a directory, not a database file`, 'remove or rename it (a missing database is created at start)')

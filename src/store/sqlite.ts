@@ -122,14 +122,43 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
  * ```
  */
 export function openStore<T>(path: string, options: OpenDatabaseOptions, setup: (db: Database) => T): T {
-  const db = openDatabase(path, options)
-  try {
-    const store = setup(db)
-    if (options.requestBusyTimeoutMs !== undefined) db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.requestBusyTimeoutMs))}`)
-    return store
-  } catch (err) {
-    db.close()
-    throw err
+  return retryBusyAtOpen(() => {
+    const db = openDatabase(path, options)
+    try {
+      const store = setup(db)
+      if (options.requestBusyTimeoutMs !== undefined) db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.requestBusyTimeoutMs))}`)
+      return store
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  })
+}
+
+/** How long {@link retryBusyAtOpen} keeps trying, ms. */
+export const OPEN_BUSY_RETRY_MS = 5000
+
+/**
+ * Runs `open` again while it fails with SQLITE_BUSY/SQLITE_LOCKED, for up to
+ * {@link OPEN_BUSY_RETRY_MS}. Processes starting together on one DATA_DIR (a cluster's first
+ * start, a roll) race to switch a new file to WAL and create its tables; some of those steps
+ * report SQLITE_BUSY at once rather than through the busy handler (measured: 1 start in a few
+ * hundred under load failed with "locked by another process"). Only at start, before anything is
+ * served, so the short sleeps block nobody.
+ *
+ * @example const db = retryBusyAtOpen(() => openDatabase(path))
+ */
+export function retryBusyAtOpen<T>(open: () => T): T {
+  const until = performance.now() + OPEN_BUSY_RETRY_MS
+  for (let pause = 5; ; pause = Math.min(100, pause * 2)) {
+    try {
+      return open()
+    } catch (err) {
+      const code = String((err as { code?: unknown }).code ?? '')
+      const busy = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')
+      if (!busy || performance.now() + pause > until) throw err
+      Bun.sleepSync(pause)
+    }
   }
 }
 

@@ -178,7 +178,8 @@ describe('detectCpus for real', () => {
       expect(JSON.parse(r.stdout.toString())).toEqual({ workers: 2, ap: 1 })
       const help = Bun.spawnSync([...inCgroup, process.execPath, 'run', join(ROOT, 'src/main.ts'), '--help'], { stdout: 'pipe', stderr: 'pipe', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })
       expect(help.stdout.toString()).toContain(`CPUs detected: 2, from cgroup v1 cpu.cfs_quota_us (${dir}/cpu.cfs_quota_us: 150000, period 100000) = 1.5 CPUs, rounded up`)
-      expect(help.stdout.toString()).toMatch(/--workers .*\[default: 2\]/)
+      expect(help.stdout.toString()).toMatch(/--workers .*\[default: auto = 2 ÷ PROCESSES\]/)
+      expect(help.stdout.toString()).toMatch(/--processes .*\[default: 1; auto = 2\]/)
     } finally {
       for (let i = 0; i < 50; i++) { try { rmdirSync(dir); break } catch { Bun.sleepSync(20) } }
     }
