@@ -62,6 +62,15 @@ function highperf(processes: number): Target {
   }
 }
 
+/** Raw Bun.serve in `processes` reusePort processes: the floor (bench/cluster/raw.ts). */
+function rawFloor(processes: number): Target {
+  return {
+    label: `raw Bun.serve × ${processes} (reusePort)`,
+    serves: (path) => !path.startsWith('/tasks'),
+    start: () => startServer({ cmd: [process.execPath, join(import.meta.dir, 'raw.ts')], env: { RAW_PROCESSES: String(processes) } }),
+  }
+}
+
 function goPeer(bin: string): Target {
   return {
     label: 'Go net/http (bench/peers/go, GOMAXPROCS=2)',
@@ -133,7 +142,7 @@ async function main(): Promise<void> {
     const jobsLua = join(dir, 'jobs.lua')
     writeFileSync(jobsLua, luaPost('{"task":"echo","input":{"v":1}}'))
     const goBin = await buildGo(dir)
-    const targets: Target[] = [highperf(1), highperf(2)]
+    const targets: Target[] = [highperf(1), highperf(2), rawFloor(1), rawFloor(2)]
     if (goBin) targets.push(goPeer(goBin))
 
     const endpoints: Array<{ name: string; path: string; script?: string }> = [
@@ -202,7 +211,7 @@ async function main(): Promise<void> {
     const one = targets[0]!.label
     const two = targets[1]!.label
     const rows: string[] = [
-      '| endpoint | server | req/s | p99 ms | CPU µs / request | vs PROCESSES=1 |',
+      '| endpoint | server | req/s | p99 ms | CPU µs / request | vs highperf PROCESSES=1 |',
       '| --- | --- | ---: | ---: | ---: | ---: |',
     ]
     for (const e of endpoints) {
@@ -214,6 +223,17 @@ async function main(): Promise<void> {
         rows.push(`| ${e.name} | ${t.label} | ${fk(median(c.rps))} | ${f(median(c.p99), 2)} | ${f(median(c.cpuUs))} | ${f(median(ratios), 2)}× |`)
       }
     }
+    const floorRatio = (e: string) => {
+      const a = cell(targets[2]!.label, e).rps
+      const b = cell(targets[3]!.label, e).rps
+      return median(b.map((x, i) => x / (a[i] ?? NaN)))
+    }
+    const ownRatio = (e: string) => {
+      const a = cell(one, e).rps
+      const b = cell(two, e).rps
+      return median(b.map((x, i) => x / (a[i] ?? NaN)))
+    }
+    const scaling = endpoints.filter((e) => !e.path.startsWith('/tasks')).map((e) => `${e.name}: highperf ${f(ownRatio(e.name), 2)}×, raw Bun.serve ${f(floorRatio(e.name), 2)}×`).join('; ')
     const jobRatio = (jobs.get(two) ?? []).map((x, i) => x / (jobs.get(one)?.[i] ?? NaN))
     const idleRows = targets.map((t) => {
       const rss = idle.get(t.label) ?? []
@@ -225,6 +245,8 @@ async function main(): Promise<void> {
       `Command: \`bun bench/cluster/index.ts\` (part of \`bun run bench\`). wrk \`-t${THREADS} -c${CONNECTIONS} -d${ROUND_S}s --latency\`, ${ROUNDS} rounds, server order rotated every round, medians (ratios: medians of per-round ratios); nothing pinned: the servers and wrk share the machine's ${navigator.hardwareConcurrency} cores. highperf from source, WORKERS=auto (CPUs ÷ PROCESSES), rate limit and access log off. ${started}, load average ${load0} at start.`,
       '',
       ...rows,
+      '',
+      `2 processes / 1 process (medians of per-round ratios): ${scaling}. The raw rows are the floor: what a second process gives on this machine when the load generator shares its cores, before any of highperf's work.`,
       '',
       `Jobs completed per second end to end (POST /jobs of an echo task for ${ROUND_S} s, first created to last finished): ${targets.slice(0, 2).map((t) => `${t.label} ${fk(median(jobs.get(t.label) ?? []))}/s`).join(', ')}; ratio ${f(median(jobRatio), 2)}×.`,
       '',
