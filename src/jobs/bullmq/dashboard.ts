@@ -110,15 +110,17 @@ export async function dashboardFetch(queue: Queue, basePath: string): Promise<(r
     options: { uiBasePath: dirname(dirname(template('index.ejs'))), uiConfig: { boardTitle: 'highperf jobs' } },
   })
   adapter.setBasePath(basePath)
-  const app = new Hono()
-  app.route(basePath, adapter.registerPlugin())
-  // A path bull-board does not know is the server's 404 (the JSON envelope), not Hono's text.
+  // Errors (a 404 included) go to the server's error handler, which answers the JSON envelope
+  // with the request id, rather than Hono's plain-text 404 and 500; both apps need it, the
+  // adapter's own for what its handlers throw.
+  const rethrow = (err: Error): never => {
+    throw err
+  }
+  const board = adapter.registerPlugin().onError(rethrow)
+  const app = new Hono().onError(rethrow)
+  app.route(basePath, board)
   app.notFound((c) => {
     throw new AppError('not_found', `The queue dashboard has nothing at ${c.req.path}`)
-  })
-  // Errors go to the server's error handler (the envelope with the request id), not Hono's 500 text.
-  app.onError((err) => {
-    throw err
   })
   return (request) => app.fetch(request)
 }
