@@ -9,7 +9,7 @@
 # Not built or run in this project's CI (no Docker engine there); the binary it ships is the one
 # test/binary.test.ts starts alone in an empty directory.
 
-# --- build: Bun compiles src/ + the worker entry + the Swagger UI assets into one executable ---
+# --- build: Bun compiles src/ + the worker entry + the Swagger UI and queue dashboard (bull-board) UI files into one executable ---
 FROM oven/bun:1.4.5 AS build
 WORKDIR /src
 COPY package.json bun.lock bunfig.toml ./

@@ -10,7 +10,10 @@
  * bundle. Worker entry files must be listed as extra entrypoints: `new Worker(new
  * URL('./worker.ts', import.meta.url))` is resolved at run time, so a worker the bundler was not
  * told about builds fine and then fails with ModuleNotFound in production. Files imported
- * `with { type: 'file' }` (the Swagger UI assets) are embedded by the bundler on its own.
+ * `with { type: 'file' }` (the Swagger UI assets, the queue dashboard's UI listed in
+ * src/jobs/bullmq/ui-files.ts) are embedded by the bundler on its own; the build first checks that
+ * list against the installed `@bull-board/ui` (scripts/bull-board-ui.ts), whose file names change
+ * with every release.
  *
  * Why these flags (docs/operations.md#startup-time-and-memory):
  * - `--bytecode --format=esm`: the JavaScript is compiled to bytecode at build time, so the binary
@@ -42,6 +45,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { UI_FILES_MODULE, uiFilesSource } from './bull-board-ui.ts'
 
 const ROOT = resolve(import.meta.dir, '..')
 
@@ -163,6 +167,10 @@ if (import.meta.main) {
   const missing = WORKER_ENTRIES.filter((e) => !existsSync(join(ROOT, e)))
   if (missing.length > 0) {
     process.stderr.write(`build: worker entry ${missing.join(', ')} does not exist; fix WORKER_ENTRIES in scripts/build.ts\n`)
+    process.exit(1)
+  }
+  if (uiFilesSource(ROOT) !== (existsSync(join(ROOT, UI_FILES_MODULE)) ? await Bun.file(join(ROOT, UI_FILES_MODULE)).text() : '')) {
+    process.stderr.write(`build: ${UI_FILES_MODULE} does not list the installed @bull-board/ui's files; run bun run scripts/bull-board-ui.ts and commit it\n`)
     process.exit(1)
   }
   const started = performance.now()

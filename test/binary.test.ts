@@ -2,13 +2,20 @@
  * The single binary: `scripts/build.ts` compiles highperf, the executable is copied ALONE into an
  * empty directory and started there, and the test exercises it over HTTP: health, Swagger UI with
  * its embedded assets, the OpenAPI document, a user round trip, tasks on the worker pool (the
- * worker entry must be embedded), then SIGTERM -> exit 0.
+ * worker entry must be embedded), then SIGTERM -> exit 0. A second server of the same binary, in
+ * another empty directory with JOBS_URL (Redis db 14, its queue removed afterwards) and API_TOKEN,
+ * serves the queue dashboard (/admin/queues, bull-board) with its UI embedded in the binary: the
+ * page, its scripts and stylesheets, its API listing a job submitted through POST /jobs, and (when
+ * /usr/bin/chromium is installed) headless Chromium rendering that job.
  *
  * Startup time and idle RSS are printed, not asserted (they belong to bench/http).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { copyFileSync, readdirSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { Queue } from 'bullmq'
+import type { BrowserContext } from 'playwright-core'
+import { HAVE_CHROMIUM, launchChromium } from './support/browser.ts'
 import { tempDir } from './support/deps.ts'
 import { freePort, spawnHighperf, waitHealthy, type Spawned } from './support/process.ts'
 
@@ -113,3 +120,112 @@ describe('compiled binary, alone in an empty directory', () => {
     expect(code).toBe(0)
   })
 })
+
+describe('compiled binary with JOBS_URL: the queue dashboard embedded', () => {
+  const TOKEN = 'binary-dashboard-secret'
+  const REDIS_DB = 14
+  const jobsDir = join(tmp.dir, 'jobs-run')
+  const jobsPort = freePort()
+  const jobsBase = `http://127.0.0.1:${jobsPort}`
+  const auth = { authorization: `Bearer ${TOKEN}` }
+  const queue = () => new Queue('highperf', { connection: { host: '127.0.0.1', port: 6379, db: REDIS_DB } })
+  let jobs: Spawned
+  let context: BrowserContext | undefined
+  let jobId = ''
+
+  beforeAll(async () => {
+    const q = queue()
+    await q.obliterate({ force: true })
+    await q.close()
+    mkdirSync(jobsDir)
+    jobs = spawnHighperf([binary], {
+      PORT: String(jobsPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ACCESS_LOG: 'off', WORKERS: '1', RATE_LIMIT_RPS: '0',
+      JOBS_URL: `redis://127.0.0.1:6379/${REDIS_DB}`, API_TOKEN: TOKEN,
+    }, jobsDir)
+    await waitHealthy(`${jobsBase}/readyz`, jobs.proc, 20_000)
+  }, 30_000)
+
+  afterAll(async () => {
+    await context?.close().catch(() => {})
+    jobs?.proc.kill('SIGKILL')
+    const q = queue()
+    await q.obliterate({ force: true }).catch(() => {})
+    await q.close()
+  })
+
+  test('without the token: 401 with the Basic challenge', async () => {
+    for (const path of ['/admin/queues', '/admin/queues/api/queues']) {
+      const res = await fetch(`${jobsBase}${path}`)
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toContain('Basic')
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unauthorized')
+    }
+  })
+
+  test('the page and every script and stylesheet it names, byte for byte those of @bull-board/ui', async () => {
+    const rssBefore = rssKb(jobs.proc.pid)
+    const page = await fetch(`${jobsBase}/admin/queues`, { headers: auth })
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toStartWith('text/html')
+    const html = await page.text()
+    expect(html).toContain('<title>highperf jobs</title>')
+    expect(html).toContain('<base href="/admin/queues/"')
+    const assets = [...html.matchAll(/(?:src|href)="(static\/[^"]+)"/g)].map((m) => m[1] as string)
+    const types: Record<string, string> = { js: 'text/javascript', css: 'text/css', svg: 'image/svg+xml', png: 'image/png' }
+    expect(assets.filter((a) => a.endsWith('.js')).length).toBeGreaterThanOrEqual(2)
+    expect(assets.filter((a) => a.endsWith('.css')).length).toBeGreaterThanOrEqual(1)
+    for (const asset of [...new Set(assets), 'static/locales/en-US/messages.json']) {
+      const res = await fetch(`${jobsBase}/admin/queues/${asset}`, { headers: auth })
+      expect(res.status).toBe(200)
+      const ext = asset.slice(asset.lastIndexOf('.') + 1)
+      expect(res.headers.get('content-type')).toStartWith(types[ext] ?? 'application/json')
+      const original = Bun.file(Bun.resolveSync(`@bull-board/ui/dist/${asset}`, ROOT))
+      expect((await res.bytes()).length).toBe(original.size)
+    }
+    const missing = await fetch(`${jobsBase}/admin/queues/static/js/none.js`, { headers: auth })
+    expect(missing.status).toBe(404)
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('not_found')
+    console.log(`binary: dashboard idle RSS ${(rssBefore / 1024).toFixed(1)} MB before the first page, ${(rssKb(jobs.proc.pid) / 1024).toFixed(1)} MB after the page and its assets`)
+  })
+
+  test('its API lists a job submitted through POST /jobs', async () => {
+    const res = await fetch(`${jobsBase}/jobs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'echo', input: { marker: 'seen-in-the-binary' }, delayMs: 600_000 }),
+    })
+    expect(res.status).toBe(202)
+    jobId = ((await res.json()) as { id: string }).id
+    const api = await fetch(`${jobsBase}/admin/queues/api/queues?activeQueue=highperf&status=delayed&page=1&jobsPerPage=10`, { headers: auth })
+    expect(api.status).toBe(200)
+    const body = (await api.json()) as { queues: { name: string; jobs: { id: string }[] }[] }
+    const q = body.queues.find((x) => x.name === 'highperf')
+    expect(q?.jobs.map((j) => j.id)).toContain(jobId)
+  })
+
+  test.skipIf(!HAVE_CHROMIUM)('headless Chromium renders the dashboard from the binary and sees the job', async () => {
+    expect(jobId).not.toBe('')
+    context = await launchChromium(join(tmp.dir, 'profile'), { viewport: { width: 1200, height: 800 } })
+    await context.setExtraHTTPHeaders(auth)
+    const page = await context.newPage()
+    const problems: string[] = []
+    page.on('pageerror', (e) => problems.push(e.message))
+    page.on('response', (r) => { if (r.url().startsWith(jobsBase) && r.status() >= 400) problems.push(`${r.status()} ${r.url()}`) })
+    const nav = await page.goto(`${jobsBase}/admin/queues/queue/highperf?status=delayed`)
+    expect(nav?.status()).toBe(200)
+    await page.getByText(jobId).first().waitFor({ timeout: 20_000 })
+    expect(problems).toEqual([])
+  }, 60_000)
+
+  test('SIGTERM -> exit 0', async () => {
+    jobs.proc.kill('SIGTERM')
+    const { code, stderr } = await jobs.output()
+    expect(stderr).not.toMatch(/\n\s+at /)
+    expect(code).toBe(0)
+  })
+})
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0)
+}

@@ -6,8 +6,9 @@
  * carries `Authorization: Bearer <token>`, or Basic credentials with the token as the password,
  * which a browser asks for itself after the 401's `WWW-Authenticate: Basic` challenge.
  *
- * bull-board reads its UI from node_modules at run time, so the dashboard works when highperf runs
- * from source; the single binary answers 404 saying so (docs/jobs.md#many-hosts).
+ * The dashboard's UI files are embedded in the single binary (src/jobs/bullmq/ui-files.ts), so it
+ * is the same from source and from the binary; it is loaded on the first request (a failed load,
+ * e.g. while the queue's connection is down, is tried again by the next request).
  *
  * @example
  * ```ts
@@ -59,13 +60,13 @@ export function adminQueuesRoutes(deps: AdminQueuesDeps) {
     if (!hasDashboard(jobs)) {
       throw new AppError('not_found', 'The queue dashboard needs jobs on BullMQ: set JOBS_URL=redis://host:6379 (or postgres://…) on every node; docs/jobs.md#many-hosts')
     }
-    board ??= jobs.dashboard(DASHBOARD_PATH).catch((err: unknown) => {
-      // bull-board reads its UI (templates, assets) from node_modules at run time; the single
-      // binary has no node_modules, so the dashboard runs from source (`bun start`) or the image
-      // of another service pointed at the same JOBS_URL.
-      throw new AppError('not_found', `The queue dashboard cannot start in this build (${err instanceof Error ? err.message : String(err)}): it needs node_modules/@bull-board/ui, so run highperf from source (bun start) for /admin/queues`, { cause: err })
+    // A failed load (jobs_unavailable while the queue is not connected) is not kept: the next
+    // request tries again.
+    const loading = (board ??= jobs.dashboard(DASHBOARD_PATH))
+    loading.catch(() => {
+      if (board === loading) board = undefined
     })
-    return (await board)(request)
+    return (await loading)(request)
   }
   const tags = ['admin']
   const page = { summary: 'The BullMQ queue dashboard (bull-board) with JOBS_URL; 404 saying to set it without', tags }
