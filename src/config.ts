@@ -234,7 +234,7 @@ function accepts(spec: Spec): string {
     case 'bool': return 'true or false (also 1/0, yes/no)'
     case 'duration': return 'a duration such as 250ms, 5s, 2m, 24h or a number of milliseconds'
     case 'bytes': return `a size such as 512kb, 1mb or a number of bytes${spec.min ? ` (at least ${spec.min})` : ''}`
-    case 'url': return spec.schemes === undefined ? 'an http:// or https:// URL' : `a ${spec.schemes.map((x) => `${x}//`).join(' or ')} URL`
+    case 'url': return spec.schemes === undefined ? 'an http:// or https:// URL' : `a ${spec.schemes.map((x) => `${x}//`).join(' or ')} URL with a host (user, password and database percent-encoded${spec.schemes.includes('redis:') ? '; a Redis database is a number, /0' : ''})`
     case 'enum': return `one of ${(spec.values ?? []).join(', ')}`
     case 'processes': return `auto or an integer from ${spec.min} to ${spec.max}`
     case 'workers': return `auto or an integer from ${spec.min} to ${spec.max}`
@@ -286,6 +286,7 @@ function convert(spec: Spec, raw: string): unknown {
       let u: URL
       try { u = new URL(raw) } catch { return fail() }
       if (!(spec.schemes ?? ['http:', 'https:']).includes(u.protocol)) return fail()
+      if (spec.schemes !== undefined && !serviceUrlOk(u)) return fail()
       return spec.schemes === undefined ? raw.replace(/\/+$/, '') : raw
     }
     case 'enum':
@@ -295,6 +296,27 @@ function convert(spec: Spec, raw: string): unknown {
     default:
       return raw
   }
+}
+
+/**
+ * Whether a Redis or PostgreSQL URL names what its client will use: a host (`redis://` alone
+ * would silently mean localhost:6379; PostgreSQL may name its socket directory as `?host=`),
+ * credentials and database name that percent-decode (ioredis and Bun.sql decode them and throw a
+ * bare `URI error` at start otherwise), and for Redis a numeric database (`/0`…).
+ *
+ * @example serviceUrlOk(new URL('redis://')) // false
+ */
+function serviceUrlOk(u: URL): boolean {
+  const pg = u.protocol === 'postgres:' || u.protocol === 'postgresql:'
+  if (u.hostname === '' && !(pg && u.searchParams.has('host'))) return false
+  try {
+    decodeURIComponent(u.username)
+    decodeURIComponent(u.password)
+    decodeURIComponent(u.pathname)
+  } catch {
+    return false
+  }
+  return pg || /^\/?(?:\d{1,5})?$/.test(u.pathname)
 }
 
 /**
