@@ -8,7 +8,7 @@
  *
  * bull-board answers for itself, except for what would be a 500 on a client's request: a
  * dashboard action BullMQ refuses for the job's state (promote a finished job) is 409 `conflict`,
- * and a path no file can have (a NUL, a name past 255 bytes) is 404 before bull-board opens it.
+ * the queue's backend not answering is 503 `jobs_unavailable` with Retry-After, and a path no file can have (a NUL, a name past 255 bytes) is 404 before bull-board opens it.
  *
  * bull-board reads its UI from node_modules at run time, so the dashboard works when highperf runs
  * from source; the single binary answers 404 saying so (docs/jobs.md#many-hosts).
@@ -66,13 +66,20 @@ function nameable(path: string): boolean {
 // that is not delayed, a job removed meanwhile.
 const JOB_STATE_REFUSAL = /^(?:Missing (?:key|lock) for (?:parent )?job|Lock mismatch for job|Job \S+ (?:is not in the|has pending|belongs to|could not be))/
 
-/** bull-board's answer, except a refusal of BullMQ's for the job's state: 409 with its message. */
+// The queue's Redis or PostgreSQL not answering (ioredis, pg): bull-board answers 500 with it.
+const BACKEND_DOWN = /timed out|Connection is closed|Connection terminated|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|max retries per request|isn't writeable|timeout exceeded/i
+
+/**
+ * bull-board's answer, except its 500s that are no server fault: a refusal of BullMQ's for the
+ * job's state (409 with its message) and the queue's backend not answering (503 `jobs_unavailable`).
+ */
 async function boardAnswer(res: Response): Promise<Response> {
   if (res.status < 500 || !(res.headers.get('content-type') ?? '').startsWith('application/json')) return res
   const text = await res.text()
   let message: unknown
   try { message = (JSON.parse(text) as { message?: unknown }).message } catch { /* not bull-board's JSON */ }
   if (typeof message === 'string' && JOB_STATE_REFUSAL.test(message)) throw new AppError('conflict', `The queue dashboard's action does not fit the job's state: ${message}`)
+  if (typeof message === 'string' && BACKEND_DOWN.test(message)) throw new AppError('jobs_unavailable', `The queue dashboard cannot reach the job queue (JOBS_URL): ${message}; retry later`, { retryAfter: 5 })
   return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers })
 }
 
