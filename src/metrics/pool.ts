@@ -165,7 +165,7 @@ export function jobMetrics(registry: Registry, aggregator: 'first' | 'sum' = 'su
       // A job store that fails or hangs (JOBS_URL's Redis frozen) must not take the whole scrape
       // with it: the gauges keep their last values, and the scrape answers within COUNTS_WAIT_MS.
       let timer: ReturnType<typeof setTimeout> | undefined
-      const late = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, COUNTS_WAIT_MS) })
+      const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), COUNTS_WAIT_MS) })
       const counts = await Promise.race([Promise.resolve().then(source), late]).catch(() => undefined).finally(() => clearTimeout(timer))
       if (counts === undefined) return
       for (const state of JOB_STATES) this.set({ state }, counts[state] ?? 0)
