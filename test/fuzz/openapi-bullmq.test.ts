@@ -2,7 +2,8 @@
  * The fuzz run of openapi.test.ts (test/fuzz/run.ts) against a server whose jobs run on BullMQ
  * over Redis (`JOBS_URL=redis://127.0.0.1:6379/14`, its queue removed afterwards): BullMQ has its
  * own ids, cursors, priorities and key limits, so every hostile job id, list cursor, priority and
- * Idempotency-Key must still end in a 4xx with the envelope, never a 500. Task schemas are pool
+ * Idempotency-Key must still end in a 4xx with the envelope, never a 500. Rate limits go through
+ * Redis too (`RATE_LIMIT_URL`, TRUST_PROXY: the hostile X-Forwarded-For values become keys). Task schemas are pool
  * work, the same on every backend: left to openapi.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
@@ -24,7 +25,11 @@ describe('fuzz on BullMQ over Redis (JOBS_URL)', () => {
   beforeAll(async () => {
     dir = tempDir('highperf-fuzz-bull-')
     fake = startFakeLlm()
-    srv = await startServer(fuzzConfig(dir.dir, fake.url, { jobsUrl: `redis://127.0.0.1:6379/${DB}` }), { log: silentLogger() })
+    srv = await startServer(fuzzConfig(dir.dir, fake.url, {
+      jobsUrl: `redis://127.0.0.1:6379/${DB}`,
+      // The Redis limiter keyed by the probes' hostile X-Forwarded-For, with limits too high to answer 429.
+      rateLimitUrl: `redis://127.0.0.1:6379/${DB}`, rateLimitRps: 1_000_000, rateLimitBurst: 1_000_000, trustProxy: true,
+    }), { log: silentLogger() })
   }, 30_000)
   afterAll(async () => {
     await srv?.shutdown()
