@@ -6,7 +6,8 @@
  *
  * Before: `JOBS_URL=redis://%zz@h` (or RATE_LIMIT_URL) passed the configuration and died at
  * start with "cannot start: URI error" and ioredis's stack in the log; `JOBS_URL=redis://` and
- * `RATE_LIMIT_URL=redis://` (no host) started against localhost:6379 without a word.
+ * `RATE_LIMIT_URL=redis://` (no host) started against localhost:6379 without a word; `--check`
+ * said ok to a JOBS_URL nothing answered at (the start then failed after 10 s).
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
@@ -55,5 +56,23 @@ describe('hostile operator settings', () => {
     expect(check.code).toBe(2)
     expect(check.text).toContain(names)
     expect(check.text).not.toMatch(/\n\s+at |URIError|"stack"/)
+  }, 30_000)
+
+  test('--check asks JOBS_URL and RATE_LIMIT_URL: an unreachable queue fails it (a start would, after 10 s), an unreachable limiter warns', async () => {
+    const [down, up, pgDown, limiterDown] = await Promise.all([
+      run(['--check'], { JOBS_URL: 'redis://:secret@127.0.0.1:1' }),
+      run(['--check'], { JOBS_URL: 'redis://127.0.0.1:6379/14' }),
+      run(['--check'], { JOBS_URL: 'postgres://postgres@127.0.0.1:5432/hp_no_such_db' }),
+      run(['--check'], { RATE_LIMIT_URL: 'redis://127.0.0.1:1' }),
+    ])
+    expect(down.code).toBe(2)
+    expect(down.text).toContain('JOBS_URL redis://:***@127.0.0.1:1 does not answer (connect ECONNREFUSED')
+    expect(down.text).not.toContain('secret')
+    expect(up.code).toBe(0)
+    expect(up.text).toContain('ok: JOBS_URL redis://127.0.0.1:6379/14 answers')
+    expect(pgDown.code).toBe(2)
+    expect(pgDown.text).toContain('hp_no_such_db')
+    expect(limiterDown.code).toBe(0)
+    expect(limiterDown.text).toContain('warning: RATE_LIMIT_URL redis://127.0.0.1:1 does not answer')
   }, 30_000)
 })
