@@ -232,7 +232,12 @@ function accepts(spec: Spec): string {
       return `an integer from ${lo} to ${hi}`
     }
     case 'bool': return 'true or false (also 1/0, yes/no)'
-    case 'duration': return 'a duration such as 250ms, 5s, 2m, 24h or a number of milliseconds'
+    case 'duration': {
+      // A bounded one says its bounds, so the examples never name a value it refuses (JOB_LEASE=250ms).
+      if (spec.min === undefined && spec.max === undefined) return 'a duration such as 250ms, 5s, 2m, 24h or a number of milliseconds'
+      const at = (ms: number): string => (ms % 3_600_000 === 0 && ms > 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms % 1000 === 0 && ms > 0 ? `${ms / 1000}s` : `${ms}ms`)
+      return `a duration from ${at(spec.min ?? 0)}${spec.max === undefined ? '' : ` to ${at(spec.max)}`} written like 5s, 2m, 1h or a number of milliseconds`
+    }
     case 'bytes': return `a size such as 512kb, 1mb or a number of bytes${spec.min ? ` (at least ${spec.min})` : ''}`
     case 'url': return spec.schemes === undefined ? 'an http:// or https:// URL' : `a ${spec.schemes.map((x) => `${x}//`).join(' or ')} URL with a host (user, password and database percent-encoded${spec.schemes.includes('redis:') ? '; a Redis database is a number, /0' : ''})`
     case 'enum': return `one of ${(spec.values ?? []).join(', ')}`

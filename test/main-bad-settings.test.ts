@@ -7,7 +7,8 @@
  * Before: `JOBS_URL=redis://%zz@h` (or RATE_LIMIT_URL) passed the configuration and died at
  * start with "cannot start: URI error" and ioredis's stack in the log; `JOBS_URL=redis://` and
  * `RATE_LIMIT_URL=redis://` (no host) started against localhost:6379 without a word; `--check`
- * said ok to a JOBS_URL nothing answered at (the start then failed after 10 s).
+ * said ok to a JOBS_URL nothing answered at (the start then failed after 10 s); `JOB_LEASE=299ms`
+ * was told the setting accepts "a duration such as 250ms, …" (its minimum is 300ms).
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
@@ -26,6 +27,7 @@ const CASES: Array<[string, string, number, string]> = [
   ['PROCESSES', '2x', 2, 'PROCESSES'],
   ['JOB_LEASE', '0', 2, 'JOB_LEASE'],
   ['JOB_LEASE', '-5s', 2, 'JOB_LEASE'],
+  ['JOB_LEASE', '299ms', 2, 'from 300ms to 1h'],
   ['JOBS_URL', 'redis://', 2, 'JOBS_URL'],
   ['JOBS_URL', 'redis:', 2, 'JOBS_URL'],
   ['JOBS_URL', 'redis://%zz@127.0.0.1', 2, 'JOBS_URL'],
