@@ -6,10 +6,6 @@
  * carries `Authorization: Bearer <token>`, or Basic credentials with the token as the password,
  * which a browser asks for itself after the 401's `WWW-Authenticate: Basic` challenge.
  *
- * bull-board answers for itself, except for what would be a 500 on a client's request: a
- * dashboard action BullMQ refuses for the job's state (promote a finished job) is 409 `conflict`,
- * the queue's backend not answering is 503 `jobs_unavailable` with Retry-After, and a path no file can have (a NUL, a name past 255 bytes) is 404 before bull-board opens it.
- *
  * bull-board reads its UI from node_modules at run time, so the dashboard works when highperf runs
  * from source; the single binary answers 404 saying so (docs/jobs.md#many-hosts).
  *
@@ -48,41 +44,6 @@ function authorized(verifier: TokenVerifier, request: Request): boolean {
   return verifier.verifyHeader(header)
 }
 
-/**
- * Whether every segment of `path` can name a file: bull-board's static files are opened by the
- * decoded name, and a NUL or a name past NAME_MAX (255 bytes) makes that open throw (a 500).
- */
-function nameable(path: string): boolean {
-  for (const segment of path.split('/')) {
-    let name: string
-    try { name = decodeURIComponent(segment) } catch { continue } // bull-board answers 404 itself
-    if (name.includes('\0') || Buffer.byteLength(name) > 255) return false
-  }
-  return true
-}
-
-// BullMQ's refusals of an action on a job in the wrong state (its scripts' error codes), which
-// bull-board answers 500 with the message: a retry of a job that did not fail, a promote of one
-// that is not delayed, a job removed meanwhile.
-const JOB_STATE_REFUSAL = /^(?:Missing (?:key|lock) for (?:parent )?job|Lock mismatch for job|Job \S+ (?:is not in the|has pending|belongs to|could not be))/
-
-// The queue's Redis or PostgreSQL not answering (ioredis, pg): bull-board answers 500 with it.
-const BACKEND_DOWN = /timed out|Connection is closed|Connection terminated|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|max retries per request|isn't writeable|timeout exceeded/i
-
-/**
- * bull-board's answer, except its 500s that are no server fault: a refusal of BullMQ's for the
- * job's state (409 with its message) and the queue's backend not answering (503 `jobs_unavailable`).
- */
-async function boardAnswer(res: Response): Promise<Response> {
-  if (res.status < 500 || !(res.headers.get('content-type') ?? '').startsWith('application/json')) return res
-  const text = await res.text()
-  let message: unknown
-  try { message = (JSON.parse(text) as { message?: unknown }).message } catch { /* not bull-board's JSON */ }
-  if (typeof message === 'string' && JOB_STATE_REFUSAL.test(message)) throw new AppError('conflict', `The queue dashboard's action does not fit the job's state: ${message}`)
-  if (typeof message === 'string' && BACKEND_DOWN.test(message)) throw new AppError('jobs_unavailable', `The queue dashboard cannot reach the job queue (JOBS_URL): ${message}; retry later`, { retryAfter: 5 })
-  return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers })
-}
-
 /** Elysia plugin with `/admin/queues` and everything under it. */
 export function adminQueuesRoutes(deps: AdminQueuesDeps) {
   const verifier = deps.config.apiToken === '' ? undefined : new TokenVerifier(deps.config.apiToken)
@@ -103,10 +64,7 @@ export function adminQueuesRoutes(deps: AdminQueuesDeps) {
       // of another service pointed at the same JOBS_URL.
       throw new AppError('not_found', `The queue dashboard cannot start in this build (${err instanceof Error ? err.message : String(err)}): it needs node_modules/@bull-board/ui, so run highperf from source (bun start) for /admin/queues`, { cause: err })
     })
-    if (!nameable(new URL(request.url).pathname)) {
-      throw new AppError('not_found', 'The queue dashboard has no file by that name')
-    }
-    return boardAnswer(await (await board)(request))
+    return (await board)(request)
   }
   const tags = ['admin']
   const page = { summary: 'The BullMQ queue dashboard (bull-board) with JOBS_URL; 404 saying to set it without', tags }
