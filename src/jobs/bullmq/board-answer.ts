@@ -30,7 +30,7 @@ export function nameable(path: string): boolean {
   return true
 }
 
-// BullMQ's refusals of an action on a job in the wrong state (src/classes/scripts.ts finishedErrors).
+// BullMQ's refusals of an action on a job in the wrong state (its Scripts' finishedErrors).
 const JOB_STATE_REFUSAL = /^(?:Missing (?:key|lock) for (?:parent )?job|Lock mismatch for job|Job \S+ (?:is not in the|has pending|belongs to|could not be))/
 
 // The queue's Redis or PostgreSQL not answering (ioredis, pg).
