@@ -232,9 +232,14 @@ function accepts(spec: Spec): string {
       return `an integer from ${lo} to ${hi}`
     }
     case 'bool': return 'true or false (also 1/0, yes/no)'
-    case 'duration': return 'a duration such as 250ms, 5s, 2m, 24h or a number of milliseconds'
+    case 'duration': {
+      // A bounded one says its bounds, so the examples never name a value it refuses (JOB_LEASE=250ms).
+      if (spec.min === undefined && spec.max === undefined) return 'a duration such as 250ms, 5s, 2m, 24h or a number of milliseconds'
+      const at = (ms: number): string => (ms % 3_600_000 === 0 && ms > 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms % 1000 === 0 && ms > 0 ? `${ms / 1000}s` : `${ms}ms`)
+      return `a duration from ${at(spec.min ?? 0)}${spec.max === undefined ? '' : ` to ${at(spec.max)}`} written like 5s, 2m, 1h or a number of milliseconds`
+    }
     case 'bytes': return `a size such as 512kb, 1mb or a number of bytes${spec.min ? ` (at least ${spec.min})` : ''}`
-    case 'url': return spec.schemes === undefined ? 'an http:// or https:// URL' : `a ${spec.schemes.map((x) => `${x}//`).join(' or ')} URL`
+    case 'url': return spec.schemes === undefined ? 'an http:// or https:// URL' : `a ${spec.schemes.map((x) => `${x}//`).join(' or ')} URL with a host (user, password and database percent-encoded${spec.schemes.includes('redis:') ? '; a Redis database is a number, /0' : ''})`
     case 'enum': return `one of ${(spec.values ?? []).join(', ')}`
     case 'processes': return `auto or an integer from ${spec.min} to ${spec.max}`
     case 'workers': return `auto or an integer from ${spec.min} to ${spec.max}`
@@ -286,6 +291,7 @@ function convert(spec: Spec, raw: string): unknown {
       let u: URL
       try { u = new URL(raw) } catch { return fail() }
       if (!(spec.schemes ?? ['http:', 'https:']).includes(u.protocol)) return fail()
+      if (spec.schemes !== undefined && !serviceUrlOk(u)) return fail()
       return spec.schemes === undefined ? raw.replace(/\/+$/, '') : raw
     }
     case 'enum':
@@ -295,6 +301,27 @@ function convert(spec: Spec, raw: string): unknown {
     default:
       return raw
   }
+}
+
+/**
+ * Whether a Redis or PostgreSQL URL names what its client will use: a host (`redis://` alone
+ * would silently mean localhost:6379; PostgreSQL may name its socket directory as `?host=`),
+ * credentials and database name that percent-decode (ioredis and Bun.sql decode them and throw a
+ * bare `URI error` at start otherwise), and for Redis a numeric database (`/0`…).
+ *
+ * @example serviceUrlOk(new URL('redis://')) // false
+ */
+function serviceUrlOk(u: URL): boolean {
+  const pg = u.protocol === 'postgres:' || u.protocol === 'postgresql:'
+  if (u.hostname === '' && !(pg && u.searchParams.has('host'))) return false
+  try {
+    decodeURIComponent(u.username)
+    decodeURIComponent(u.password)
+    decodeURIComponent(u.pathname)
+  } catch {
+    return false
+  }
+  return pg || /^\/?(?:\d{1,5})?$/.test(u.pathname)
 }
 
 /**

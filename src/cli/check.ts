@@ -14,6 +14,9 @@
  *   failure (checking a new configuration next to the running server is the common case);
  * - `DATABASE_URL`, when set: PostgreSQL answers a `SELECT 1` within 5 s (the tables are created
  *   at start, not here);
+ * - `JOBS_URL`, when set: its Redis answers a PING (PostgreSQL a `SELECT 1`) within 5 s;
+ * - `RATE_LIMIT_URL`, when set: its Redis answers a PING within 5 s, else a warning (a start
+ *   limits per process until it does);
  * - `FILES_DIR`: a readable directory. A missing one is a warning, as at start (it answers 404s);
  * - `ACCESS_LOG` naming a file: the file (or the directory it would be created in) is writable.
  *   Nothing is created.
@@ -86,6 +89,64 @@ async function databaseUrlVerdict(url: string): Promise<Verdict> {
   } catch (err) {
     return { level: 'error', text: err instanceof Error ? err.message : String(err) }
   }
+}
+
+/** `url` with its password masked, for a verdict. */
+const masked = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')
+
+/**
+ * Why the Redis or PostgreSQL at `url` does not answer a PING / `SELECT 1` within `timeoutMs`
+ * (refused, unknown host, wrong password, hung), or undefined when it does.
+ */
+async function serviceProblem(url: string, timeoutMs = 5000): Promise<string | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<string>((resolve) => { timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs) })
+  const ask = async (): Promise<string | undefined> => {
+    if (url.startsWith('postgres')) {
+      const sql = new SQL(url, { max: 1, connectionTimeout: Math.ceil(timeoutMs / 1000) })
+      try {
+        await sql`SELECT 1`
+      } finally {
+        void sql.close({ timeout: 0 }).catch(() => {})
+      }
+      return undefined
+    }
+    const { Redis } = await import('ioredis')
+    const redis = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
+    // The socket's own error (ECONNREFUSED, ENOTFOUND) says more than ioredis's "Connection is closed."
+    let cause: unknown
+    redis.on('error', (err: unknown) => { cause ??= err })
+    try {
+      await redis.connect()
+      await redis.ping()
+    } catch (err) {
+      throw cause ?? err
+    } finally {
+      redis.disconnect()
+    }
+    return undefined
+  }
+  try {
+    return await Promise.race([ask(), late])
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** `JOBS_URL` answers (a start waits 10 s for it, then fails), or the reason a start would give. */
+async function jobsUrlVerdict(url: string): Promise<Verdict> {
+  const problem = await serviceProblem(url)
+  if (problem === undefined) return { level: 'ok', text: `JOBS_URL ${masked(url)} answers` }
+  return { level: 'error', text: `JOBS_URL ${masked(url)} does not answer (${problem}); start Redis or PostgreSQL there, or fix JOBS_URL (unset: jobs on bun:sqlite in DATA_DIR)` }
+}
+
+/** `RATE_LIMIT_URL` answers; a start without it limits per process until it does: a warning. */
+async function rateLimitUrlVerdict(url: string): Promise<Verdict> {
+  const problem = await serviceProblem(url)
+  if (problem === undefined) return { level: 'ok', text: `RATE_LIMIT_URL ${masked(url)} answers` }
+  return { level: 'warning', text: `RATE_LIMIT_URL ${masked(url)} does not answer (${problem}): each process limits alone until it does` }
 }
 
 function filesDirVerdict(filesDir: string): Verdict {
@@ -162,6 +223,8 @@ export async function checkConfig(config: Config, out: Output = stdio()): Promis
   }
   if (dataDir !== undefined) verdicts.push(...databaseVerdicts(dataDir))
   if (config.databaseUrl !== '') verdicts.push(await databaseUrlVerdict(config.databaseUrl))
+  if (config.jobsUrl !== '') verdicts.push(await jobsUrlVerdict(config.jobsUrl))
+  if (config.rateLimitUrl !== '') verdicts.push(await rateLimitUrlVerdict(config.rateLimitUrl))
   verdicts.push(filesDirVerdict(config.filesDir))
   const access = accessLogVerdict(config.accessLog)
   if (access) verdicts.push(access)

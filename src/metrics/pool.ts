@@ -138,6 +138,9 @@ export function poolMetrics(registry: Registry, proc: ProcessLabels = {}): PoolM
   return { watch(stats) { source = stats }, refresh() { snap = undefined } }
 }
 
+/** Milliseconds a scrape waits for the job counts before it keeps the last ones. */
+export const COUNTS_WAIT_MS = 1000
+
 /** The job metrics; call `watch` once the job store exists. */
 export interface JobMetrics {
   /** Sets where counts by state come from (e.g. `() => jobs.counts()`). */
@@ -159,7 +162,12 @@ export function jobMetrics(registry: Registry, aggregator: 'first' | 'sum' = 'su
     name: 'jobs', help: 'Jobs by state', labelNames: ['state'], registers: [registry], aggregator,
     async collect() {
       if (!source) return
-      const counts = await source()
+      // A job store that fails or hangs (JOBS_URL's Redis frozen) must not take the whole scrape
+      // with it: the gauges keep their last values, and the scrape answers within COUNTS_WAIT_MS.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), COUNTS_WAIT_MS) })
+      const counts = await Promise.race([Promise.resolve().then(source), late]).catch(() => undefined).finally(() => clearTimeout(timer))
+      if (counts === undefined) return
       for (const state of JOB_STATES) this.set({ state }, counts[state] ?? 0)
       for (const [state, n] of Object.entries(counts)) if (!(JOB_STATES as readonly string[]).includes(state)) this.set({ state }, n)
     },

@@ -38,7 +38,7 @@ import type { LlmClient } from '../llm/client.ts'
 import type { ChatRequest, ChatResult } from '../llm/types.ts'
 import type { Message, MessageStore } from '../store/messages.ts'
 import { andThen } from '../store/maybe.ts'
-import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId, named } from './schemas.ts'
+import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, STORED_TEXT, pageArgs, positiveId, named } from './schemas.ts'
 import { jsonWithEtag } from '../http/etag.ts'
 import { batchReserveMs, itemError, runBatch } from './fan-out.ts'
 import { jsonBody } from '../http/json-body/index.ts'
@@ -78,10 +78,10 @@ export const MessageSchema = named('Message', t.Object(
 ))
 
 // Shared by one message and a batch: everything about the exchange except the input.
-const system = t.Optional(t.String({ maxLength: 20_000, description: 'System prompt sent before the input', examples: ['Answer in one sentence.'] }))
-const model = t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Model name (default LLM_MODEL)', examples: ['gpt-4o-mini'] }))
+const system = t.Optional(t.String({ maxLength: 20_000, ...STORED_TEXT, description: 'System prompt sent before the input', examples: ['Answer in one sentence.'] }))
+const model = t.Optional(t.String({ minLength: 1, maxLength: 200, ...STORED_TEXT, description: 'Model name (default LLM_MODEL)', examples: ['gpt-4o-mini'] }))
 const temperature = t.Optional(t.Number({ minimum: 0, maximum: 2, description: 'Sampling temperature, 0-2 (default: the upstream\'s)', examples: [0.2] }))
-const input = t.String({ minLength: 1, maxLength: 100_000, description: 'The user message (1-100 000 characters)', examples: ['Hola'] })
+const input = t.String({ minLength: 1, maxLength: 100_000, ...STORED_TEXT, description: 'The user message (1-100 000 characters, no U+0000)', examples: ['Hola'] })
 
 const NewMessageSchema = named('NewMessage', t.Object(
   { input, system, model, temperature, stream: t.Optional(t.Boolean({ description: 'Relay the answer as Server-Sent Events', default: false })) },

@@ -61,6 +61,15 @@ export const ErrorSchema = named('Error', t.Object(
   { description: 'Error envelope' },
 ))
 
+/**
+ * The keywords of a string a database stores (a user's name, a message's text): no U+0000. JSON
+ * allows `"\u0000"`, bun:sqlite stores it, PostgreSQL's `text` refuses it (SQLSTATE 22021): the
+ * same 422 naming the field on both backends, before any work is done for the request.
+ *
+ * @example t.String({ minLength: 1, ...STORED_TEXT })
+ */
+export const STORED_TEXT = { pattern: '^[^\\u0000]*$', 'x-message': 'must not contain U+0000 (NUL)' } as const
+
 // At most 16 digits: every safe integer fits, and a longer string can never name a stored row.
 const ID_PATTERN = '^[1-9][0-9]{0,15}$'
 

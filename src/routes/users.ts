@@ -30,7 +30,7 @@ import { Type } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
 import type { UserStore } from '../store/users.ts'
 import { andThen } from '../store/maybe.ts'
-import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, pageArgs, positiveId, named } from './schemas.ts'
+import { ErrorSchema, NotModified, Page, PageQuery, PositiveIdParams, STORED_TEXT, pageArgs, positiveId, named } from './schemas.ts'
 import { jsonWithEtag } from '../http/etag.ts'
 import { jsonBody } from '../http/json-body/index.ts'
 import { policyOption } from '../http/route-policy.ts'
@@ -54,7 +54,7 @@ export const UserSchema = named('User', t.Object(
 /** The body of `POST /users`; strings are trimmed before validation. */
 export const NewUserSchema = named('NewUser', t.Object(
   {
-    name: t.String({ minLength: 1, maxLength: 100, description: '1-100 characters after trimming', examples: ['Ada Lovelace'] }),
+    name: t.String({ minLength: 1, maxLength: 100, ...STORED_TEXT, description: '1-100 characters after trimming, no U+0000', examples: ['Ada Lovelace'] }),
     email: t.String({ format: 'email', maxLength: 254, description: 'Unique, compared without regard to case', examples: ['ada@example.com'] }),
   },
   { examples: [{ name: 'Ada Lovelace', email: 'ada@example.com' }] },

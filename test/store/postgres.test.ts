@@ -136,6 +136,34 @@ describe('PostgreSQL stores', () => {
     }
   }, 30_000)
 
+  test('a model\'s answer holding U+0000 (text refuses it) is stored with U+FFFD in its place, not a 500', async () => {
+    const { pg, cleanup } = await fresh()
+    try {
+      // The routes refuse a client's NUL (422); the answer and the model name come from the upstream.
+      const m = await pg.messages.create({ input: 'hi', response: 'a\u0000b\u0000', model: 'm\u0000', usage: null })
+      expect(m.response).toBe('a\ufffdb\ufffd')
+      expect(m.model).toBe('m\ufffd')
+      expect((await pg.messages.get(m.id))?.response).toBe('a\ufffdb\ufffd')
+    } finally {
+      await cleanup()
+    }
+  })
+
+  test('text PostgreSQL cannot store (SQLSTATE 22021) is a 422, not a 500', async () => {
+    const sql = new SQL(PG_URL, { max: 1 })
+    let raw: unknown
+    try {
+      await sql`SELECT ${'a\u0000'}::text`
+    } catch (err) {
+      raw = err
+    } finally {
+      await sql.close()
+    }
+    const mapped = postgresError(raw, 'store the user')
+    expect(mapped).toBeInstanceOf(AppError)
+    expect((mapped as AppError).code).toBe('validation_failed')
+  })
+
   test('a bug (bad SQL) is not disguised as an outage', () => {
     const err = Object.assign(new SQL.PostgresError('syntax error', { code: 'ERR_POSTGRES_SERVER_ERROR', errno: '42601' } as never), {})
     expect(postgresError(err, 'read')).toBe(err)

@@ -24,6 +24,7 @@
  */
 import type { Job as BullJob, Queue, QueueEvents, QueueEventsProducer, Worker } from 'bullmq'
 import { AppError } from '../../errors.ts'
+import { guardedBoard } from './board-answer.ts'
 import type { Logger } from '../../log.ts'
 import type { TaskRunner } from '../../pool/types.ts'
 import type { JobListener } from '../events.ts'
@@ -213,11 +214,14 @@ export class BullJobs implements JobService {
     return this.#call(() => listJobs(queue, query))
   }
 
-  /** bull-board for this queue, served under `basePath` (loaded on first use; dashboard.ts). */
+  /**
+   * bull-board for this queue, served under `basePath` (loaded on first use; dashboard.ts), its
+   * 500s that are no server fault answered as such (board-answer.ts).
+   */
   async dashboard(basePath: string): Promise<(request: Request) => Response | Promise<Response>> {
     const queue = this.#ready()
     const { dashboardFetch } = await import('./dashboard.ts')
-    return dashboardFetch(queue, basePath)
+    return guardedBoard(await dashboardFetch(queue, basePath))
   }
 
   /** Throws `validation_failed` for a cursor this service never hands out. */

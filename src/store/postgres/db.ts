@@ -165,7 +165,8 @@ const SYSTEM_UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '
  *   SQLSTATE classes 08, 53 except disk full, 57P0x, 28) → 503 `storage_unavailable`, Retry-After 5 s;
  * - serialization failure, deadlock, lock not available, statement timeout → 503 `storage_busy`;
  * - disk full (53100) → 507 `insufficient_storage`;
- * - read-only transaction (25006, a standby) → 503 `storage_read_only`.
+ * - read-only transaction (25006, a standby) → 503 `storage_read_only`;
+ * - text it cannot store (22021: a U+0000 in a string; 22P05) → 422 `validation_failed`.
  *
  * The pool reconnects by itself: once the server is back, the next query works.
  *
@@ -184,6 +185,9 @@ export function postgresError(err: unknown, what: string): unknown {
     if (typeof code === 'string' && ((code.startsWith('ERR_POSTGRES_') && UNREACHABLE.test(code)) || SYSTEM_UNREACHABLE.has(code))) return unavailable()
     return err
   }
+  // The routes refuse U+0000 in what they store (src/routes/schemas.ts STORED_TEXT); a field
+  // that slipped past them is the client's text all the same, not a server fault.
+  if (state === '22021' || state === '22P05') return new AppError('validation_failed', `Cannot ${what}: the text holds a character the database cannot store (U+0000)`, cause)
   if (state === '53100') return new AppError('insufficient_storage', `Cannot ${what}: the database server's disk is full; retry later`, { retryAfter: RETRY_AFTER.full, ...cause })
   if (state === '40001' || state === '40P01' || state === '55P03' || state === '57014') {
     return new AppError('storage_busy', `Cannot ${what}: the database is busy; retry`, { retryAfter: RETRY_AFTER.busy, ...cause })

@@ -47,6 +47,9 @@ function toMessage(r: Row): Message {
   return { id: Number(r.id), input: r.input, system: r.system, response: r.response, model: r.model, usage, createdAt: r.createdAt.toISOString() }
 }
 
+/** `text` as PostgreSQL can store it: every U+0000 replaced by U+FFFD. */
+const storable = (text: string): string => (text.includes('\u0000') ? text.replaceAll('\u0000', '\ufffd') : text)
+
 /** The messages table behind `/messages` on PostgreSQL. */
 export class PostgresMessageStore implements MessageStore {
   readonly #sql: SQL
@@ -64,9 +67,11 @@ export class PostgresMessageStore implements MessageStore {
   async create(m: NewMessage): Promise<Message> {
     const u = m.usage
     try {
+      // The answer and the model name are the upstream's: PostgreSQL's text refuses U+0000, and
+      // losing the exchange (a 500 after the tokens were spent) is worse than U+FFFD in its place.
       const rows: Row[] = await this.#run(this.#sql`
         INSERT INTO messages (input, system, response, model, prompt_tokens, completion_tokens, total_tokens, created_at)
-        VALUES (${m.input}, ${m.system ?? null}, ${m.response}, ${m.model}, ${u?.promptTokens ?? null}, ${u?.completionTokens ?? null}, ${u?.totalTokens ?? null}, ${new Date()})
+        VALUES (${m.input}, ${m.system ?? null}, ${storable(m.response)}, ${storable(m.model)}, ${u?.promptTokens ?? null}, ${u?.completionTokens ?? null}, ${u?.totalTokens ?? null}, ${new Date()})
         RETURNING ${this.#sql.unsafe(COLUMNS)}`)
       return toMessage(rows[0]!)
     } catch (err) {
