@@ -77,7 +77,10 @@ function messageOf(e: ValueErrorLike): string {
   // A schema may word its own failure (`x-message`, an OpenAPI extension: documented with the
   // schema, ignored by validators): a digit pattern says "an integer from 1 to 100", not its regex.
   const custom = e.schema !== null && typeof e.schema === 'object' ? (e.schema as Record<string, unknown>)['x-message'] : undefined
-  if (typeof custom === 'string') return custom
+  // Only for a value of the schema's own type: an array where a string belongs is "Expected
+  // string", not the string's pattern wording.
+  const ownType = (e.schema as { type?: unknown } | undefined)?.type !== 'string' || typeof e.value === 'string'
+  if (typeof custom === 'string' && ownType) return custom
   const values = enumValues(e.schema)
   if (values !== undefined) return `${fieldOf(e.path ?? '')} must be one of ${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`
   const fallback = e.message || 'invalid'
