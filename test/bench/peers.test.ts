@@ -18,7 +18,7 @@ const files = prepareFiles(join(tmp, 'files'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 const hasGo = Bun.which('go') !== null
-const goBin = hasGo ? buildGoStack(join(tmp, 'go-stack'), join(tmpdir(), 'highperf-peers-gocache')) : { skip: 'no go' }
+const goBin = buildGoStack(join(tmp, 'go-stack'), join(tmpdir(), 'highperf-peers-gocache'))
 const fastify = fastifyReady()
 
 interface Peer { name: string; cmd: string[]; stack: boolean; cpu: boolean; ready: boolean }
