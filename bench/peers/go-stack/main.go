@@ -283,6 +283,9 @@ func (s *stack) wrap(p policy, h httprouter.Handle) httprouter.Handle {
 		client := clientOf(r)
 		defer func() {
 			if v := recover(); v != nil {
+				if os.Getenv("DEBUG_PANICS") != "" {
+					fmt.Fprintln(os.Stderr, v)
+				}
 				if !rec.written {
 					writeError(rec, r, 500, "internal", "Internal server error")
 				}
@@ -340,23 +343,32 @@ type users struct {
 	get, insert *sql.Stmt
 }
 
+// openUsers opens the database twice, as Go programs on SQLite usually do: a pool of readers and
+// one writer connection, so inserts queue in database/sql (honouring the request's deadline)
+// instead of sleeping in SQLite's busy handler against each other.
 func openUsers(dir string) *users {
 	os.MkdirAll(dir, 0o755)
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "users.sqlite")+"?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=5000")
-	if err != nil {
-		panic(err)
+	dsn := "file:" + filepath.Join(dir, "users.sqlite") + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=5000"
+	open := func() *sql.DB {
+		db, err := sql.Open("sqlite3", dsn)
+		if err != nil {
+			panic(err)
+		}
+		return db
 	}
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+	reader, writer := open(), open()
+	writer.SetMaxOpenConns(1)
+	if _, err := writer.Exec(`CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
 		email TEXT NOT NULL, created_at TEXT NOT NULL);
 		CREATE UNIQUE INDEX IF NOT EXISTS users_email_nocase ON users (email COLLATE NOCASE);`); err != nil {
 		panic(err)
 	}
 	const cols = "id, name, email, created_at"
-	get, err := db.Prepare("SELECT " + cols + " FROM users WHERE id = ?")
+	get, err := reader.Prepare("SELECT " + cols + " FROM users WHERE id = ?")
 	if err != nil {
 		panic(err)
 	}
-	insert, err := db.Prepare("INSERT INTO users (name, email, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING " + cols)
+	insert, err := writer.Prepare("INSERT INTO users (name, email, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING " + cols)
 	if err != nil {
 		panic(err)
 	}
@@ -384,6 +396,9 @@ func (u *users) getUser(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	if errors.Is(err, sql.ErrNoRows) {
 		writeError(w, r, 404, "not_found", "user "+raw+" does not exist")
 		return
+	}
+	if r.Context().Err() != nil {
+		return // past the deadline (the stack answers 504) or the client left
 	}
 	if err != nil {
 		panic(err)
@@ -422,6 +437,9 @@ func (u *users) createUser(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if errors.Is(err, sql.ErrNoRows) {
 		writeError(w, r, 409, "conflict", "email "+email+" is taken")
 		return
+	}
+	if r.Context().Err() != nil {
+		return // past the deadline (the stack answers 504) or the client left
 	}
 	if err != nil {
 		panic(err)
