@@ -18,7 +18,8 @@
  *   one access-log line appended to a buffer flushed to a file every 64 KiB.
  *
  * In every mode, for bench/peers: `GET /files/*` answers `new Response(Bun.file(RAW_FILES/<path>))`
- * (Bun's own static path: sendfile, no stat of ours, no validators), and `POST /users` parses the
+ * (Bun's own static path: sendfile, no stat of ours, no validators; in `full` mode also one stat
+ * and the ETag / Last-Modified / Accept-Ranges headers built from it), and `POST /users` parses the
  * JSON body and does highperf's sqlite insert (the same table, unique index and `INSERT … ON
  * CONFLICT DO NOTHING RETURNING`) into `RAW_DB` (default: in memory): the floor of those routes.
  *
@@ -29,7 +30,7 @@
  * RAW_MODE=sqlite RAW_DB=/tmp/raw.sqlite PORT=4000 bun bench/http/raw.ts
  * ```
  */
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, openSync, statSync, writeSync } from 'node:fs'
 import { Database } from 'bun:sqlite'
 import type { Server } from 'bun'
 
@@ -82,7 +83,14 @@ const filesDir = process.env.RAW_FILES ?? '.'
 function file(req: Routed): Response {
   // Bun's router fills no param for a wildcard: the path is the rest of the URL (no query here).
   const url = req.url
-  return new Response(Bun.file(`${filesDir}/${url.slice(url.indexOf('/files/', 8) + 7)}`))
+  const path = `${filesDir}/${url.slice(url.indexOf('/files/', 8) + 7)}`
+  if (mode !== 'full') return new Response(Bun.file(path))
+  // The least a files route that never serves stale validators must do: one stat per answer and
+  // the three headers every peer at parity sends (Go's ServeContent, Fastify's static files).
+  const st = statSync(path)
+  return new Response(Bun.file(path), {
+    headers: { etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, 'last-modified': new Date(st.mtimeMs).toUTCString(), 'accept-ranges': 'bytes' },
+  })
 }
 
 // The mandatory work around a handler, written as plainly as possible.

@@ -32,10 +32,12 @@ export interface CachedFile {
   size: number
   mtimeMs: number
   etag: string
-  /** ETag, Last-Modified, Accept-Ranges and Content-Type: the headers of a 200 or 206. */
+  /**
+   * ETag, Last-Modified and Accept-Ranges, the headers of every 200, 206 and 304. Content-Type is
+   * not among them: `new Response(Bun.file(path))` sets it from the extension itself, and a 304
+   * carries no representation metadata (RFC 9110 §15.4.5).
+   */
   headers: Readonly<Record<string, string>>
-  /** The same without Content-Type: a 304 carries no representation metadata (RFC 9110 §15.4.5). */
-  validators: Readonly<Record<string, string>>
   /** The stat identity the entry is valid for. */
   dev: number
   ino: number
@@ -49,14 +51,12 @@ export interface CachedFile {
  */
 export function entryOf(path: string, st: Stats): CachedFile {
   const etag = etagOf(st.size, st.mtimeMs)
-  const validators = { etag, 'last-modified': httpDate(st.mtimeMs), 'accept-ranges': 'bytes' }
   return {
     path,
     size: st.size,
     mtimeMs: st.mtimeMs,
     etag,
-    headers: { ...validators, 'content-type': Bun.file(path).type },
-    validators,
+    headers: { etag, 'last-modified': httpDate(st.mtimeMs), 'accept-ranges': 'bytes' },
     dev: st.dev,
     ino: st.ino,
     ctimeMs: st.ctimeMs,

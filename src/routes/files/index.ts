@@ -56,7 +56,7 @@ export function serveFile(root: FileRoot, request: Request, rel: string): Respon
 /** The 200, 206 or 304 for `file`; throws the 416. */
 function answer(file: CachedFile, request: Request): Response {
   const asked = request.headers
-  if (isNotModified(asked, file.etag, file.mtimeMs)) return new Response(null, { status: 304, headers: file.validators })
+  if (isNotModified(asked, file.etag, file.mtimeMs)) return new Response(null, { status: 304, headers: file.headers })
   // Bun opens the path for each answer (the body is always what is on disk now) and sends it
   // with sendfile(2), or read + one write for small files.
   const blob = Bun.file(file.path)
