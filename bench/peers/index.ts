@@ -145,20 +145,22 @@ function script(body: string): string {
   return path
 }
 
-async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[]; notes: string[] }> {
+async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[]; notes: string[]; idle: Map<string, number> }> {
   const one = mode === '1core'
   const serverCpu = one ? '0' : undefined
   const loadCpu = one ? '1' : undefined
   const list = servers(mode)
   const notes: string[] = []
   const cells: Cell[] = []
+  const idle = new Map<string, number>()
   const started: Array<{ proc: Subprocess }> = []
   try {
     for (const s of list) {
       const st = await startServer({ cmd: s.cmd, env: s.env, cwd: ROOT, cpu: serverCpu, stderr: 'pipe' })
       running.add(st.proc)
       started.push(st)
-      await Bun.sleep(300)
+      await Bun.sleep(1000)
+      idle.set(s.name, rssMb(processTree(st.proc.pid)))
       if (s.expectProcesses) {
         const n = processTree(st.proc.pid).length
         if (n < s.expectProcesses) notes.push(`${s.name}: ${n} process(es) started, not a cluster (PROCESSES is pending the cluster issue on this tree): its row is one process with its worker threads.`)
@@ -229,7 +231,7 @@ async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[
       running.delete(st.proc)
     }
   }
-  return { cells, list, notes }
+  return { cells, list, notes, idle }
 }
 
 // --- the report ---------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ const sections: string[] = []
 const targets: string[] = []
 const svgs: string[] = []
 for (const mode of MODES) {
-  const { cells, list, notes } = await measureMode(mode)
+  const { cells, list, notes, idle } = await measureMode(mode)
   const find = (server: string | undefined, endpoint: Endpoint) => cells.find((c) => c.server === server && c.endpoint === endpoint)
   const rawName = list[0]?.name
   const goName = list.find((s) => s.name.startsWith('Go'))?.name
@@ -264,6 +266,7 @@ for (const mode of MODES) {
     }
   }
   lines.push('')
+  lines.push(`Idle RSS 1 s after the first 200 (MB, the whole process tree): ${list.map((s) => `${s.name} ${fmt(idle.get(s.name) ?? Number.NaN, 1)}`).join('; ')}.`, '')
   for (const n of notes) lines.push(`- ${n}`)
   if (notes.length) lines.push('')
   const svgName = `peers-${mode}.svg`
