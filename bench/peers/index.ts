@@ -129,7 +129,7 @@ function servers(mode: string): Server[] {
 }
 
 interface Run { rps: number; p50: number; p99: number; requests: number; bad: number; cpuUsPerReq: number; rss: number }
-interface Cell { server: string; endpoint: Endpoint; runs: Run[]; note?: string; go: () => Promise<Run> }
+interface Cell { server: string; endpoint: Endpoint; runs: Run[]; note?: string; go: (seconds?: number) => Promise<Run> }
 
 const running = new Set<Subprocess>()
 process.on('SIGINT', () => {
@@ -168,14 +168,14 @@ async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[
       const base = st.url
       const pids = () => processTree(st.proc.pid)
       // One run of wrk with the server's CPU time around it.
-      const measure = (url: string, opts: { script?: string; background?: { url: string; script: string } } = {}) => async (): Promise<Run> => {
+      const measure = (url: string, opts: { script?: string; background?: { url: string; script: string } } = {}) => async (seconds = DURATION): Promise<Run> => {
         const tree = pids()
         const cpu0 = cpuSeconds(tree)
         const bg = opts.background
-          ? wrk(opts.background.url, { seconds: DURATION + 1, connections: 8, script: opts.background.script, cpu: loadCpu })
+          ? wrk(opts.background.url, { seconds: seconds + 1, connections: 8, script: opts.background.script, cpu: loadCpu })
           : undefined
         if (bg) await Bun.sleep(500)
-        const r = await wrk(url, { seconds: DURATION, connections: CONNECTIONS, latency: true, cpu: loadCpu, script: opts.script })
+        const r = await wrk(url, { seconds, connections: CONNECTIONS, latency: true, cpu: loadCpu, script: opts.script })
         const cpu = cpuSeconds(pids()) - cpu0
         const bgr = bg ? await bg : undefined
         if (Number.isNaN(r.rps)) throw new Error(`${s.name} ${url}: wrk output not understood:\n${r.output}`)
@@ -203,7 +203,7 @@ async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[
       await add('GET /users/:id', `${base}${location}`, {}, measure(`${base}${location}`))
       const postTag = s.name.replace(/\W+/g, '')
       let postRun = 0
-      cells.push({ server: s.name, endpoint: 'POST /users', runs: [], go: () => measure(`${base}/users`, { script: script(userPostScript(`${postTag}${++postRun}`)) })() })
+      cells.push({ server: s.name, endpoint: 'POST /users', runs: [], go: (seconds) => measure(`${base}/users`, { script: script(userPostScript(`${postTag}${++postRun}`)) })(seconds) })
       await add('GET 4 KB file', `${base}/files/4k.bin`, {}, measure(`${base}/files/4k.bin`))
       await add('GET 1 MB file', `${base}/files/1m.bin`, {}, measure(`${base}/files/1m.bin`))
       if (s.cpuPath) {
@@ -213,7 +213,7 @@ async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[
       }
     }
     console.log(`bench/peers ${mode}: ${list.length} servers, ${cells.length} cells, ${ROUNDS} rounds of ${DURATION} s`)
-    for (const c of cells) await c.go() // warm-up: JIT, caches, the sqlite pages
+    for (const c of cells) await c.go(1) // warm-up: JIT, caches, the sqlite pages
     for (let round = 0; round < ROUNDS; round++) {
       for (const endpoint of ENDPOINTS) {
         const group = cells.filter((c) => c.endpoint === endpoint)
