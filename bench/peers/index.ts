@@ -156,7 +156,8 @@ async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[
   const started: Array<{ proc: Subprocess }> = []
   try {
     for (const s of list) {
-      const st = await startServer({ cmd: s.cmd, env: s.env, cwd: ROOT, cpu: serverCpu, stderr: 'pipe' })
+      // stderr inherited, not piped: a pipe nobody reads would stall a server that writes to it.
+      const st = await startServer({ cmd: s.cmd, env: s.env, cwd: ROOT, cpu: serverCpu })
       running.add(st.proc)
       started.push(st)
       await Bun.sleep(1000)
