@@ -54,6 +54,10 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const CONNECTIONS = 64
 const PRIMES_N = Number(process.env.PRIMES_N ?? 100_000)
 const MODES = (process.env.MODES ?? '1core,allcores').split(',')
+// Another checkout to run highperf from (e.g. main with this branch's changes laid over it, to
+// measure PROCESSES=2 before the two meet), described in the report by HIGHPERF_LABEL.
+const HIGHPERF_TREE = process.env.HIGHPERF_TREE ?? ROOT
+const HIGHPERF_LABEL = process.env.HIGHPERF_LABEL ?? (HIGHPERF_TREE === ROOT ? 'this tree' : HIGHPERF_TREE)
 const tmp = mkdtempSync(join(tmpdir(), 'highperf-bench-peers-'))
 const filesDir = prepareFiles(join(tmp, 'files'))
 mkdirSync(RESULTS_DIR, { recursive: true })
@@ -73,6 +77,8 @@ const ENDPOINTS: Endpoint[] = ['GET /healthz', 'GET /users/:id', 'POST /users', 
 interface Server {
   name: string
   cmd: string[]
+  /** Working directory (default: this repository). */
+  cwd?: string
   env: Record<string, string>
   /** Has POST /tasks/primes. */
   cpuPath: boolean
@@ -105,6 +111,7 @@ function servers(mode: string): Server[] {
   list.push({
     name: one ? 'highperf, full stack' : 'highperf, full stack, PROCESSES=2',
     cmd: [process.execPath, 'src/main.ts'],
+    cwd: HIGHPERF_TREE,
     env: { ...common(`highperf-${mode}`), ...highperfEnv, ACCESS_LOG: join(tmp, `highperf-${mode}-access.log`), ...(one ? { WORKERS: '1' } : { PROCESSES: '2' }) },
     cpuPath: true,
     expectProcesses: one ? 0 : 3,
@@ -157,7 +164,7 @@ async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[
   try {
     for (const s of list) {
       // stderr inherited, not piped: a pipe nobody reads would stall a server that writes to it.
-      const st = await startServer({ cmd: s.cmd, env: s.env, cwd: ROOT, cpu: serverCpu })
+      const st = await startServer({ cmd: s.cmd, env: s.env, cwd: s.cwd ?? ROOT, cpu: serverCpu })
       running.add(st.proc)
       started.push(st)
       await Bun.sleep(1000)
@@ -298,7 +305,7 @@ const goV = Bun.which('go') ? Bun.spawnSync(['go', 'version']).stdout.toString()
 const md = [
   '## Peers at parity (bench/peers)',
   '',
-  `Command: \`bun bench/peers/index.ts\` (part of \`bun run bench\`). wrk \`-t1 -c${CONNECTIONS} -d${DURATION}s --latency\`, ${ROUNDS} rounds, medians; ratios are medians of per-round ratios. ${cpu}, ${cpus().length} cores, Bun ${Bun.version}, Node ${nodeV}, Go ${goV}. Started ${startedAt}Z; load average ${loadAtStart} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end. POST /tasks/primes: n = ${PRIMES_N.toLocaleString('en-US')}. "GET /healthz, CPU busy": a second wrk (-c8) keeps POST /tasks/primes running meanwhile; its CPU per request counts both loads' requests.`,
+  `Command: \`bun bench/peers/index.ts\` (part of \`bun run bench\`). wrk \`-t1 -c${CONNECTIONS} -d${DURATION}s --latency\`, ${ROUNDS} rounds, medians; ratios are medians of per-round ratios. ${cpu}, ${cpus().length} cores, Bun ${Bun.version}, Node ${nodeV}, Go ${goV}. Started ${startedAt}Z; load average ${loadAtStart} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end. highperf runs from source (${HIGHPERF_LABEL}). POST /tasks/primes: n = ${PRIMES_N.toLocaleString('en-US')}. "GET /healthz, CPU busy": a second wrk (-c8) keeps POST /tasks/primes running meanwhile; its CPU per request counts both loads' requests.`,
   '',
   ...skipped.map((s) => `- skipped: ${s}`),
   ...(skipped.length ? [''] : []),
