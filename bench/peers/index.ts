@@ -34,6 +34,8 @@
  * ```sh
  * bun bench/peers/index.ts                           # ~10 minutes
  * ROUNDS=1 DURATION=1 MODES=1core bun bench/peers/index.ts   # a quick look
+ * # highperf from another checkout (here: main with this branch's files route laid over it):
+ * HIGHPERF_TREE=/tmp/mainplus HIGHPERF_LABEL='main 19c4ed2 + perf' bun bench/peers/index.ts
  * ```
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
