@@ -17,6 +17,12 @@
  *   client's address (`server.requestIP`, the rate limiter's key and the access log's client) and
  *   one access-log line appended to a buffer flushed to a file every 64 KiB.
  *
+ * In every mode, for bench/peers: `GET /files/*` answers `new Response(Bun.file(RAW_FILES/<path>))`
+ * (Bun's own static path: sendfile, no stat of ours, no validators; in `full` mode also one stat
+ * and the ETag / Last-Modified / Accept-Ranges headers built from it), and `POST /users` parses the
+ * JSON body and does highperf's sqlite insert (the same table, unique index and `INSERT … ON
+ * CONFLICT DO NOTHING RETURNING`) into `RAW_DB` (default: in memory): the floor of those routes.
+ *
  * @example
  * ```sh
  * PORT=4000 bun bench/http/raw.ts
@@ -24,7 +30,7 @@
  * RAW_MODE=sqlite RAW_DB=/tmp/raw.sqlite PORT=4000 bun bench/http/raw.ts
  * ```
  */
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, openSync, statSync, writeSync } from 'node:fs'
 import { Database } from 'bun:sqlite'
 import type { Server } from 'bun'
 
@@ -42,13 +48,18 @@ function healthz(): Response {
 }
 type Routed = Request & { params: Record<string, string> }
 type User = { id: number; name: string; email: string; createdAt: string }
-function openUsers(path: string): (id: number) => User | null {
+function openDb(path: string): Database {
   const db = new Database(path, { create: true, strict: true })
   db.run('PRAGMA locking_mode = EXCLUSIVE')
   db.run('PRAGMA journal_mode = WAL')
   db.run('PRAGMA synchronous = NORMAL')
-  db.run('CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, created_at TEXT NOT NULL)')
+  db.run('CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, email TEXT NOT NULL, created_at TEXT NOT NULL)')
+  db.run('CREATE UNIQUE INDEX IF NOT EXISTS users_email_nocase ON users (email COLLATE NOCASE)')
   db.run("INSERT OR IGNORE INTO users VALUES (1, 'Bench User', 'bench@example.com', '2026-01-01T00:00:00.000Z')")
+  return db
+}
+function openUsers(path: string): (id: number) => User | null {
+  const db = openDb(path)
   const get = db.prepare<User, [number]>('SELECT id, name, email, created_at AS createdAt FROM users WHERE id = ?1')
   return (id) => get.get(id)
 }
@@ -59,24 +70,51 @@ function user(req: Routed): Response {
   return u ? Response.json(u) : new Response('not found', { status: 404 })
 }
 
+const db = openDb(process.env.RAW_DB ?? ':memory:')
+const insert = db.prepare<User, [string, string, string]>('INSERT INTO users (name, email, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING RETURNING id, name, email, created_at AS createdAt')
+async function createUser(req: Routed): Promise<Response> {
+  const body = (await req.json()) as { name?: unknown; email?: unknown }
+  if (typeof body.name !== 'string' || typeof body.email !== 'string') return new Response('bad body', { status: 422 })
+  const u = insert.get(body.name, body.email, new Date().toISOString())
+  return u ? Response.json(u, { status: 201, headers: { location: `/users/${u.id}` } }) : new Response('conflict', { status: 409 })
+}
+
+const filesDir = process.env.RAW_FILES ?? '.'
+function file(req: Routed): Response {
+  // Bun's router fills no param for a wildcard: the path is the rest of the URL (no query here).
+  const url = req.url
+  const path = `${filesDir}/${url.slice(url.indexOf('/files/', 8) + 7)}`
+  if (mode !== 'full') return new Response(Bun.file(path))
+  // The least a files route that never serves stale validators must do: one stat per answer and
+  // the three headers every peer at parity sends (Go's ServeContent, Fastify's static files).
+  const st = statSync(path)
+  return new Response(Bun.file(path), {
+    headers: { etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, 'last-modified': new Date(st.mtimeMs).toUTCString(), 'accept-ranges': 'bytes' },
+  })
+}
+
 // The mandatory work around a handler, written as plainly as possible.
-function wrap(handler: (req: Routed) => Response, route: string): (req: Routed, server: Server<unknown>) => Response {
+function wrap(handler: (req: Routed) => Response | Promise<Response>, route: string): (req: Routed, server: Server<unknown>) => Response | Promise<Response> {
   if (mode === 'bare') return handler
   return (req, server) => {
     const started = performance.now()
     const id = req.headers.get('x-request-id') ?? `${prefix}-${++counter}`
     const client = mode === 'full' ? server.requestIP(req)?.address ?? 'unknown' : ''
-    const res = handler(req)
-    res.headers.set('x-request-id', id)
-    res.headers.set('server', 'raw/1')
-    if (mode === 'full') {
-      pending += `{"method":"${req.method}","route":"${route}","status":${res.status},"durationMs":${performance.now() - started},"requestId":"${id}","client":"${client}"}\n`
-      if (pending.length >= 65_536) {
-        writeSync(logFd, pending)
-        pending = ''
+    const finish = (res: Response): Response => {
+      res.headers.set('x-request-id', id)
+      res.headers.set('server', 'raw/1')
+      if (mode === 'full') {
+        pending += `{"method":"${req.method}","route":"${route}","status":${res.status},"durationMs":${performance.now() - started},"requestId":"${id}","client":"${client}"}\n`
+        if (pending.length >= 65_536) {
+          writeSync(logFd, pending)
+          pending = ''
+        }
       }
+      return res
     }
-    return res
+    // Synchronous handlers stay synchronous: a promise per request would lower the floors.
+    const out = handler(req)
+    return out instanceof Promise ? out.then(finish) : finish(out)
   }
 }
 
@@ -86,6 +124,8 @@ const server = Bun.serve({
   routes: {
     '/healthz': wrap(healthz, '/healthz'),
     '/users/:id': wrap(user, '/users/:id'),
+    '/users': { POST: wrap(createUser, '/users') },
+    '/files/*': wrap(file, '/files/*'),
   },
   fetch: () => new Response('not found', { status: 404 }),
 })

@@ -28,40 +28,47 @@ import { syncHook } from '../../http/sync-hook.ts'
 import { policyOption } from '../../http/route-policy.ts'
 import { STREAM } from '../policy.ts'
 import { FileRoot } from './resolve.ts'
-import { etagOf, httpDate, ifRangeAllows, isNotModified, parseRange } from './conditional.ts'
+import type { CachedFile } from './cache.ts'
+import { ifRangeAllows, isNotModified, parseRange } from './conditional.ts'
 
 /** The URL prefix files are served under. */
 export const FILES_PREFIX = '/files/'
 
 /**
- * Answers a GET or HEAD for `rel` (the raw, percent-encoded path after `/files/`).
+ * Answers a GET or HEAD for `rel` (the raw, percent-encoded path after `/files/`): synchronously
+ * when the file was resolved before and is unchanged on disk (./cache.ts), so Bun sends the answer
+ * in one write; after resolving it on the thread pool otherwise.
  *
  * @example
  * ```ts
  * await serveFile(new FileRoot('./public'), request, 'index.html') // Response 200
  * ```
  */
-export async function serveFile(root: FileRoot, request: Request, rel: string): Promise<Response> {
-  const file = await root.resolve(rel)
-  if (file === null) throw new AppError('not_found', 'No such file')
-  const etag = etagOf(file.size, file.mtimeMs)
-  const headers: Record<string, string> = { etag, 'last-modified': httpDate(file.mtimeMs), 'accept-ranges': 'bytes' }
-  if (isNotModified(request.headers, etag, file.mtimeMs)) return new Response(null, { status: 304, headers })
+export function serveFile(root: FileRoot, request: Request, rel: string): Response | Promise<Response> {
+  const hit = root.cached(rel)
+  if (hit !== undefined) return answer(hit, request)
+  return root.resolve(rel).then((file) => {
+    if (file === null) throw new AppError('not_found', 'No such file')
+    return answer(file, request)
+  })
+}
 
-  const blob = Bun.file(file.path)
-  headers['content-type'] = blob.type
+/** The 200, 206 or 304 for `file`; throws the 416. */
+function answer(file: CachedFile, request: Request): Response {
   const asked = request.headers
-  const range = ifRangeAllows(asked.get('if-range'), etag, file.mtimeMs) ? parseRange(asked.get('range'), file.size) : null
+  if (isNotModified(asked, file.etag, file.mtimeMs)) return new Response(null, { status: 304, headers: file.headers })
+  // Bun opens the path for each answer (the body is always what is on disk now) and sends it
+  // with sendfile(2), or read + one write for small files.
+  const blob = Bun.file(file.path)
+  const range = ifRangeAllows(asked.get('if-range'), file.etag, file.mtimeMs) ? parseRange(asked.get('range'), file.size) : null
+  if (range === null) return new Response(blob, { headers: file.headers })
   if (range === 'unsatisfiable') {
     throw new AppError('range_not_satisfiable', `The range is outside the file's ${file.size} bytes`, {
       headers: { 'content-range': `bytes */${file.size}`, 'accept-ranges': 'bytes' },
     })
   }
-  if (range !== null) {
-    headers['content-range'] = `bytes ${range.start}-${range.end}/${file.size}`
-    return new Response(blob.slice(range.start, range.end + 1), { status: 206, headers })
-  }
-  return new Response(blob, { headers })
+  const headers = { ...file.headers, 'content-range': `bytes ${range.start}-${range.end}/${file.size}` }
+  return new Response(blob.slice(range.start, range.end + 1), { status: 206, headers })
 }
 
 /** A failed HEAD as a bodiless response with the error's status and headers (e.g. 416's Content-Range). */
@@ -74,7 +81,7 @@ const FileBody = t.File({ description: 'The file\'s bytes, typed by its extensio
 
 // Elysia fills `path` before onRequest hooks run, but its PreContext type does not declare it.
 // The hook destructures its parameter: Elysia reads a hook's source to decide what to compute.
-function withPath(fn: (facts: { request: Request; path: string }) => Promise<Response> | undefined): (context: object) => unknown {
+function withPath(fn: (facts: { request: Request; path: string }) => Response | Promise<Response> | undefined): (context: object) => unknown {
   return fn as (context: object) => unknown
 }
 
@@ -94,8 +101,14 @@ export function fileRoutes(filesDir: string) {
     .onRequest(syncHook(withPath(({ request, path }) => {
       // One comparison on every other request; see the module comment for why HEAD is here.
       if (request.method !== 'HEAD' || !path.startsWith(FILES_PREFIX)) return undefined
-      // Always resolves to a Response (errors included), as a syncHook's promise must.
-      return serveFile(root, request, path.slice(FILES_PREFIX.length)).catch(headFailure)
+      // Always resolves to a Response (errors included), as a syncHook's promise must; a cache
+      // hit is answered synchronously (a 416 then throws right here).
+      try {
+        const answered = serveFile(root, request, path.slice(FILES_PREFIX.length))
+        return answered instanceof Promise ? answered.catch(headFailure) : answered
+      } catch (error) {
+        return headFailure(error)
+      }
     })))
     .get('/files/*', ({ request, path }) => serveFile(root, request, path.slice(FILES_PREFIX.length)), {
       policy: STREAM,

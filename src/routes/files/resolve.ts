@@ -27,14 +27,7 @@
 import { realpath, stat } from 'node:fs/promises'
 import { resolve as resolvePath, sep } from 'node:path'
 import { AppError } from '../../errors.ts'
-
-/** A file that may be served. */
-export interface ServableFile {
-  /** Absolute real path (symlinks resolved). */
-  path: string
-  size: number
-  mtimeMs: number
-}
+import { entryOf, FileCache, type CachedFile } from './cache.ts'
 
 /** Longest raw (still percent-encoded) path accepted; longer ones are 404s without touching the disk. */
 export const MAX_PATH_LENGTH = 1024
@@ -65,14 +58,36 @@ export function safeSegments(raw: string): string[] | null {
   return segments
 }
 
-/** The served directory; finds its real path lazily, so a missing `FILES_DIR` only means 404s. */
+/**
+ * Resolved files remembered per root (./cache.ts): enough for a site's assets, bounded so that
+ * requests for many distinct paths cannot grow memory; an entry is ~0.5 KB.
+ */
+export const FILE_CACHE_ENTRIES = 1024
+
+/**
+ * The served directory; finds its real path lazily, so a missing `FILES_DIR` only means 404s.
+ * Files it resolved are remembered ({@link FileRoot.cached}) and checked against the disk on
+ * every use.
+ */
 export class FileRoot {
   readonly #dir: string
   #real: string | undefined
+  readonly #cache: FileCache
 
   /** `dir` may be relative (to the working directory) and need not exist yet. */
-  constructor(dir: string) {
+  constructor(dir: string, cacheEntries = FILE_CACHE_ENTRIES) {
     this.#dir = resolvePath(dir)
+    this.#cache = new FileCache(cacheEntries)
+  }
+
+  /**
+   * The file `raw` resolved to before, if it is still exactly that file on disk (one `stat`,
+   * synchronous); undefined when unknown or changed: then {@link FileRoot.resolve} decides.
+   *
+   * @example root.cached('css/site.css') ?? await root.resolve('css/site.css')
+   */
+  cached(raw: string): CachedFile | undefined {
+    return this.#cache.get(raw)
   }
 
   /** The root's real path, or null while it does not exist (cached once found). */
@@ -90,9 +105,9 @@ export class FileRoot {
 
   /**
    * The regular file `raw` (percent-encoded, relative to the root) names, or null when there is
-   * none that may be served.
+   * none that may be served. A file found is remembered for {@link FileRoot.cached}.
    */
-  async resolve(raw: string): Promise<ServableFile | null> {
+  async resolve(raw: string): Promise<CachedFile | null> {
     const segments = safeSegments(raw)
     if (segments === null) return null
     const root = await this.real()
@@ -100,13 +115,16 @@ export class FileRoot {
     try {
       // FILES_DIR=/ has the real path '/', which already ends in the separator.
       const prefix = root.endsWith(sep) ? root : root + sep
-      const real = await realpath(prefix + segments.join(sep))
+      const lexical = prefix + segments.join(sep)
+      const real = await realpath(lexical)
       if (!real.startsWith(prefix)) return null
       const inside = real.slice(prefix.length).split(sep)
       for (const s of inside) if (s.charCodeAt(0) === 46) return null
       const st = await stat(real)
       if (!st.isFile()) return null
-      return { path: real, size: st.size, mtimeMs: st.mtimeMs }
+      const file = entryOf(real, st)
+      this.#cache.set(raw, lexical, file)
+      return file
     } catch {
       // ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP, EACCES: all "nothing to serve here".
       return null
