@@ -9,13 +9,14 @@
  * 3. `GET /jobs/:id` p50: GET_N sequential reads of one finished job (client-observed, HTTP included).
  *
  * Each node: highperf from source, WORKERS=1, JOB_CONCURRENCY=32 (two nodes on 2 cores), rate limit and access log off.
- * Redis: 127.0.0.1:6379 db 13 (flushed before each run); PostgreSQL: database test, schema
+ * Redis: 127.0.0.1:6379 db REDIS_DB (default 13, flushed before each run); PostgreSQL: database test, schema
  * bench_jobs (dropped before each run). Figures are noisy: wrk, Redis/PostgreSQL and the nodes share 2 cores.
  *
  * @example
  * ```sh
  * bun bench/jobs/backends.ts                  # writes bench/results/jobs-backends.md
  * ROUND_S=3 BACKENDS=redis bun bench/jobs/backends.ts
+ * BACKENDS=redis NODES=1 REDIS_DB=9 bun bench/jobs/backends.ts   # one node, another Redis db
  * ```
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -29,14 +30,16 @@ import { luaPost, wrk } from '../lib/wrk.ts'
 const ROUND_S = Number(process.env.ROUND_S ?? 5)
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64)
 const GET_N = Number(process.env.GET_N ?? 2000)
-const REDIS = 'redis://127.0.0.1:6379/13'
+const REDIS_DB = process.env.REDIS_DB ?? '13'
+const REDIS = `redis://127.0.0.1:6379/${REDIS_DB}`
 const PG = 'postgres://postgres@127.0.0.1:5432/test'
 const ONLY = (process.env.BACKENDS ?? 'sqlite,redis,postgres').split(',')
+const NODES = (process.env.NODES ?? '1,2').split(',').map(Number)
 
 interface Row { backend: string; nodes: number; accepted: number; completed: number; getP50: number; non2xx: number }
 
 async function resetBackends(): Promise<void> {
-  Bun.spawnSync(['redis-cli', '-n', '13', 'flushdb'])
+  Bun.spawnSync(['redis-cli', '-n', REDIS_DB, 'flushdb'])
   const sql = new Bun.SQL(PG)
   await sql.unsafe('DROP SCHEMA IF EXISTS bullmq CASCADE')
   await sql.close()
@@ -117,7 +120,7 @@ const rows: Row[] = []
 if (ONLY.includes('sqlite')) rows.push(await measure('bun:sqlite (embedded)', '', 1))
 for (const [name, url] of [['BullMQ on Redis', REDIS], ['BullMQ on PostgreSQL', PG]] as const) {
   if (!ONLY.includes(name.includes('Redis') ? 'redis' : 'postgres')) continue
-  for (const n of [1, 2]) rows.push(await measure(name, url, n))
+  for (const n of NODES) rows.push(await measure(name, url, n))
 }
 await resetBackends()
 

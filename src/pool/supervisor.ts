@@ -273,6 +273,11 @@ export class Supervisor {
     for (const h of plan.long) {
       h.long = true
       this.#scheduler.requeueFront(h.stealUnstarted()) // they keep their turn
+      // Everything was stolen back: the thread had started none of it (starved of CPU for
+      // longRunMs, not running a long task), so no result will come to clear `long`. Left long,
+      // the worker would take nothing again, and background runs (jobs), which only core
+      // workers take, would wait for ever (seen under BullMQ load: pool queued 32, running 0).
+      if (h.count === 0) h.long = false
     }
     for (const h of plan.retire) {
       // Idle (count 0) and taking nothing: nothing is lost by terminating it; its exit event
