@@ -119,19 +119,13 @@ async function main(): Promise<number> {
     await member?.fatal(reason)
     return 1
   }
-  log.info({ url: srv.url, version: VERSION, processes: config.processes, workers: config.workers, cpus: detectedCpus.count, cpuSource: detectedCpus.source }, 'highperf listening')
-  settleAfterStart()
-  // Ready for the primary as for /readyz: listening, and every readiness check (a pool worker up).
-  member?.reportReady(() => !srv.deps.lifecycle.draining && Object.values(srv.deps.lifecycle.checks()).every(Boolean))
-  // logrotate's contract: after renaming the file it sends SIGUSR1 and the server opens the path
-  // again. Handled even without a log file: SIGUSR1's default action would end the process.
-  const accessLog = srv.deps.accessLog
-  process.on('SIGUSR1', () => {
-    const reopened = accessLog?.reopen() ?? false
-    log.info({ signal: 'SIGUSR1', accessLog: config.accessLog, reopened }, reopened ? 'access log reopened' : 'SIGUSR1: no access log file to reopen')
-  })
-
-  return await new Promise<number>((resolve) => {
+  // The signal handlers come first, before the line that says the server listens: until a handler
+  // is installed a SIGTERM takes its default action (the process ends at once, no drain), and a
+  // supervisor that starts stopping as soon as it reads that line hit this window (a test did).
+  let resolveExit!: (code: number) => void
+  const exited = new Promise<number>((resolve) => { resolveExit = resolve })
+  {
+    const resolve = resolveExit
     let stopping = false
     const onSignal = (signal: string) => {
       if (stopping) {
@@ -153,7 +147,20 @@ async function main(): Promise<number> {
     listen('SIGTERM', onSignal)
     // The primary died (SIGKILL…): drain and exit as on SIGTERM, so no orphan keeps the port.
     member?.onPrimaryGone(() => onSignal('disconnect'))
+  }
+  // logrotate's contract: after renaming the file it sends SIGUSR1 and the server opens the path
+  // again. Handled even without a log file: SIGUSR1's default action would end the process.
+  const accessLog = srv.deps.accessLog
+  process.on('SIGUSR1', () => {
+    const reopened = accessLog?.reopen() ?? false
+    log.info({ signal: 'SIGUSR1', accessLog: config.accessLog, reopened }, reopened ? 'access log reopened' : 'SIGUSR1: no access log file to reopen')
   })
+  log.info({ url: srv.url, version: VERSION, processes: config.processes, workers: config.workers, cpus: detectedCpus.count, cpuSource: detectedCpus.source }, 'highperf listening')
+  settleAfterStart()
+  // Ready for the primary as for /readyz: listening, and every readiness check (a pool worker up).
+  member?.reportReady(() => !srv.deps.lifecycle.draining && Object.values(srv.deps.lifecycle.checks()).every(Boolean))
+
+  return await exited
 }
 
 /** Exits with `code` once the log is written out: `process.exit` would drop its last lines. */
