@@ -1,6 +1,6 @@
 /**
- * The subcommands of the COMPILED binary, run alone in an empty directory (one build for the whole
- * file): `healthcheck` against a ready server, a refused port, a server that never answers and a
+ * The subcommands of the COMPILED binary, run alone in an empty directory (one build shared by the binary tests,
+ * test/support/binary.ts): `healthcheck` against a ready server, a refused port, a server that never answers and a
  * 503; `--check` in an empty directory and with broken settings and files; `backup --to` while
  * the server takes writes, through the files (SQLITE_LOCKING=shared) and through the server
  * (the default exclusive locking), then a restore: a new server started on the backup reads the
@@ -8,8 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { binaryAlone } from '../support/binary.ts'
 import { tempDir } from '../support/deps.ts'
 import { freePort, spawnHighperf, waitHealthy, type Spawned } from '../support/process.ts'
 
@@ -20,13 +21,8 @@ const binary = join(runDir, 'highperf')
 const started: Spawned[] = []
 
 beforeAll(() => {
-  const built = join(tmp.dir, 'build', 'highperf')
-  // One pass (--no-bytecode-order): this file tests the subcommands, test/binary.test.ts the build.
-  const b = Bun.spawnSync([process.execPath, 'run', 'scripts/build.ts', '--no-bytecode-order', '--outfile', built], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
-  if (b.exitCode !== 0) throw new Error(`build failed (${b.exitCode}):\n${b.stdout.toString()}\n${b.stderr.toString()}`)
-  mkdirSync(runDir)
-  copyFileSync(built, binary)
-  Bun.spawnSync(['chmod', '755', binary])
+  // Built once per test run, shared with the other binary tests (test/support/binary.ts).
+  expect(binaryAlone(runDir)).toBe(binary)
   expect(readdirSync(runDir)).toEqual(['highperf'])
 }, 120_000)
 

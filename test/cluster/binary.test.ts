@@ -1,15 +1,16 @@
 /**
- * `PROCESSES=2` in the COMPILED binary, copied alone into an empty directory (one one-pass build
- * for this file): the primary forks the binary itself (node:cluster passes the embedded program
+ * `PROCESSES=2` in the COMPILED binary, copied alone into an empty directory (the one-pass build the
+ * binary tests share, test/support/binary.ts): the primary forks the binary itself (node:cluster passes the embedded program
  * path as an argument, which the server processes drop: src/main.ts `commandArgs`), both processes
  * serve the port, flags reach them (`--processes 2 --workers 1`), SIGHUP rolls them, SIGTERM
  * drains them and exits 0 with no process left.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { binaryAlone } from '../support/binary.ts'
 import { freePort } from '../support/process.ts'
-import { alive, allGone, getOnce, ROOT, spawnCluster, tempDir, type SpawnedCluster } from './support.ts'
+import { alive, allGone, getOnce, spawnCluster, tempDir, type SpawnedCluster } from './support.ts'
 
 const tmp = tempDir()
 const runDir = join(tmp.dir, 'run')
@@ -17,12 +18,8 @@ const binary = join(runDir, 'highperf')
 let c: SpawnedCluster | undefined
 
 beforeAll(() => {
-  const built = join(tmp.dir, 'build', 'highperf')
-  const b = Bun.spawnSync([process.execPath, 'run', 'scripts/build.ts', '--no-bytecode-order', '--outfile', built], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
-  if (b.exitCode !== 0) throw new Error(`build failed (${b.exitCode}):\n${b.stdout.toString()}\n${b.stderr.toString()}`)
-  mkdirSync(runDir)
-  copyFileSync(built, binary)
-  Bun.spawnSync(['chmod', '755', binary])
+  // Built once per test run, shared with the other binary tests (test/support/binary.ts).
+  expect(binaryAlone(runDir)).toBe(binary)
   expect(readdirSync(runDir)).toEqual(['highperf'])
 }, 120_000)
 

@@ -11,10 +11,10 @@
  * processes.
  */
 import { afterAll, expect, test } from 'bun:test'
-import { Database } from 'bun:sqlite'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort } from '../support/process.ts'
+import { finalStates, judgeRuns } from '../jobs/fixtures/run-log.ts'
 import { alive, baseEnv, spawnCluster, tempDir, type SpawnedCluster } from './support.ts'
 
 const PROCESSES = 4
@@ -76,48 +76,13 @@ test(`PROCESSES=${PROCESSES}, ${JOBS} jobs, ${KILLS} SIGKILLs of server processe
   expect(accepted).toBe(JOBS)
 
   // Every job ends; the database says how, the file how often each ran and where.
-  const db = new Database(join(dataDir, 'jobs.sqlite'), { readonly: true })
-  const deadline = Date.now() + 30_000
-  let states: Record<string, number> = {}
-  for (;;) {
-    states = Object.fromEntries(db.query<{ state: string; n: number }, []>('SELECT state, count(*) AS n FROM jobs GROUP BY state').all().map((r) => [r.state, r.n]))
-    if ((states.succeeded ?? 0) + (states.failed ?? 0) + (states.canceled ?? 0) >= JOBS || Date.now() > deadline) break
-    await Bun.sleep(100)
-  }
-  db.close()
+  const { states } = await finalStates(join(dataDir, 'jobs.sqlite'), JOBS)
   const elapsed = performance.now() - t0
   expect(states).toEqual({ succeeded: JOBS })
-
-  const runs = new Map<number, Array<{ pid: number; ended: boolean; at: number }>>()
-  for (const line of readFileSync(countLog, 'utf8').split('\n')) {
-    const [what, ns, ps, ts] = line.split(' ')
-    if (!what) continue
-    const list = runs.get(Number(ns)) ?? []
-    runs.set(Number(ns), list)
-    if (what === 'start') list.push({ pid: Number(ps), ended: false, at: Number(ts) })
-    else if (what === 'end') {
-      const run = list.find((r) => r.pid === Number(ps) && !r.ended)
-      if (run) run.ended = true
-    }
-  }
+  const { runs, twice, bad, takeovers } = judgeRuns(countLog, killedAt)
   expect(runs.size).toBe(JOBS)
-  let twice = 0
-  const bad: string[] = []
-  const takeovers: number[] = []
-  for (const [n, list] of runs) {
-    if (list.length === 1) continue
-    twice++
-    list.sort((x, y) => x.at - y.at)
-    // Every run but the last (the one that succeeded) was lost to a kill of its process, before the next run started.
-    for (let i = 0; i < list.length - 1; i++) {
-      const killed = killedAt.get(list[i]!.pid)
-      if (killed === undefined) bad.push(`job ${n}: ran again though its process was not killed: ${JSON.stringify(list)}`)
-      else if (list[i + 1]!.at < killed) bad.push(`job ${n}: ran again before its process was killed: ${JSON.stringify(list)}`)
-      else takeovers.push(list[i + 1]!.at - killed)
-    }
-  }
   const restarts = c.lines.filter((l) => l.role === 'primary' && / ready \(pid \d+\)$/.test(String(l.msg))).length - PROCESSES
   console.log(`cluster kill test: ${JOBS} jobs accepted and succeeded, ${KILLS} SIGKILLs (${restarts} restarts seen ready), ${(elapsed / 1000).toFixed(1)} s; ` +
-    `${twice} jobs ran more than once, ${bad.length} outside killed processes; kill to next start (JOB_LEASE=1s): ${takeovers.sort((x, y) => x - y).join(', ')} ms`)
+    `${twice} jobs ran more than once, ${bad.length} outside killed processes; kill to next start (JOB_LEASE=1s): ${takeovers.join(', ')} ms`)
   expect(bad).toEqual([])
 }, 90_000)

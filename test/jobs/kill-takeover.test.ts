@@ -7,11 +7,11 @@
  * appends `start <n> <pid>` and `end <n> <pid>` to a file (fixtures/counting-tasks.ts).
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { Database } from 'bun:sqlite'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort, spawnHighperf, waitHealthy, type Spawned } from '../support/process.ts'
 import { tempDir } from '../support/deps.ts'
+import { finalStates, judgeRuns } from './fixtures/run-log.ts'
 
 const PROCESSES = 4
 const JOBS = 2000
@@ -90,67 +90,16 @@ describe('jobs shared by processes that are SIGKILLed at random', () => {
     expect(submitted).toBe(JOBS)
     expect(accepted).toBe(JOBS)
 
-    // Every job ends; the file says how.
-    const db = new Database(join(dataDir, 'jobs.sqlite'), { readonly: true })
-    const deadline = Date.now() + 30_000
-    let states: Record<string, number> = {}
-    for (;;) {
-      states = Object.fromEntries(db.query<{ state: string; n: number }, []>('SELECT state, count(*) AS n FROM jobs GROUP BY state').all().map((r) => [r.state, r.n]))
-      if ((states.succeeded ?? 0) + (states.failed ?? 0) + (states.canceled ?? 0) >= JOBS || Date.now() > deadline) break
-      await Bun.sleep(100)
-    }
-    const attempts = db.query<{ a: number }, []>('SELECT sum(attempts) AS a FROM jobs').get()!.a
-    db.close()
+    // Every job ends; the file says how, the count log how often each ran and where.
+    const { states, attempts } = await finalStates(join(dataDir, 'jobs.sqlite'), JOBS)
     const elapsed = performance.now() - t0
     expect(states).toEqual({ succeeded: JOBS })
-
-    // Runs per job, by process.
-    const runs = new Map<number, Array<{ pid: number; ended: boolean; at: number }>>()
-    for (const line of readFileSync(countLog, 'utf8').split('\n')) {
-      const [what, ns, ps, ts] = line.split(' ')
-      if (!what) continue
-      const n = Number(ns)
-      const pid = Number(ps)
-      const list = runs.get(n) ?? []
-      runs.set(n, list)
-      if (what === 'start') list.push({ pid, ended: false, at: Number(ts) })
-      else if (what === 'end') {
-        const run = list.find((r) => r.pid === pid && !r.ended)
-        if (run) run.ended = true
-      }
-    }
+    const { runs, twice, cutOff, endedUnrecorded, bad, takeovers } = judgeRuns(countLog, killedAt)
     expect(runs.size).toBe(JOBS)
-    let twice = 0
-    let cutOff = 0
-    let endedUnrecorded = 0
-    const bad: string[] = []
-    /** For each run a kill cut off: from the kill to the job's next start, ms (the takeover). */
-    const takeovers: number[] = []
-    for (const [n, list] of runs) {
-      if (list.length === 1) continue
-      twice++
-      // Runs in start order; the last one is the run that succeeded. Every earlier run was lost to
-      // a kill: in a killed process, and the next run started only after that kill.
-      list.sort((x, y) => x.at - y.at)
-      for (let i = 0; i < list.length - 1; i++) {
-        const r = list[i]!
-        const killed = killedAt.get(r.pid)
-        if (killed === undefined) {
-          bad.push(`job ${n}: ran again though its process was not killed: ${JSON.stringify(list)}`)
-          continue
-        }
-        if (r.ended) endedUnrecorded++
-        else cutOff++
-        const next = list[i + 1]!
-        // Taken back before its process was killed: a lease lost by a live process, not a kill.
-        if (next.at < killed) bad.push(`job ${n}: ran again before its process was killed: ${JSON.stringify(list)}`)
-        takeovers.push(next.at - killed)
-      }
-    }
     console.log(`kill test: ${JOBS} jobs accepted and succeeded, ${KILLS} SIGKILLs, ${(elapsed / 1000).toFixed(1)} s; ` +
       `${twice} jobs ran more than once (runs cut off by a kill: ${cutOff}; ended but killed before the result committed: ${endedUnrecorded}); ` +
       `${bad.length} double runs outside killed processes; attempts in all ${attempts}; ` +
-      `kill to next start (JOB_LEASE=1s): ${takeovers.sort((x, y) => x - y).join(', ')} ms`)
+      `kill to next start (JOB_LEASE=1s): ${takeovers.join(', ')} ms`)
     expect(bad).toEqual([])
     for (const s of slots) s.s.proc.kill('SIGKILL')
   }, 120_000)
