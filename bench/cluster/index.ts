@@ -5,7 +5,9 @@
  * - throughput of GET /healthz, GET /users/:id (a bun:sqlite read) and POST /tasks/primes (small n,
  *   a round trip through the worker pool), wrk -t2 -c64, rounds interleaved (the order of the
  *   servers rotates every round), medians; the ratio 2 processes / 1 process is the median of the
- *   per-round ratios;
+ *   per-round ratios; /healthz and /users/:id also with 16 requests pipelined per write
+ *   (PIPELINE=N), where the load generator's and the kernel's share per request is small enough
+ *   for a second server process to show on 2 cores;
  * - CPU time per request: utime + stime of every server process (the primary and its children,
  *   threads included, from /proc/<pid>/stat) over the run, divided by the requests wrk completed.
  *   On 2 cores shared with wrk, req/s cannot double (wrk itself needs a core); CPU per request says
@@ -30,12 +32,14 @@ import { join } from 'node:path'
 import { writeResult } from '../lib/report.ts'
 import { freePort, startServer, stop, waitHealthy, type Started } from '../lib/server.ts'
 import { median } from '../lib/stats.ts'
-import { luaPost, wrk } from '../lib/wrk.ts'
+import { luaPipeline, luaPost, wrk } from '../lib/wrk.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5)
 const ROUND_S = Number(process.env.ROUND_S ?? 3)
 const CONNECTIONS = 64
 const THREADS = 2
+/** Requests per write in the pipelined rows (bench/lib/wrk.ts luaPipeline says why). */
+const DEPTH = Number(process.env.PIPELINE ?? 16)
 const CLK_TCK = 100
 
 const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
@@ -139,6 +143,8 @@ async function main(): Promise<void> {
     writeFileSync(userLua, luaPost('{"name":"Bench User","email":"bench@example.com"}'))
     const primesLua = join(dir, 'primes.lua')
     writeFileSync(primesLua, luaPost('{"n":2000}'))
+    const pipeLua = join(dir, 'pipeline.lua')
+    writeFileSync(pipeLua, luaPipeline(DEPTH))
     const jobsLua = join(dir, 'jobs.lua')
     writeFileSync(jobsLua, luaPost('{"task":"echo","input":{"v":1}}'))
     const goBin = await buildGo(dir)
@@ -147,7 +153,9 @@ async function main(): Promise<void> {
 
     const endpoints: Array<{ name: string; path: string; script?: string }> = [
       { name: 'GET /healthz', path: '/healthz' },
+      { name: `GET /healthz, ${DEPTH} pipelined`, path: '/healthz', script: pipeLua },
       { name: 'GET /users/:id', path: '/users/1' },
+      { name: `GET /users/:id, ${DEPTH} pipelined`, path: '/users/1', script: pipeLua },
       { name: 'POST /tasks/primes (n=2000)', path: '/tasks/primes', script: primesLua },
     ]
     const cells = new Map<string, Cell>()
@@ -242,7 +250,7 @@ async function main(): Promise<void> {
     const md = [
       '## One host, every core (bench/cluster)',
       '',
-      `Command: \`bun bench/cluster/index.ts\` (part of \`bun run bench\`). wrk \`-t${THREADS} -c${CONNECTIONS} -d${ROUND_S}s --latency\`, ${ROUNDS} rounds, server order rotated every round, medians (ratios: medians of per-round ratios); nothing pinned: the servers and wrk share the machine's ${navigator.hardwareConcurrency} cores. highperf from source, WORKERS=auto (CPUs ÷ PROCESSES), rate limit and access log off. ${started}, load average ${load0} at start.`,
+      `Command: \`bun bench/cluster/index.ts\` (part of \`bun run bench\`). wrk \`-t${THREADS} -c${CONNECTIONS} -d${ROUND_S}s --latency\`, ${ROUNDS} rounds, server order rotated every round, medians (ratios: medians of per-round ratios); the pipelined rows send ${DEPTH} requests per write on each connection (\`bench/lib/wrk.ts\` luaPipeline); nothing pinned: the servers and wrk share the machine's ${navigator.hardwareConcurrency} cores. highperf from source, WORKERS=auto (CPUs ÷ PROCESSES), rate limit and access log off. ${started}, load average ${load0} at start.`,
       '',
       ...rows,
       '',

@@ -107,3 +107,21 @@ export function luaPost(body: string, opts: { reportBad?: boolean } = {}): strin
     'local bad = 0\nresponse = function(status, headers, body)\n  if status >= 300 then\n    bad = bad + 1\n' +
     '    if bad <= 3 then io.stderr:write(status, " ", body, "\\n") end\n  end\nend\n'
 }
+
+/**
+ * A wrk Lua script that sends `depth` GETs of the run's URL in one write (HTTP/1.1 pipelining,
+ * as wrk's own scripts/pipeline.lua does). Each answer is still parsed and counted as a request.
+ * Why: on a 2-core machine the load generator and the kernel's loopback work for one request per
+ * round trip cost about as much CPU as a small server answer, so they hide what a second server
+ * process adds; a pipelined load costs the generator and the kernel a fraction of that per request
+ * (bench/cluster reports both shapes).
+ *
+ * @example
+ * ```ts
+ * writeFileSync(script, luaPipeline(16))
+ * await wrk(`${url}/healthz`, { seconds: 3, connections: 64, script })
+ * ```
+ */
+export function luaPipeline(depth: number): string {
+  return `init = function(args)\n  local r = {}\n  for i = 1, ${Math.max(1, Math.trunc(depth))} do r[i] = wrk.format(nil) end\n  req = table.concat(r)\nend\nrequest = function() return req end\n`
+}
