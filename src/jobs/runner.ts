@@ -44,25 +44,17 @@ import { LOCAL_BUS, type Bus } from '../cluster/bus.ts'
 import { WaitGroup } from '../sync/index.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import type { Logger } from '../log.ts'
-import { backoffDelay } from '../sync/index.ts'
 import { ClusterFeed } from './cluster-feed.ts'
 import { JobEvents, type JobListener } from './events.ts'
-import { isFinal, newJob, type Job, type JobError, type JobState, type NewJob } from './model.ts'
+import { isFinal, newJob, type Job, type JobState, type NewJob } from './model.ts'
 import { SharedCounts } from './shared-counts.ts'
-import { writeOutcome } from './outcome-writer.ts'
-import { runPipeline } from './pipeline.ts'
+import { CANCELED, executeJob, LOST, SHUTDOWN, type ExecuteContext } from './execute.ts'
+import { WakeTimer } from './wake-timer.ts'
 import { SubmitValidator } from './validate.ts'
 import type { InsertResult, JobStore, LeasedJob, ListPage, ListQuery } from './store.ts'
 import type { JobService } from './service.ts'
 
-/** The longest delay `setTimeout` honours (2^31 - 1 ms); longer ones fire at once. */
-const MAX_TIMER_MS = 2_147_483_647
-
-/**
- * The longest wait between two attempts of a job. Retries use equal jitter (uniform in [c/2, c]):
- * jobs that failed together (e.g. after a worker crash) spread out, and none is retried at once.
- */
-export const MAX_JOB_BACKOFF_MS = 10 * 60_000
+export { MAX_JOB_BACKOFF_MS } from './execute.ts'
 
 /** What the runner is built from. */
 export interface JobRunnerOptions {
@@ -102,14 +94,6 @@ interface Run {
   gen: number
 }
 
-/** Error codes that retrying cannot fix. */
-const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'too_deep', 'unknown_task', 'bad_request', 'validation_failed'])
-/** Error codes that say the pool, not the job, could not run it now. */
-const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
-const CANCELED = Symbol('canceled')
-const SHUTDOWN = Symbol('shutdown')
-/** The job is no longer this runner's (its lease was taken back): nothing of it may be written. */
-const LOST = Symbol('lost')
 const CANCEL_TOPIC = 'jobs:cancel'
 
 /** Feeds the pool from the job store; see the file comment. */
@@ -135,8 +119,7 @@ export class JobRunner implements JobService {
   #pumpQueued = false
   #filling = false
   #again = false
-  #wakeTimer: ReturnType<typeof setTimeout> | undefined
-  #wakeAt = Infinity
+  readonly #wake: WakeTimer
   #sweepTimer: ReturnType<typeof setInterval> | undefined
   #drainDeadline = 0
   /** Set when close() aborts what still runs after the grace: a job claimed later is aborted at once. */
@@ -163,6 +146,7 @@ export class JobRunner implements JobService {
     this.#validator = new SubmitValidator(options.pool)
     this.#feed = new ClusterFeed(this.events, this.#o.bus, (id) => this.#o.store.get(id), (id) => this.#running.has(id), this.#o.watchPollMs)
     this.#shared = this.#o.shared ? new SharedCounts(this.#o.store, this.#o.now) : undefined
+    this.#wake = new WakeTimer(() => this.#pump(), this.#o.now)
   }
 
   /** This runner's name in the store's leases. */
@@ -311,7 +295,7 @@ export class JobRunner implements JobService {
     if (this.#draining) return
     this.#draining = true
     this.#drainDeadline = this.#o.now() + graceMs
-    this.#clearWake()
+    this.#wake.clear()
     this.events.shutdownAll()
   }
 
@@ -413,38 +397,17 @@ export class JobRunner implements JobService {
           const next = await this.#o.store.nextRunAt()
           if (next !== undefined) {
             if (next <= this.#o.now()) this.#again = true
-            else this.#wakeAt_(next)
+            else this.#wake.at(next)
           }
         }
       } while (this.#again)
     } catch (err) {
       // Logged once per streak: a full disk would otherwise log the same error every second.
       if (this.#claimFailures++ === 0) this.#o.log.error({ err }, 'job runner could not claim jobs; retrying every second')
-      this.#wakeAt_(this.#o.now() + 1000)
+      this.#wake.at(this.#o.now() + 1000)
     } finally {
       this.#filling = false
     }
-  }
-
-  #wakeAt_(at: number): void {
-    if (at >= this.#wakeAt) return
-    this.#clearWake()
-    this.#wakeAt = at
-    // Capped at the largest delay a timer takes (~24.8 days): past it setTimeout fires after 1 ms,
-    // and a job delayed 30 days (delayMs allows it) made the runner poll every millisecond.
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.#o.now()))
-    this.#wakeTimer = setTimeout(() => {
-      this.#wakeTimer = undefined
-      this.#wakeAt = Infinity
-      this.#pump()
-    }, delay)
-    this.#wakeTimer.unref?.()
-  }
-
-  #clearWake(): void {
-    if (this.#wakeTimer) clearTimeout(this.#wakeTimer)
-    this.#wakeTimer = undefined
-    this.#wakeAt = Infinity
   }
 
   #start(job: LeasedJob): void {
@@ -471,68 +434,24 @@ export class JobRunner implements JobService {
       })
   }
 
+  /** Runs the job through {@link executeJob} and counts and publishes the state its outcome left. */
   async #execute(job: LeasedJob, ac: AbortController): Promise<void> {
-    const onProgress = (pct: number, message: string): void => {
-      if (ac.signal.aborted) return
-      const p = Math.max(0, Math.min(100, Math.round(pct)))
-      this.#o.store.progress(job, p, message, this.#o.now()).catch((err) => this.#o.log.warn({ err, id: job.id }, 'cannot record job progress'))
-      this.#feed.publish(job.id, { type: 'progress', id: job.id, progress: p, message })
+    const o = this.#o
+    const ctx: ExecuteContext = {
+      store: o.store, pool: o.pool, log: o.log, now: o.now, random: o.random, backoffBase: o.backoffBase,
+      poolPriority: o.poolPriority, stopRetries: this.#stopRetries.signal,
+      // The slot is free as soon as the task left the pool, before its outcome commits, so the
+      // next claim joins the same group commit as this completion (one transaction, not two per job).
+      leftPool: () => {
+        this.#inPool--
+        this.#pump()
+      },
+      onProgress: (progress, message) => {
+        o.store.progress(job, progress, message, o.now()).catch((err) => o.log.warn({ err, id: job.id }, 'cannot record job progress'))
+        this.#feed.publish(job.id, { type: 'progress', id: job.id, progress, message })
+      },
     }
-    let bytes: Uint8Array
-    try {
-      bytes = job.pipeline
-        ? await runPipeline(this.#o.pool, job, { signal: ac.signal, priority: this.#o.poolPriority, onProgress, now: this.#o.now })
-        : await this.#o.pool.run(job.task, job.input, { signal: ac.signal, timeoutMs: job.timeoutMs, priority: this.#o.poolPriority, onProgress })
-    } catch (err) {
-      this.#leavePool()
-      await this.#failed(job, ac, err)
-      return
-    }
-    this.#leavePool()
-    if (ac.signal.reason === LOST) return
-    let done: Job | undefined
-    try {
-      done = await this.#record(job, 'result', () => this.#o.store.complete(job, bytes, this.#o.now()))
-    } catch (err) {
-      if (this.#stopRetries.signal.aborted) throw err
-      // Refused for a reason that does not pass (e.g. a result the store cannot hold): the job
-      // fails with that reason instead of staying `running`.
-      const error: JobError = { code: 'internal', message: `the result could not be stored: ${err instanceof Error ? err.message : String(err)}` }
-      done = await this.#record(job, 'failure', () => this.#o.store.fail(job, error, this.#o.now()))
-    }
-    if (done) this.#transition('running', done)
-  }
-
-  /** Writes one outcome of `job` until the store takes it or close() stops the retries. */
-  #record(job: Job, what: string, write: () => Promise<Job | undefined>): Promise<Job | undefined> {
-    return writeOutcome(write, { id: job.id, what, log: this.#o.log, signal: this.#stopRetries.signal, random: this.#o.random })
-  }
-
-  /**
-   * The task left the pool: its slot is free now, before its outcome commits, so the next claim
-   * joins the same group commit as this completion (one transaction instead of two per job).
-   */
-  #leavePool(): void {
-    this.#inPool--
-    this.#pump()
-  }
-
-  async #failed(job: LeasedJob, ac: AbortController, err: unknown): Promise<void> {
-    const now = this.#o.now()
-    if (ac.signal.reason === CANCELED) return // cancel() already stored and published it
-    if (ac.signal.reason === LOST) return // another claim owns the job now: nothing to write
-    const code = err instanceof AppError ? err.code : 'task_failed'
-    const error: JobError = { code, message: err instanceof Error ? err.message : String(err) }
-    const store = this.#o.store
-    let after: Job | undefined
-    if (ac.signal.reason === SHUTDOWN || NOT_THE_JOBS_FAULT.has(code)) {
-      after = await this.#record(job, 'release', () => store.release(job, ac.signal.reason === SHUTDOWN ? now : now + 250, now))
-    } else if (!PERMANENT.has(code) && job.attempts < job.maxAttempts) {
-      const runAt = now + backoffDelay(job.attempts, this.#o.backoffBase, MAX_JOB_BACKOFF_MS, this.#o.random, 'equal')
-      after = await this.#record(job, 'retry', () => store.retry(job, runAt, error, now))
-    } else {
-      after = await this.#record(job, 'failure', () => store.fail(job, error, now))
-    }
+    const after = await executeJob(job, ac.signal, ctx)
     if (after) this.#transition('running', after)
   }
 
