@@ -72,7 +72,8 @@ export function adminQueuesRoutes(deps: AdminQueuesDeps) {
   const page = { summary: 'The BullMQ queue dashboard (bull-board) with JOBS_URL; 404 saying to set it without', tags }
   const api = { summary: "bull-board's UI assets and API under /admin/queues (retry, promote, clean… through the UI)", tags }
   const read = { policy: DASHBOARD, detail: page }
-  // Reads and bull-board's own actions (PUT retry/promote/clean, POST, DELETE); the body goes to bull-board unread.
+  // Reads and bull-board's own actions (PUT retry/promote/clean, PATCH update-data/delay/priority,
+  // POST, DELETE); the body goes to bull-board unread.
   const write = { policy: DASHBOARD, parse: 'none' as const, detail: api }
   return new Elysia({ name: 'highperf/routes/admin-queues' })
     .use(policyOption)
@@ -80,11 +81,13 @@ export function adminQueuesRoutes(deps: AdminQueuesDeps) {
     .get(`${DASHBOARD_PATH}/*`, handle, { policy: DASHBOARD, detail: api })
     .put(`${DASHBOARD_PATH}/*`, handle, write)
     .post(`${DASHBOARD_PATH}/*`, handle, write)
+    .patch(`${DASHBOARD_PATH}/*`, handle, write)
     .delete(`${DASHBOARD_PATH}/*`, handle, write)
     // The bare path for the other methods too: the front's route table matches `/admin/queues`
     // against `/admin/queues/*`, so Elysia must run the same route (the token check) rather than
     // its 404 (test/http/front.test.ts checks every method of every template).
     .put(DASHBOARD_PATH, handle, write)
     .post(DASHBOARD_PATH, handle, write)
+    .patch(DASHBOARD_PATH, handle, write)
     .delete(DASHBOARD_PATH, handle, write)
 }

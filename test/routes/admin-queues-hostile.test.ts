@@ -53,6 +53,10 @@ function hostileRequests(): Array<[string, string, string?]> {
     for (const id of ids) {
       for (const p of ['', '/logs', '/flow']) out.push(['GET', `/api/queues/${q}/${id}${p}`])
       for (const p of ['/retry', '/clean', '/promote']) out.push(['PUT', `/api/queues/${q}/${id}${p}`, '{}'])
+      for (const [p, body] of [['/update-data', '{"data":"x"}'], ['/update-data', '[[[['], ['/delay', '{"runAt":"soon"}'], ['/delay', '{"runAt":1e400}'],
+        ['/priority', '{"priority":-5}'], ['/priority', '{"priority":"high"}'], ['/priority', `{"priority":${'['.repeat(20_000)}}`]] as const) {
+        out.push(['PATCH', `/api/queues/${q}/${id}${p}`, body])
+      }
     }
     for (const s of ['nope', '%FF', '__proto__', 'x'.repeat(3000)]) out.push(['PUT', `/api/queues/${q}/retry/${s}`, '{}'], ['PUT', `/api/queues/${q}/clean/${s}`, '{}'])
     out.push(['PUT', `/api/queues/${q}/concurrency`, '[[[[['], ['PUT', `/api/queues/${q}/concurrency`, '{"concurrency":"x"}'], ['PUT', `/api/queues/${q}/rate-limit`, '{"max":1e400}'])
@@ -109,9 +113,23 @@ describe('/admin/queues under hostile requests', () => {
     }
   }, 15_000)
 
+  test("bull-board's PATCH actions reach it: a delayed job is rescheduled and reprioritised from the dashboard", async () => {
+    const res = await fetch(`${srv.url}jobs`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: '{"task":"echo","input":{"c":3},"delayMs":600000}' })
+    expect(res.status).toBe(202)
+    const id = ((await res.json()) as { id: string }).id
+    const patch = (what: string, body: unknown) =>
+      fetch(`${base}/api/queues/highperf/${id}/${what}`, { method: 'PATCH', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const runAt = Date.now() + 1_200_000
+    expect((await patch('delay', { runAt })).status).toBe(200)
+    expect((await patch('priority', { priority: 7 })).status).toBe(200)
+    const job = (await (await fetch(`${base}/api/queues/highperf/${id}`, { headers: AUTH })).json()) as { job: { delay: number; priority: number } }
+    expect(job.job.priority).toBe(7)
+    expect(job.job.delay).toBeGreaterThan(600_000)
+  }, 15_000)
+
   test('without the token every path under it is a 401 with the envelope', async () => {
     for (const path of ['', '/', '/api/queues', `/api/queues/highperf/${jobId}`, '/static/%00', '/api/redis/stats', '/queue/highperf']) {
-      for (const method of ['GET', 'PUT', 'POST', 'DELETE']) {
+      for (const method of ['GET', 'PUT', 'POST', 'PATCH', 'DELETE']) {
         if (path === '' && method !== 'GET') continue
         const res = await fetch(`${base}${path}`, { method, ...(method === 'GET' ? {} : { body: '{}' }) })
         expect(`${method} ${path} ${res.status}`).toBe(`${method} ${path} 401`)
