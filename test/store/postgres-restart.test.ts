@@ -41,6 +41,7 @@ describePg('DATABASE_URL while PostgreSQL restarts', () => {
     run.loop('read', () => created.length === 0 ? undefined : { path: `/users/${created[Math.floor(Math.random() * created.length)]!.id}` }, undefined, 10)
     run.loop('list', () => ({ path: '/users?limit=5' }), undefined, 50)
     run.loop('messages', () => ({ path: '/messages?limit=5' }), undefined, 100)
+    const recovered: number[] = []
     for (const outage of ['stop', 'kill'] as const) {
       run.phase = 'before'
       await run.until('create', (a) => a.status === 201)
@@ -52,12 +53,14 @@ describePg('DATABASE_URL while PostgreSQL restarts', () => {
       await Bun.sleep(2000)
       await pg.start()
       run.phase = 'after'
+      const back = performance.now()
       await run.until('create', (a) => a.status === 201, 30_000)
+      recovered.push(performance.now() - back)
       await run.until('read', (a) => a.status === 200, 30_000)
       await Bun.sleep(1000)
     }
     await run.stop()
-    console.log(`DATABASE_URL outage: ${run.summary()}; ${healthFigures(run)}; ${created.length} users created`)
+    console.log(`DATABASE_URL outage: ${run.summary()}; ${healthFigures(run)}; first 201 ${recovered.map((ms) => ms.toFixed(0)).join(' / ')} ms after each return; ${created.length} users created`)
     expectCleanOutage(run, ['storage_unavailable', 'circuit_open'], [200, 201])
     // Nothing answered 201 is lost: each is there, through the server and in PostgreSQL itself.
     const missing: number[] = []

@@ -153,12 +153,16 @@ export class OutageRun {
     }
   }
 
-  /** Waits until `ok(answer)` holds for an answer of `label` sent in the current phase; throws after `timeoutMs`. */
+  /**
+   * Waits until `ok(answer)` holds for an answer of `label` sent in the current phase and recorded
+   * from now on (an earlier outage's answers do not count); throws after `timeoutMs`.
+   */
   async until(label: string, ok: (a: Answer) => boolean, timeoutMs = 60_000): Promise<Answer> {
     const phase = this.phase
+    const from = this.answers.length
     const deadline = Date.now() + timeoutMs
     for (;;) {
-      const hit = this.answers.find((a) => a.label === label && a.phase === phase && ok(a))
+      const hit = this.answers.slice(from).find((a) => a.label === label && a.phase === phase && ok(a))
       if (hit) return hit
       if (Date.now() > deadline) throw new Error(`no ${label} answer as expected in phase ${phase} within ${timeoutMs} ms: ${this.summary()}`)
       await Bun.sleep(50)

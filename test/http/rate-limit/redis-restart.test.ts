@@ -63,14 +63,16 @@ describe('RATE_LIMIT_URL while Redis restarts', () => {
     await redis.start()
     redis.cli('FLUSHALL')
     run.phase = 'after'
+    const back = performance.now()
     await keysReappear()
+    const rejoined = performance.now() - back
     await run.until('client0', (a) => a.status === 429)
     // Back on Redis: no more fallbacks once it answers (a few may count while it reconnects).
     const settled = await fallbacks(srv.base)
     await Bun.sleep(1000)
     expect(await fallbacks(srv.base)).toBe(settled)
     await run.stop()
-    console.log(`rate-limit outage: ${run.summary()}; ${healthFigures(run)}; ${during} fallbacks during`)
+    console.log(`rate-limit outage: ${run.summary()}; ${healthFigures(run)}; ${during} fallbacks during; checks back on Redis ${rejoined.toFixed(0)} ms after it returned`)
     expectCleanOutage(run, [], [200, 429])
     await expectCleanExit(srv)
   }, 60_000)

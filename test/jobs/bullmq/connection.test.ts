@@ -23,7 +23,7 @@ afterAll(async () => {
 describePg('openBackend(postgres://…) when PostgreSQL is away', () => {
   test('a Queue and a Worker created while it is down start once it is back (no memoized failure), no uncaught error', async () => {
     await pg.stop()
-    const backend = openBackend(pg.url(), { namespace: 'conn_test' })
+    const backend = openBackend(pg.url(), { namespace: 'conn_test', startWaitMs: 0 })
     const queue = new backend.Queue('q', backend.queueOptions())
     queue.on('error', () => {})
     const ran: string[] = []
@@ -48,7 +48,7 @@ describePg('openBackend(postgres://…) when PostgreSQL is away', () => {
 
   test('at start a refused connection is retried within startWaitMs', async () => {
     await pg.stop()
-    const backend = openBackend(pg.url(), { namespace: 'conn_test' })
+    const backend = openBackend(pg.url(), { namespace: 'conn_test', startWaitMs: 8000 })
     const queue = new backend.Queue('q', backend.queueOptions())
     queue.on('error', () => {})
     try {

@@ -124,6 +124,7 @@ describePg('JOBS_URL=postgres:// while PostgreSQL restarts', () => {
     run.loop('submit', () => ({ path: '/jobs', method: 'POST', body: { task: 'sleep', input: { ms: 50 }, maxAttempts: 5 } }), keep, 20)
     run.loop('read', () => accepted.length === 0 ? undefined : { path: `/jobs/${accepted[Math.floor(Math.random() * accepted.length)]}` }, undefined, 20)
     run.loop('list', () => ({ path: '/jobs?limit=5' }), undefined, 100)
+    const recovered: number[] = []
     for (const outage of ['stop', 'kill'] as const) {
       run.phase = 'before'
       await run.until('submit', (a) => a.status === 202)
@@ -135,12 +136,14 @@ describePg('JOBS_URL=postgres:// while PostgreSQL restarts', () => {
       await Bun.sleep(2000)
       await pg.start()
       run.phase = 'after'
+      const back = performance.now()
       await run.until('submit', (a) => a.status === 202, 30_000)
+      recovered.push(performance.now() - back)
       await run.until('read', (a) => a.status === 200, 30_000)
       await Bun.sleep(1000)
     }
     await run.stop()
-    console.log(`postgres jobs outage: ${run.summary()}; ${healthFigures(run)}; ${accepted.length} accepted`)
+    console.log(`postgres jobs outage: ${run.summary()}; ${healthFigures(run)}; first 202 ${recovered.map((ms) => ms.toFixed(0)).join(' / ')} ms after each return; ${accepted.length} accepted`)
     expectCleanOutage(run, ['jobs_unavailable', 'circuit_open'], [200, 202])
     await allSucceeded(srv.base, accepted)
     await expectCleanExit(srv)
