@@ -3,7 +3,8 @@
  * highperf process and a PostgreSQL cluster of the test's own (test/support/services.ts), so the
  * shared 5432 is never stopped:
  *
- * - stopped (`pg_ctl stop -m immediate`) and SIGKILLed under load: the server keeps answering,
+ * - stopped (`pg_ctl stop -m immediate`) and SIGKILLed under load (jobs of 200 ms reporting
+ *   progress, default attempts): the server keeps answering,
  *   job routes answer 503 `jobs_unavailable` (or `circuit_open` once the route's breaker opens)
  *   with Retry-After, never a 500 or a hang; /healthz 200 throughout; everything recovers without
  *   a restart and every job answered 202 succeeds;
@@ -121,7 +122,7 @@ describePg('JOBS_URL=postgres:// while PostgreSQL restarts', () => {
     const run = new OutageRun(srv.base)
     const accepted: string[] = []
     const keep = (a: Answer) => { if (a.status === 202) accepted.push((a.body as JobView).id) }
-    run.loop('submit', () => ({ path: '/jobs', method: 'POST', body: { task: 'sleep', input: { ms: 50 }, maxAttempts: 5 } }), keep, 20)
+    run.loop('submit', () => ({ path: '/jobs', method: 'POST', body: { task: 'sleep', input: { ms: 200, steps: 4 } } }), keep, 20)
     run.loop('read', () => accepted.length === 0 ? undefined : { path: `/jobs/${accepted[Math.floor(Math.random() * accepted.length)]}` }, undefined, 20)
     run.loop('list', () => ({ path: '/jobs?limit=5' }), undefined, 100)
     const recovered: number[] = []

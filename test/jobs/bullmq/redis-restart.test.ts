@@ -3,7 +3,7 @@
  * test's own (AOF, `appendfsync always`: test/support/services.ts), so the shared 6379 is never
  * killed:
  *
- * - SIGKILLed twice under load: job routes answer 503 `jobs_unavailable` (or `circuit_open` once
+ * - SIGKILLed twice under load (jobs of 200 ms reporting progress, default attempts): job routes answer 503 `jobs_unavailable` (or `circuit_open` once
  *   the route's breaker opens) with Retry-After, never a 500 or a hang; /healthz 200 throughout;
  *   everything recovers without a restart and every job answered 202 succeeds;
  * - down at start: the server waits for it (up to 10 s) and starts when it comes; still down after
@@ -49,7 +49,7 @@ describe('JOBS_URL=redis:// while Redis restarts', () => {
     const run = new OutageRun(srv.base)
     const accepted: string[] = []
     const keep = (a: Answer) => { if (a.status === 202) accepted.push((a.body as JobView).id) }
-    run.loop('submit', () => ({ path: '/jobs', method: 'POST', body: { task: 'sleep', input: { ms: 50 }, maxAttempts: 5 } }), keep, 10)
+    run.loop('submit', () => ({ path: '/jobs', method: 'POST', body: { task: 'sleep', input: { ms: 200, steps: 4 } } }), keep, 20)
     run.loop('read', () => accepted.length === 0 ? undefined : { path: `/jobs/${accepted[Math.floor(Math.random() * accepted.length)]}` }, undefined, 10)
     run.loop('list', () => ({ path: '/jobs?limit=5' }), undefined, 100)
     const recovered: number[] = []
