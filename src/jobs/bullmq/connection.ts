@@ -12,13 +12,26 @@
  * answers 503 `jobs_unavailable` at once; the blocking ones retry for ever and reconnect when
  * Redis is back.
  *
+ * PostgreSQL: BullMQ's backend (`createPostgresBackend`) is wrapped by {@link survivingPostgres}
+ * for two faults of BullMQ 6.7 found by killing PostgreSQL under it
+ * (test/jobs/bullmq/postgres-restart.test.ts):
+ * - a `pg` client checked out of the pool (BullMQ's schema transaction at start) had no 'error'
+ *   listener, so a connection dropped mid-transaction was an uncaught exception (two stacks on
+ *   stderr, and pg-pool's bookkeeping cut short by the throw);
+ * - a failed start-up of a BullMQ object (`waitUntilReady`) was memoized for good: every later
+ *   call of that object failed the same way although PostgreSQL was back, so a Worker or event
+ *   producer that started during an outage never worked until a restart.
+ * And, like ioredis does for Redis, connecting at start is retried while PostgreSQL refuses or is
+ * starting up, for {@link START_WAIT_MS}: a server started with its database is not refused
+ * because the database took a few seconds longer.
+ *
  * @example
  * ```ts
  * const backend = openBackend('redis://127.0.0.1:6379', { namespace: 'bull' })
  * const queue = new backend.Queue('highperf', backend.queueOptions())
  * ```
  */
-import { Queue, QueueEvents, QueueEventsProducer, Worker, createPostgresBackend, withBackend } from 'bullmq'
+import { Queue, QueueEvents, QueueEventsProducer, Worker, createPostgresBackend, withBackend, type BackendFactory, type PostgresConnectionOptions, type PostgresQueueBackend } from 'bullmq'
 import { Redis } from 'ioredis'
 import { redact } from './redact.ts'
 
@@ -50,15 +63,82 @@ export interface BackendOptions {
   namespace: string
   /** PostgreSQL pool size per BullMQ object (default 5). */
   pgPoolMax?: number
+  /** PostgreSQL: how long after opening a refused or starting-up server is retried (default {@link START_WAIT_MS}). */
+  startWaitMs?: number
+}
+
+/**
+ * How long connecting to PostgreSQL at start is retried: just under `BullJobs.start`'s 10 s bound,
+ * so a start that fails names PostgreSQL's last answer (refused, starting up) rather than the timeout.
+ */
+export const START_WAIT_MS = 9000
+
+/** Failures worth retrying at start: the server is not there yet, restarting or starting up. */
+function transient(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string') {
+    // SQLSTATE classes 08 (connection), 57 (operator intervention: shutting down, starting up), 53 (too many connections).
+    if (/^(08|57|53)[0-9A-Z]{3}$/.test(code)) return true
+    if (/^E[A-Z]+$/.test(code)) return true // ECONNREFUSED, ECONNRESET, ETIMEDOUT, EAI_AGAIN…
+  }
+  const message = err instanceof Error ? err.message : ''
+  return /Connection terminated|not queryable|timeout/i.test(message)
+}
+
+/** BullMQ's memo of a start-up (its `readyPromise`, private in the typings). */
+interface Memo {
+  readyPromise?: Promise<void>
+  waitUntilReady(): Promise<void>
+}
+
+/**
+ * `holder.waitUntilReady` that forgets a failure (BullMQ memoizes it: the object would never start),
+ * retrying transient ones until `until` (ms since the epoch).
+ */
+function forgetFailedStart(holder: Memo, until: number): void {
+  const once = holder.waitUntilReady.bind(holder)
+  holder.waitUntilReady = async () => {
+    for (;;) {
+      const attempt = once()
+      const memo = holder.readyPromise
+      try {
+        return await attempt
+      } catch (err) {
+        if (holder.readyPromise === memo) holder.readyPromise = undefined
+        if (Date.now() >= until || !transient(err)) throw err
+        await Bun.sleep(250)
+      }
+    }
+  }
+}
+
+/**
+ * `createPostgresBackend`, made to survive PostgreSQL restarts (see the module comment): every
+ * pooled client gets an 'error' listener as it connects (the errors themselves reach the query
+ * that was running, and BullMQ's 'error' events), and a failed start-up is forgotten.
+ *
+ * @example const bound = withBackend(survivingPostgres(Date.now() + START_WAIT_MS))
+ */
+export function survivingPostgres(startUntil: number): BackendFactory<PostgresQueueBackend, PostgresConnectionOptions> {
+  return (name, opts, factoryOpts) => {
+    const backend = createPostgresBackend(name, opts, factoryOpts)
+    // pg-pool takes its own listener off a client it hands out; a client with no 'error' listener
+    // throws from the socket's close handler when PostgreSQL goes away mid-query.
+    backend.connection.pool.on('connect', (client) => { client.on('error', () => {}) })
+    forgetFailedStart(backend.connection as unknown as Memo, startUntil)
+    forgetFailedStart(backend as unknown as Memo, startUntil)
+    return backend
+  }
 }
 
 /** BullMQ's classes and connections for `url` (see the module comment). */
 export function openBackend(url: string, options: BackendOptions): Backend {
   const where = redact(url)
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
-    const bound = withBackend(createPostgresBackend)
-    // Each BullMQ object owns a small pool; the schema namespaces the tables; migrate creates them on first use.
-    const conn = (): never => ({ connectionString: url, schema: options.namespace, migrate: true, max: options.pgPoolMax ?? 5 }) as never
+    const bound = withBackend(survivingPostgres(Date.now() + (options.startWaitMs ?? START_WAIT_MS)))
+    // Each BullMQ object owns a small pool; the schema namespaces the tables; migrate creates them
+    // on first use. pg waits for ever for a connection by default: 5 s, as the calls (guard.ts).
+    const conn = (): never => ({ connectionString: url, schema: options.namespace, migrate: true, max: options.pgPoolMax ?? 5, connectionTimeoutMillis: 5000, keepAlive: true }) as never
     return {
       kind: 'postgres',
       where,

@@ -36,6 +36,17 @@ export async function guarded<T>(fn: () => Promise<T>, timeoutMs: number, backen
   }
 }
 
+/**
+ * `err` without the `client` pg-pool attaches to an idle client's error: logged, that whole
+ * `pg.Client` (its connection parameters, parsers, type tables) made each such line ~3 kB.
+ */
+function withoutClient(err: unknown): unknown {
+  if (!(err instanceof Error) || !('client' in err)) return err
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(err) as object) as Error, err, { message: err.message, stack: err.stack })
+  delete (copy as { client?: unknown }).client
+  return copy
+}
+
 /** A warn log per source at most every `everyMs`, with how many were skipped since the last. */
 export function throttledWarn(log: Logger, everyMs: number): (source: string, err: unknown) => void {
   const last = new Map<string, number>()
@@ -47,7 +58,7 @@ export function throttledWarn(log: Logger, everyMs: number): (source: string, er
       return
     }
     last.set(source, now)
-    log.warn({ err, source, repeatsSinceLast: skipped.get(source) ?? 0 }, `job ${source} connection error (logged at most every ${everyMs / 1000} s)`)
+    log.warn({ err: withoutClient(err), source, repeatsSinceLast: skipped.get(source) ?? 0 }, `job ${source} connection error (logged at most every ${everyMs / 1000} s)`)
     skipped.set(source, 0)
   }
 }

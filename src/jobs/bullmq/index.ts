@@ -155,6 +155,10 @@ export class BullJobs implements JobService {
       lockDuration: this.#o.lease,
       stalledInterval: this.#o.lease,
       maxStalledCount: 2,
+      // After a connection error BullMQ waits this long before fetching again (default 15 s): 60
+      // queued jobs had all run 13.5-15.3 s after PostgreSQL came back with 15 s, 2.8-4.7 s with
+      // 1 s (bench/jobs/outage-recovery.ts; Redis 3.0-3.9 s either way).
+      runRetryDelay: 1000,
       settings: { backoffStrategy: backoffStrategy(this.#o.backoffBase) },
     })
     this.#worker.on('error', (err) => warn('worker', err))

@@ -38,6 +38,25 @@ export interface PostgresOptions {
    * would otherwise hold the request forever.
    */
   queryTimeoutMs?: number
+  /**
+   * How long to keep trying when the server refuses, resets, is starting up or shutting down at
+   * open (default 0: one attempt). The server passes {@link START_WAIT_MS}, the wait JOBS_URL
+   * gets too, so a database that comes up a few seconds after highperf does not fail the start.
+   */
+  startWaitMs?: number
+  /** Called once, at the first failed attempt that will be retried (the start-up log line). */
+  onRetry?: (err: unknown) => void
+}
+
+/** How long a server waits for `DATABASE_URL` at start (src/deps.ts), like `JOBS_URL` (src/jobs/bullmq/connection.ts). */
+export const START_WAIT_MS = 10_000
+
+/** A failure at open that may go away by itself: out of reach, starting up, shutting down, too many connections. */
+function transientAtOpen(err: unknown): boolean {
+  const state = sqlState(err)
+  if (state.startsWith('28') || state === '3D000') return false // wrong credentials, no such database
+  const mapped = postgresError(err, 'open')
+  return mapped instanceof AppError && mapped.code === 'storage_unavailable'
 }
 
 /** Default of {@link PostgresOptions.queryTimeoutMs}. */
@@ -108,7 +127,8 @@ export function redactUrl(url: string): string {
 /**
  * Opens a pool on `url`, checks that the server answers, and creates `schema` (when given) and
  * the tables `ddl` lists (each `CREATE … IF NOT EXISTS`). Rejects with PostgreSQL's error when
- * the server cannot be reached or refuses: src/startup turns it into a one-line start-up error.
+ * the server cannot be reached (after `startWaitMs` of retries) or refuses: src/startup turns it
+ * into a one-line start-up error.
  *
  * @example const pg = await openPostgres(config.databaseUrl, {}, [USERS_DDL, MESSAGES_DDL])
  */
@@ -121,15 +141,24 @@ export async function openPostgres(url: string, options: PostgresOptions = {}, d
     connectionTimeout: options.connectionTimeoutSec ?? 5,
     ...(schema !== undefined ? { connection: { search_path: schema } } : {}),
   })
-  try {
-    await sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`
-      if (schema !== undefined) await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
-      for (const statement of ddl) await tx.unsafe(statement)
-    })
-  } catch (err) {
-    await sql.close({ timeout: 0 }).catch(() => {})
-    throw err
+  const until = Date.now() + (options.startWaitMs ?? 0)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql.begin(async (tx) => {
+        await tx`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`
+        if (schema !== undefined) await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+        for (const statement of ddl) await tx.unsafe(statement)
+      })
+      break
+    } catch (err) {
+      if (Date.now() < until && transientAtOpen(err)) {
+        if (attempt === 1) options.onRetry?.(err)
+        await Bun.sleep(250)
+        continue
+      }
+      await sql.close({ timeout: 0 }).catch(() => {})
+      throw err
+    }
   }
   return {
     sql,

@@ -1,0 +1,107 @@
+/**
+ * `JOBS_URL=redis://…` when Redis restarts, with a real highperf process and a redis-server of the
+ * test's own (AOF, `appendfsync always`: test/support/services.ts), so the shared 6379 is never
+ * killed:
+ *
+ * - SIGKILLed twice under load (jobs of 200 ms reporting progress, default attempts): job routes answer 503 `jobs_unavailable` (or `circuit_open` once
+ *   the route's breaker opens) with Retry-After, never a 500 or a hang; /healthz 200 throughout;
+ *   everything recovers without a restart and every job answered 202 succeeds;
+ * - down at start: the server waits for it (up to 10 s) and starts when it comes; still down after
+ *   that, exit 1 with one line.
+ *
+ * test/jobs/bullmq/node-loss.test.ts has the quiet case (a restart with delayed jobs waiting).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { PrivateRedis } from '../../support/services.ts'
+import { OutageRun, expectCleanExit, expectCleanOutage, healthFigures, outageEnv, startHighperf, type Answer } from '../../support/outage.ts'
+import { freePort, spawnHighperf, waitHealthy } from '../../support/process.ts'
+import { tempDir } from '../../support/deps.ts'
+
+let redis: PrivateRedis
+beforeAll(async () => {
+  redis = await PrivateRedis.create()
+})
+afterAll(async () => {
+  await redis?.destroy()
+})
+
+interface JobView { id: string; state: string }
+
+/** Waits until every job in `ids` has succeeded; names the others if not within `timeoutMs`. */
+async function allSucceeded(base: string, ids: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let pending = [...ids]
+  while (pending.length > 0) {
+    const views = await Promise.all(pending.map(async (id) => {
+      const res = await fetch(`${base}/jobs/${id}`)
+      return res.status === 200 ? (await res.json()) as JobView : { id, state: `http ${res.status}` }
+    }))
+    pending = views.filter((v) => v.state !== 'succeeded').map((v) => v.id)
+    if (pending.length === 0) return
+    if (Date.now() > deadline) throw new Error(`${pending.length} of ${ids.length} accepted jobs did not succeed: ${JSON.stringify(views.filter((v) => v.state !== 'succeeded').slice(0, 10))}`)
+    await Bun.sleep(250)
+  }
+}
+
+describe('JOBS_URL=redis:// while Redis restarts', () => {
+  test('SIGKILLed twice under load: 503 jobs_unavailable, never a 500 or a hang; recovers by itself; every accepted job succeeds', async () => {
+    const srv = await startHighperf({ JOBS_URL: redis.url(), JOB_CONCURRENCY: '8', JOB_LEASE: '1s' })
+    const run = new OutageRun(srv.base)
+    const accepted: string[] = []
+    const keep = (a: Answer) => { if (a.status === 202) accepted.push((a.body as JobView).id) }
+    run.loop('submit', () => ({ path: '/jobs', method: 'POST', body: { task: 'sleep', input: { ms: 200, steps: 4 } } }), keep, 20)
+    run.loop('read', () => accepted.length === 0 ? undefined : { path: `/jobs/${accepted[Math.floor(Math.random() * accepted.length)]}` }, undefined, 10)
+    run.loop('list', () => ({ path: '/jobs?limit=5' }), undefined, 100)
+    const recovered: number[] = []
+    for (let outage = 0; outage < 2; outage++) {
+      run.phase = 'before'
+      await run.until('submit', (a) => a.status === 202)
+      await Bun.sleep(1000)
+      run.phase = 'during'
+      await redis.kill()
+      await run.until('submit', (a) => a.status === 503)
+      await Bun.sleep(2000)
+      await redis.start()
+      run.phase = 'after'
+      const back = performance.now()
+      await run.until('submit', (a) => a.status === 202, 30_000)
+      recovered.push(performance.now() - back)
+      await run.until('read', (a) => a.status === 200, 30_000)
+      await Bun.sleep(1000)
+    }
+    await run.stop()
+    console.log(`redis jobs outage: ${run.summary()}; ${healthFigures(run)}; first 202 ${recovered.map((ms) => ms.toFixed(0)).join(' / ')} ms after each return; ${accepted.length} accepted`)
+    expectCleanOutage(run, ['jobs_unavailable', 'circuit_open'], [200, 202])
+    await allSucceeded(srv.base, accepted)
+    await expectCleanExit(srv)
+  }, 120_000)
+
+  test('down at start: the server waits for it and starts when it comes; still down after 10 s, exit 1 with one line', async () => {
+    await redis.kill()
+    const tmp = tempDir('highperf-redis-down-')
+    const port = freePort()
+    const late = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(port), ...outageEnv(`${tmp.dir}/a`, { JOBS_URL: redis.url() }) })
+    const never = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(freePort()), ...outageEnv(`${tmp.dir}/b`, { JOBS_URL: `redis://:s3cret@127.0.0.1:${freePort()}` }) })
+    try {
+      await Bun.sleep(2000)
+      expect(late.proc.exitCode).toBeNull()
+      await redis.start()
+      await waitHealthy(`http://127.0.0.1:${port}/readyz`, late.proc, 30_000)
+      const res = await fetch(`http://127.0.0.1:${port}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'sleep', input: { ms: 1 } }) })
+      expect(res.status).toBe(202)
+      const { code, stderr } = await never.output()
+      expect(code).toBe(1)
+      const lines = stderr.trim().split('\n')
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toStartWith('highperf: cannot start: JOBS_URL redis://:***@127.0.0.1:')
+      expect(stderr).not.toContain('s3cret')
+    } finally {
+      late.proc.kill('SIGTERM')
+      never.proc.kill('SIGKILL')
+    }
+    const out = await late.output()
+    tmp.remove()
+    expect(out.stderr).toBe('')
+    expect(out.code).toBe(0)
+  }, 60_000)
+})

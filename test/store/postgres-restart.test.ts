@@ -1,0 +1,101 @@
+/**
+ * `DATABASE_URL=postgres://…` (users and messages through Bun.sql, src/store/postgres/) when
+ * PostgreSQL restarts, with a real highperf process and a PostgreSQL cluster of the test's own
+ * (test/support/services.ts), so the shared 5432 is never stopped:
+ *
+ * - stopped (`pg_ctl stop -m immediate`) and SIGKILLed under load: users and messages routes
+ *   answer 503 `storage_unavailable` (or `circuit_open` once a route's breaker opens) with
+ *   Retry-After, never a 500 or a hang; /healthz 200 throughout; the pool reconnects by itself;
+ *   every user answered 201 is there afterwards;
+ * - down at start: the server waits for it (up to 10 s) and starts when it comes; still down after
+ *   that, exit 1 with one line.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { PrivatePostgres, postgresBinaries } from '../support/services.ts'
+import { OutageRun, expectCleanExit, expectCleanOutage, healthFigures, outageEnv, startHighperf, type Answer } from '../support/outage.ts'
+import { freePort, spawnHighperf, waitHealthy } from '../support/process.ts'
+import { tempDir } from '../support/deps.ts'
+
+const found = postgresBinaries()
+if ('skip' in found) console.warn(`skipping the PostgreSQL restart tests: ${found.skip}`)
+const describePg = 'skip' in found ? describe.skip : describe
+
+let pg: PrivatePostgres
+beforeAll(async () => {
+  if (!('skip' in found)) pg = await PrivatePostgres.create()
+}, 60_000)
+afterAll(async () => {
+  await pg?.destroy()
+})
+
+interface UserView { id: number; email: string }
+
+describePg('DATABASE_URL while PostgreSQL restarts', () => {
+  test('stopped (immediate) then SIGKILLed under load: 503 storage_unavailable, never a 500 or a hang; reconnects by itself; every user answered 201 is kept', async () => {
+    const srv = await startHighperf({ DATABASE_URL: pg.url() })
+    const run = new OutageRun(srv.base)
+    const created: UserView[] = []
+    let n = 0
+    const keep = (a: Answer) => { if (a.status === 201) created.push(a.body as UserView) }
+    run.loop('create', () => ({ path: '/users', method: 'POST', body: { name: `u${n}`, email: `u${n++}@restart.test` } }), keep, 10)
+    run.loop('read', () => created.length === 0 ? undefined : { path: `/users/${created[Math.floor(Math.random() * created.length)]!.id}` }, undefined, 10)
+    run.loop('list', () => ({ path: '/users?limit=5' }), undefined, 50)
+    run.loop('messages', () => ({ path: '/messages?limit=5' }), undefined, 100)
+    const recovered: number[] = []
+    for (const outage of ['stop', 'kill'] as const) {
+      run.phase = 'before'
+      await run.until('create', (a) => a.status === 201)
+      await Bun.sleep(1000)
+      run.phase = 'during'
+      if (outage === 'stop') await pg.stop()
+      else await pg.kill()
+      await run.until('create', (a) => a.status === 503)
+      await Bun.sleep(2000)
+      await pg.start()
+      run.phase = 'after'
+      const back = performance.now()
+      await run.until('create', (a) => a.status === 201, 30_000)
+      recovered.push(performance.now() - back)
+      await run.until('read', (a) => a.status === 200, 30_000)
+      await Bun.sleep(1000)
+    }
+    await run.stop()
+    console.log(`DATABASE_URL outage: ${run.summary()}; ${healthFigures(run)}; first 201 ${recovered.map((ms) => ms.toFixed(0)).join(' / ')} ms after each return; ${created.length} users created`)
+    expectCleanOutage(run, ['storage_unavailable', 'circuit_open'], [200, 201])
+    // Nothing answered 201 is lost: each is there, through the server and in PostgreSQL itself.
+    const missing: number[] = []
+    for (const u of created) if ((await fetch(`${srv.base}/users/${u.id}`)).status !== 200) missing.push(u.id)
+    expect(missing).toEqual([])
+    const stored = new Set(pg.psql('SELECT email FROM users').split('\n'))
+    expect(created.filter((u) => !stored.has(u.email))).toEqual([])
+    await expectCleanExit(srv)
+  }, 120_000)
+
+  test('down at start: the server waits for it and starts when it comes; still down after 10 s, exit 1 with one line', async () => {
+    await pg.stop()
+    const tmp = tempDir('highperf-db-down-')
+    const port = freePort()
+    const late = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(port), ...outageEnv(`${tmp.dir}/a`, { DATABASE_URL: pg.url() }) })
+    const never = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(freePort()), ...outageEnv(`${tmp.dir}/b`, { DATABASE_URL: `postgres://app:s3cret@127.0.0.1:${freePort()}/nowhere` }) })
+    try {
+      await Bun.sleep(2000)
+      expect(late.proc.exitCode).toBeNull()
+      await pg.start()
+      await waitHealthy(`http://127.0.0.1:${port}/readyz`, late.proc, 30_000)
+      expect((await fetch(`http://127.0.0.1:${port}/users?limit=1`)).status).toBe(200)
+      const { code, stderr } = await never.output()
+      expect(code).toBe(1)
+      const lines = stderr.trim().split('\n')
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toStartWith('highperf: cannot start: DATABASE_URL postgres://app:***@127.0.0.1:')
+      expect(stderr).not.toContain('s3cret')
+    } finally {
+      late.proc.kill('SIGTERM')
+      never.proc.kill('SIGKILL')
+    }
+    const out = await late.output()
+    tmp.remove()
+    expect(out.stderr).toBe('')
+    expect(out.code).toBe(0)
+  }, 60_000)
+})
