@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'bun:test'
 import { Elysia, t } from 'elysia'
 import { AppError, ERRORS, type ErrorCode } from '../../src/errors.ts'
-import { errorJson, errorResponse, renderError } from '../../src/http/error-response.ts'
+import { errorJson, errorResponse, FAILED_LOG_EVERY_MS, renderError } from '../../src/http/error-response.ts'
 import { createLogger } from '../../src/log.ts'
 
 type Envelope = { error: { code: string; message: string; requestId: string; details?: unknown } }
@@ -55,6 +55,21 @@ describe('errorResponse', () => {
     expect(lines[0]).toMatchObject({ level: 40, msg: 'request failed', code: 'storage_busy', cause: 'SQLITE_BUSY', requestId: 'rid' })
     expect(errorResponse(new AppError('storage_busy', 'busy'), 'rid').status).toBe(503)
     expect(lines).toHaveLength(1)
+  })
+
+  test('an outage of 503s writes one line per code and second, then says how many it left out', () => {
+    const { log, lines } = capture()
+    for (let i = 0; i < 500; i++) expect(errorResponse(new AppError('jobs_unavailable', 'away'), `r${i}`, log).status).toBe(503)
+    errorResponse(new AppError('storage_busy', 'busy'), 'other', log)
+    expect(lines.map((l) => { const r = l as { code?: string; requestId?: string }; return `${r.code} ${r.requestId}` })).toEqual(['jobs_unavailable r0', 'storage_busy other'])
+    const realNow = Date.now
+    Date.now = () => realNow() + FAILED_LOG_EVERY_MS + 1
+    try {
+      errorResponse(new AppError('jobs_unavailable', 'away'), 'later', log)
+    } finally {
+      Date.now = realNow
+    }
+    expect(lines.at(-1)).toMatchObject({ code: 'jobs_unavailable', requestId: 'later', repeatsSinceLast: 499 })
   })
 })
 
