@@ -34,6 +34,7 @@
  * ```sh
  * bun bench/peers/index.ts                           # ~10 minutes
  * ROUNDS=1 DURATION=1 MODES=1core bun bench/peers/index.ts   # a quick look
+ * MODES=1core ENDPOINTS='healthz,POST,4 KB' SERVERS='raw,highperf,Go' bun bench/peers/index.ts  # some cells only
  * # highperf from another checkout (here: main with this branch's files route laid over it):
  * HIGHPERF_TREE=/tmp/mainplus HIGHPERF_LABEL='main 19c4ed2 + perf' bun bench/peers/index.ts
  * ```
@@ -74,7 +75,14 @@ for (const tool of ['wrk', 'taskset']) {
 }
 
 type Endpoint = 'GET /healthz' | 'GET /users/:id' | 'POST /users' | 'GET 4 KB file' | 'GET 1 MB file' | 'POST /tasks/primes' | 'GET /healthz, CPU busy'
-const ENDPOINTS: Endpoint[] = ['GET /healthz', 'GET /users/:id', 'POST /users', 'GET 4 KB file', 'GET 1 MB file', 'POST /tasks/primes', 'GET /healthz, CPU busy']
+const ALL_ENDPOINTS: Endpoint[] = ['GET /healthz', 'GET /users/:id', 'POST /users', 'GET 4 KB file', 'GET 1 MB file', 'POST /tasks/primes', 'GET /healthz, CPU busy']
+// Optional filters for a quicker look: ENDPOINTS and SERVERS are comma lists of substrings of the
+// endpoint and server names (e.g. ENDPOINTS='healthz,4 KB' SERVERS='raw,highperf,Go'); a part that
+// is a whole endpoint name picks that one only ('GET /healthz' leaves out 'GET /healthz, CPU busy').
+const pick = (env: string | undefined) => (name: string) => env === undefined || env.split(',').map((p) => p.trim()).some((part) =>
+  (ALL_ENDPOINTS as string[]).includes(part) ? name === part : name.includes(part))
+const ENDPOINTS = ALL_ENDPOINTS.filter(pick(process.env.ENDPOINTS))
+const serverWanted = pick(process.env.SERVERS)
 
 interface Server {
   name: string
@@ -134,7 +142,7 @@ function servers(mode: string): Server[] {
       cpuPath: true,
     })
   }
-  return list
+  return list.filter((s) => serverWanted(s.name))
 }
 
 interface Run { rps: number; p50: number; p99: number; requests: number; bad: number; cpuUsPerReq: number; rss: number }
@@ -198,6 +206,7 @@ async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[
       await created.arrayBuffer()
       const primes = script(luaPost(JSON.stringify({ n: PRIMES_N })))
       const add = (endpoint: Endpoint, url: string, check: RequestInit | null, go: () => Promise<Run>) => {
+        if (!ENDPOINTS.includes(endpoint)) return Promise.resolve()
         cells.push({ server: s.name, endpoint, runs: [], go })
         return check === null ? Promise.resolve() : fetch(url, check).then(async (res) => {
           await res.arrayBuffer()
@@ -213,7 +222,7 @@ async function measureMode(mode: string): Promise<{ cells: Cell[]; list: Server[
       await add('GET /users/:id', `${base}${location}`, {}, measure(`${base}${location}`))
       const postTag = s.name.replace(/\W+/g, '')
       let postRun = 0
-      cells.push({ server: s.name, endpoint: 'POST /users', runs: [], go: (seconds) => measure(`${base}/users`, { script: script(userPostScript(`${postTag}${++postRun}`)) })(seconds) })
+      if (ENDPOINTS.includes('POST /users')) cells.push({ server: s.name, endpoint: 'POST /users', runs: [], go: (seconds) => measure(`${base}/users`, { script: script(userPostScript(`${postTag}${++postRun}`)) })(seconds) })
       await add('GET 4 KB file', `${base}/files/4k.bin`, {}, measure(`${base}/files/4k.bin`))
       await add('GET 1 MB file', `${base}/files/1m.bin`, {}, measure(`${base}/files/1m.bin`))
       if (s.cpuPath) {
