@@ -17,8 +17,8 @@
  * Both trees run from source with the same settings as bench/http's highperf rows: "stack off"
  * (RATE_LIMIT_RPS=0, ACCESS_LOG=off) and "full stack" (rate limit far above the load, access log
  * to a file, LOG_LEVEL=info). Each server is pinned to CPU 0 and wrk to CPU 1. `RAW=1` adds raw
- * `Bun.serve` and its floor (bench/http/raw.ts, `RAW_MODE=full`) as two more servers, for the
- * ratios bench/peers reports.
+ * `Bun.serve`, its floor (bench/http/raw.ts, `RAW_MODE=full`) and the floor with every header the
+ * default stack sends (`RAW_MODE=stack`) as three more servers, for the ratios bench/peers reports.
  *
  * Settings: `BENCH_ROUNDS` (8), `BENCH_DURATION` s per cell (2), `BENCH_CONNECTIONS` (64),
  * `ENDPOINTS` (comma list of healthz, user, post, file4k, file1m; default healthz,user), `STACKS`
@@ -70,7 +70,7 @@ const ALL_STACKS: Record<string, Record<string, string>> = {
 }
 const stackNames = (process.env.STACKS ?? 'full,off').split(',').map((s) => (s === 'off' ? 'stack off' : 'full stack'))
 const SIDES = { base: resolve(BASE), current: HERE } as const
-type Side = keyof typeof SIDES | 'raw' | 'raw full'
+type Side = keyof typeof SIDES | 'raw' | 'raw full' | 'raw stack'
 
 interface Server { side: Side; stack: string; proc: Subprocess; base: string; location: string; posts: number }
 const servers: Server[] = []
@@ -100,6 +100,10 @@ async function measure(s: Server, endpoint: EndpointKey, seconds: number): Promi
   const before = sched(s.proc.pid)
   const r = await wrk(url, { seconds, connections: CONNECTIONS, cpu: '1', script })
   const d = schedDelta(before, sched(s.proc.pid))
+  if (s.proc.exitCode !== null || s.proc.signalCode !== null) {
+    // Something else on the machine may end it (a neighbour's broad kill): its cells would be junk.
+    throw new Error(`${s.side} ${s.stack}: the server ended (${s.proc.signalCode ?? `exit ${s.proc.exitCode}`}) during ${endpoint}`)
+  }
   // A non-2xx answer is a broken setup; a socket error (wrk's 2 s timeout on a starved machine) is
   // counted and reported.
   if (r.non2xx > 0) throw new Error(`${s.side} ${s.stack} ${endpoint}: ${r.non2xx} non-2xx`)
@@ -120,6 +124,7 @@ try {
     const raw = [process.execPath, join(HERE, 'bench/http/raw.ts')]
     await start('raw', 'raw', HERE, raw, { RAW_FILES: files, RAW_DB: join(tmp, 'raw.sqlite') })
     await start('raw full', 'raw', HERE, raw, { RAW_MODE: 'full', RAW_FILES: files, RAW_DB: join(tmp, 'rawfull.sqlite'), RAW_ACCESS_LOG: join(tmp, 'raw-access.log') })
+    await start('raw stack', 'raw', HERE, raw, { RAW_MODE: 'stack', RAW_FILES: files, RAW_DB: join(tmp, 'rawstack.sqlite'), RAW_ACCESS_LOG: join(tmp, 'raw-stack-access.log') })
   }
   for (const s of servers) for (const e of endpoints) await measure(s, e, 1) // warm-up
   for (let round = 0; round < ROUNDS; round++) {
@@ -147,7 +152,7 @@ for (const endpoint of endpoints) {
   const raw = cells.get(key('raw', 'raw', endpoint))
   const rows: Array<[Side, string]> = [
     ...stackNames.flatMap((stack) => (['base', 'current'] as const).map((side): [Side, string] => [side, stack])),
-    ...(WITH_RAW ? (['raw', 'raw full'] as const).map((side): [Side, string] => [side, 'raw']) : []),
+    ...(WITH_RAW ? (['raw', 'raw full', 'raw stack'] as const).map((side): [Side, string] => [side, 'raw']) : []),
   ]
   for (const [side, stack] of rows) {
     const c = cells.get(key(side, stack, endpoint)) ?? []
