@@ -28,6 +28,7 @@ import { AppError } from '../errors.ts'
 import { closeDatabase, openStore, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
 import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
 import type { MaybeAsync } from './maybe.ts'
+import { WalFlusher } from './wal-flush.ts'
 
 /** A stored user, as the API returns it. */
 export interface User {
@@ -108,6 +109,7 @@ export class SqliteUserStore implements UserStore {
   readonly #update: Statement<User, [number, string | null, string | null]>
   readonly #exists: Statement<{ id: number }, [number]>
   readonly #count: Statement<{ n: number }, []>
+  readonly #flusher: WalFlusher | null
 
   /** Wraps an open database (see {@link SqliteUserStore.open}); creates the table if missing. */
   constructor(db: Database) {
@@ -125,6 +127,9 @@ export class SqliteUserStore implements UserStore {
     this.#update = db.prepare(`UPDATE OR IGNORE users SET name = coalesce(?2, name), email = coalesce(?3, email) WHERE id = ?1 RETURNING ${COLUMNS}`)
     this.#exists = db.prepare('SELECT id FROM users WHERE id = ?1')
     this.#count = db.prepare('SELECT count(*) AS n FROM users')
+    // Every committed write counts towards a background flush of the WAL (./wal-flush.ts: what it
+    // buys, with the figures); an in-memory database has no WAL.
+    this.#flusher = db.filename === ':memory:' || db.filename === '' ? null : new WalFlusher(`${db.filename}-wal`)
   }
 
   /**
@@ -157,6 +162,7 @@ export class SqliteUserStore implements UserStore {
     if (row === null) {
       throw new AppError('conflict', 'A user with this email already exists', { details: [{ path: '/email', message: 'already registered' }] })
     }
+    this.#flusher?.committed()
     return row
   }
 
@@ -216,6 +222,7 @@ export class SqliteUserStore implements UserStore {
     if (row === null) {
       throw new AppError('conflict', 'A user with this email already exists', { details: [{ path: '/email', message: 'already registered' }] })
     }
+    this.#flusher?.committed()
     return row
   }
 
@@ -228,11 +235,14 @@ export class SqliteUserStore implements UserStore {
    * ```
    */
   delete(id: number): boolean {
+    let deleted: boolean
     try {
-      return runReturning(this.#delete, id) !== null
+      deleted = runReturning(this.#delete, id) !== null
     } catch (err) {
       throw storageError(err, 'delete the user')
     }
+    if (deleted) this.#flusher?.committed()
+    return deleted
   }
 
   /** How many users are stored (for tests and diagnostics). */
@@ -253,6 +263,7 @@ export class SqliteUserStore implements UserStore {
 
   /** Closes the database; further calls throw. */
   close(): void {
+    this.#flusher?.close()
     closeDatabase(this.#db, [this.#insert, this.#get, ...this.#pages.statements, this.#delete, this.#update, this.#exists, this.#count])
   }
 }

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import type { Subprocess } from 'bun'
 import { testConfig } from '../../src/config.ts'
 import { silentLogger } from '../../src/log.ts'
@@ -20,7 +20,9 @@ import { freePort } from '../support/process.ts'
 const tmp = tempDir('highperf-proxy-')
 let srv: RunningServer
 beforeAll(async () => {
-  srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'data'), workers: 1, rateLimitRps: 0 }), { log: silentLogger() })
+  mkdirSync(join(tmp.dir, 'files'), { recursive: true })
+  writeFileSync(join(tmp.dir, 'files', 'a.txt'), 'a file')
+  srv = await startServer(testConfig({ port: 0, host: '127.0.0.1', dataDir: join(tmp.dir, 'data'), filesDir: join(tmp.dir, 'files'), workers: 1, rateLimitRps: 0 }), { log: silentLogger() })
   for (let i = 0; i < 1000 && (await fetch(`${srv.url}readyz`)).status !== 200; i++) await Bun.sleep(10)
 })
 afterAll(async () => {
@@ -86,6 +88,15 @@ describe('where Bun answers by itself (highperf\'s code never runs)', () => {
   test('pipelined behind a synchronous route: both are answered', async () => {
     const res = await rawRequest(srv.port, 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
     expect(statuses(res.raw)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200'])
+  })
+
+  test('GET /users/:id (bun:sqlite) and a file served before answer in the same turn: requests pipelined behind them are answered', async () => {
+    const created = await fetch(`${srv.url}users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Ada","email":"pipelined@example.com"}' })
+    const location = created.headers.get('location') as string
+    expect(created.status).toBe(201)
+    expect(await (await fetch(`${srv.url}files/a.txt`)).text()).toBe('a file') // resolved, now cached
+    const res = await rawRequest(srv.port, `GET ${location} HTTP/1.1\r\nHost: localhost\r\n\r\nGET /files/a.txt HTTP/1.1\r\nHost: localhost\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 })
+    expect(statuses(res.raw)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200'])
   })
 })
 

@@ -122,6 +122,34 @@ describe('the files cache never serves a changed file stale', () => {
   })
 })
 
+describe('a cached GET (answered before the route, src/routes/files/index.ts) answers as the route does', () => {
+  const headersOf = (res: Response) => [...res.headers].filter(([k]) => k !== 'x-request-id' && k !== 'date')
+
+  test('the same status, headers and bytes as the first, uncached answer; synchronously', async () => {
+    writeFileSync(join(files, 'twice.json'), '{"a":1}')
+    const first = await get('twice.json')
+    const again = app.fetch(new Request('http://localhost/files/twice.json'), null)
+    expect(again).toBeInstanceOf(Response) // no promise: the cached answer is a plain call
+    const second = await again
+    expect(second.status).toBe(first.status)
+    expect(headersOf(second)).toEqual(headersOf(first))
+    expect(await second.text()).toBe(await first.text())
+  })
+
+  test('304, 206 and the 416 envelope from a cached file', async () => {
+    writeFileSync(join(files, 'cond.bin'), '0123456789')
+    const etag = (await get('cond.bin')).headers.get('etag') as string
+    expect((await get('cond.bin', { 'if-none-match': etag })).status).toBe(304)
+    const part = await get('cond.bin', { range: 'bytes=2-4' })
+    expect(part.status).toBe(206)
+    expect(await part.text()).toBe('234')
+    const refused = await get('cond.bin', { range: 'bytes=50-' })
+    expect(refused.status).toBe(416)
+    expect(refused.headers.get('content-range')).toBe('bytes */10')
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('range_not_satisfiable')
+  })
+})
+
 describe('FileCache', () => {
   test('holds at most its bound, dropping the least recently used', () => {
     const cache = new FileCache(2)

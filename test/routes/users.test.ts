@@ -146,6 +146,17 @@ describe('GET /users/:id', () => {
     expect((await call('GET', '/users/9999999999999999')).status).toBe(404)
     expect((await call('GET', '/users/99999999999999999999')).status).toBe(422)
   })
+
+  test('over bun:sqlite a found user is answered without a promise (the route compiled synchronously), ETag and 304 included', async () => {
+    const user = await create()
+    const res = app.fetch(new Request(`http://localhost/users/${user.id}`), null)
+    expect(res).toBeInstanceOf(Response)
+    const etag = (res as Response).headers.get('etag') as string
+    expect(await (res as Response).json()).toEqual(user)
+    const again = app.fetch(new Request(`http://localhost/users/${user.id}`, { headers: { 'if-none-match': etag } }), null)
+    expect(again).toBeInstanceOf(Response)
+    expect((again as Response).status).toBe(304)
+  })
 })
 
 describe('GET /users', () => {
