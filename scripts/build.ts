@@ -64,6 +64,18 @@ export const WORKER_ENTRIES: readonly string[] = ['src/pool/worker.ts']
  */
 export const STARTUP_JIT_POLICY = 20
 
+/**
+ * The flags of every compile but the entry points, the output and the bytecode order (see the
+ * module comment); bench/startup compiles its floor with them too.
+ *
+ * @example Bun.spawnSync([process.execPath, 'build', ...COMPILE_FLAGS, './app.ts', '--outfile', '/tmp/app'])
+ */
+export const COMPILE_FLAGS: readonly string[] = [
+  '--compile', '--splitting', '--minify', '--sourcemap', '--bytecode', '--format=esm',
+  `--compile-jit-policy=${STARTUP_JIT_POLICY}`,
+  '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
+]
+
 /** How long the profiling start may take before the build gives up. */
 const PROFILE_TIMEOUT_MS = 30_000
 
@@ -78,10 +90,8 @@ const PROFILE_TIMEOUT_MS = 30_000
  */
 export function buildCommand(outfile: string, bytecodeOrder?: string): string[] {
   return [
-    process.execPath, 'build', '--compile', '--splitting', '--minify', '--sourcemap', '--bytecode', '--format=esm',
-    `--compile-jit-policy=${STARTUP_JIT_POLICY}`,
+    process.execPath, 'build', ...COMPILE_FLAGS,
     ...(bytecodeOrder === undefined ? [] : [`--bytecode-order=${bytecodeOrder}`]),
-    '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
     './src/main.ts', ...WORKER_ENTRIES.map((e) => `./${e}`),
     '--outfile', outfile,
   ]
