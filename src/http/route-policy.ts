@@ -184,8 +184,8 @@ export const policyOption = new Elysia({ name: 'highperf/route-policy' }).macro(
 
 /**
  * Declares `policy` on every route `plugin` has registered that declares none, as if each had
- * the `policy` option: for a plugin whose routes we do not write (@elysiajs/openapi's `/swagger`
- * and `/swagger/json`). Call it on the plugin before `.use()`-ing it: the parent copies each
+ * the `policy` option: for a plugin mounted from outside routes/ (the API docs' `/swagger`,
+ * `/swagger/json` and assets). Call it on the plugin before `.use()`-ing it: the parent copies each
  * route's options when it takes the plugin's routes. (An Elysia `guard` around the plugin would
  * declare it too, but puts the plugin in a sub-app, where the OpenAPI plugin sees only its own
  * routes and documents nothing else.)

@@ -8,36 +8,39 @@
  * `{ type: 'file' }`, so `bun build --compile` embeds them in the binary (test/binary.test.ts
  * checks that they load from a binary copied alone into an empty directory).
  *
- * The page is highperf's own (the plugin's is off, `provider: null`): every script and style is
- * a file under /swagger/assets, none inline, so the page carries a strict Content-Security-Policy
- * ({@link SWAGGER_CSP}: scripts, styles and fetches from this origin only, no framing) and
- * `X-Frame-Options: DENY` (older browsers' word for `frame-ancestors 'none'`), without a hash or
- * nonce to keep in step with the plugin's inline script.
+ * The page is highperf's own: every script and style is a file under /swagger/assets, none
+ * inline, so the page carries a strict Content-Security-Policy ({@link SWAGGER_CSP}: scripts,
+ * styles and fetches from this origin only, no framing) and `X-Frame-Options: DENY` (older
+ * browsers' word for `frame-ancestors 'none'`), without a hash or nonce to keep in step with an
+ * inline script.
  *
- * The document covers every route of the app whatever the order of `.use()`: the plugin reads
- * the route table of the whole app when `/swagger/json` is first requested (and again when the
- * table has grown), so `createApp` may mount it anywhere. Schemas named with `named()`
- * (src/routes/schemas.ts) appear once in `components.schemas` and as `$ref`s (./components.ts).
+ * The document is made on the first `GET /swagger/json`, not at start: the generator
+ * (`toOpenAPISchema` of `@elysiajs/openapi/openapi`, the function the plugin itself calls) is
+ * imported then. An idle server never loads it, and the plugin's index, which also bundles
+ * `@sinclair/typemap` with Zod and Valibot, is not loaded at all (it replaced TypeBox's global
+ * `email`, `uuid`, … format checks with Zod ones that cost a Zod object per validation). What that
+ * buys, with the compiled binary's `--splitting` (scripts/build.ts): ~0.5 MB of idle RSS
+ * (docs/operations.md#startup-time-and-memory). The document is the plugin's, byte for byte.
+ *
+ * The document covers every route of the app whatever the order of `.use()`: it is read from the
+ * route table of the whole app (`getGlobalRoutes`) when `/swagger/json` is first requested (and
+ * again when the table has grown), so `createApp` may mount it anywhere. Schemas named with
+ * `named()` (src/routes/schemas.ts) appear once in `components.schemas` and as `$ref`s
+ * (./components.ts).
  *
  * @example
  * ```ts
  * new Elysia().use(openapiDocs()).use(healthRoutes(lifecycle))
  * // GET /swagger       -> Swagger UI (HTML)
- * // GET /swagger/json  -> {"openapi":"3.1.2","info":{"title":"highperf",...},"paths":{...}}
+ * // GET /swagger/json  -> {"info":{"title":"highperf",...},"openapi":"3.1.2","paths":{...}}
  * ```
  */
 import { Elysia } from 'elysia'
-// Before '@elysiajs/openapi': snapshots Elysia's format checks so they can be put back (see formats.ts).
-import { restoreElysiaFormats } from './formats.ts'
-import { openapi } from '@elysiajs/openapi'
 import bundleFile from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import cssFile from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import swaggerPkg from 'swagger-ui-dist/package.json' with { type: 'json' }
 import { VERSION } from '../../version.ts'
 import { componentsOnce } from './components.ts'
-
-// Undo @elysiajs/openapi's global swap of TypeBox format checks for per-call Zod ones.
-restoreElysiaFormats()
 
 /** Where the Swagger UI page is served. */
 export const SWAGGER_PATH = '/swagger'
@@ -165,6 +168,28 @@ class Asset {
   }
 }
 
+/** The OpenAPI version the document declares (the plugin's default). */
+export const OPENAPI_VERSION = '3.1.2'
+
+/** The document's `info`, in the key order the plugin wrote it (its defaults' order). */
+const INFO = {
+  title: 'highperf',
+  description: 'A Bun-native, single-binary, high-performance API server. Every non-2xx JSON body is ' +
+    '{"error":{"code","message","requestId","details"?}}.',
+  version: VERSION,
+}
+
+/**
+ * The document of every route `app` belongs to, as `@elysiajs/openapi`'s plugin builds it (same
+ * generator, same keys in the same order), with the components pass applied. The generator is
+ * imported on the first call.
+ */
+async function makeDocument(app: Elysia): Promise<object> {
+  const { toOpenAPISchema } = await import('@elysiajs/openapi/openapi')
+  const { paths, components } = toOpenAPISchema(app, undefined, undefined, undefined, OPENAPI_VERSION)
+  return componentsOnce({ info: INFO, openapi: OPENAPI_VERSION, paths: { ...paths }, components: { schemas: { ...components.schemas } } })
+}
+
 /**
  * Elysia plugin: the OpenAPI document, the Swagger UI page and its assets, all served locally.
  *
@@ -179,26 +204,20 @@ export function openapiDocs() {
   const init = ownAsset(INIT_JS, 'text/javascript; charset=utf-8', 'init')
   const pageCss = ownAsset(PAGE_CSS, 'text/css; charset=utf-8', 'page-css')
   const page = swaggerPage('highperf')
-  return new Elysia({ name: 'highperf/openapi' })
-    // Before .use(openapi(...)): a hook applies to the routes added after it, the document's included.
-    .onAfterHandle(({ path, response }) => (path === SPEC_PATH && response !== null && typeof response === 'object' ? componentsOnce(response) : undefined))
-    .use(
-      openapi({
-        // The page is ours (see the module comment): the plugin serves the document only.
-        provider: null,
-        path: SWAGGER_PATH,
-        specPath: SPEC_PATH,
-        documentation: {
-          info: {
-            title: 'highperf',
-            version: VERSION,
-            description:
-              'A Bun-native, single-binary, high-performance API server. Every non-2xx JSON body is ' +
-              '{"error":{"code","message","requestId","details"?}}.',
-          },
-        },
-      }),
-    )
+  const docs = new Elysia({ name: 'highperf/openapi' })
+  // Made again only when routes were added since (as the plugin did); shared by concurrent first requests.
+  let document: Promise<object> | undefined
+  let routesSeen = 0
+  return docs
+    .get(SPEC_PATH, () => {
+      if (document === undefined || routesSeen !== docs.routes.length) {
+        routesSeen = docs.routes.length
+        document = makeDocument(docs)
+        // A failed generation is not cached: the next request tries again.
+        document.catch(() => { document = undefined })
+      }
+      return document
+    }, { detail: { hide: true } })
     .get(SWAGGER_PATH, () => new Response(page, { headers: PAGE_HEADERS }), { detail: { hide: true } })
     .get(`${ASSETS_PATH}/swagger-ui-bundle.js`, ({ request }) => bundle.respond(request), { detail: { hide: true } })
     .get(`${ASSETS_PATH}/swagger-ui.css`, ({ request }) => css.respond(request), { detail: { hide: true } })
