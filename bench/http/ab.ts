@@ -82,11 +82,14 @@ console.log(`bench/http/ab: base ${SIDES.base} vs current ${SIDES.current}, -c${
 
 async function start(side: Side, stack: string, cwd: string, cmd: string[], env: Record<string, string>): Promise<void> {
   const s = await startServer({ cmd, cwd, cpu: '0', stderr: 'pipe', pollMs: 5, env })
+  // Stopped by the caller's `finally` even if the checks below fail.
+  const server: Server = { side, stack, proc: s.proc, base: s.url, location: '', posts: 0 }
+  servers.push(server)
   const created = await fetch(`${s.url}/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Bench User","email":"bench@example.com"}' })
   // raw.ts holds that user from the start (id 1): 409.
   const location = created.status === 409 && side.startsWith('raw') ? '/users/1' : created.headers.get('location')
   if ((created.status !== 201 && location !== '/users/1') || location === null) throw new Error(`${side} ${stack}: POST /users answered ${created.status}`)
-  servers.push({ side, stack, proc: s.proc, base: s.url, location, posts: 0 })
+  server.location = location
 }
 
 async function measure(s: Server, endpoint: EndpointKey, seconds: number): Promise<Cell> {
