@@ -231,7 +231,7 @@ const body: string[] = []
 for (const mode of MODES) body.push(...(await measureMode(mode)))
 if (STARVE) body.push(...(await starvation()))
 const md = [
-  '# bench/tasks-http/priority: worker priority, /healthz latency and the CPU tasks',
+  '# bench/tasks-http/priority.ts: worker priority, /healthz latency and the CPU tasks',
   '',
   `Command: \`${['MODES', 'ROUNDS', 'SECS', 'CONFIGS', 'STARVE'].filter((k) => process.env[k] !== undefined).map((k) => `${k}='${process.env[k]}'`).join(' ')}${Object.keys(process.env).some((k) => ['MODES', 'ROUNDS', 'SECS', 'CONFIGS', 'STARVE'].includes(k)) ? ' ' : ''}bun bench/tasks-http/priority.ts\`. ` +
     `Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, started ${started}Z; load average ${load0} at the start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end. ` +
