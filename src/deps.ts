@@ -24,7 +24,7 @@
  */
 import { join } from 'node:path'
 import type { AppDeps } from './app.ts'
-import type { Config } from './config.ts'
+import { detectedCpus, type Config } from './config.ts'
 import { Lifecycle } from './lifecycle.ts'
 import type { Logger } from './log.ts'
 import { createMetrics, type Metrics } from './metrics/registry.ts'
@@ -37,6 +37,7 @@ import { storeLocking } from './store/sqlite.ts'
 import { SqliteMessageStore, type MessageStore } from './store/messages.ts'
 import { openPostgresStores, redactUrl, START_WAIT_MS as PG_START_WAIT_MS } from './store/postgres/index.ts'
 import { WorkerPool } from './pool/pool.ts'
+import { autoNice } from './pool/nice.ts'
 import { openBullJobs, openJobs, type JobService } from './jobs/index.ts'
 import { StartupError } from './startup/error.ts'
 import { redact } from './jobs/bullmq/redact.ts'
@@ -133,8 +134,11 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   const users: UserStore = pg?.users ?? openAtStart(usersPath, () => SqliteUserStore.open(usersPath, locking))
   closers.push(() => users.close())
   // Tasks submitted before the workers are up wait in the queue; /readyz waits for one worker.
+  // WORKER_NICE auto counts the workers of every server process (PROCESSES): the pool alone
+  // sees only its own (src/pool/nice.ts autoNice).
+  const nice = config.workerNice >= 0 ? config.workerNice : autoNice(config.workers * config.processes, detectedCpus.count)
   const pool = new WorkerPool({
-    workers: config.workers, queueLimit: config.queueLimit, log, nice: config.workerNice, wake: config.poolWake,
+    workers: config.workers, queueLimit: config.queueLimit, log, nice, wake: config.poolWake,
     longRunMs: config.poolLongRun, maxOverflow: config.poolOverflow, start: options.startPool ?? true,
     ...(options.extraTasks === undefined ? {} : { extraTasks: options.extraTasks }),
   })
