@@ -49,8 +49,6 @@ let compiler: Compiler | undefined
  * of a task stays synchronous): a worker that has run no task has not evaluated the compiler and
  * its value/error modules. Buys ~0.4 MB of idle RSS per worker (compiled binary, WORKERS=2: 67.7
  * → 66.9 MB, medians of 5 interleaved starts; docs/operations.md#startup-time-and-memory).
- * `require` picks TypeBox's CommonJS build; its checks read the kind symbols `Type` writes (global
- * symbols), and a worker registers no string format in either build's registry.
  */
 function compile(schema: TSchema): TypeCheck<TSchema> {
   compiler ??= (require('@sinclair/typebox/compiler') as { TypeCompiler: Compiler }).TypeCompiler
