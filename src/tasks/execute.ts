@@ -14,7 +14,7 @@
  * const result = await exec.run('echo', '{"value":1}', ctx)
  * ```
  */
-import type { TypeCheck } from '@sinclair/typebox/compiler'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import type { TSchema } from '@sinclair/typebox'
 import { AppError } from '../errors.ts'
 import { MAX_JSON_DEPTH, parseBoundedJson } from '../json/depth.ts'
@@ -40,20 +40,6 @@ interface Prepared {
 }
 
 const MAX_DETAILS = 20
-
-type Compiler = typeof import('@sinclair/typebox/compiler').TypeCompiler
-let compiler: Compiler | undefined
-
-/**
- * Compiles a check with TypeBox's compiler, loaded on the first call (`require`, so the first run
- * of a task stays synchronous): a worker that has run no task has not evaluated the compiler and
- * its value/error modules. Buys ~0.4 MB of idle RSS per worker (compiled binary, WORKERS=2: 67.7
- * → 66.9 MB, medians of 5 interleaved starts; docs/operations.md#startup-time-and-memory).
- */
-function compile(schema: TSchema): TypeCheck<TSchema> {
-  compiler ??= (require('@sinclair/typebox/compiler') as { TypeCompiler: Compiler }).TypeCompiler
-  return compiler.Compile(schema)
-}
 
 /**
  * Returns the executor of `tasks`. Each task's input schema is compiled once, on the task's first
@@ -103,7 +89,7 @@ function runPrepared(task: Prepared, inputJson: string, ctx: TaskContext): unkno
     if (err instanceof AppError) throw err
     throw new AppError('invalid_json', `The input of task '${name}' is not valid JSON`)
   }
-  const check = (task.check ??= compile(task.def.input))
+  const check = (task.check ??= TypeCompiler.Compile(task.def.input))
   if (!check.Check(input)) {
     const details: Array<{ path: string; message: string }> = []
     for (const e of check.Errors(input)) {
