@@ -86,9 +86,11 @@ describe('every route declares its policy', () => {
     'PUT /admin/queues/*': DASHBOARD,
     'POST /admin/queues/*': DASHBOARD,
     'DELETE /admin/queues/*': DASHBOARD,
+    'PATCH /admin/queues/*': DASHBOARD,
     'PUT /admin/queues': DASHBOARD,
     'POST /admin/queues': DASHBOARD,
     'DELETE /admin/queues': DASHBOARD,
+    'PATCH /admin/queues': DASHBOARD,
   }
   const DEFAULT = { deadline: 'request', clientSetsDeadline: false, exempt: { shed: false, rateLimit: false, auth: false, breaker: false } }
 
