@@ -38,7 +38,7 @@ test(`PROCESSES=${PROCESSES}, ${JOBS} jobs, ${KILLS} SIGKILLs of server processe
   const port = freePort()
   const dataDir = join(tmp.dir, 'data')
   const c = spawnCluster([process.execPath, 'run', 'test/cluster/fixtures/counting-primary.ts'], {
-    ...baseEnv(port, dataDir), PROCESSES: String(PROCESSES), JOB_LEASE: '1s', JOB_CONCURRENCY: '4',
+    ...baseEnv(port, dataDir), PROCESSES: String(PROCESSES), JOB_LEASE: '3s', JOB_CONCURRENCY: '4',
     HIGHPERF_TEST_COUNT_LOG: countLog,
   })
   cluster = c
@@ -83,6 +83,6 @@ test(`PROCESSES=${PROCESSES}, ${JOBS} jobs, ${KILLS} SIGKILLs of server processe
   expect(runs.size).toBe(JOBS)
   const restarts = c.lines.filter((l) => l.role === 'primary' && / ready \(pid \d+\)$/.test(String(l.msg))).length - PROCESSES
   console.log(`cluster kill test: ${JOBS} jobs accepted and succeeded, ${KILLS} SIGKILLs (${restarts} restarts seen ready), ${(elapsed / 1000).toFixed(1)} s; ` +
-    `${twice} jobs ran more than once, ${bad.length} outside killed processes; kill to next start (JOB_LEASE=1s): ${takeovers.join(', ')} ms`)
+    `${twice} jobs ran more than once, ${bad.length} outside killed processes; kill to next start (JOB_LEASE=3s): ${takeovers.join(', ')} ms`)
   expect(bad).toEqual([])
 }, 90_000)
