@@ -44,7 +44,7 @@ export interface GroupCommitOptions {
   busyRetryMs?: number
   /**
    * Called after each commit with how long the transaction held the loop, ms, and its writes
-   * (benchmarks; the users store counts the writes towards its WAL flush, ./wal-flush.ts).
+   * (benchmarks; the users store counts the commit towards its WAL flush, ./wal-flush.ts).
    */
   observe?: (ms: number, writes: number) => void
   /** The operation a storage error names when a write gives none ("Cannot write the job: …"); default `write`. */

@@ -142,8 +142,8 @@ export class SqliteUserStore implements UserStore {
     this.#update = db.prepare(`UPDATE OR IGNORE users SET name = coalesce(?2, name), email = coalesce(?3, email) WHERE id = ?1 RETURNING ${COLUMNS}`)
     this.#exists = db.prepare('SELECT id FROM users WHERE id = ?1')
     this.#count = db.prepare('SELECT count(*) AS n FROM users')
-    // Every committed write counts towards a background flush of the WAL (./wal-flush.ts: what it
-    // buys, with the figures); an in-memory database has no WAL.
+    // Every commit (one per group-commit batch) counts towards a background flush of the WAL
+    // (./wal-flush.ts: what it buys, with the figures); an in-memory database has no WAL.
     const flusher = db.filename === ':memory:' || db.filename === '' ? null : new WalFlusher(`${db.filename}-wal`)
     this.#flusher = flusher
     // Group commit: every write of one event-loop turn in one transaction (./group-commit.ts).
@@ -157,7 +157,7 @@ export class SqliteUserStore implements UserStore {
     //   on the event loop (SHARED_WRITE_WAIT_MS, ./sqlite.ts), and one lock turn carries a batch.
     this.#commits = new GroupCommit(db, {
       busyRetryMs: options.busyRetryMs ?? 0,
-      ...(flusher ? { observe: (_ms: number, writes: number) => flusher.committed(writes) } : {}),
+      ...(flusher ? { observe: () => flusher.committed() } : {}),
     })
   }
 

@@ -1,6 +1,6 @@
 /**
  * Write-behind for a WAL: flushes the `-wal` file's dirty pages to disk from Bun's thread pool
- * every few dozen committed writes, so the `fsync` SQLite's automatic checkpoint makes on the event loop finds
+ * every few commits, so the `fsync` SQLite's automatic checkpoint makes on the event loop finds
  * them already written.
  *
  * Why: with `synchronous=NORMAL` a commit only writes the WAL into the page cache; the disk work
@@ -24,8 +24,8 @@
  * @example
  * ```ts
  * const flusher = new WalFlusher('./data/users.sqlite-wal')
- * insert.all(...)        // a commit of one write
- * flusher.committed(1)   // every WAL_FLUSH_EVERY writes: one fdatasync in the thread pool
+ * insert.all(...)        // a commit (of one write or of a group commit's batch)
+ * flusher.committed()    // every WAL_FLUSH_EVERY commits: one fdatasync in the thread pool
  * flusher.close()
  * ```
  */
@@ -39,13 +39,19 @@ import { closeSync, fdatasync, openSync } from 'node:fs'
 export type SyncFile = (fd: number, done: (err: unknown) => void) => void
 
 /**
- * Committed writes between two background flushes. An insert of a user committed alone writes
- * ~12 KB of WAL, so 32 of them are ~400 KB: one flush of a few ms in the thread pool, ~10 per
- * automatic checkpoint. (8, 16 and 64 measured the same within the noise: the stall left is the
- * checkpoint's own fsyncs.) Writes are counted, not commits: the users store group-commits
- * (./group-commit.ts), and a commit of many inserts writes more WAL than one (less than the
- * inserts alone would: they share the table's last page and `sqlite_sequence`), so 32 writes are
- * at most the ~400 KB above.
+ * Commits between two background flushes. An insert of a user committed alone writes ~12 KB of
+ * WAL, so 32 of them are ~400 KB: one flush of a few ms in the thread pool, ~10 per automatic
+ * checkpoint. (8, 16 and 64 measured the same within the noise: the stall left is the
+ * checkpoint's own fsyncs.)
+ *
+ * The users store group-commits (./group-commit.ts): under load a commit carries a batch of
+ * inserts, more WAL than one (less than as many single commits: they share the table's last page
+ * and `sqlite_sequence`), so 32 commits are then a few MB, one or two flushes per checkpoint.
+ * Counting the batch's writes instead (a flush per 32 inserts) measured worse: req/s x0.90-0.96
+ * at 5-13 % more CPU per request, each fdatasync costing CPU on the server's core (`BASE=<tree
+ * counting commits> ENDPOINTS=post STACKS=full,off BENCH_ROUNDS=6 bun bench/http/ab.ts`, two
+ * runs, 2026-12-03 21:07Z). Against no flusher at all, group-committed: req/s x1.04-1.09, CPU
+ * x0.96, off-CPU time per request 4.1-5.4 -> 2.6-4.8 µs (the same, 10 rounds, 21:10Z).
  *
  * @example new WalFlusher(walPath, WAL_FLUSH_EVERY)
  */
@@ -58,7 +64,7 @@ export const WAL_FLUSH_EVERY = 32
  * ```ts
  * const flusher = new WalFlusher(`${db.filename}-wal`)
  * runReturning(insert, name, email, now)
- * flusher.committed(1)
+ * flusher.committed()
  * ```
  */
 export class WalFlusher {
@@ -66,13 +72,13 @@ export class WalFlusher {
   readonly #every: number
   readonly #sync: SyncFile
   #fd = -1
-  #writes = 0
+  #commits = 0
   #inFlight = false
   #closed = false
 
   /**
    * @param walPath the database's `-wal` file (opened at the first flush: it may not exist yet)
-   * @param every committed writes between two flushes
+   * @param every commits between two flushes
    * @param sync how a flush is made (tests count the calls)
    * @example new WalFlusher(`${dbPath}-wal`)
    */
@@ -83,15 +89,14 @@ export class WalFlusher {
   }
 
   /**
-   * Counts a commit of `writes` writes; once `every` writes are counted, starts an `fdatasync` of
-   * the WAL in the thread pool unless the previous one is still running. Never throws and never
-   * waits.
+   * Counts one commit; every `every` commits starts an `fdatasync` of the WAL in the thread pool
+   * unless the previous one is still running. Never throws and never waits.
    *
    * @example store.insert(...); flusher.committed()
    */
-  committed(writes = 1): void {
-    if ((this.#writes += writes) < this.#every || this.#inFlight || this.#closed) return
-    this.#writes = 0
+  committed(): void {
+    if (++this.#commits < this.#every || this.#inFlight || this.#closed) return
+    this.#commits = 0
     if (this.#fd === -1) {
       try {
         this.#fd = openSync(this.#path, 'r')
