@@ -10,8 +10,8 @@
  * concurrent submitters grouped here (11x). Under load one turn carries dozens of submits, claims
  * and completions (or `POST /users`), so a `202` (a `201`) still means "committed" at a fraction
  * of the cost; an idle server pays one extra event-loop turn of latency. For `POST /users`
- * (./users.ts has the commands): one process x1.47 req/s at 0.71x the CPU per request; two
- * processes on one file (`PROCESSES=2`) x2.4 req/s, p99 101 -> 19 ms.
+ * (./users.ts has the commands): one process x1.2-2.0 req/s at 0.55-0.67x the CPU per request;
+ * two processes on one file (`PROCESSES=2`) x2.0-2.4 req/s, p99 101-111 -> 19-66 ms.
  *
  * A write that throws rejects its own promise only (SQLite rolls back that statement, not the
  * transaction); a failed COMMIT rejects every write of the batch, since none of it is durable.

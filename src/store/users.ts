@@ -148,13 +148,14 @@ export class SqliteUserStore implements UserStore {
     this.#flusher = flusher
     // Group commit: every write of one event-loop turn in one transaction (./group-commit.ts).
     // What it buys, POST /users with 64 connections, base = one autocommit insert per request
-    // (2026-12-03 ~21:00Z, load 4-5, interleaved rounds):
+    // (2026-12-03 21:00-21:14Z, load 2-5, interleaved rounds, three runs / two runs):
     // - one process, exclusive (`BASE=… ENDPOINTS=post STACKS=full bun bench/http/ab.ts`):
-    //   req/s x1.47, CPU per request 82 -> 58 µs. With one connection (nothing to group) it costs
-    //   one event-loop turn and a BEGIN: req/s x0.97, CPU x1.08;
-    // - PROCESSES=2 (bench/peers all cores, `HIGHPERF_BASE`): 6 376 -> 15 573 req/s, p99 101 ->
-    //   19 ms, CPU 150 -> 78 µs per request: a write no longer waits for the other process's lock
-    //   on the event loop (SHARED_WRITE_WAIT_MS, ./sqlite.ts), and one lock turn carries a batch.
+    //   req/s x1.21-2.0, CPU per request x0.55-0.67 (e.g. 82 -> 58 µs). With one connection
+    //   (nothing to group) it costs one event-loop turn and a BEGIN: req/s x0.97, CPU x1.08;
+    // - PROCESSES=2 (bench/peers all cores, `HIGHPERF_BASE`): 6 110-6 376 -> 12 382-15 573 req/s,
+    //   p99 101-111 -> 19-66 ms, CPU 150-180 -> 78-115 µs per request: a write no longer waits
+    //   for the other process's lock on the event loop (SHARED_WRITE_WAIT_MS, ./sqlite.ts), and
+    //   one turn of the lock carries a batch.
     this.#commits = new GroupCommit(db, {
       busyRetryMs: options.busyRetryMs ?? 0,
       ...(flusher ? { observe: () => flusher.committed() } : {}),
