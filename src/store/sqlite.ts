@@ -99,10 +99,8 @@ export const SHARED_BUSY_SYNC_MS = 5
  * Before the group commit each request waited inside SQLite's busy handler, on the event loop,
  * for at most 100 ms: under two processes writing, `POST /users` with `PROCESSES=2` made fewer
  * req/s than one process (bench/peers, all cores: 7 346 against 9 643 on one core, p99 89 ms).
- * Two processes writing users from 16 connections each for 10 s (`bun
- * bench/storage/shared-writes.ts`, interleaved with the commit before, 2026-12-03 21:00Z): 0
- * `storage_busy` either way; writes/s 4 772-4 905 -> 9 344-9 888, `/healthz` p99 100-102 ->
- * 18-19 ms.
+ * `bun bench/storage/shared-writes.ts` now: writes/s x2, `/healthz` p99 100 -> 18 ms, no 503
+ * either way (docs/users-files.md#shared-by-several-processes).
  *
  * @example SqliteUserStore.open(path, { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_SYNC_MS, busyRetryMs: SHARED_WRITE_WAIT_MS })
  */
