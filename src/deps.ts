@@ -123,7 +123,8 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   const tracing = await createTracing(config)
   if (tracing) closers.push(() => tracing.shutdown())
   // One process owns DATA_DIR's databases unless several share the port (SQLITE_LOCKING); shared,
-  // a request waits 100 ms at most for another process's lock, then answers 503 storage_busy.
+  // a write waits for another process's lock off the event loop (the group commit), 1 s at most,
+  // then answers 503 storage_busy.
   const locking = storeLocking(config)
   // DATABASE_URL: users and messages on PostgreSQL, one pool for both (src/store/postgres).
   // A database that comes up a few seconds after this server is waited for (START_WAIT_MS), as JOBS_URL is.

@@ -28,7 +28,7 @@ function readableByOthers(dataDir: string): boolean {
 async function sharedWith(overrides: Parameters<typeof testDeps>[0]): Promise<boolean> {
   const t = await testDeps(overrides)
   try {
-    t.deps.users.create({ name: 'Ada', email: 'ada@example.com' })
+    await t.deps.users.create({ name: 'Ada', email: 'ada@example.com' })
     return readableByOthers(t.deps.config.dataDir)
   } finally {
     await t.close()

@@ -48,8 +48,10 @@
  * MODES=1core ENDPOINTS='healthz,POST,4 KB' SERVERS='raw,highperf,Go' bun bench/peers/index.ts  # some cells only
  * # highperf from another checkout (here: main with this branch's files route laid over it):
  * HIGHPERF_TREE=/tmp/mainplus HIGHPERF_LABEL='main 19c4ed2 + perf' bun bench/peers/index.ts
- * # and the commit before a change in the same run (1-core mode): a row 'before: highperf, full stack'
+ * # and the commit before a change in the same run: a row 'before: highperf, full stack' (1 core)
+ * # or 'before: highperf, full stack, PROCESSES=2' (all cores)
  * HIGHPERF_BASE=/tmp/base MODES=1core bun bench/peers/index.ts
+ * HIGHPERF_BASE=/tmp/base MODES=allcores ENDPOINTS='POST /users' SERVERS='raw,highperf' ROUNDS=5 bun bench/peers/index.ts
  * ```
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -76,7 +78,7 @@ const HIGHPERF_TREE = process.env.HIGHPERF_TREE ?? ROOT
 const HIGHPERF_LABEL = process.env.HIGHPERF_LABEL ?? (HIGHPERF_TREE === ROOT ? 'this tree' : HIGHPERF_TREE)
 // A second highperf from another checkout (e.g. a `git archive` of the commit before a change),
 // measured in the same run, interleaved with the rest: the before/after of a change on a shared
-// machine, where two runs minutes apart differ by more than the change. 1-core mode only.
+// machine, where two runs minutes apart differ by more than the change. Both modes.
 const HIGHPERF_BASE = process.env.HIGHPERF_BASE
 const tmp = mkdtempSync(join(tmpdir(), 'highperf-bench-peers-'))
 const filesDir = prepareFiles(join(tmp, 'files'))
@@ -151,13 +153,14 @@ function servers(mode: string): Server[] {
     cpuPath: true,
     expectProcesses: one ? 0 : 3,
   })
-  if (one && HIGHPERF_BASE !== undefined) {
+  if (HIGHPERF_BASE !== undefined) {
     list.push({
-      name: 'before: highperf, full stack',
+      name: one ? 'before: highperf, full stack' : 'before: highperf, full stack, PROCESSES=2',
       cmd: [process.execPath, 'src/main.ts'],
       cwd: HIGHPERF_BASE,
-      env: { ...common('highperf-base'), ...highperfEnv, ACCESS_LOG: join(tmp, 'highperf-base-access.log'), WORKERS: '1' },
+      env: { ...common(`highperf-base-${mode}`), ...highperfEnv, ACCESS_LOG: join(tmp, `highperf-base-${mode}-access.log`), ...(one ? { WORKERS: '1' } : { PROCESSES: '2' }) },
       cpuPath: true,
+      expectProcesses: one ? 0 : 3,
     })
   }
   if (fastify === true) {

@@ -18,7 +18,7 @@ import { andThen } from '../../src/store/maybe.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'highperf-bench-seam-'))
 const sqlite = SqliteUserStore.open(join(dir, 'users.sqlite'), { exclusive: true })
-for (let i = 0; i < 1000; i++) sqlite.create({ name: `u${i}`, email: `u${i}@example.com` })
+await Promise.all(Array.from({ length: 1000 }, (_, i) => sqlite.create({ name: `u${i}`, email: `u${i}@example.com` })))
 const users: UserStore = sqlite
 let id = 0
 const next = () => (id = (id % 1000) + 1)

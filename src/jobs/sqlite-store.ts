@@ -16,8 +16,8 @@
  * ```
  */
 import type { Database, Statement } from 'bun:sqlite'
-import { openDatabase, retryBusyAtOpen, runReturning, storageError } from '../store/sqlite.ts'
-import { GroupCommit, type GroupCommitOptions } from './group-commit.ts'
+import { openDatabase, retryBusyAtOpen, runReturning, SHARED_BUSY_SYNC_MS, storageError } from '../store/sqlite.ts'
+import { GroupCommit, type GroupCommitOptions } from '../store/group-commit.ts'
 import type { Job, JobError, JobState } from './model.ts'
 import { COLS, migrateJobs, toJob, type Row } from './sqlite-schema.ts'
 import type { Claimed, Fence, InsertResult, JobStore, Lease, LeasedJob, ListPage, ListQuery } from './store.ts'
@@ -69,7 +69,7 @@ export class SqliteJobStore implements JobStore {
 
   constructor(db: Database, options: GroupCommitOptions = {}) {
     this.#db = db
-    this.#commits = new GroupCommit(db, options)
+    this.#commits = new GroupCommit(db, { what: 'write the job', ...options })
     migrateJobs(db)
     this.#insert = db.query(`INSERT INTO jobs (id, task, input, pipeline, state, priority, run_at, attempts, max_attempts,
       timeout_ms, progress, progress_message, idem_key, created_at, updated_at)
@@ -288,21 +288,14 @@ export class SqliteJobStore implements JobStore {
 export interface OpenJobStoreOptions {
   /**
    * Other processes share the file (`sharedDatabases(config)`): a connection then waits for the
-   * write lock at most {@link SHARED_BUSY_SYNC_MS} inside SQLite (a wait that blocks the event
-   * loop), and the group commit waits longer off the loop (group-commit.ts, `busyRetryMs`).
+   * write lock at most `SHARED_BUSY_SYNC_MS` (src/store/sqlite.ts) inside SQLite (a wait that
+   * blocks the event loop), and the group commit waits longer off the loop
+   * (src/store/group-commit.ts, `busyRetryMs`).
    */
   shared?: boolean
   /** Called after each group commit with the time it held the event loop, ms (benchmarks). */
   observe?: GroupCommitOptions['observe']
 }
-
-/**
- * How long a shared connection's busy handler may block the event loop waiting for the write lock
- * before the group commit gives the loop back and tries again (see group-commit.ts).
- *
- * @example openDatabase(path, { busyTimeoutMs: SHARED_BUSY_SYNC_MS })
- */
-export const SHARED_BUSY_SYNC_MS = 5
 
 /**
  * Opens (creating if needed, migrating if older) the job store at `path`.

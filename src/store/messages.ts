@@ -9,17 +9,21 @@
  * A SQLite storage failure becomes its AppError (a full disk → 507 `insufficient_storage`, see
  * `storageError`); reads keep working while writes are refused.
  *
+ * Reads are synchronous; `create` goes through a group commit (./group-commit.ts), like the users
+ * store: with several processes on one file a write waits for another's lock off the event loop.
+ *
  * @example
  * ```ts
  * const messages = SqliteMessageStore.open(join(config.dataDir, 'messages.sqlite'))
- * const m = messages.create({ input: 'Hola', response: '¡Hola!', model: 'gpt-4o-mini', usage: null })
+ * const m = await messages.create({ input: 'Hola', response: '¡Hola!', model: 'gpt-4o-mini', usage: null })
  * messages.get(m.id)               // { id: 1, input: 'Hola', response: '¡Hola!', …, createdAt: '…' }
  * messages.list({ limit: 20 })     // { items: [m], nextCursor: null }
  * messages.close()
  * ```
  */
 import type { Database, Statement } from 'bun:sqlite'
-import { closeDatabase, openStore, runReturning, storageError, type OpenDatabaseOptions } from './sqlite.ts'
+import { GroupCommit } from './group-commit.ts'
+import { closeDatabase, openStore, runReturning, storageError, type StoreOpenOptions } from './sqlite.ts'
 import { KeysetPager, type KeysetPage, type PageOptions } from './keyset.ts'
 import type { MaybeAsync } from './maybe.ts'
 
@@ -59,8 +63,8 @@ export interface MessagePage {
 }
 
 /**
- * What `/messages` needs of a messages backend: bun:sqlite answers synchronously, PostgreSQL with
- * promises ({@link MaybeAsync}). Ids never reused, keyset paging in id order, storage failures as
+ * What `/messages` needs of a messages backend: bun:sqlite answers reads synchronously and writes
+ * with a promise (its group commit), PostgreSQL everything with promises ({@link MaybeAsync}). Ids never reused, keyset paging in id order, storage failures as
  * their AppError. test/store/store-suite.ts is the contract.
  *
  * @example
@@ -122,15 +126,21 @@ export class SqliteMessageStore implements MessageStore {
   readonly #get: Statement<Row, [number]>
   readonly #pages: KeysetPager<Row>
   readonly #count: Statement<{ n: number }, []>
+  readonly #commits: GroupCommit
+  #closed = false
 
-  /** Wraps an open database (see {@link SqliteMessageStore.open}); creates the table if missing. */
-  constructor(db: Database) {
+  /**
+   * Wraps an open database (see {@link SqliteMessageStore.open}); creates the table if missing.
+   * `busyRetryMs` as for the users store (./users.ts).
+   */
+  constructor(db: Database, options: Pick<StoreOpenOptions, 'busyRetryMs'> = {}) {
     this.#db = db
     db.run(SCHEMA)
     this.#insert = db.prepare(`INSERT INTO messages (input, system, response, model, prompt_tokens, completion_tokens, total_tokens, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING ${COLUMNS}`)
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM messages WHERE id = ?1`)
     this.#pages = new KeysetPager(db, `SELECT ${COLUMNS} FROM messages`)
     this.#count = db.prepare('SELECT count(*) AS n FROM messages')
+    this.#commits = new GroupCommit(db, { busyRetryMs: options.busyRetryMs ?? 0 })
   }
 
   /**
@@ -141,28 +151,27 @@ export class SqliteMessageStore implements MessageStore {
    * const messages = SqliteMessageStore.open('./data/messages.sqlite')
    * ```
    */
-  static open(path: string, options: OpenDatabaseOptions = {}): SqliteMessageStore {
-    return openStore(path, options, (db) => new SqliteMessageStore(db))
+  static open(path: string, options: StoreOpenOptions = {}): SqliteMessageStore {
+    return openStore(path, options, (db) => new SqliteMessageStore(db, options))
   }
 
   /**
-   * Stores a message and returns it with its id and timestamp.
+   * Stores a message and resolves with it (its id and timestamp) once committed.
    *
    * @example
    * ```ts
-   * messages.create({ input: 'Hola', response: '¡Hola!', model: 'm', usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3 } }).id
+   * (await messages.create({ input: 'Hola', response: '¡Hola!', model: 'm', usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3 } })).id
    * ```
    */
-  create(m: NewMessage): Message {
+  create(m: NewMessage): Promise<Message> {
+    if (this.#closed) return Promise.reject(new Error('the messages store is closed'))
     const u = m.usage
-    let row: Row | null
-    try {
-      row = runReturning(this.#insert, m.input, m.system ?? null, m.response, m.model, u?.promptTokens ?? null, u?.completionTokens ?? null, u?.totalTokens ?? null, new Date().toISOString())
-    } catch (err) {
-      throw storageError(err, 'store the message')
-    }
-    if (row === null) throw new Error('INSERT … RETURNING returned no row')
-    return toMessage(row)
+    const now = new Date().toISOString()
+    return this.#commits.write(() => {
+      const row = runReturning(this.#insert, m.input, m.system ?? null, m.response, m.model, u?.promptTokens ?? null, u?.completionTokens ?? null, u?.totalTokens ?? null, now)
+      if (row === null) throw new Error('INSERT … RETURNING returned no row')
+      return toMessage(row)
+    }, 'store the message')
   }
 
   /**
@@ -218,8 +227,12 @@ export class SqliteMessageStore implements MessageStore {
     this.#db.run('VACUUM INTO ?1', [path])
   }
 
-  /** Closes the database; further calls throw. */
+  /** Commits the writes still queued, then closes the database; further calls throw (writes reject). */
   close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#db.run('PRAGMA busy_timeout = 5000') // the last batch may wait for another process at shutdown
+    this.#commits.flush()
     closeDatabase(this.#db, [this.#insert, this.#get, ...this.#pages.statements, this.#count])
   }
 }

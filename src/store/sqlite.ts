@@ -58,28 +58,53 @@ export interface OpenDatabaseOptions {
   /**
    * The busy timeout once the store is set up (its schema made), for the requests it then
    * serves; the open itself waits {@link OpenDatabaseOptions.busyTimeoutMs}. See
-   * {@link SHARED_BUSY_TIMEOUT_MS}. Applied by {@link openStore}.
+   * {@link SHARED_BUSY_SYNC_MS}. Applied by {@link openStore}.
    */
   requestBusyTimeoutMs?: number
 }
 
 /**
- * Milliseconds a request waits for another process's lock on a shared database (users, messages
- * with `SQLITE_LOCKING=shared` or several processes) before it answers 503 `storage_busy` with
- * `Retry-After: 1`.
+ * How the users and messages stores are opened: {@link OpenDatabaseOptions} and how long their
+ * group commit may wait off the event loop for another process's write lock.
  *
- * Why so short: SQLite waits for a lock inside its busy handler, sleeping on the calling thread,
- * which for a request is the event loop: with the 5 s default a write that met a lock held by the
- * other process could freeze every request of this process for up to 5 s. Another process holds
- * the write lock of these databases for one statement (tens of µs), so a wait past 100 ms means
- * something unusual holds it (a long transaction in a shell, a checkpoint restarting the WAL);
- * better a quick, retryable 503 than a frozen process. Measured with two processes writing users
- * from 16 connections each for 10 s (`bun bench/storage/shared-writes.ts`, docs/operations.md):
- * 0–2 of ~80 000 writes answered 503.
- *
- * @example UserStore.open(path, { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_TIMEOUT_MS })
+ * @example SqliteUserStore.open(path, { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_SYNC_MS, busyRetryMs: SHARED_WRITE_WAIT_MS })
  */
-export const SHARED_BUSY_TIMEOUT_MS = 100
+export interface StoreOpenOptions extends OpenDatabaseOptions {
+  /** See ./group-commit.ts `busyRetryMs` (default 0: a write that finds the lock taken past the busy timeout fails at once). */
+  busyRetryMs?: number
+}
+
+/**
+ * How long a shared connection's busy handler may block the event loop waiting for another
+ * process's write lock before the group commit gives the loop back and tries again from a timer
+ * (./group-commit.ts): jobs, users and messages when shared.
+ *
+ * Why: SQLite waits for a lock inside its busy handler, sleeping on the calling thread, which for
+ * a server is the event loop: every request of the process waits with it. The handler sleeps 1,
+ * 2, then 2 ms more before giving up at 5 ms, so a lock released within a few ms (another
+ * process's group commit) is still taken without a round trip through the timer.
+ *
+ * @example openDatabase(path, { busyTimeoutMs: SHARED_BUSY_SYNC_MS })
+ */
+export const SHARED_BUSY_SYNC_MS = 5
+
+/**
+ * How long a write to a shared users or messages database (`SQLITE_LOCKING=shared` or several
+ * processes) may wait for another process's write lock before it answers 503 `storage_busy` with
+ * `Retry-After: 1`. The wait is off the event loop (the group commit retries `BEGIN` from a
+ * timer, blocking at most {@link SHARED_BUSY_SYNC_MS} per try), so it freezes nothing; it bounds
+ * how long a client waits when something holds the lock unusually long (a transaction left open
+ * in a `sqlite3` shell). A second, the client's own `Retry-After`.
+ *
+ * Before the group commit each request waited inside SQLite's busy handler, on the event loop,
+ * for at most 100 ms: under two processes writing, `POST /users` with `PROCESSES=2` made fewer
+ * req/s than one process (bench/peers, all cores: 7 346 against 9 643 on one core, p99 89 ms).
+ * `bun bench/storage/shared-writes.ts` now: writes/s x2, `/healthz` p99 100 -> 18 ms, no 503
+ * either way (docs/users-files.md#shared-by-several-processes).
+ *
+ * @example SqliteUserStore.open(path, { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_SYNC_MS, busyRetryMs: SHARED_WRITE_WAIT_MS })
+ */
+export const SHARED_WRITE_WAIT_MS = 1000
 
 /**
  * Opens (creating if needed, with its directory) a SQLite database with WAL and the pragmas above.
@@ -267,10 +292,11 @@ export function sharedDatabases(config: LockingSettings): boolean {
 
 /**
  * How the server opens users.sqlite and messages.sqlite: exclusively when it owns DATA_DIR, else
- * shared with the short request busy timeout ({@link SHARED_BUSY_TIMEOUT_MS}).
+ * shared, with the short busy wait on the loop ({@link SHARED_BUSY_SYNC_MS}) and the longer one
+ * off it ({@link SHARED_WRITE_WAIT_MS}).
  *
- * @example UserStore.open(path, storeLocking(config))
+ * @example SqliteUserStore.open(path, storeLocking(config))
  */
-export function storeLocking(config: LockingSettings): OpenDatabaseOptions {
-  return sharedDatabases(config) ? { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_TIMEOUT_MS } : { exclusive: true }
+export function storeLocking(config: LockingSettings): StoreOpenOptions {
+  return sharedDatabases(config) ? { exclusive: false, requestBusyTimeoutMs: SHARED_BUSY_SYNC_MS, busyRetryMs: SHARED_WRITE_WAIT_MS } : { exclusive: true }
 }

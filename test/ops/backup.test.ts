@@ -75,7 +75,7 @@ describe('POST /admin/backup', () => {
   test('writes users, messages and jobs into a new 0700 folder of BACKUP_DIR, verified, with a manifest', async () => {
     const backupDir = join(tmp.dir, 'configured')
     const { t, app } = await appWith({ apiToken: TOKEN, backupDir })
-    t.deps.users.create({ name: 'Ada', email: 'ada@example.com' })
+    await t.deps.users.create({ name: 'Ada', email: 'ada@example.com' })
     const res = await app.handle(post('{}'))
     expect(res.status).toBe(200)
     const report = (await res.json()) as BackupReport
@@ -104,7 +104,7 @@ describe('POST /admin/backup', () => {
     // Writers between the event-loop turns the backup yields.
     const writer = (async () => {
       while (!stop) {
-        t.deps.users.create({ name: 'w', email: `w${written}@example.com` })
+        await t.deps.users.create({ name: 'w', email: `w${written}@example.com` })
         written++
         await new Promise((r) => setImmediate(r))
       }
@@ -135,7 +135,7 @@ describe('POST /admin/backup', () => {
     let written = 0
     const writer = (async () => {
       while (!stop) {
-        t.deps.users.create({ name: 'w', email: `s${written}@example.com` })
+        await t.deps.users.create({ name: 'w', email: `s${written}@example.com` })
         written++
         await new Promise((r) => setImmediate(r))
       }
@@ -160,7 +160,7 @@ describe('POST /admin/backup', () => {
     // The stores are opened exclusive (SQLITE_LOCKING=auto), the route is told "shared": the worker
     // meets SQLITE_BUSY and the backup falls back to the store's own connection.
     const { t } = await appWith({ apiToken: TOKEN })
-    t.deps.users.create({ name: 'Fallback', email: 'fb@example.com' })
+    await t.deps.users.create({ name: 'Fallback', email: 'fb@example.com' })
     const routes = adminBackupRoutes({ ...t.deps, config: { ...t.deps.config, sqliteLocking: 'shared' } })
     const res = await routes.handle(post())
     expect(res.status).toBe(200)

@@ -13,10 +13,10 @@ const freshPath = () => join(tmp.dir, `messages-${++n}.sqlite`)
 runMessageStoreSuite('sqlite', async () => ({ store: SqliteMessageStore.open(freshPath()) }))
 
 describe('SqliteMessageStore', () => {
-  test('messages survive closing and reopening the file', () => {
+  test('messages survive closing and reopening the file', async () => {
     const path = freshPath()
     const a = SqliteMessageStore.open(path)
-    a.create({ input: 'keep', response: 'me', model: 'm', usage: null })
+    await a.create({ input: 'keep', response: 'me', model: 'm', usage: null })
     a.close()
     const b = SqliteMessageStore.open(path)
     try {

@@ -1,6 +1,8 @@
 // users.sqlite shared by real server processes (REUSE_PORT=true: SQLITE_LOCKING=auto opens it
-// shared). A request waits a short busy timeout for another process's lock, then answers 503
-// storage_busy with Retry-After, never a 500; the event loop is never frozen by the wait.
+// shared). Writes go through the group commit (src/store/group-commit.ts): a batch that finds
+// another process's lock waits for it off the event loop (at most 5 ms blocked per try), up to
+// SHARED_WRITE_WAIT_MS (1 s), then answers 503 storage_busy with Retry-After, never a 500; the
+// event loop is never frozen by the wait.
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -30,31 +32,43 @@ async function servers(dir: string, n: number): Promise<{ urls: string[]; procs:
   return { urls, procs }
 }
 
-const post = (url: string, i: number) => fetch(`${url}/users`, {
+const post = (url: string, i: number, email = `u${i}-${Math.random().toString(36).slice(2)}@example.com`) => fetch(`${url}/users`, {
   method: 'POST', headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ name: `user ${i}`, email: `u${i}-${Math.random().toString(36).slice(2)}@example.com` }),
+  body: JSON.stringify({ name: `user ${i}`, email }),
 })
 
-/** Polls `url`/healthz every 20 ms until `stop()`; resolves with the slowest answer (ms). */
-function healthWatch(url: string) {
-  let running = true
-  let worst = 0
-  const done = (async () => {
-    while (running) {
-      const t = performance.now()
-      const res = await fetch(`${url}/healthz`)
-      await res.arrayBuffer()
-      if (res.status !== 200) throw new Error(`/healthz answered ${res.status}`)
-      worst = Math.max(worst, performance.now() - t)
-      await Bun.sleep(20)
-    }
-    return worst
-  })()
-  return { stop: () => { running = false; return done } }
+/**
+ * Polls each url's /healthz every 20 ms for `ms` from a process of its own (this one is busy
+ * sending the load): resolves with every answer's latency, ms, per url.
+ */
+async function pollElsewhere(urls: string[], ms: number): Promise<number[][]> {
+  const script = `
+    const urls = ${JSON.stringify(urls)}
+    const end = performance.now() + ${ms}
+    const out = await Promise.all(urls.map(async (url) => {
+      const l = []
+      while (performance.now() < end) {
+        const t = performance.now()
+        const res = await fetch(url + '/healthz')
+        await res.arrayBuffer()
+        if (res.status !== 200) throw new Error('/healthz answered ' + res.status)
+        l.push(performance.now() - t)
+        await Bun.sleep(20)
+      }
+      return l
+    }))
+    console.log(JSON.stringify(out))
+  `
+  const p = Bun.spawn([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'inherit' })
+  const text = await new Response(p.stdout).text()
+  if ((await p.exited) !== 0) throw new Error('the /healthz poller failed')
+  return JSON.parse(text) as number[][]
 }
 
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN
+
 describe('users.sqlite shared by two processes', () => {
-  test('a write that meets a lock held too long answers 503 storage_busy at once, and /healthz keeps answering', async () => {
+  test('a write that meets a lock held too long answers 503 storage_busy after 1 s, and /healthz keeps answering meanwhile', async () => {
     const dir = dataDir()
     const { urls: [url] } = await servers(dir, 1)
     // Another process holds the write lock (here: this test's connection), far longer than a
@@ -62,51 +76,87 @@ describe('users.sqlite shared by two processes', () => {
     const other = new Database(join(dir, 'users.sqlite'))
     cleanup.push(() => other.close())
     other.run('BEGIN IMMEDIATE')
-    const watch = healthWatch(url as string)
+    const polled = pollElsewhere([url as string], 2500)
     try {
-      await Bun.sleep(100)
+      await Bun.sleep(200)
+      // Writes keep arriving while the lock is held: each batch tries again every few ms.
       const t = performance.now()
-      const res = await post(url as string, 1)
+      const answers = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+        await Bun.sleep(i * 100)
+        const res = await post(url as string, i)
+        return { status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code, retryAfter: res.headers.get('retry-after') }
+      }))
       const took = performance.now() - t
-      const body = await res.json() as { error: { code: string } }
-      expect(res.status).toBe(503)
-      expect(body.error.code).toBe('storage_busy')
-      expect(res.headers.get('retry-after')).toBe('1')
-      // Generous: the request waits the 100 ms busy timeout, not the 5 s of the open.
-      expect(took).toBeLessThan(2500)
-      await Bun.sleep(2000) // the lock is still held: /healthz must keep answering meanwhile
+      expect(answers).toEqual(Array.from({ length: 8 }, () => ({ status: 503, code: 'storage_busy', retryAfter: '1' })))
+      // The batch waited the 1 s of SHARED_WRITE_WAIT_MS (writes arriving meanwhile join it and are
+      // answered with it; generous bound for a loaded machine), not the 5 s of the open.
+      expect(took).toBeGreaterThanOrEqual(950)
+      expect(took).toBeLessThan(4000)
+      // /healthz kept answering: a try blocks the loop 5 ms at most. Before the group commit each
+      // write blocked it the 100 ms busy timeout, with 8 writes queued: 100-800 ms.
+      const latencies = (await polled)[0] ?? []
+      expect(latencies.length).toBeGreaterThan(20)
+      expect(quantile(latencies, 0.5)).toBeLessThan(50)
+      expect(quantile(latencies, 0.9)).toBeLessThan(90)
     } finally {
       other.run('ROLLBACK')
     }
-    expect(await watch.stop()).toBeLessThan(1500)
     const res = await post(url as string, 2) // the lock is gone: writes work again, no restart
     expect(res.status).toBe(201)
   }, 30_000)
 
-  test('concurrent writes from two processes: no 500, every accepted user readable from the other process', async () => {
+  test('two processes hammering POST /users: every 201 readable from the other, one 201 per email sent to both, no 5xx but a rare 503, /healthz never frozen', async () => {
     const dir = dataDir()
     const { urls } = await servers(dir, 2)
-    const watches = urls.map(healthWatch)
+    const SECONDS = 3
+    const polled = pollElsewhere(urls, SECONDS * 1000)
     const accepted: { id: number; email: string; from: number }[] = []
     const statuses = new Map<number, number>()
-    const end = performance.now() + 3000
+    const count = (status: number) => statuses.set(status, (statuses.get(status) ?? 0) + 1)
+    const unexpected: string[] = []
+    const end = performance.now() + SECONDS * 1000
     let n = 0
-    await Promise.all(urls.flatMap((url, from) => Array.from({ length: 8 }, async () => {
+    // Unique emails from 8 connections per process…
+    const unique = urls.flatMap((url, from) => Array.from({ length: 8 }, async () => {
       while (performance.now() < end) {
         const res = await post(url, n++)
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+        count(res.status)
         const body = await res.json() as { id: number; email: string; error?: { code: string } }
         if (res.status === 201) accepted.push({ id: body.id, email: body.email, from })
-        else {
-          expect(res.status).toBe(503)
-          expect(body.error?.code).toBe('storage_busy')
-          expect(res.headers.get('retry-after')).not.toBeNull()
-        }
+        else if (res.status !== 503 || body.error?.code !== 'storage_busy' || res.headers.get('retry-after') !== '1') unexpected.push(`${res.status} ${JSON.stringify(body)}`)
       }
-    })))
-    const worst = await Promise.all(watches.map((w) => w.stop()))
+    }))
+    // …and, meanwhile, one email at a time sent 3 times to each process at once, in other cases:
+    // exactly one 201 across both, 409 conflict for the rest (503 tolerated, never a second 201).
+    const duplicates: { email: string; statuses: number[] }[] = []
+    const dups = (async () => {
+      for (let k = 0; performance.now() < end; k++) {
+        const email = `dup${k}@example.com`
+        const cases = [email, email.toUpperCase(), `Dup${k}@Example.com`]
+        const answers = await Promise.all(urls.flatMap((url, from) => cases.map(async (e) => {
+          const res = await post(url, k, e)
+          const body = await res.json() as { id: number; email: string }
+          if (res.status === 201) accepted.push({ id: body.id, email: body.email, from })
+          return res.status
+        })))
+        duplicates.push({ email, statuses: answers.sort() })
+        await Bun.sleep(20)
+      }
+    })()
+    await Promise.all([...unique, dups])
+    const healthz = await polled
+    expect(unexpected).toEqual([])
     expect([...statuses.keys()].filter((s) => s !== 201 && s !== 503)).toEqual([])
     expect(accepted.length).toBeGreaterThan(100)
+    expect(duplicates.length).toBeGreaterThan(10)
+    for (const d of duplicates) {
+      expect(d.statuses.filter((s) => s === 201).length).toBeLessThanOrEqual(1)
+      expect(d.statuses.filter((s) => s !== 201 && s !== 409 && s !== 503)).toEqual([])
+    }
+    // 503 only when a batch waited a whole second for the lock: rare, not the rule.
+    const busy = (statuses.get(503) ?? 0) + duplicates.flatMap((d) => d.statuses).filter((s) => s === 503).length
+    expect(busy).toBeLessThan(accepted.length / 100)
+    expect(duplicates.filter((d) => d.statuses.join() === '201,409,409,409,409,409').length).toBeGreaterThanOrEqual(duplicates.length - busy)
     expect(new Set(accepted.map((u) => u.id)).size).toBe(accepted.length) // one id space
     // Every write one process accepted is there for the other one.
     for (let i = 0; i < accepted.length; i += 32) {
@@ -116,6 +166,13 @@ describe('users.sqlite shared by two processes', () => {
         expect(((await res.json()) as { email: string }).email).toBe(u.email)
       }))
     }
-    for (const w of worst) expect(w).toBeLessThan(5000) // generous: the machine is shared and loaded
+    // The writing processes' loops never froze for a lock: /healthz answered within the 100 ms
+    // a request used to wait for one on the loop, 99 times in 100 (the rest is left to the
+    // machine's load and the checkpoints, see docs/users-files.md). Measured 2026-12-03: p99
+    // 14-61 ms (p95 7-20 ms) depending on the machine's load; before the group commit 219-248 ms.
+    for (const l of healthz) {
+      expect(l.length).toBeGreaterThan(30)
+      expect(quantile(l, 0.99)).toBeLessThan(100)
+    }
   }, 60_000)
 })

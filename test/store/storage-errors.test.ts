@@ -18,10 +18,10 @@ afterAll(() => tmp.remove())
 let n = 0
 const path = () => join(tmp.dir, `db-${++n}.sqlite`)
 
-/** Runs `fn`, expecting it to throw an AppError; returns what the client would see of it. */
-function refusal(fn: () => unknown): { code: string; status: number; retryAfter: number | undefined } {
+/** Runs `fn`, expecting it to throw (or reject with) an AppError; returns what the client would see of it. */
+async function refusal(fn: () => unknown): Promise<{ code: string; status: number; retryAfter: number | undefined }> {
   try {
-    fn()
+    await fn()
   } catch (err) {
     if (!(err instanceof AppError)) throw err
     return { code: err.code, status: err.status, retryAfter: err.retryAfter }
@@ -36,60 +36,60 @@ function capPages(db: Database, spare: number): void {
 }
 
 describe('storage failures are AppErrors with a clear code', () => {
-  test('a full database: users and messages writes are 507 insufficient_storage (Retry-After 30); reads go on; writes work again once space returns', () => {
+  test('a full database: users and messages writes are 507 insufficient_storage (Retry-After 30); reads go on; writes work again once space returns', async () => {
     const udb = openDatabase(path())
     const users = new SqliteUserStore(udb)
     const mdb = openDatabase(path())
     const messages = new SqliteMessageStore(mdb)
     try {
-      users.create({ name: 'Ada', email: 'ada@example.com' })
-      messages.create({ input: 'hi', response: 'hello', model: 'm', usage: null })
+      await users.create({ name: 'Ada', email: 'ada@example.com' })
+      await messages.create({ input: 'hi', response: 'hello', model: 'm', usage: null })
       capPages(udb, 0)
       capPages(mdb, 0)
       const big = 'x'.repeat(20_000) // needs new pages
-      expect(refusal(() => users.create({ name: big, email: 'bob@example.com' }))).toEqual({ code: 'insufficient_storage', status: 507, retryAfter: 30 })
-      expect(refusal(() => messages.create({ input: big, response: big, model: 'm', usage: null }))).toEqual({ code: 'insufficient_storage', status: 507, retryAfter: 30 })
+      expect(await refusal(() => users.create({ name: big, email: 'bob@example.com' }))).toEqual({ code: 'insufficient_storage', status: 507, retryAfter: 30 })
+      expect(await refusal(() => messages.create({ input: big, response: big, model: 'm', usage: null }))).toEqual({ code: 'insufficient_storage', status: 507, retryAfter: 30 })
       expect(users.get(1)?.email).toBe('ada@example.com')
       expect(users.list({ limit: 10 }).items).toHaveLength(1)
       expect(messages.get(1)?.response).toBe('hello')
       expect(messages.list({ limit: 10 }).items).toHaveLength(1)
       udb.run('PRAGMA max_page_count = 1000000')
       mdb.run('PRAGMA max_page_count = 1000000')
-      expect(users.create({ name: big, email: 'bob@example.com' }).id).toBe(2)
-      expect(messages.create({ input: big, response: big, model: 'm', usage: null }).id).toBe(2)
+      expect((await users.create({ name: big, email: 'bob@example.com' })).id).toBe(2)
+      expect((await messages.create({ input: big, response: big, model: 'm', usage: null })).id).toBe(2)
     } finally {
       users.close()
       messages.close()
     }
   })
 
-  test('a write lock held by another connection past the busy timeout: 503 storage_busy (Retry-After 1); reads go on; the write works once the lock is released', () => {
+  test('a write lock held by another connection past the busy timeout: 503 storage_busy (Retry-After 1); reads go on; the write works once the lock is released', async () => {
     const file = path()
     const users = SqliteUserStore.open(file, { busyTimeoutMs: 20 })
     const other = new Database(file)
     try {
-      users.create({ name: 'Ada', email: 'ada@example.com' })
+      await users.create({ name: 'Ada', email: 'ada@example.com' })
       other.run('BEGIN IMMEDIATE')
-      expect(refusal(() => users.create({ name: 'Bob', email: 'bob@example.com' }))).toEqual({ code: 'storage_busy', status: 503, retryAfter: 1 })
-      expect(refusal(() => users.delete(1))).toEqual({ code: 'storage_busy', status: 503, retryAfter: 1 })
+      expect(await refusal(() => users.create({ name: 'Bob', email: 'bob@example.com' }))).toEqual({ code: 'storage_busy', status: 503, retryAfter: 1 })
+      expect(await refusal(() => users.delete(1))).toEqual({ code: 'storage_busy', status: 503, retryAfter: 1 })
       expect(users.get(1)?.name).toBe('Ada') // WAL: readers never wait for the writer
       other.run('COMMIT')
-      expect(users.create({ name: 'Bob', email: 'bob@example.com' }).id).toBe(2)
+      expect((await users.create({ name: 'Bob', email: 'bob@example.com' })).id).toBe(2)
     } finally {
       other.close()
       users.close()
     }
   })
 
-  test('a database the server can only read: 503 storage_read_only (Retry-After 30); reads go on', () => {
+  test('a database the server can only read: 503 storage_read_only (Retry-After 30); reads go on', async () => {
     const file = path()
     SqliteUserStore.open(file).close()
     const seed = SqliteUserStore.open(file)
-    seed.create({ name: 'Ada', email: 'ada@example.com' })
+    await seed.create({ name: 'Ada', email: 'ada@example.com' })
     seed.close()
     const users = new SqliteUserStore(new Database(file, { readonly: true, strict: true }))
     try {
-      expect(refusal(() => users.create({ name: 'Bob', email: 'bob@example.com' }))).toEqual({ code: 'storage_read_only', status: 503, retryAfter: 30 })
+      expect(await refusal(() => users.create({ name: 'Bob', email: 'bob@example.com' }))).toEqual({ code: 'storage_read_only', status: 503, retryAfter: 30 })
       expect(users.get(1)?.name).toBe('Ada')
     } finally {
       users.close()

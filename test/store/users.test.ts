@@ -29,10 +29,10 @@ describe('openDatabase', () => {
     }
   })
 
-  test('exclusive: the owner reads and writes, another connection is locked out until it closes', () => {
+  test('exclusive: the owner reads and writes, another connection is locked out until it closes', async () => {
     const path = join(tmp.dir, 'owned.sqlite')
     const owner = SqliteUserStore.open(path, { exclusive: true })
-    const ada = owner.create({ name: 'Ada', email: 'ada@example.com' })
+    const ada = await owner.create({ name: 'Ada', email: 'ada@example.com' })
     expect(owner.get(ada.id)).toEqual(ada)
     const other = new Database(path)
     try {
@@ -52,10 +52,10 @@ describe('openDatabase', () => {
 })
 
 describe('SqliteUserStore', () => {
-  test('users survive closing and reopening the file', () => {
+  test('users survive closing and reopening the file', async () => {
     const path = join(tmp.dir, 'reopen.sqlite')
     const first = SqliteUserStore.open(path)
-    const ada = first.create({ name: 'Ada', email: 'ada@example.com' })
+    const ada = await first.create({ name: 'Ada', email: 'ada@example.com' })
     first.close()
     const second = SqliteUserStore.open(path)
     try {
@@ -72,7 +72,7 @@ describe('SqliteUserStore', () => {
     const script = (tag: string) => `
       import { SqliteUserStore } from ${JSON.stringify(join(import.meta.dir, '../../src/store/users.ts'))}
       const users = SqliteUserStore.open(${JSON.stringify(path)})
-      for (let i = 0; i < ${perProcess}; i++) users.create({ name: '${tag}' + i, email: '${tag}' + i + '@x.io' })
+      for (let i = 0; i < ${perProcess}; i++) await users.create({ name: '${tag}' + i, email: '${tag}' + i + '@x.io' })
       users.close()
     `
     const procs = ['p', 'q', 'r'].map((tag) => Bun.spawn([process.execPath, '-e', script(tag)], { stdout: 'pipe', stderr: 'pipe' }))

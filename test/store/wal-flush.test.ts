@@ -95,7 +95,8 @@ describe('the users store flushes its WAL behind its writes', () => {
   test('64 inserts open the WAL for flushing; closing the store closes it', async () => {
     const path = join(tmp.dir, 'users.sqlite')
     const users = SqliteUserStore.open(path, { exclusive: true })
-    for (let i = 0; i < 64; i++) users.create({ name: 'A', email: `a${i}@example.com` })
+    // One at a time: 64 commits (a batch of 64 would be one).
+    for (let i = 0; i < 64; i++) await users.create({ name: 'A', email: `a${i}@example.com` })
     // SQLite's own descriptor, and the flusher's.
     expect(openOn(`${path}-wal`)).toBe(2)
     await Bun.sleep(50) // the flush ends in the thread pool

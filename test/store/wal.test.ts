@@ -77,9 +77,9 @@ describe('WAL size under sustained writes', () => {
     const jobs = openSqliteJobStore(join(dir, 'jobs.sqlite'))
     try {
       for (let i = 0; i < 3000; i++) {
-        const u = users.create({ name: `n${i}`, email: `u${i}@example.com` })
-        if (i % 2 === 0) users.delete(u.id)
-        messages.create({ input: `in ${i}`, response: `out ${i}`, model: 'm', usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3 } })
+        const u = await users.create({ name: `n${i}`, email: `u${i}@example.com` })
+        if (i % 2 === 0) await users.delete(u.id)
+        await messages.create({ input: `in ${i}`, response: `out ${i}`, model: 'm', usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3 } })
       }
       const enc = new TextEncoder()
       await load(3000, 32, async () => {

@@ -2,11 +2,16 @@
  * Group commit for bun:sqlite: every write of one event-loop turn runs in ONE transaction,
  * flushed by `setImmediate`, and each write's promise resolves only after that COMMIT returned.
  *
+ * Used by the job store (src/jobs/sqlite-store.ts) and by the users and messages stores
+ * (./users.ts, ./messages.ts).
+ *
  * Why: a commit costs a WAL append and a lock round trip. bench/jobs/store.ts measured on this
  * loaded machine ~5.4 k inserts/s in autocommit (a transaction each) against ~61 k/s for 64
  * concurrent submitters grouped here (11x). Under load one turn carries dozens of submits, claims
- * and completions, so a `202` still means "committed" at a fraction of the cost; an idle server
- * pays one extra event-loop turn of latency.
+ * and completions (or `POST /users`), so a `202` (a `201`) still means "committed" at a fraction
+ * of the cost; an idle server pays one extra event-loop turn of latency. For `POST /users`
+ * (./users.ts has the commands): one process x1.2-2.0 req/s at 0.55-0.67x the CPU per request;
+ * two processes on one file (`PROCESSES=2`) x2.0-2.4 req/s, p99 101-111 -> 19-66 ms.
  *
  * A write that throws rejects its own promise only (SQLite rolls back that statement, not the
  * transaction); a failed COMMIT rejects every write of the batch, since none of it is durable.
@@ -19,7 +24,7 @@
  *
  * Several processes on one file (`busyRetryMs`): SQLite's busy handler waits for another process's
  * write lock by sleeping in this thread, i.e. with the event loop frozen. A shared connection
- * keeps that wait short (`SHARED_BUSY_SYNC_MS`, sqlite-store.ts); when `BEGIN IMMEDIATE` still
+ * keeps that wait short (`SHARED_BUSY_SYNC_MS`, ./sqlite.ts); when `BEGIN IMMEDIATE` still
  * finds the lock taken, the batch stays queued (new writes join it) and is tried again a few ms
  * later from a timer, the loop free meanwhile, until `busyRetryMs` has passed: then every write
  * of it is rejected `storage_busy`. Only `BEGIN` is retried: nothing of the batch has run yet.
@@ -27,18 +32,23 @@
  * @example
  * ```ts
  * const commits = new GroupCommit(db)
- * const id = await commits.write(() => insert.run(...).lastInsertRowid)  // committed here
+ * const id = await commits.write(() => insert.run(...).lastInsertRowid, 'store the row')  // committed here
  * ```
  */
 import { SQLiteError, type Database } from 'bun:sqlite'
-import { storageError } from '../store/sqlite.ts'
+import { storageError } from './sqlite.ts'
 
 /** Options of {@link GroupCommit}. */
 export interface GroupCommitOptions {
   /** How long a batch may wait for another process's write lock, tried again off the loop, ms (default 0: fail at once). */
   busyRetryMs?: number
-  /** Called after each commit with how long the transaction held the loop, ms, and its writes (benchmarks). */
+  /**
+   * Called after each commit with how long the transaction held the loop, ms, and its writes
+   * (benchmarks; the users store counts the commit towards its WAL flush, ./wal-flush.ts).
+   */
   observe?: (ms: number, writes: number) => void
+  /** The operation a storage error names when a write gives none ("Cannot write the job: …"); default `write`. */
+  what?: string
 }
 
 // SQLITE_BUSY / SQLITE_LOCKED, primary codes (https://sqlite.org/rescode.html).
@@ -48,6 +58,8 @@ function isBusy(err: unknown): boolean {
 
 interface PendingWrite {
   run: () => unknown
+  /** Named in its storage error's message: "Cannot store the user: …". */
+  what: string
   resolve: (value: unknown) => void
   reject: (err: unknown) => void
 }
@@ -68,10 +80,15 @@ export class GroupCommit {
     this.#o = options
   }
 
-  /** Queues `run` for the next commit; resolves with its return value once committed. */
-  write<T>(run: () => T): Promise<T> {
+  /**
+   * Queues `run` for the next commit; resolves with its return value once committed. What `run`
+   * throws rejects this write alone (a SQLite storage failure as its AppError, naming `what`).
+   *
+   * @example await commits.write(() => insert.run('Ada').changes, 'store the user')
+   */
+  write<T>(run: () => T, what = this.#o.what ?? 'write'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#batch.push({ run, resolve: resolve as (value: unknown) => void, reject })
+      this.#batch.push({ run, what, resolve: resolve as (value: unknown) => void, reject })
       if (!this.#scheduled) {
         this.#scheduled = true
         setImmediate(this.flush)
@@ -105,8 +122,7 @@ export class GroupCommit {
       }
       this.#busySince = 0
       this.#busyTries = 0
-      const mapped = storageError(err, 'write the job')
-      for (const op of ops) op.reject(mapped)
+      for (const op of ops) op.reject(storageError(err, op.what))
       return
     }
     this.#busySince = 0
@@ -120,15 +136,14 @@ export class GroupCommit {
           // SQLite rolled the whole transaction back (see the module comment): nothing of the
           // batch holds, and nothing more may run outside a transaction.
           if (!this.#db.inTransaction) throw err
-          outcomes[i] = { ok: false, value: storageError(err, 'write the job') }
+          outcomes[i] = { ok: false, value: storageError(err, ops[i]!.what) }
         }
       }
       this.#db.run('COMMIT')
       this.#o.observe?.(performance.now() - t0, ops.length)
     } catch (err) {
       try { this.#db.run('ROLLBACK') } catch { /* no transaction left to roll back */ }
-      const mapped = storageError(err, 'write the job')
-      for (const op of ops) op.reject(mapped)
+      for (const op of ops) op.reject(storageError(err, op.what))
       return
     }
     for (let i = 0; i < ops.length; i++) {
