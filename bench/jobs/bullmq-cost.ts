@@ -5,8 +5,8 @@
  *
  * Each round runs one child process per variant, alternating, each on a fresh Redis db:
  * 1. add: JOBS jobs submitted as `POST /jobs` submits them (toBull's options: priority, ages,
- *    attempts, backoff), 64 in flight, either one `queue.add` each or through `AddBatcher`
- *    (`addBulk` of what one event-loop turn gathered), no worker running;
+ *    attempts, backoff), 64 in flight, either one `queue.add` each (what the server does) or
+ *    batched (`addBulk` of what one event-loop turn gathered: tried, not landed), no worker running;
  * 2. work: a BullMQ Worker (concurrency 32, a trivial processor) works that backlog off.
  * Each phase reports the node's CPU µs per job (process.cpuUsage) and redis-server's
  * (/proc/<pid>/stat), and jobs/s. Variants: ioredis tracing as Bun 1.4.5 leaves it (every command
@@ -21,7 +21,6 @@
 import { readFileSync } from 'node:fs'
 import { Queue, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
-import { AddBatcher } from '../../src/jobs/bullmq/batch.ts'
 import { toBull, type BullAdd } from '../../src/jobs/bullmq/mapping.ts'
 import { newJob } from '../../src/jobs/model.ts'
 import { fillTracingChannelHasSubscribers } from '../../src/ops/tracing-channel.ts'
@@ -31,6 +30,28 @@ const ROUNDS = Number(process.env.ROUNDS ?? 5)
 const JOBS = Number(process.env.JOBS ?? 20_000)
 const DB = process.env.REDIS_DB ?? '13'
 const URL = `redis://127.0.0.1:6379/${DB}`
+/**
+ * The batching that was tried for `POST /jobs` (not landed, see bench/README.md): adds of one turn
+ * go as one `addBulk` after `setImmediate`, at most 2 batches out; each add resolves with its batch.
+ */
+function batcher(send: (e: BullAdd[]) => Promise<unknown>): (e: BullAdd) => Promise<void> {
+  const pending: Array<{ e: BullAdd; done: () => void; fail: (err: unknown) => void }> = []
+  let out = 0
+  let scheduled = false
+  const flush = (): void => {
+    scheduled = false
+    while (out < 2 && pending.length > 0) {
+      const batch = pending.splice(0, 256)
+      out++
+      send(batch.map((p) => p.e)).then(() => { for (const p of batch) p.done() }, (err: unknown) => { for (const p of batch) p.fail(err) }).finally(() => { out--; schedule() })
+    }
+  }
+  const schedule = (): void => {
+    if (!scheduled && out < 2 && pending.length > 0) { scheduled = true; setImmediate(flush) }
+  }
+  return (e) => new Promise<void>((done, fail) => { pending.push({ e, done, fail }); schedule() })
+}
+
 const VARIANTS = (process.env.VARIANTS ?? 'trace+add,notrace+add,trace+batch,notrace+batch,notrace+batch+autopipe').split(',')
 
 interface Phase { nodeUs: number; redisUs: number; perS: number }
@@ -66,8 +87,7 @@ async function child(variant: string): Promise<void> {
   const queue = new Queue('cost', { connection: conn as never, prefix: 'bull' })
   await queue.waitUntilReady()
   const entries: BullAdd[] = Array.from({ length: JOBS }, (_, i) => toBull(newJob({ task: 'echo', input: `{"i":${i}}` }, Date.now()), crypto.randomUUID(), 3_600_000))
-  const batcher = new AddBatcher<BullAdd>((e) => queue.addBulk(e))
-  const addOne = variant.includes('batch') ? (e: BullAdd) => batcher.add(e) : (e: BullAdd) => queue.add(e.name, e.data, e.opts).then(() => {})
+  const addOne = variant.includes('batch') ? batcher((e) => queue.addBulk(e)) : (e: BullAdd) => queue.add(e.name, e.data, e.opts).then(() => {})
   let next = 0
   const add = await phase(async () => {
     await Promise.all(Array.from({ length: 64 }, async () => {

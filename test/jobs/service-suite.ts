@@ -103,7 +103,7 @@ export function runJobServiceSuite(b: SuiteBackend): void {
       expect(other.job.id).not.toBe(a.job.id)
     })
 
-    test('submissions of one turn (BullMQ: one batch) each get their own job, key, priority and delay', async () => {
+    test('submissions made at once each get their own job, key, priority and delay; one key stores one job', async () => {
       const s = await open(ns())
       const reqs: NewJob[] = [
         ...Array.from({ length: 20 }, (_, i) => ({ task: 'echo', input: `{"i":${i}}`, priority: i - 10, delayMs: 60_000 })),

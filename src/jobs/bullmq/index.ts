@@ -9,9 +9,6 @@
  * leases), a `QueueEvents` (SSE fan-out and the cancel channel), a `QueueEventsProducer`.
  * The parts: mapping.ts (job <-> BullMQ), processor.ts, cancel.ts, fanout.ts, listing.ts.
  *
- * Submissions of one event-loop turn are stored together (`addBulk`, batch.ts); each is answered
- * only once its batch is stored.
- *
  * Counts are read every second in the background (`getJobCounts`): /metrics, the status page and
  * JOB_QUEUE_LIMIT (now cluster-wide) use that snapshot, plus the jobs this node added since.
  *
@@ -35,13 +32,12 @@ import { newJob, type Job, type JobState, type NewJob } from '../model.ts'
 import type { JobService } from '../service.ts'
 import type { InsertResult, ListPage, ListQuery } from '../store.ts'
 import { SubmitValidator } from '../validate.ts'
-import { AddBatcher } from './batch.ts'
 import { CancelChannel } from './cancel.ts'
 import { guarded, throttledWarn, unavailable } from './guard.ts'
 import { openBackend, type Backend } from './connection.ts'
 import { EventsFanout } from './fanout.ts'
 import { checkCursor, listJobs } from './listing.ts'
-import { QUEUED_TYPES, fromBull, keyJobId, stateOf, toBull, type BullAdd, type BullData, type BullRecord, type BullState } from './mapping.ts'
+import { QUEUED_TYPES, fromBull, keyJobId, stateOf, toBull, type BullData, type BullRecord, type BullState } from './mapping.ts'
 import { CANCEL_REASON, SHUTDOWN_REASON, backoffStrategy, makeProcessor } from './processor.ts'
 
 /** What {@link BullJobs} is built from. */
@@ -87,8 +83,6 @@ export class BullJobs implements JobService {
   #producer: QueueEventsProducer | undefined
   #fanout: EventsFanout | undefined
   #cancel: CancelChannel | undefined
-  /** Submissions of one event-loop turn go as one `addBulk` (batch.ts). */
-  #adds: AddBatcher<BullAdd> | undefined
   #counts: Record<JobState, number> = { ...ZERO }
   /** Jobs this node added since the last counts snapshot (JOB_QUEUE_LIMIT between two reads). */
   #addedSince = 0
@@ -131,8 +125,6 @@ export class BullJobs implements JobService {
     this.#queue = new b.Queue(this.#name, b.queueOptions())
     const warn = throttledWarn(log, 30_000)
     this.#queue.on('error', (err) => warn('queue', err))
-    const queue = this.#queue
-    this.#adds = new AddBatcher<BullAdd>((entries) => this.#call(() => queue.addBulk(entries)))
     this.#producer = new b.QueueEventsProducer(this.#name, b.queueOptions())
     this.#producer.on('error', (err: unknown) => warn('producer', err))
     this.#events = new b.QueueEvents(this.#name, b.blockingOptions())
@@ -190,7 +182,7 @@ export class BullJobs implements JobService {
   async submit(req: NewJob): Promise<InsertResult> {
     if (this.#draining || this.#closed) throw new AppError('shutting_down', 'The server is shutting down and takes no new jobs', { retryAfter: 5 })
     this.#validator.check(req)
-    this.#ready()
+    const queue = this.#ready()
     const job = newJob(req, Date.now())
     if (req.idempotencyKey !== undefined) job.id = keyJobId(req.idempotencyKey)
     const queued = this.#counts.queued + this.#addedSince
@@ -200,7 +192,8 @@ export class BullJobs implements JobService {
       throw new AppError('queue_full', `${queued} jobs are queued (JOB_QUEUE_LIMIT ${this.#o.queueLimit}); retry later`, { retryAfter: 1 })
     }
     const sub = crypto.randomUUID()
-    await this.#adds!.add(toBull(job, sub, this.#o.ttl))
+    const { name, data, opts } = toBull(job, sub, this.#o.ttl)
+    await this.#call(() => queue.add(name, data, opts))
     this.#addedSince++
     if (req.idempotencyKey === undefined) return { job, created: true }
     // BullMQ answers a repeated id with the job it was given, not the stored one: read it back.
@@ -305,8 +298,6 @@ export class BullJobs implements JobService {
     this.#closed = true
     // Bounded: BullMQ's close waits for a connection that may never come back (backend away).
     const quiet = (p: Promise<unknown> | undefined): Promise<unknown> => Promise.race([(p ?? Promise.resolve()).catch(() => {}), Bun.sleep(2000)])
-    // Submissions already accepted into a batch are answered before the queue closes.
-    await quiet(this.#adds?.idle())
     await quiet(this.#worker?.close())
     await Promise.all([quiet(this.#events?.close()), quiet(this.#producer?.close()), quiet(this.#queue?.close())])
     await this.#backend.close()
