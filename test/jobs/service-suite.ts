@@ -103,6 +103,31 @@ export function runJobServiceSuite(b: SuiteBackend): void {
       expect(other.job.id).not.toBe(a.job.id)
     })
 
+    test('submissions made at once each get their own job, key, priority and delay; one key stores one job', async () => {
+      const s = await open(ns())
+      const reqs: NewJob[] = [
+        ...Array.from({ length: 20 }, (_, i) => ({ task: 'echo', input: `{"i":${i}}`, priority: i - 10, delayMs: 60_000 })),
+        { task: 'echo', input: '{"v":1}', idempotencyKey: 'same', delayMs: 60_000 },
+        { task: 'echo', input: '{"v":2}', idempotencyKey: 'same', delayMs: 60_000 },
+        { task: 'echo', input: '{"later":1}', delayMs: 120_000 },
+      ]
+      const out = await Promise.all(reqs.map((r) => s.submit(r)))
+      const plain = out.slice(0, 20)
+      expect(new Set(plain.map((o) => o.job.id)).size).toBe(20)
+      for (const [i, o] of plain.entries()) {
+        expect(o.created).toBe(true)
+        expect(await s.get(o.job.id)).toMatchObject({ state: 'queued', input: `{"i":${i}}`, priority: i - 10 })
+      }
+      const [k1, k2] = [out[20]!, out[21]!]
+      expect(k1.job.id).toBe(k2.job.id)
+      expect([k1.created, k2.created].filter(Boolean).length).toBe(1)
+      const stored = await s.get(k1.job.id)
+      // The one not created answers with the stored job (the route's 409 compares it with its body).
+      expect((k1.created ? k2 : k1).job.input).toBe(stored!.input)
+      const later = await s.get(out[22]!.job.id)
+      expect(later!.runAt - later!.createdAt).toBe(120_000)
+    })
+
     test('priority: higher first among queued jobs', async () => {
       const pool = new FakePool()
       const space = ns()

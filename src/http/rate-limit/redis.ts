@@ -36,6 +36,7 @@
 import { Redis } from 'ioredis'
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import type { Logger } from '../../log.ts'
+import { fillTracingChannelHasSubscribers } from '../../ops/tracing-channel.ts'
 import type { Decision, RateLimiter } from './limiter.ts'
 
 /** Milliseconds a Redis command may take before the check falls back (ioredis `commandTimeout`). */
@@ -88,6 +89,8 @@ export class RedisRateLimiter implements RateLimiter {
     this.#insurance = options.insurance
     this.#log = options.log
     this.#onFallback = options.onFallback
+    // ioredis traces every command on Bun unless this getter exists (src/ops/tracing-channel.ts).
+    fillTracingChannelHasSubscribers()
     this.#client = new Redis(options.url, {
       commandTimeout: options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS,
       enableOfflineQueue: false,

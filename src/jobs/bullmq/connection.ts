@@ -33,6 +33,7 @@
  */
 import { Queue, QueueEvents, QueueEventsProducer, Worker, createPostgresBackend, withBackend, type BackendFactory, type PostgresConnectionOptions, type PostgresQueueBackend } from 'bullmq'
 import { Redis } from 'ioredis'
+import { fillTracingChannelHasSubscribers } from '../../ops/tracing-channel.ts'
 import { redact } from './redact.ts'
 
 /** Which store BullMQ runs on. */
@@ -152,6 +153,8 @@ export function openBackend(url: string, options: BackendOptions): Backend {
       close: async () => {},
     }
   }
+  // ioredis traces every command on Bun unless this getter exists (src/ops/tracing-channel.ts).
+  fillTracingChannelHasSubscribers()
   const commands = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
