@@ -10,7 +10,7 @@
  * 2. work: a BullMQ Worker (concurrency 32, a trivial processor) works that backlog off.
  * Each phase reports the node's CPU µs per job (process.cpuUsage) and redis-server's
  * (/proc/<pid>/stat), and jobs/s. Variants: ioredis tracing as Bun 1.4.5 leaves it (every command
- * traced: `trace`) or with src/ops/tracing-channel.ts (`notrace`), single adds or batched.
+ * traced: `trace`) or with src/node-compat.ts (`notrace`), single adds or batched.
  * Medians over ROUNDS.
  *
  * @example
@@ -23,7 +23,7 @@ import { Queue, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
 import { toBull, type BullAdd } from '../../src/jobs/bullmq/mapping.ts'
 import { newJob } from '../../src/jobs/model.ts'
-import { fillTracingChannelHasSubscribers } from '../../src/ops/tracing-channel.ts'
+import { fillTracingChannelHasSubscribers } from '../../src/node-compat.ts'
 import { writeResult } from '../lib/report.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5)

@@ -1,6 +1,6 @@
 /**
  * bench/jobs/ioredis-tracing.ts: what ioredis 6's per-command tracing costs on Bun 1.4.5 while
- * nobody listens, and what src/ops/tracing-channel.ts saves. Calls ioredis's own `traceCommand`
+ * nobody listens, and what src/node-compat.ts saves. Calls ioredis's own `traceCommand`
  * with the context a BullMQ moveToFinished builds (14 keys, 9 arguments, two of them Buffers),
  * 200 000 times, in a fresh process per variant, alternating; CPU µs per command, medians. No Redis.
  *
@@ -9,7 +9,7 @@
  * bun bench/jobs/ioredis-tracing.ts   # ROUNDS=5
  * ```
  */
-import { fillTracingChannelHasSubscribers } from '../../src/ops/tracing-channel.ts'
+import { fillTracingChannelHasSubscribers } from '../../src/node-compat.ts'
 import { writeResult } from '../lib/report.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5)
@@ -55,7 +55,7 @@ const md = [
   '| ioredis tracing (nobody subscribed) | µs per command |',
   '| --- | ---: |',
   `| as is on Bun (hasSubscribers undefined: traced) | ${med(runs['as is']).toFixed(2)} |`,
-  `| with src/ops/tracing-channel.ts (skipped) | ${med(runs['with the getter']).toFixed(2)} |`,
+  `| with src/node-compat.ts (skipped) | ${med(runs['with the getter']).toFixed(2)} |`,
   '',
 ].join('\n')
 writeResult('jobs-ioredis-tracing', md)

@@ -36,7 +36,7 @@
 import { Redis } from 'ioredis'
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import type { Logger } from '../../log.ts'
-import { fillTracingChannelHasSubscribers } from '../../ops/tracing-channel.ts'
+import { fillTracingChannelHasSubscribers } from '../../node-compat.ts'
 import type { Decision, RateLimiter } from './limiter.ts'
 
 /** Milliseconds a Redis command may take before the check falls back (ioredis `commandTimeout`). */
@@ -89,7 +89,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.#insurance = options.insurance
     this.#log = options.log
     this.#onFallback = options.onFallback
-    // ioredis traces every command on Bun unless this getter exists (src/ops/tracing-channel.ts).
+    // ioredis traces every command on Bun unless this getter exists (src/node-compat.ts).
     fillTracingChannelHasSubscribers()
     this.#client = new Redis(options.url, {
       commandTimeout: options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS,

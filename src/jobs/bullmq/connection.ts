@@ -33,7 +33,7 @@
  */
 import { Queue, QueueEvents, QueueEventsProducer, Worker, createPostgresBackend, withBackend, type BackendFactory, type PostgresConnectionOptions, type PostgresQueueBackend } from 'bullmq'
 import { Redis } from 'ioredis'
-import { fillTracingChannelHasSubscribers } from '../../ops/tracing-channel.ts'
+import { fillTracingChannelHasSubscribers } from '../../node-compat.ts'
 import { redact } from './redact.ts'
 
 /** Which store BullMQ runs on. */
@@ -153,7 +153,7 @@ export function openBackend(url: string, options: BackendOptions): Backend {
       close: async () => {},
     }
   }
-  // ioredis traces every command on Bun unless this getter exists (src/ops/tracing-channel.ts).
+  // ioredis traces every command on Bun unless this getter exists (src/node-compat.ts).
   fillTracingChannelHasSubscribers()
   const commands = new Redis(url, {
     enableOfflineQueue: false,

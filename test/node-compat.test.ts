@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import * as dc from 'node:diagnostics_channel'
-import { fillTracingChannelHasSubscribers } from '../../src/ops/tracing-channel.ts'
+import { fillTracingChannelHasSubscribers } from '../src/node-compat.ts'
 
 describe('fillTracingChannelHasSubscribers', () => {
   test('adds Node’s getter once: false while nobody listens, true with a subscriber on any part', () => {
