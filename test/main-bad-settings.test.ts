@@ -44,7 +44,7 @@ const CASES: Array<[string, string, number, string]> = [
 
 async function run(args: string[], env: Record<string, string>) {
   const out = await spawnHighperf([...MAIN, ...args], {
-    PORT: String(freePort()), HOST: '127.0.0.1', DATA_DIR: join(tmp.dir, 'data'), FILES_DIR: tmp.dir, WORKERS: '1', LOG_LEVEL: 'warn', ACCESS_LOG: 'off', ...env,
+    PORT: String(freePort()), HOST: '127.0.0.1', DATA_DIR: join(tmp.dir, 'data'), FILES_DIR: tmp.dir, WORKERS: '1', LOG_LEVEL: 'warn', ACCESS_LOG: 'off', START_WAIT: '1s', ...env,
   }).output()
   return { code: out.code, text: out.stderr + out.stdout }
 }

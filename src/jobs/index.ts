@@ -59,6 +59,7 @@ export async function openBullJobs(config: Config, pool: TaskRunner, log: Logger
     backoffBase: config.jobBackoffBase,
     ttl: config.jobTtl,
     lease: config.jobLease,
+    startWait: config.startWait,
   })
 }
 

@@ -112,7 +112,7 @@ describe('users on PostgreSQL (DATABASE_URL)', () => {
   test('an unreachable DATABASE_URL stops the real process at start with one line, exit 1', async () => {
     const proc = spawnHighperf([process.execPath, 'run', 'src/main.ts'], {
       PORT: String(freePort()), HOST: '127.0.0.1', DATA_DIR: `${t.dir}/other`, WORKERS: '1', LOG_LEVEL: 'silent', ACCESS_LOG: 'off',
-      DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/nowhere',
+      DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/nowhere', START_WAIT: '1s',
     })
     const { code, stderr } = await proc.output()
     expect(code).toBe(1)

@@ -71,12 +71,14 @@ describePg('DATABASE_URL while PostgreSQL restarts', () => {
     await expectCleanExit(srv)
   }, 120_000)
 
-  test('down at start: the server waits for it and starts when it comes; still down after 10 s, exit 1 with one line', async () => {
+  test('down at start: the server waits for it and starts when it comes; still down after START_WAIT (3 s here), exit 1 with one line', async () => {
     await pg.stop()
     const tmp = tempDir('highperf-db-down-')
     const port = freePort()
     const late = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(port), ...outageEnv(`${tmp.dir}/a`, { DATABASE_URL: pg.url() }) })
-    const never = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(freePort()), ...outageEnv(`${tmp.dir}/b`, { DATABASE_URL: `postgres://app:s3cret@127.0.0.1:${freePort()}/nowhere` }) })
+    const neverAt = performance.now()
+    const never = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(freePort()), ...outageEnv(`${tmp.dir}/b`, { DATABASE_URL: `postgres://app:s3cret@127.0.0.1:${freePort()}/nowhere`, START_WAIT: '3s' }) })
+    const neverExited = never.proc.exited.then(() => performance.now() - neverAt)
     try {
       await Bun.sleep(2000)
       expect(late.proc.exitCode).toBeNull()
@@ -84,6 +86,11 @@ describePg('DATABASE_URL while PostgreSQL restarts', () => {
       await waitHealthy(`http://127.0.0.1:${port}/readyz`, late.proc, 30_000)
       expect((await fetch(`http://127.0.0.1:${port}/users?limit=1`)).status).toBe(200)
       const { code, stderr } = await never.output()
+      // START_WAIT=3s: it waited about that long, not the default 10 s (BullMQ on PostgreSQL stops
+      // its own connect retries a second early, so that refusal is the error start reports).
+      const waited = await neverExited
+      expect(waited).toBeGreaterThan(1900)
+      expect(waited).toBeLessThan(9000)
       expect(code).toBe(1)
       const lines = stderr.trim().split('\n')
       expect(lines).toHaveLength(1)

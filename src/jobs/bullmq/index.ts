@@ -56,6 +56,8 @@ export interface BullJobsOptions {
   ttl: number
   /** BullMQ lock duration and stall-check interval, ms (JOB_LEASE). */
   lease: number
+  /** How long start waits for the backend to answer before it fails, ms (START_WAIT; default 10 000). */
+  startWait?: number
   /** BullMQ queue name (default 'highperf'). */
   queueName?: string
   /** Redis key prefix or PostgreSQL schema (default 'bull' / 'bullmq'). */
@@ -68,6 +70,9 @@ export interface BullJobsOptions {
   countsEvery?: number
   sweepEvery?: number
 }
+
+/** How long {@link BullJobs.start} waits for the backend by default, ms (START_WAIT's default). */
+const DEFAULT_START_WAIT_MS = 10_000
 
 const ZERO: Record<JobState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 }
 
@@ -98,7 +103,10 @@ export class BullJobs implements JobService {
     this.#o = options
     this.#name = options.queueName ?? 'highperf'
     const url = options.url
-    this.#backend = openBackend(url, { namespace: options.namespace ?? (url.startsWith('redis') ? 'bull' : 'bullmq') })
+    // PostgreSQL's own connect retries stop a second before start gives up, so the last refusal
+    // is the error start reports (START_WAIT_MS in ./connection.ts: 9 s of the default 10).
+    const startWait = options.startWait ?? DEFAULT_START_WAIT_MS
+    this.#backend = openBackend(url, { namespace: options.namespace ?? (url.startsWith('redis') ? 'bull' : 'bullmq'), startWaitMs: Math.max(0, startWait - 1000) })
     this.#validator = new SubmitValidator(options.pool)
   }
 
@@ -137,7 +145,7 @@ export class BullJobs implements JobService {
     await this.#call(async () => {
       await this.#queue!.waitUntilReady()
       await this.#events!.waitUntilReady()
-    }, 10_000)
+    }, this.#o.startWait ?? DEFAULT_START_WAIT_MS)
     const processor = makeProcessor({
       pool: this.#o.pool,
       log,

@@ -12,7 +12,7 @@ test('a JOBS_URL nobody answers on is a start-up error naming it, its password m
   const tmp = tempDir('highperf-jobs-url-')
   const url = `redis://:s3cret@127.0.0.1:${freePort()}`
   try {
-    const err = await buildDeps(testConfig({ dataDir: join(tmp.dir, 'data'), filesDir: join(tmp.dir, 'files'), workers: 1, jobsUrl: url, shutdownTimeout: 500 }), silentLogger()).catch((e: unknown) => e)
+    const err = await buildDeps(testConfig({ dataDir: join(tmp.dir, 'data'), filesDir: join(tmp.dir, 'files'), workers: 1, jobsUrl: url, shutdownTimeout: 500, startWait: 1000 }), silentLogger()).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StartupError)
     const e = err as StartupError
     expect(e.code).toBe('jobs_url')
