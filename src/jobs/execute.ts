@@ -20,7 +20,7 @@ import { AppError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { TaskRunner } from '../pool/types.ts'
 import { backoffDelay } from '../sync/index.ts'
-import type { Job, JobError } from './model.ts'
+import { NOT_THE_JOBS_FAULT, PERMANENT_ERRORS, type Job, type JobError } from './model.ts'
 import { writeOutcome } from './outcome-writer.ts'
 import { runPipeline } from './pipeline.ts'
 import type { JobStore, LeasedJob } from './store.ts'
@@ -38,10 +38,6 @@ export const SHUTDOWN = Symbol('shutdown')
 /** The job is no longer this runner's (its lease was taken back): nothing of it may be written. */
 export const LOST = Symbol('lost')
 
-/** Error codes that retrying cannot fix. */
-const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'too_deep', 'unknown_task', 'bad_request', 'validation_failed'])
-/** Error codes that say the pool, not the job, could not run it now. */
-const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
 
 /** What a run needs from its runner. */
 export interface ExecuteContext {
@@ -105,7 +101,7 @@ function failed(job: LeasedJob, signal: AbortSignal, err: unknown, ctx: ExecuteC
   if (signal.reason === SHUTDOWN || NOT_THE_JOBS_FAULT.has(code)) {
     return record(job, 'release', () => store.release(job, signal.reason === SHUTDOWN ? now : now + 250, now), ctx)
   }
-  if (!PERMANENT.has(code) && job.attempts < job.maxAttempts) {
+  if (!PERMANENT_ERRORS.has(code) && job.attempts < job.maxAttempts) {
     const runAt = now + backoffDelay(job.attempts, ctx.backoffBase, MAX_JOB_BACKOFF_MS, ctx.random, 'equal')
     return record(job, 'retry', () => store.retry(job, runAt, error, now), ctx)
   }

@@ -108,6 +108,23 @@ export interface NewJob {
 }
 
 /** Defaults of a new job. */
+/**
+ * Error codes of a failed attempt that retrying cannot fix: the job fails at once, whatever its
+ * attempts left. The one list both backends (the embedded runner's execute.ts, BullMQ's
+ * processor.ts) judge by, so a job's fate does not depend on JOBS_URL.
+ *
+ * @example PERMANENT_ERRORS.has('invalid_input') // true
+ */
+export const PERMANENT_ERRORS: ReadonlySet<string> = new Set(['invalid_input', 'invalid_json', 'too_deep', 'unknown_task', 'bad_request', 'validation_failed'])
+
+/**
+ * Error codes that say the pool, not the job, could not run it now: the job goes back to the
+ * queue without counting an attempt (both backends).
+ *
+ * @example NOT_THE_JOBS_FAULT.has('queue_full') // true
+ */
+export const NOT_THE_JOBS_FAULT: ReadonlySet<string> = new Set(['queue_full', 'pool_closed'])
+
 export const JOB_DEFAULTS = { priority: 0, maxAttempts: 3, timeoutMs: 30_000 } as const
 
 /**

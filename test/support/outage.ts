@@ -221,3 +221,81 @@ export function healthFigures(run: OutageRun): string {
   const worst = (p: Phase) => Math.max(0, ...run.health.filter((a) => a.phase === p).map((a) => a.ms)).toFixed(0)
   return `/healthz ${run.health.length} probes, slowest before/during/after: ${worst('before')}/${worst('during')}/${worst('after')} ms`
 }
+
+/**
+ * Waits until every job in `ids` has succeeded (read through `GET /jobs/:id` at `base`); names the
+ * others if not within `timeoutMs`.
+ *
+ * @example await allJobsSucceeded(srv.base, accepted)
+ */
+export async function allJobsSucceeded(base: string, ids: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let pending = [...ids]
+  while (pending.length > 0) {
+    const views = await Promise.all(pending.map(async (id) => {
+      const res = await fetch(`${base}/jobs/${id}`)
+      return res.status === 200 ? (await res.json()) as { id: string; state: string } : { id, state: `http ${res.status}` }
+    }))
+    pending = views.filter((v) => v.state !== 'succeeded').map((v) => v.id)
+    if (pending.length === 0) return
+    if (Date.now() > deadline) throw new Error(`${pending.length} of ${ids.length} accepted jobs did not succeed: ${JSON.stringify(views.filter((v) => v.state !== 'succeeded').slice(0, 10))}`)
+    await Bun.sleep(250)
+  }
+}
+
+/** What {@link expectWaitAtStart} runs. */
+export interface WaitAtStart {
+  /** The setting under test. */
+  setting: 'JOBS_URL' | 'DATABASE_URL'
+  /** The service's URL: it is down when the check starts and {@link WaitAtStart.start} brings it up. */
+  url: string
+  /** A URL nobody answers on, with the password `s3cret` (it must never be printed). */
+  nowhere: string
+  /** How the start-up line begins: the setting and the URL with its password masked. */
+  printed: string
+  start: () => Promise<void>
+  /** More checks on the server that waited, once it is ready. */
+  whenReady?: (base: string) => Promise<void>
+}
+
+/**
+ * The "down at start" case every restart test shares: a server started while its service is down
+ * waits for it (default START_WAIT) and starts when it comes, ending cleanly on SIGTERM; a server
+ * whose service never comes (START_WAIT=3s) exits 1 after about that long, with one line on
+ * stderr naming the setting and masking the password.
+ *
+ * @example await redis.kill(); await expectWaitAtStart({ setting: 'JOBS_URL', url: redis.url(), nowhere: 'redis://:s3cret@127.0.0.1:1', printed: 'JOBS_URL redis://:***@127.0.0.1:', start: () => redis.start() })
+ */
+export async function expectWaitAtStart(w: WaitAtStart): Promise<void> {
+  const tmp = tempDir('highperf-down-at-start-')
+  const port = freePort()
+  const late = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(port), ...outageEnv(`${tmp.dir}/a`, { [w.setting]: w.url }) })
+  const neverAt = performance.now()
+  const never = spawnHighperf([process.execPath, 'run', 'src/main.ts'], { PORT: String(freePort()), ...outageEnv(`${tmp.dir}/b`, { [w.setting]: w.nowhere, START_WAIT: '3s' }) })
+  const neverExited = never.proc.exited.then(() => performance.now() - neverAt)
+  try {
+    await Bun.sleep(2000)
+    expect(late.proc.exitCode).toBeNull()
+    await w.start()
+    await waitHealthy(`http://127.0.0.1:${port}/readyz`, late.proc, 30_000)
+    await w.whenReady?.(`http://127.0.0.1:${port}`)
+    const { code, stderr } = await never.output()
+    // START_WAIT=3s: it waited about that long, not the default 10 s (BullMQ on PostgreSQL stops
+    // its own connect retries a second early, so that refusal is the error start reports).
+    const waited = await neverExited
+    expect(waited).toBeGreaterThan(1900)
+    expect(waited).toBeLessThan(9000)
+    expect(code).toBe(1)
+    const lines = stderr.trim().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toStartWith(`highperf: cannot start: ${w.printed}`)
+    expect(stderr).not.toContain('s3cret')
+  } finally {
+    late.proc.kill('SIGTERM')
+    never.proc.kill('SIGKILL')
+  }
+  const out = await late.output()
+  tmp.remove()
+  expect(out.stderr).toBe('')
+  expect(out.code).toBe(0)
+}

@@ -24,6 +24,7 @@
  * await pg.destroy()
  * ```
  */
+import { afterAll, beforeAll, describe } from 'bun:test'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -197,4 +198,34 @@ function childrenOf(pid: number): number[] {
     } catch { /* exited meanwhile */ }
   }
   return out
+}
+
+/**
+ * A private PostgreSQL for one test file: made before its tests, destroyed after; `describe` is
+ * `describe.skip` (with a warning naming `what`) where {@link postgresBinaries} says this machine
+ * cannot run one.
+ *
+ * @example
+ * ```ts
+ * const db = privatePostgres('the PostgreSQL restart tests')
+ * db.describe('…', () => { test('…', async () => { await db.pg().stop() }) })
+ * ```
+ */
+export function privatePostgres(what: string): { describe: typeof describe; pg: () => PrivatePostgres } {
+  const found = postgresBinaries()
+  if ('skip' in found) console.warn(`skipping ${what}: ${found.skip}`)
+  let pg: PrivatePostgres | undefined
+  beforeAll(async () => {
+    if (!('skip' in found)) pg = await PrivatePostgres.create()
+  }, 60_000)
+  afterAll(async () => {
+    await pg?.destroy()
+  })
+  return {
+    describe: 'skip' in found ? describe.skip : describe,
+    pg: () => {
+      if (pg === undefined) throw new Error('the private PostgreSQL is not up (read it inside a test)')
+      return pg
+    },
+  }
 }

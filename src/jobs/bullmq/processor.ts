@@ -26,7 +26,7 @@ import { AppError } from '../../errors.ts'
 import type { Logger } from '../../log.ts'
 import type { TaskRunner } from '../../pool/types.ts'
 import { backoffDelay } from '../../sync/index.ts'
-import type { Job } from '../model.ts'
+import { NOT_THE_JOBS_FAULT, PERMANENT_ERRORS, type Job } from '../model.ts'
 import { runPipeline } from '../pipeline.ts'
 import { MAX_JOB_BACKOFF_MS } from '../runner.ts'
 import { CANCELED_REASON, reasonOf, type BullData } from './mapping.ts'
@@ -36,10 +36,6 @@ export const CANCEL_REASON = 'job_canceled'
 /** The abort reason of a job stopped by shutdown (`worker.cancelAllJobs(SHUTDOWN_REASON)`). */
 export const SHUTDOWN_REASON = 'shutdown'
 
-/** Error codes that retrying cannot fix (as in runner.ts). */
-const PERMANENT = new Set<string>(['invalid_input', 'invalid_json', 'too_deep', 'unknown_task', 'bad_request', 'validation_failed'])
-/** Error codes that say the pool, not the job, could not run it now. */
-const NOT_THE_JOBS_FAULT = new Set<string>(['queue_full', 'pool_closed'])
 
 /** What the processor runs jobs with. */
 export interface ProcessorOptions {
@@ -97,7 +93,7 @@ export function makeProcessor(o: ProcessorOptions): Processor {
         await job.moveToDelayed(Date.now() + 250, token)
         throw new DelayedError()
       }
-      if (PERMANENT.has(code)) throw new UnrecoverableError(reason)
+      if (PERMANENT_ERRORS.has(code)) throw new UnrecoverableError(reason)
       throw new Error(reason)
     } finally {
       o.onEnd?.()

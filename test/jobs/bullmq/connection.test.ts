@@ -4,26 +4,17 @@
  * or Worker created while PostgreSQL was away never worked again; through openBackend it works as
  * soon as PostgreSQL is back. Also: within the start window, a refused connection is retried.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { expect, test } from 'bun:test'
 import { openBackend } from '../../../src/jobs/bullmq/connection.ts'
-import { PrivatePostgres, postgresBinaries } from '../../support/services.ts'
+import { privatePostgres } from '../../support/services.ts'
 
-const found = postgresBinaries()
-if ('skip' in found) console.warn(`skipping the PostgreSQL connection tests: ${found.skip}`)
-const describePg = 'skip' in found ? describe.skip : describe
-
-let pg: PrivatePostgres
-beforeAll(async () => {
-  if (!('skip' in found)) pg = await PrivatePostgres.create()
-}, 60_000)
-afterAll(async () => {
-  await pg?.destroy()
-})
+const db = privatePostgres('the PostgreSQL connection tests')
+const describePg = db.describe
 
 describePg('openBackend(postgres://…) when PostgreSQL is away', () => {
   test('a Queue and a Worker created while it is down start once it is back (no memoized failure), no uncaught error', async () => {
-    await pg.stop()
-    const backend = openBackend(pg.url(), { namespace: 'conn_test', startWaitMs: 0 })
+    await db.pg().stop()
+    const backend = openBackend(db.pg().url(), { namespace: 'conn_test', startWaitMs: 0 })
     const queue = new backend.Queue('q', backend.queueOptions())
     queue.on('error', () => {})
     const ran: string[] = []
@@ -32,7 +23,7 @@ describePg('openBackend(postgres://…) when PostgreSQL is away', () => {
     try {
       expect(await queue.waitUntilReady().then(() => 'ready', (err: Error) => err.message)).toContain('ECONNREFUSED')
       await Bun.sleep(500)
-      await pg.start()
+      await db.pg().start()
       await queue.waitUntilReady()
       const job = await queue.add('j', {})
       for (let i = 0; !ran.includes(String(job.id)); i++) {
@@ -47,14 +38,14 @@ describePg('openBackend(postgres://…) when PostgreSQL is away', () => {
   }, 30_000)
 
   test('at start a refused connection is retried within startWaitMs', async () => {
-    await pg.stop()
-    const backend = openBackend(pg.url(), { namespace: 'conn_test', startWaitMs: 8000 })
+    await db.pg().stop()
+    const backend = openBackend(db.pg().url(), { namespace: 'conn_test', startWaitMs: 8000 })
     const queue = new backend.Queue('q', backend.queueOptions())
     queue.on('error', () => {})
     try {
       const ready = queue.waitUntilReady()
       await Bun.sleep(1000)
-      await pg.start()
+      await db.pg().start()
       await ready
     } finally {
       await queue.close()
