@@ -169,6 +169,32 @@ export class OutageRun {
     }
   }
 
+  /**
+   * One outage, the same for every restart test: `write` answers `ok` (before), the service goes
+   * `down()`, `write` answers 503 (during), 2 s later the service comes `up()`, and once `write`
+   * answers `ok` again and `read` answers 200 (after), a second of calm. Returns how long after
+   * `up()` resolved the first `ok` came, ms.
+   *
+   * @example recovered.push(await run.outage('submit', 202, 'read', () => redis.kill(), () => redis.start()))
+   */
+  async outage(write: string, ok: number, read: string, down: () => Promise<void>, up: () => Promise<void>): Promise<number> {
+    this.phase = 'before'
+    await this.until(write, (a) => a.status === ok)
+    await Bun.sleep(1000)
+    this.phase = 'during'
+    await down()
+    await this.until(write, (a) => a.status === 503)
+    await Bun.sleep(2000)
+    await up()
+    this.phase = 'after'
+    const back = performance.now()
+    await this.until(write, (a) => a.status === ok, 30_000)
+    const recovered = performance.now() - back
+    await this.until(read, (a) => a.status === 200, 30_000)
+    await Bun.sleep(1000)
+    return recovered
+  }
+
   /** Stops every loop and waits for the requests in flight. */
   async stop(): Promise<void> {
     this.#stopped = true
