@@ -21,7 +21,7 @@ export function bullBackend(url: string, name: string, timeoutMs: number): Suite
     async open(ns, o = {}) {
       const jobs = new BullJobs({
         url, pool: o.pool ?? new FakePool(), log: silentLogger(), concurrency: o.concurrency ?? 4, queueLimit: o.queueLimit ?? 10_000,
-        backoffBase: 5, ttl: 3_600_000, lease: 2000, namespace: ns, queueName: 'suite', countsEvery: 100,
+        backoffBase: o.backoffBase ?? 5, ttl: 3_600_000, lease: 2000, namespace: ns, queueName: 'suite', countsEvery: 100,
       })
       await jobs.start()
       return jobs

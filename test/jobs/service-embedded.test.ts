@@ -21,7 +21,7 @@ runJobServiceSuite({
       log: silentLogger(),
       concurrency: o.concurrency ?? 4,
       queueLimit: o.queueLimit ?? 10_000,
-      backoffBase: 5,
+      backoffBase: o.backoffBase ?? 5,
       ttl: 3_600_000,
     })
     await runner.start()

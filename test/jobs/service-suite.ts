@@ -16,6 +16,8 @@ export interface OpenOptions {
   concurrency?: number
   queueLimit?: number
   pool?: FakePool
+  /** JOB_BACKOFF_BASE, ms (default 5: retries at once). */
+  backoffBase?: number
 }
 
 export interface SuiteBackend {
@@ -149,6 +151,19 @@ export function runJobServiceSuite(b: SuiteBackend): void {
       const done = await settle(s, job.id)
       expect(done.state).toBe('succeeded')
       expect(done.startedAt! - done.createdAt).toBeGreaterThanOrEqual(650)
+    })
+
+    test('runAt: a job waiting for a retry shows when it runs again (its failure + the backoff)', async () => {
+      // BullMQ before: the submit-time runAt, as if the job were due now (a retry's backoff lives in BullMQ's delay).
+      const s = await open(ns(), { backoffBase: 4000 })
+      const before = Date.now()
+      const job = await submit(s, { task: 'fail', input: '{}', maxAttempts: 2 })
+      const waiting = await settle(s, job.id, (j) => j.state === 'queued' && j.attempts === 1 && j.error !== undefined)
+      const after = Date.now()
+      // Retry 1 waits c/2..c after the failure (between before and after), c = JOB_BACKOFF_BASE.
+      expect(waiting.runAt).toBeGreaterThanOrEqual(before + 2000)
+      expect(waiting.runAt).toBeLessThanOrEqual(after + 4000)
+      expect(waiting.error?.code).toBe('task_failed')
     })
 
     test('attempts and backoff: a flaky task succeeds on its third attempt; a failing one fails after its last', async () => {

@@ -1,7 +1,8 @@
 /**
  * The /jobs routes with JOBS_URL (BullMQ on Redis 127.0.0.1:6379, db 10, its queue removed
  * afterwards): the same HTTP contract as on bun:sqlite (202 + Location, 409 for a reused
- * Idempotency-Key, result bytes, cancel, SSE to the end), with BullMQ's opaque list cursors.
+ * Idempotency-Key, result bytes, cancel, SSE to the end), with BullMQ's opaque list cursors; a
+ * job rescheduled from the dashboard (/admin/queues) shows its new runAt and runs then.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
@@ -75,4 +76,33 @@ describe('/jobs on BullMQ (JOBS_URL=redis://…)', () => {
     expect(page.nextCursor).toMatch(/^\d+\.\d+$/)
     expect((await fetch(`${base}jobs?limit=1&cursor=${page.nextCursor}`)).status).toBe(200)
   })
+
+  test("a delayed job rescheduled from /admin/queues (bull-board's PATCH …/delay) shows the new runAt in GET /jobs/:id and runs then", async () => {
+    // Before: runAt stayed at submit + 10 min (our data's copy), although BullMQ now ran the job 1.5 s on.
+    const res = await post({ task: 'echo', input: { moved: 1 }, delayMs: 600_000 })
+    const job = (await res.json()) as { id: string; runAt: string; createdAt: string }
+    const get = async () => (await (await fetch(`${base}jobs/${job.id}`)).json()) as { state: string; runAt: string; startedAt?: string }
+    expect(Date.parse((await get()).runAt)).toBe(Date.parse(job.runAt))
+    const target = Date.now() + 1500
+    const patch = await fetch(`${base}admin/queues/api/queues/highperf/${job.id}/delay`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ runAt: target }) })
+    expect(patch.status).toBe(200)
+    // bull-board turns runAt into a delay from its own now, BullMQ adds it to a later now: a few ms on.
+    const moved = await get()
+    expect(moved.state).toBe('queued')
+    expect(Date.parse(moved.runAt)).toBeGreaterThanOrEqual(target)
+    expect(Date.parse(moved.runAt)).toBeLessThan(target + 500)
+    const list = (await (await fetch(`${base}jobs?state=queued&task=echo&limit=100`)).json()) as { jobs: { id: string; runAt: string }[] }
+    expect(list.jobs.find((j) => j.id === job.id)?.runAt).toBe(moved.runAt)
+    let done = moved
+    for (let i = 0; i < 150 && done.state !== 'succeeded'; i++) {
+      await Bun.sleep(50)
+      done = await get()
+    }
+    expect(done.state).toBe('succeeded')
+    const started = Date.parse(done.startedAt!)
+    expect(started).toBeGreaterThanOrEqual(Date.parse(moved.runAt))
+    expect(started).toBeLessThan(Date.parse(moved.runAt) + 2000)
+    // Once run, BullMQ has forgotten the time; runAt is no later than the start, not submit + 10 min.
+    expect(Date.parse(done.runAt)).toBeLessThanOrEqual(started)
+  }, 20_000)
 })

@@ -52,6 +52,15 @@ export interface Backend {
   queueOptions(): { connection: never; prefix?: string }
   /** Options of the Worker and QueueEvents (blocking reads that reconnect for ever). */
   blockingOptions(): { connection: never; prefix?: string }
+  /**
+   * When BullMQ will release each of `ids` that it holds delayed in `queue` (ms since the epoch);
+   * ids not delayed are left out. BullMQ keeps this time only in its delayed set (Redis: the
+   * sorted set's score; PostgreSQL: the row's `process_at_ms`), not in the job record it hands
+   * out, and a retry's backoff or a `changeDelay` moves it (mapping.ts `runAtOf`).
+   *
+   * @example (await backend.delayedUntil(queue, [id])).get(id) // 1_700_000_060_000 | undefined
+   */
+  delayedUntil(queue: Queue, ids: readonly string[]): Promise<Map<string, number>>
   /** False while the command connection is down (Redis); PostgreSQL: always true (pg reports per query). */
   up(): boolean
   /** Closes the connections this module opened (BullMQ closes its own). */
@@ -149,6 +158,18 @@ export function openBackend(url: string, options: BackendOptions): Backend {
       QueueEventsProducer: bound.QueueEventsProducer as unknown as typeof QueueEventsProducer,
       queueOptions: () => ({ connection: conn() }),
       blockingOptions: () => ({ connection: conn() }),
+      delayedUntil: async (queue, ids) => {
+        const out = new Map<string, number>()
+        if (ids.length === 0) return out
+        // The Queue's own pool, whose connections have the schema as search_path.
+        const { pool } = (queue.backend as unknown as PostgresQueueBackend).connection
+        const { rows } = await pool.query<{ id: string; at: string }>(
+          `SELECT id, process_at_ms AS at FROM job WHERE queue = $1 AND id = ANY($2::text[]) AND state = 'delayed' AND process_at_ms IS NOT NULL`,
+          [queue.name, ids],
+        )
+        for (const r of rows) out.set(r.id, Number(r.at))
+        return out
+      },
       up: () => true,
       close: async () => {},
     }
@@ -173,6 +194,21 @@ export function openBackend(url: string, options: BackendOptions): Backend {
     QueueEvents,
     QueueEventsProducer,
     queueOptions: () => ({ connection: commands as never, prefix: options.namespace }),
+    delayedUntil: async (queue, ids) => {
+      const out = new Map<string, number>()
+      if (ids.length === 0) return out
+      // One ZSCORE each (ZMSCORE needs Redis 6.2; BullMQ runs on 5). The score is the due time
+      // times 0x1000 plus a tie-breaking counter (BullMQ's getDelayedScore.lua).
+      const p = commands.pipeline()
+      const key = queue.toKey('delayed')
+      for (const id of ids) p.zscore(key, id)
+      const answers = (await p.exec()) ?? []
+      answers.forEach(([err, score], i) => {
+        if (err) throw err
+        if (typeof score === 'string') out.set(ids[i]!, Math.floor(Number(score) / 0x1000))
+      })
+      return out
+    },
     blockingOptions: () => {
       const c = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(100 * n, 1000) })
       c.on('error', () => {})

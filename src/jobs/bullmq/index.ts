@@ -207,12 +207,12 @@ export class BullJobs implements JobService {
     // BullMQ answers a repeated id with the job it was given, not the stored one: read it back.
     const stored = await this.#read(job.id)
     if (!stored || stored.rec.data.sub === sub) return { job, created: true }
-    return { job: fromBull(stored.rec, stored.state), created: false }
+    return { job: fromBull(stored.rec, stored.state, stored.dueAt), created: false }
   }
 
   async get(id: string): Promise<Job | undefined> {
     const r = await this.#read(id)
-    return r && fromBull(r.rec, r.state)
+    return r && fromBull(r.rec, r.state, r.dueAt)
   }
 
   async result(id: string): Promise<Uint8Array | undefined> {
@@ -223,7 +223,7 @@ export class BullJobs implements JobService {
 
   list(query: ListQuery): Promise<ListPage> {
     const queue = this.#ready()
-    return this.#call(() => listJobs(queue, query))
+    return this.#call(() => listJobs(queue, query, (ids) => this.#backend.delayedUntil(queue, ids)))
   }
 
   /**
@@ -250,7 +250,7 @@ export class BullJobs implements JobService {
     const r = await this.#read(id)
     if (!r) return undefined
     const from = stateOf(r.rec, r.state)
-    if (from !== 'queued' && from !== 'running') return { job: fromBull(r.rec, r.state), from }
+    if (from !== 'queued' && from !== 'running') return { job: fromBull(r.rec, r.state, r.dueAt), from }
     const bj = r.rec as unknown as BullJob<BullData>
     const data: BullData = { ...r.rec.data, canceledAt: Date.now() }
     await this.#call(async () => {
@@ -261,7 +261,7 @@ export class BullJobs implements JobService {
     r.rec.data = data
     // Every node (this one too) aborts the job if it runs it and tells its SSE streams.
     await this.#call(() => this.#cancel!.publish(id)).catch((err: unknown) => this.#o.log.warn({ err, id }, 'cannot publish a cancel; the job is flagged and fails when it next starts'))
-    return { job: fromBull(r.rec, r.state), from }
+    return { job: fromBull(r.rec, r.state, r.dueAt), from }
   }
 
   /** Deletes finished jobs older than JOB_TTL (BullMQ's own age removal runs only when another job finishes). */
@@ -344,7 +344,7 @@ export class BullJobs implements JobService {
     return this.#queue
   }
 
-  async #read(id: string): Promise<{ rec: BullRecord; state: BullState } | undefined> {
+  async #read(id: string): Promise<{ rec: BullRecord; state: BullState; dueAt?: number } | undefined> {
     const queue = this.#ready()
     return this.#call(async () => {
       let bj = await queue.getJob(id)
@@ -353,7 +353,11 @@ export class BullJobs implements JobService {
       // Two reads, not one: a job that finished between them is read again, so a final state
       // never shows the record of before (no error, no finishedAt). Final records do not change.
       if ((state === 'completed' || state === 'failed') && !bj.finishedOn) bj = (await queue.getJob(id)) ?? bj
-      return { rec: bj as unknown as BullRecord, state }
+      const rec = bj as unknown as BullRecord
+      if (state !== 'delayed') return { rec, state }
+      // A delayed job's due time is BullMQ's, not the record's (mapping.ts runAtOf): one more read.
+      const dueAt = (await this.#backend.delayedUntil(queue, [id])).get(id)
+      return dueAt === undefined ? { rec, state } : { rec, state, dueAt }
     })
   }
 

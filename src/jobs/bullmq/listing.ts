@@ -48,8 +48,11 @@ export function checkCursor(cursor: string): void {
   }
 }
 
-/** One page of jobs (see the module comment). */
-export async function listJobs(queue: Queue, q: ListQuery): Promise<ListPage> {
+/** Due times of delayed jobs by id (connection.ts `delayedUntil`, bound to the queue). */
+export type DelayedUntil = (ids: readonly string[]) => Promise<Map<string, number>>
+
+/** One page of jobs (see the module comment); `delayedUntil` gives delayed jobs their `runAt` (mapping.ts runAtOf). */
+export async function listJobs(queue: Queue, q: ListQuery, delayedUntil?: DelayedUntil): Promise<ListPage> {
   const types = q.state ? TYPES_OF[q.state] : TYPES
   let t = 0
   let offset = 0
@@ -68,10 +71,11 @@ export async function listJobs(queue: Queue, q: ListQuery): Promise<ListPage> {
     for (;;) {
       const batch = (await queue.getJobs([type], offset, offset + window - 1, true)) as unknown as BullRecord[]
       if (batch.length === 0) break
+      const due = type === 'delayed' && delayedUntil ? await delayedUntil(batch.map((r) => r.id ?? '')) : undefined
       for (const rec of batch) {
         offset++
         scanned++
-        const job = fromBull(rec, type)
+        const job = fromBull(rec, type, due?.get(rec.id ?? ''))
         if ((q.state === undefined || job.state === q.state) && (q.task === undefined || job.task === q.task)) jobs.push(job)
         if (jobs.length === q.limit || scanned >= MAX_SCAN) return { jobs, nextCursor: `${t}.${offset}` }
       }

@@ -9,7 +9,9 @@
  * - an Idempotency-Key becomes the job id (a UUIDv5-shaped hash of the key): BullMQ keeps one job
  *   per id for as long as the job is kept, exactly the lifetime of a key on bun:sqlite;
  * - a cancel is a flag in the data (`canceledAt`): readable from every node at once, kept with the
- *   record, and the processor fails a flagged job with `job_canceled` without running it.
+ *   record, and the processor fails a flagged job with `job_canceled` without running it;
+ * - `runAt` is BullMQ's own due time while BullMQ holds the job delayed (see {@link runAtOf}): a
+ *   retry's backoff and a reschedule from the dashboard (`changeDelay`) move it there, not in our data.
  *
  * @example
  * ```ts
@@ -151,8 +153,26 @@ function progressOf(p: unknown): { progress: number; message: string } {
   return { progress: 0, message: '' }
 }
 
-/** A BullMQ record in BullMQ state `state` as a highperf job. */
-export function fromBull(rec: BullRecord, state: BullState): Job {
+/**
+ * A job's `runAt`. While BullMQ holds the job in its delayed set, `dueAt` (that set's time for it,
+ * read by the caller: connection.ts `delayedUntil`) is authoritative: a retry's backoff and a
+ * reschedule from the dashboard (`job.changeDelay`) change only that, and the record keeps no base
+ * time to rebuild it from (`delay` counts from the moment of the change). Otherwise (BullMQ forgets
+ * the time once it releases a job) the time stored at submit, but never after the attempt's start:
+ * a job moved earlier (rescheduled, promoted) did not start before it was due. Not so for a job
+ * flagged canceled: a delayed one is promoted only to be failed at once (index.ts `cancel`).
+ *
+ * @example runAtOf(rec, 'delayed', 1_700_000_060_000) // 1_700_000_060_000, whatever rec.data.runAt says
+ */
+export function runAtOf(rec: Pick<BullRecord, 'data' | 'timestamp' | 'processedOn'>, state: BullState, dueAt?: number): number {
+  if (state === 'delayed' && dueAt !== undefined) return dueAt
+  const stored = rec.data.runAt
+  if (!rec.processedOn || rec.data.canceledAt !== undefined) return stored
+  return Math.min(stored, Math.max(rec.processedOn, rec.timestamp))
+}
+
+/** A BullMQ record in BullMQ state `state` as a highperf job; `dueAt` as for {@link runAtOf}. */
+export function fromBull(rec: BullRecord, state: BullState, dueAt?: number): Job {
   const d = rec.data
   const s = stateOf(rec, state)
   const { progress, message } = progressOf(rec.progress)
@@ -162,7 +182,7 @@ export function fromBull(rec: BullRecord, state: BullState): Job {
     input: d.input,
     state: s,
     priority: d.priority,
-    runAt: d.runAt,
+    runAt: runAtOf(rec, state, dueAt),
     // Attempts started: the finished ones, plus the one running now.
     attempts: rec.attemptsMade + (state === 'active' ? 1 : 0),
     maxAttempts: rec.opts.attempts ?? 1,

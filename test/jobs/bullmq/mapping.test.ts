@@ -1,7 +1,7 @@
 // highperf jobs <-> BullMQ: priorities keep their order, keys map to stable job ids, errors travel as `code: message`.
 import { expect, test } from 'bun:test'
 import { isJobId } from '../../../src/jobs/ids.ts'
-import { bullPriority, errorOf, keyJobId, reasonOf, stateOf } from '../../../src/jobs/bullmq/mapping.ts'
+import { bullPriority, errorOf, keyJobId, reasonOf, runAtOf, stateOf } from '../../../src/jobs/bullmq/mapping.ts'
 
 test('every highperf priority maps to a BullMQ priority in the same order (1 runs first)', () => {
   expect(bullPriority(1000)).toBe(1)
@@ -29,4 +29,19 @@ test('a cancel flag wins over any BullMQ state; job_canceled failures read as ca
   expect(stateOf({ data: {} as never, failedReason: 'task_failed: x' }, 'failed')).toBe('failed')
   expect(stateOf({ data: {} as never }, 'prioritized')).toBe('queued')
   expect(stateOf({ data: {} as never }, 'active')).toBe('running')
+})
+
+test("runAt: BullMQ's due time while it holds the job delayed; else the stored one, never after the start", () => {
+  const rec = { data: { runAt: 10_000 } as never, timestamp: 1000 }
+  // Rescheduled (changeDelay) or waiting for a retry: only BullMQ's delayed set knows the new time.
+  expect(runAtOf(rec, 'delayed', 4000)).toBe(4000)
+  expect(runAtOf(rec, 'delayed', 90_000)).toBe(90_000)
+  // Released (the time gone from BullMQ) or not known: the stored one.
+  expect(runAtOf(rec, 'delayed')).toBe(10_000)
+  expect(runAtOf(rec, 'waiting', 4000)).toBe(10_000)
+  // Started before it (moved earlier, or promoted): the start.
+  expect(runAtOf({ ...rec, processedOn: 4100 }, 'completed')).toBe(4100)
+  expect(runAtOf({ ...rec, processedOn: 12_000 }, 'active')).toBe(10_000)
+  // A canceled delayed job is promoted only to be failed: its start is no due time.
+  expect(runAtOf({ data: { runAt: 10_000, canceledAt: 4000 } as never, timestamp: 1000, processedOn: 4100 }, 'failed')).toBe(10_000)
 })
