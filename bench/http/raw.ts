@@ -22,6 +22,10 @@
  *   On Bun 1.4.5 each response header costs ~0.7 µs of serving (bench/README.md), so these four
  *   are part of what highperf cannot skip either.
  *
+ * `RAW_CLIENT=off` (with `full` or `stack`): the access line's client is a constant instead of
+ * `server.requestIP()`: the price of that one call (a `getpeername` syscall per request) alone,
+ * for bench/http/ladder.ts.
+ *
  * In every mode, for bench/peers: `GET /files/*` answers `new Response(Bun.file(RAW_FILES/<path>))`
  * (Bun's own static path: sendfile, no stat of ours, no validators; in `full` mode also one stat
  * and the ETag / Last-Modified / Accept-Ranges headers built from it), and `POST /users` parses the
@@ -47,6 +51,7 @@ const mode = process.env.RAW_MODE ?? 'bare'
 const prefix = Math.random().toString(36).slice(2, 8)
 let counter = 0
 const logged = mode === 'full' || mode === 'stack'
+const askClient = logged && process.env.RAW_CLIENT !== 'off'
 const logFd = logged ? openSync(process.env.RAW_ACCESS_LOG ?? '/dev/null', 'a') : -1
 let pending = ''
 
@@ -106,7 +111,7 @@ function wrap(handler: (req: Routed) => Response | Promise<Response>, route: str
   return (req, server) => {
     const started = performance.now()
     const id = req.headers.get('x-request-id') ?? `${prefix}-${++counter}`
-    const client = logged ? server.requestIP(req)?.address ?? 'unknown' : ''
+    const client = askClient ? server.requestIP(req)?.address ?? 'unknown' : logged ? '127.0.0.1' : ''
     const finish = (res: Response): Response => {
       res.headers.set('x-request-id', id)
       res.headers.set('server', 'raw/1')
