@@ -144,7 +144,9 @@ export const SPECS: readonly Spec[] = [
   { env: 'REQUEST_TIMEOUT', key: 'requestTimeout', kind: 'duration', def: '100ms', help: 'Default deadline of a request (504 after it)' },
   { env: 'TASK_TIMEOUT', key: 'taskTimeout', kind: 'duration', def: '30s', help: 'Deadline of /tasks and /batch requests, and the largest ?timeoutMs accepted' },
   { env: 'BATCH_LIMIT', key: 'batchLimit', kind: 'int', def: '1000', min: 1, help: 'Most items in one /batch or /messages/batch request' },
-  { env: 'START_WAIT', key: 'startWait', kind: 'duration', def: '10s', min: 0, max: 600_000, help: 'How long start-up waits for DATABASE_URL and JOBS_URL to answer (a database starting alongside this server); still down after it, the server exits 1 naming the setting' },
+  // At least 1 s: the wait also bounds the first connection, so `0` or a bare `10` (10 ms, meant
+  // as 10 s) made a start against a Redis or PostgreSQL that was up fail with "no answer within 0 ms".
+  { env: 'START_WAIT', key: 'startWait', kind: 'duration', def: '10s', min: 1000, max: 600_000, help: 'How long start-up waits for DATABASE_URL and JOBS_URL to answer (a database starting alongside this server), 1s to 10m; still down after it, the server exits 1 naming the setting' },
   { env: 'SHUTDOWN_TIMEOUT', key: 'shutdownTimeout', kind: 'duration', def: '5s', help: 'How long in-flight work may finish after SIGTERM' },
   { env: 'SHUTDOWN_DELAY', key: 'shutdownDelay', kind: 'duration', def: '0s', help: 'After SIGTERM, keep accepting (with /readyz 503) this long before closing the listener' },
   { env: 'LLM_BASE_URL', key: 'llmBaseUrl', kind: 'url', def: '', help: 'OpenAI-compatible base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1' },

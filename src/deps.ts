@@ -129,7 +129,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   // DATABASE_URL: users and messages on PostgreSQL, one pool for both (src/store/postgres).
   // A database that comes up a few seconds after this server is waited for (START_WAIT), as JOBS_URL is.
   const pgWait = { startWaitMs: config.startWait, onRetry: (err: unknown) => log.warn({ databaseUrl: redactUrl(config.databaseUrl), reason: err instanceof Error ? err.message : String(err) }, `DATABASE_URL does not answer yet; waiting up to ${config.startWait / 1000} s for it (START_WAIT)`) }
-  const pg = config.databaseUrl === '' ? undefined : await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl, pgWait))
+  const pg = config.databaseUrl === '' ? undefined : await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl, pgWait), config.startWait)
   if (pg) closers.push(() => pg.close())
   const usersPath = join(dataDir, 'users.sqlite')
   const users: UserStore = pg?.users ?? openAtStart(usersPath, () => SqliteUserStore.open(usersPath, locking))
@@ -190,7 +190,7 @@ async function openJobsAtStart(config: Config, pool: WorkerPool, log: Logger, da
     await jobs.start()
   } catch (err) {
     const where = redact(config.jobsUrl)
-    throw new StartupError('jobs_url', where, `JOBS_URL ${where} does not answer: ${err instanceof Error ? err.message : String(err)}`, 'start Redis or PostgreSQL there, or fix JOBS_URL (unset: jobs on bun:sqlite in DATA_DIR)', { cause: err })
+    throw new StartupError('jobs_url', where, `JOBS_URL ${where} does not answer after START_WAIT (${config.startWait / 1000} s): ${err instanceof Error ? err.message : String(err)}`, 'start Redis or PostgreSQL there, or fix JOBS_URL (unset: jobs on bun:sqlite in DATA_DIR)', { cause: err })
   }
   return jobs
 }

@@ -11,6 +11,7 @@
  * was told the setting accepts "a duration such as 250ms, …" (its minimum is 300ms).
  */
 import { afterAll, describe, expect, test } from 'bun:test'
+import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { tempDir } from './support/deps.ts'
 import { freePort, spawnHighperf } from './support/process.ts'
@@ -40,6 +41,15 @@ const CASES: Array<[string, string, number, string]> = [
   ['DATABASE_URL', 'postgres://[::1', 2, 'DATABASE_URL'],
   ['DATABASE_URL', 'postgres://nonexistent.invalid', 1, 'DATABASE_URL'],
   ['DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/hp_no_such_db', 1, 'DATABASE_URL'],
+  // START_WAIT also bounds the first connection: 0, or a bare 10 (10 ms, meant as 10 s), failed
+  // a start against a Redis or PostgreSQL that was up ("no answer within 0 ms"). At least 1s.
+  ['START_WAIT', '0', 2, 'from 1s to 10m'],
+  ['START_WAIT', '10', 2, 'from 1s to 10m'],
+  ['START_WAIT', '999ms', 2, 'START_WAIT'],
+  ['START_WAIT', '-1', 2, 'START_WAIT'],
+  ['START_WAIT', '1e9', 2, 'START_WAIT'],
+  ['START_WAIT', 'abc', 2, 'START_WAIT'],
+  ['START_WAIT', '11m', 2, 'START_WAIT'],
 ]
 
 async function run(args: string[], env: Record<string, string>) {
@@ -76,5 +86,42 @@ describe('hostile operator settings', () => {
     expect(pgDown.text).toContain('hp_no_such_db')
     expect(limiterDown.code).toBe(0)
     expect(limiterDown.text).toContain('warning: RATE_LIMIT_URL redis://127.0.0.1:1 does not answer')
+  }, 30_000)
+})
+
+describe('START_WAIT against a port that accepts and never answers', () => {
+  // A hung PostgreSQL or Redis, or a firewall that lets the SYN through and drops the rest.
+  // Before: DATABASE_URL took the driver's own 5 s connect timeout whatever START_WAIT said
+  // (START_WAIT=1s failed after 5.2 s), and neither line said which setting bounded the wait.
+  test('DATABASE_URL and JOBS_URL: exit 1 within about START_WAIT, one line naming it', async () => {
+    const held: Socket[] = []
+    const silent = createServer((c) => { held.push(c); c.on('error', () => {}) })
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const port = (silent.address() as { port: number }).port
+    try {
+      const timed = async (env: Record<string, string>) => {
+        const t0 = performance.now()
+        const out = await run([], { ...env, START_WAIT: '1s' })
+        return { ...out, ms: performance.now() - t0 }
+      }
+      const [pg, jobs] = await Promise.all([
+        timed({ DATABASE_URL: `postgres://app:s3cret@127.0.0.1:${port}/app` }),
+        timed({ JOBS_URL: `redis://127.0.0.1:${port}` }),
+      ])
+      expect(pg.code).toBe(1)
+      expect(pg.text).toMatch(/^highperf: cannot start: DATABASE_URL postgres:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/app cannot be used \(no answer within \d+ ms\) after START_WAIT \(1 s\)/m)
+      expect(pg.text).not.toContain('s3cret')
+      // Bun's start-up on a loaded machine plus the 1 s wait; the driver's own timeout alone was 5 s.
+      expect(pg.ms).toBeLessThan(4500)
+      expect(jobs.code).toBe(1)
+      expect(jobs.text).toMatch(/^highperf: cannot start: JOBS_URL redis:\/\/127\.0\.0\.1:\d+ does not answer after START_WAIT \(1 s\)/m)
+      for (const out of [pg, jobs]) {
+        expect(out.text.trim().split('\n')).toHaveLength(1)
+        expect(out.text).not.toMatch(/\n\s+at |"stack"/)
+      }
+    } finally {
+      for (const c of held) c.destroy()
+      silent.close()
+    }
   }, 30_000)
 })

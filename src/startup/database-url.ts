@@ -8,6 +8,7 @@
  * const pg = await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl))
  * ```
  */
+import { transientAtOpen } from '../store/postgres/db.ts'
 import { StartupError } from './error.ts'
 
 /** `url` with its password replaced by `***`. */
@@ -18,9 +19,12 @@ function redact(url: string): string {
 /**
  * Awaits `connect` and turns its failure into a {@link StartupError} about `url`.
  *
- * @example await connectAtStart('postgres://app@db/app', () => openPostgresStores('postgres://app@db/app'))
+ * `startWaitMs`, the START_WAIT that `connect` retried for: a database still out of reach after
+ * it is said to have been waited for that long, so the operator knows which setting to raise.
+ *
+ * @example await connectAtStart('postgres://app@db/app', () => openPostgresStores('postgres://app@db/app'), 10_000)
  */
-export async function connectAtStart<T>(url: string, connect: () => Promise<T>): Promise<T> {
+export async function connectAtStart<T>(url: string, connect: () => Promise<T>, startWaitMs?: number): Promise<T> {
   try {
     return await connect()
   } catch (err) {
@@ -28,7 +32,8 @@ export async function connectAtStart<T>(url: string, connect: () => Promise<T>):
     const reason = err instanceof Error ? err.message : String(err)
     const state = (err as { errno?: unknown } | null)?.errno
     const detail = typeof state === 'string' && state !== '' ? `${reason}, SQLSTATE ${state}` : reason
-    throw new StartupError('database', shown, `DATABASE_URL ${shown} cannot be used (${detail})`,
+    const waited = startWaitMs !== undefined && transientAtOpen(err) ? ` after START_WAIT (${startWaitMs / 1000} s)` : ''
+    throw new StartupError('database', shown, `DATABASE_URL ${shown} cannot be used (${detail})${waited}`,
       'start PostgreSQL or fix DATABASE_URL (--database-url); unset it to keep users and messages in bun:sqlite files in DATA_DIR', { cause: err })
   }
 }

@@ -116,7 +116,9 @@ export class GroupCommit {
         // at most the short busy wait per try.
         this.#batch = ops.concat(this.#batch)
         this.#scheduled = true
-        const ceiling = Math.min(32, 2 << this.#busyTries++)
+        // The shift stops at 4 (32 ms): `2 << 30` is negative, which made every try after the
+        // 30th a 1 ms timer (a tight loop of 5 ms busy waits for the rest of the wait).
+        const ceiling = 2 << Math.min(4, this.#busyTries++)
         this.#retryTimer = setTimeout(this.flush, ceiling / 2 + Math.random() * (ceiling / 2))
         return
       }

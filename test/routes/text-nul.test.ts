@@ -58,3 +58,33 @@ describe.each(backends)('U+0000 in stored text on $name', (b) => {
     expect((await call('POST', '/messages', '{"input":"still fine"}')).status).toBe(201)
   })
 })
+
+/**
+ * The NUL wording (`x-message` of STORED_TEXT) belongs to its pattern alone: a stored-text field
+ * too long or empty was told "must not contain U+0000 (NUL)", which sends a client looking for a
+ * character that is not there. Every other failure of such a field keeps TypeBox's own words.
+ */
+const NOT_NUL_BODIES: Array<[string, string, unknown, string, RegExp]> = [
+  ['POST', '/users', { name: 'x'.repeat(101), email: 'long@example.com' }, '/name', /length/],
+  ['POST', '/users', { name: '   ', email: 'blank@example.com' }, '/name', /length/],
+  ['PATCH', '/users/1', { name: '' }, '/name', /length/],
+  ['POST', '/messages', { input: '' }, '/input', /length/],
+  ['POST', '/messages', { input: 'ok', model: 'm'.repeat(10_000) }, '/model', /length/],
+  ['POST', '/messages/batch', { inputs: ['ok', ''] }, '/inputs/1', /length/],
+]
+
+describe('a stored-text field that fails otherwise than by a NUL', () => {
+  test('is told what is wrong (its length), not that it holds a NUL', async () => {
+    const app = backends[0]!.app!
+    const call = (method: string, path: string, body: unknown) =>
+      app.handle(new Request(`http://localhost${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))
+    for (const [method, path, body, field, wording] of NOT_NUL_BODIES) {
+      const res = await call(method, path, body)
+      const err = ((await res.json()) as { error: { code: string; message: string; details: Array<{ path: string; message: string }> } }).error
+      expect(`${method} ${path} -> ${res.status} ${err.code}`).toBe(`${method} ${path} -> 422 validation_failed`)
+      const detail = err.details.find((d) => d.path === field)
+      expect(detail?.message ?? `no detail for ${field}: ${JSON.stringify(err.details)}`).toMatch(wording)
+      expect(err.message).not.toContain('U+0000')
+    }
+  })
+})

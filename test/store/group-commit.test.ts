@@ -170,6 +170,40 @@ describe('another process holds the write lock (shared mode)', () => {
 })
 
 describe('GroupCommit on its own', () => {
+  // The retry backoff doubled with `2 << tries`: from the 30th try (a lock held ~0.9 s, well inside
+  // the 1 s SHARED_WRITE_WAIT_MS) the shift overflowed to a negative delay, Bun printed a
+  // TimeoutNegativeWarning and ran the timer after 1 ms, so the rest of the wait tried BEGIN in a
+  // tight loop, each try blocking the event loop for the 5 ms busy wait.
+  test('a lock held for the whole wait is tried again 2-32 ms apart to the end, never faster', async () => {
+    const file = path()
+    const db = openDatabase(file, { busyTimeoutMs: SHARED_BUSY_SYNC_MS })
+    db.run('CREATE TABLE t (v TEXT)')
+    const commits = new GroupCommit(db, { busyRetryMs: 1500 })
+    const other = new Database(file)
+    other.run('BEGIN IMMEDIATE')
+    const delays: number[] = []
+    const realSetTimeout = globalThis.setTimeout
+    globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      if (fn === commits.flush) delays.push(ms ?? 0)
+      return realSetTimeout(fn, ms, ...args)
+    }) as typeof setTimeout
+    try {
+      const [r] = await Promise.allSettled([commits.write(() => db.run("INSERT INTO t VALUES ('x')"))])
+      expect(((r as PromiseRejectedResult).reason as AppError).code).toBe('storage_busy')
+    } finally {
+      globalThis.setTimeout = realSetTimeout
+      other.run('ROLLBACK')
+      other.close()
+    }
+    // ~16-32 ms apart once backed off: some 50 tries in 1.5 s, not hundreds.
+    expect(delays.length).toBeGreaterThan(10)
+    expect(delays.length).toBeLessThan(100)
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(1)
+    expect(Math.max(...delays)).toBeLessThanOrEqual(32)
+    expect(delays.slice(10).every((ms) => ms >= 16)).toBe(true)
+    db.close()
+  })
+
   test('a write names its operation in its storage error', async () => {
     const db = new Database(':memory:', { strict: true })
     db.run('CREATE TABLE t (v TEXT)')

@@ -78,9 +78,12 @@ function messageOf(e: ValueErrorLike): string {
   // schema, ignored by validators): a digit pattern says "an integer from 1 to 100", not its regex.
   const custom = e.schema !== null && typeof e.schema === 'object' ? (e.schema as Record<string, unknown>)['x-message'] : undefined
   // Only for a value of the schema's own type: an array where a string belongs is "Expected
-  // string", not the string's pattern wording.
+  // string", not the string's pattern wording. And only for the pattern's own failure: a name of
+  // 101 characters, or an empty input, was told "must not contain U+0000 (NUL)" (STORED_TEXT's
+  // wording) instead of TypeBox's length message.
   const ownType = (e.schema as { type?: unknown } | undefined)?.type !== 'string' || typeof e.value === 'string'
-  if (typeof custom === 'string' && ownType) return custom
+  const ownFailure = e.type === undefined || e.type === ValueErrorType.StringPattern
+  if (typeof custom === 'string' && ownType && ownFailure) return custom
   const values = enumValues(e.schema)
   if (values !== undefined) return `${fieldOf(e.path ?? '')} must be one of ${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`
   const fallback = e.message || 'invalid'

@@ -51,14 +51,6 @@ export interface PostgresOptions {
 /** How long a server waits for `DATABASE_URL` at start (src/deps.ts), like `JOBS_URL` (src/jobs/bullmq/connection.ts). */
 export const START_WAIT_MS = 10_000
 
-/** A failure at open that may go away by itself: out of reach, starting up, shutting down, too many connections. */
-function transientAtOpen(err: unknown): boolean {
-  const state = sqlState(err)
-  if (state.startsWith('28') || state === '3D000') return false // wrong credentials, no such database
-  const mapped = postgresError(err, 'open')
-  return mapped instanceof AppError && mapped.code === 'storage_unavailable'
-}
-
 /** Default of {@link PostgresOptions.queryTimeoutMs}. */
 export const QUERY_TIMEOUT_MS = 5000
 
@@ -141,14 +133,19 @@ export async function openPostgres(url: string, options: PostgresOptions = {}, d
     connectionTimeout: options.connectionTimeoutSec ?? 5,
     ...(schema !== undefined ? { connection: { search_path: schema } } : {}),
   })
-  const until = Date.now() + (options.startWaitMs ?? 0)
+  const startWaitMs = options.startWaitMs ?? 0
+  const until = Date.now() + startWaitMs
   for (let attempt = 1; ; attempt++) {
     try {
-      await sql.begin(async (tx) => {
+      const setUp = sql.begin(async (tx) => {
         await tx`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`
         if (schema !== undefined) await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
         for (const statement of ddl) await tx.unsafe(statement)
       })
+      // A port that accepts and never answers (a hung server, a firewall that drops) otherwise
+      // holds each attempt for the pool's connectionTimeout (5 s) whatever the wait asked for:
+      // START_WAIT=1s took 5.2 s to fail. The attempt gets what is left of the wait.
+      await (startWaitMs > 0 ? withinStartWait(setUp, Math.max(1, until - Date.now())) : setUp)
       break
     } catch (err) {
       if (Date.now() < until && transientAtOpen(err)) {
@@ -166,6 +163,49 @@ export async function openPostgres(url: string, options: PostgresOptions = {}, d
     where: redactUrl(url),
     close: () => sql.close({ timeout: 5 }),
   }
+}
+
+/**
+ * The server did not answer within what was left of `startWaitMs` at open (the port accepted the
+ * connection and said nothing). Its `code` reads as unreachable to {@link postgresError}.
+ *
+ * @example new StartWaitTimeoutError(1000).message // 'no answer within 1000 ms'
+ */
+export class StartWaitTimeoutError extends Error {
+  readonly code = 'ERR_POSTGRES_CONNECTION_TIMEOUT'
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`)
+    this.name = 'StartWaitTimeoutError'
+  }
+}
+
+/** `work`, or a {@link StartWaitTimeoutError} after `ms`; a late settling of `work` is ignored (the pool is closed then). */
+async function withinStartWait<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StartWaitTimeoutError(ms)), ms)
+  })
+  work.catch(() => {})
+  try {
+    return await Promise.race([work, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Whether `err`, thrown by {@link openPostgres}, is the server being out of reach (refused,
+ * reset, no answer, starting up) rather than a refusal that waiting would not change (no such
+ * database, wrong credentials): start-up says how long it waited only for the first kind.
+ *
+ * @example transientAtOpen(new StartWaitTimeoutError(1000)) // true
+ */
+// A failure at open that may go away by itself: out of reach, starting up, shutting down, too many connections.
+export function transientAtOpen(err: unknown): boolean {
+  const state = sqlState(err)
+  if (state.startsWith('28') || state === '3D000') return false // wrong credentials, no such database
+  const mapped = postgresError(err, 'open')
+  return mapped instanceof AppError && mapped.code === 'storage_unavailable'
 }
 
 /** Seconds a client is told to wait (`Retry-After`) per kind of PostgreSQL failure. */

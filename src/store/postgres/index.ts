@@ -13,7 +13,7 @@ import { openPostgres, type PostgresOptions } from './db.ts'
 import { MESSAGES_DDL, PostgresMessageStore } from './messages.ts'
 import { PostgresUserStore, USERS_DDL } from './users.ts'
 
-export { postgresError, redactUrl, isUniqueViolation, QUERY_TIMEOUT_MS, QueryTimeoutError, START_WAIT_MS, type PostgresOptions } from './db.ts'
+export { postgresError, redactUrl, isUniqueViolation, QUERY_TIMEOUT_MS, QueryTimeoutError, START_WAIT_MS, StartWaitTimeoutError, transientAtOpen, type PostgresOptions } from './db.ts'
 export { PostgresUserStore, USERS_DDL } from './users.ts'
 export { PostgresMessageStore, MESSAGES_DDL } from './messages.ts'
 
