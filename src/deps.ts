@@ -35,7 +35,7 @@ import { createTracing } from './http/tracing/exporter.ts'
 import { SqliteUserStore, type UserStore } from './store/users.ts'
 import { storeLocking } from './store/sqlite.ts'
 import { SqliteMessageStore, type MessageStore } from './store/messages.ts'
-import { openPostgresStores, redactUrl } from './store/postgres/index.ts'
+import { openPostgresStores, redactUrl, transientAtOpen } from './store/postgres/index.ts'
 import { WorkerPool } from './pool/pool.ts'
 import { autoNice } from './pool/nice.ts'
 import { openBullJobs, openJobs, type JobService } from './jobs/index.ts'
@@ -129,7 +129,7 @@ async function wire(config: Config, log: Logger, options: BuildOptions, dataDir:
   // DATABASE_URL: users and messages on PostgreSQL, one pool for both (src/store/postgres).
   // A database that comes up a few seconds after this server is waited for (START_WAIT), as JOBS_URL is.
   const pgWait = { startWaitMs: config.startWait, onRetry: (err: unknown) => log.warn({ databaseUrl: redactUrl(config.databaseUrl), reason: err instanceof Error ? err.message : String(err) }, `DATABASE_URL does not answer yet; waiting up to ${config.startWait / 1000} s for it (START_WAIT)`) }
-  const pg = config.databaseUrl === '' ? undefined : await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl, pgWait), config.startWait)
+  const pg = config.databaseUrl === '' ? undefined : await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl, pgWait), { ms: config.startWait, outOfReach: transientAtOpen })
   if (pg) closers.push(() => pg.close())
   const usersPath = join(dataDir, 'users.sqlite')
   const users: UserStore = pg?.users ?? openAtStart(usersPath, () => SqliteUserStore.open(usersPath, locking))

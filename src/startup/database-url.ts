@@ -8,7 +8,6 @@
  * const pg = await connectAtStart(config.databaseUrl, () => openPostgresStores(config.databaseUrl))
  * ```
  */
-import { transientAtOpen } from '../store/postgres/db.ts'
 import { StartupError } from './error.ts'
 
 /** `url` with its password replaced by `***`. */
@@ -19,12 +18,13 @@ function redact(url: string): string {
 /**
  * Awaits `connect` and turns its failure into a {@link StartupError} about `url`.
  *
- * `startWaitMs`, the START_WAIT that `connect` retried for: a database still out of reach after
- * it is said to have been waited for that long, so the operator knows which setting to raise.
+ * `wait`: the START_WAIT that `connect` retried for, and which failures mean the database was out of
+ * reach (src/store/postgres `transientAtOpen`): such a failure is said to have been waited for that
+ * long, so the operator knows which setting to raise.
  *
- * @example await connectAtStart('postgres://app@db/app', () => openPostgresStores('postgres://app@db/app'), 10_000)
+ * @example await connectAtStart('postgres://app@db/app', () => openPostgresStores('postgres://app@db/app'), { ms: 10_000, outOfReach: transientAtOpen })
  */
-export async function connectAtStart<T>(url: string, connect: () => Promise<T>, startWaitMs?: number): Promise<T> {
+export async function connectAtStart<T>(url: string, connect: () => Promise<T>, wait?: { ms: number; outOfReach: (err: unknown) => boolean }): Promise<T> {
   try {
     return await connect()
   } catch (err) {
@@ -32,7 +32,7 @@ export async function connectAtStart<T>(url: string, connect: () => Promise<T>, 
     const reason = err instanceof Error ? err.message : String(err)
     const state = (err as { errno?: unknown } | null)?.errno
     const detail = typeof state === 'string' && state !== '' ? `${reason}, SQLSTATE ${state}` : reason
-    const waited = startWaitMs !== undefined && transientAtOpen(err) ? ` after START_WAIT (${startWaitMs / 1000} s)` : ''
+    const waited = wait !== undefined && wait.outOfReach(err) ? ` after START_WAIT (${wait.ms / 1000} s)` : ''
     throw new StartupError('database', shown, `DATABASE_URL ${shown} cannot be used (${detail})${waited}`,
       'start PostgreSQL or fix DATABASE_URL (--database-url); unset it to keep users and messages in bun:sqlite files in DATA_DIR', { cause: err })
   }

@@ -179,7 +179,10 @@ export class StartWaitTimeoutError extends Error {
   }
 }
 
-/** `work`, or a {@link StartWaitTimeoutError} after `ms`; a late settling of `work` is ignored (the pool is closed then). */
+/**
+ * `work`, or a {@link StartWaitTimeoutError} after `ms`; a late settling of `work` is ignored (the
+ * pool is closed then). Not src/sync's `withTimeout`: src/store imports only errors.ts (docs/design.md).
+ */
 async function withinStartWait<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const late = new Promise<never>((_, reject) => {
@@ -200,7 +203,6 @@ async function withinStartWait<T>(work: Promise<T>, ms: number): Promise<T> {
  *
  * @example transientAtOpen(new StartWaitTimeoutError(1000)) // true
  */
-// A failure at open that may go away by itself: out of reach, starting up, shutting down, too many connections.
 export function transientAtOpen(err: unknown): boolean {
   const state = sqlState(err)
   if (state.startsWith('28') || state === '3D000') return false // wrong credentials, no such database
