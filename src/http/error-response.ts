@@ -108,7 +108,7 @@ export function validationDetails(error: unknown): FieldError[] {
 
 /**
  * The response for anything a handler, a stage or Elysia threw: an {@link AppError} as itself, a
- * validation error as 422 with the failing fields, a parse error as 400, no route as 404,
+ * validation error of the request as 422 with the failing fields (of the response: a logged 500), a parse error as 400, no route as 404,
  * anything else as a logged 500. `code` is Elysia's error code (`'UNKNOWN'` from the front).
  *
  * @example renderError(new Error('boom'), 'NOT_FOUND', request, '/nope', 'k3x9-1', log)
@@ -119,6 +119,13 @@ export function renderError(error: unknown, code: unknown, request: Request, pat
     case 'VALIDATION': {
       const where = (error as ValidationLike).type ?? 'body'
       const details = validationDetails(error)
+      if (where === 'response') {
+        // The server's own answer failed its declared schema (a row written by hand or by an older
+        // version, a handler bug): not the client's fault, so a logged 500, never a 422 that
+        // echoes the stored data's shape back.
+        log.error({ requestId, path, details }, 'a response failed its declared schema')
+        return errorJson('internal', 'Internal server error', requestId)
+      }
       return errorJson('validation_failed', validationMessage(where, details), requestId, details)
     }
     case 'PARSE': {

@@ -106,6 +106,20 @@ describe('renderError (what Elysia and the stages throw)', () => {
     expect(JSON.stringify(body)).not.toContain('secret-value-999')
   })
 
+  test('an answer that fails its own response schema is the server\'s fault: a logged 500, the stored value never echoed', async () => {
+    const { log, lines } = capture()
+    // A row written by hand (or by an older version): its createdAt is not a date-time.
+    const app = new Elysia().onError(({ error, code, request, path }) => renderError(error, code, request, path, 'rid', log))
+      .get('/r', () => ({ createdAt: 'stored-garbage-77' }), { response: { 200: t.Object({ createdAt: t.String({ format: 'date-time' }) }) } })
+    const res = await app.handle(new Request('http://localhost/r'))
+    expect(res.status).toBe(500)
+    const body = ((await res.json()) as Envelope).error
+    expect(body).toEqual({ code: 'internal', message: 'Internal server error', requestId: 'rid' })
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ level: 50, msg: 'a response failed its declared schema', requestId: 'rid' })
+    expect(JSON.stringify(lines[0])).toContain('/createdAt')
+  })
+
   test('anything else is a bare 500 internal, its message and stack logged and never sent', async () => {
     const out = await render(new TypeError('secret detail at line 42'), 'UNKNOWN')
     expect(out.status).toBe(500)
