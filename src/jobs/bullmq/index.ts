@@ -95,6 +95,8 @@ export class BullJobs implements JobService {
   #idle: (() => void) | undefined
   #timers: ReturnType<typeof setInterval>[] = []
   #started = false
+  /** True once the backend answered at start: only then may close wait (bounded) for BullMQ to flush. */
+  #reached = false
   #draining = false
   #closed = false
   #drainDeadline = 0
@@ -106,7 +108,9 @@ export class BullJobs implements JobService {
     // PostgreSQL's own connect retries stop a second before start gives up, so the last refusal
     // is the error start reports (START_WAIT_MS in ./connection.ts: 9 s of the default 10).
     const startWait = options.startWait ?? DEFAULT_START_WAIT_MS
-    this.#backend = openBackend(url, { namespace: options.namespace ?? (url.startsWith('redis') ? 'bull' : 'bullmq'), startWaitMs: Math.max(0, startWait - 1000) })
+    // The backend's own retries stop a little before start's deadline (a second, or half of a short
+    // wait), so their last refusal is the error start reports; START_WAIT=1s still retries 500 ms.
+    this.#backend = openBackend(url, { namespace: options.namespace ?? (url.startsWith('redis') ? 'bull' : 'bullmq'), startWaitMs: Math.max(0, startWait - Math.min(1000, startWait / 2)) })
     this.#validator = new SubmitValidator(options.pool)
   }
 
@@ -146,6 +150,7 @@ export class BullJobs implements JobService {
       await this.#queue!.waitUntilReady()
       await this.#events!.waitUntilReady()
     }, this.#o.startWait ?? DEFAULT_START_WAIT_MS)
+    this.#reached = true
     const processor = makeProcessor({
       pool: this.#o.pool,
       log,
@@ -305,7 +310,10 @@ export class BullJobs implements JobService {
     }
     this.#closed = true
     // Bounded: BullMQ's close waits for a connection that may never come back (backend away).
-    const quiet = (p: Promise<unknown> | undefined): Promise<unknown> => Promise.race([(p ?? Promise.resolve()).catch(() => {}), Bun.sleep(2000)])
+    // Never reached at all (start failed: nothing was sent, nothing to flush), a start-up failure
+    // exits at once instead of 2 s after START_WAIT.
+    const bound = this.#reached ? 2000 : 100
+    const quiet = (p: Promise<unknown> | undefined): Promise<unknown> => Promise.race([(p ?? Promise.resolve()).catch(() => {}), Bun.sleep(bound)])
     await quiet(this.#worker?.close())
     await Promise.all([quiet(this.#events?.close()), quiet(this.#producer?.close()), quiet(this.#queue?.close())])
     await this.#backend.close()
